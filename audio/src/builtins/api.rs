@@ -1,0 +1,631 @@
+//! The C side of the patch API: the functions a patch calls, the context they
+//! work in, and the one table from which the TinyCC prelude, the symbol
+//! bindings and the gcc reference prelude (for benchmarks) are all generated.
+//!
+//! The context reaches the functions through a thread-local pointer that the
+//! engine sets around each `play()`/`compiled()` call (one TLS load, no lock).
+//! Called outside that window, every function is a harmless no-op.
+
+use std::cell::Cell as StdCell;
+use std::ffi::{c_void, CStr};
+
+use super::{Builtin, SplitMix64, COS_TABLE_LEN};
+use crate::state::{DelayPool, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, INT_SLOTS, MAX_SITES};
+
+/// Most output (and input) channels a patch can address.
+pub const MAX_CHANNELS: usize = 16;
+/// Parameters `_p(0..128)`, `_i(0..128)` and MIDI CCs `_cc(0..128)`.
+pub const PARAMS: usize = 128;
+
+/// Live parameters a patch reads (`_p`, `_i`, `_cc`).
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub p: [f32; PARAMS],
+    pub i: [i32; PARAMS],
+    pub cc: [f32; PARAMS],
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            p: [0.0; PARAMS],
+            i: [0; PARAMS],
+            cc: [0.0; PARAMS],
+        }
+    }
+}
+
+/// Something a patch did wrong at run time; each kind is reported once per installed program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FaultKind {
+    FloatSlot,
+    DoubleSlot,
+    IntSlot,
+    OutChannel,
+    InChannel,
+    Param,
+    DelayTooLong,
+    DelayLinesExhausted,
+    CellsExhausted,
+    BadSite,
+}
+
+impl FaultKind {
+    pub const COUNT: usize = 10;
+    pub const ALL: [FaultKind; Self::COUNT] = [
+        FaultKind::FloatSlot,
+        FaultKind::DoubleSlot,
+        FaultKind::IntSlot,
+        FaultKind::OutChannel,
+        FaultKind::InChannel,
+        FaultKind::Param,
+        FaultKind::DelayTooLong,
+        FaultKind::DelayLinesExhausted,
+        FaultKind::CellsExhausted,
+        FaultKind::BadSite,
+    ];
+
+    /// A sentence for the performer, given the detail recorded with the first occurrence.
+    pub fn describe(self, detail: i64) -> String {
+        use crate::state::{DELAY_LINES, DELAY_LINE_LEN, MAX_CELLS};
+        match self {
+            FaultKind::FloatSlot => format!("_float({detail}) is out of range (0..{FLOAT_SLOTS}); it reads and writes a scratch slot"),
+            FaultKind::DoubleSlot => format!("_double({detail}) is out of range (0..{DOUBLE_SLOTS}); it reads and writes a scratch slot"),
+            FaultKind::IntSlot => format!("_int({detail}) is out of range (0..{INT_SLOTS}); it reads and writes a scratch slot"),
+            FaultKind::OutChannel => format!("_out({detail}, ...) names a channel this output does not have; ignored"),
+            FaultKind::InChannel => format!("_in({detail}) names an input channel that does not exist; it reads 0"),
+            FaultKind::Param => format!("parameter index {detail} is out of range (0..{PARAMS}); it reads 0"),
+            FaultKind::DelayTooLong => format!("Delay of {detail} samples is longer than a delay line ({} samples); clamped", DELAY_LINE_LEN - 2),
+            FaultKind::DelayLinesExhausted => format!("more than {DELAY_LINES} Delay lines at once; the extra ones output 0"),
+            FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),
+            FaultKind::BadSite => format!("call-site id {detail} is invalid (was the call site rewritten by hand?); the call outputs 0"),
+        }
+    }
+}
+
+/// First-occurrence records of faults since the engine last looked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Kinds seen since the program was installed (bit per `FaultKind`).
+    pub seen: u32,
+    /// Kinds seen for the first time and not yet reported.
+    pub fresh: u32,
+    pub detail: [i64; FaultKind::COUNT],
+}
+
+impl Faults {
+    #[inline]
+    fn raise(&mut self, kind: FaultKind, detail: i64) {
+        let bit = 1u32 << kind as u8;
+        if self.seen & bit == 0 {
+            self.seen |= bit;
+            self.fresh |= bit;
+            self.detail[kind as usize] = detail;
+        }
+    }
+
+    /// Takes the fresh faults: (kind, detail) pairs, first occurrence each.
+    pub fn take_fresh(&mut self) -> impl Iterator<Item = (FaultKind, i64)> + '_ {
+        let fresh = std::mem::take(&mut self.fresh);
+        FaultKind::ALL
+            .into_iter()
+            .filter(move |k| fresh & (1 << *k as u8) != 0)
+            .map(|k| (k, self.detail[k as usize]))
+    }
+}
+
+/// Everything the API functions need while one program runs one frame.
+pub struct Ctx {
+    mem: *mut StateMemory,
+    delays: *mut DelayPool,
+    params: *const Params,
+    table: &'static [f32; COS_TABLE_LEN + 1],
+    /// Distinguishes one `play()` call from the next (site occurrence counting).
+    pub epoch: u64,
+    pub frame: u64,
+    pub sample_rate: f64,
+    pub inv_sr: f64,
+    pub out: [f32; MAX_CHANNELS],
+    pub channels: usize,
+    pub input: [f32; MAX_CHANNELS],
+    pub inputs: usize,
+    /// Whether this context may take new delay lines (false while an old
+    /// program fades out on a copy of the state: lines are shared memory).
+    pub may_take_lines: bool,
+    pub faults: Faults,
+    scratch_f: f32,
+    scratch_d: f64,
+    scratch_i: i32,
+}
+
+// SAFETY: the raw pointers are owned by the engine, which moves the context
+// together with what they point to; nothing else shares them.
+unsafe impl Send for Ctx {}
+
+impl Ctx {
+    /// # Safety
+    /// The three pointers must stay valid for as long as the context is used,
+    /// and nothing else may touch what they point to during `enter`.
+    pub unsafe fn new(
+        mem: *mut StateMemory,
+        delays: *mut DelayPool,
+        params: *const Params,
+        sample_rate: f64,
+        channels: usize,
+        inputs: usize,
+    ) -> Ctx {
+        Ctx {
+            mem,
+            delays,
+            params,
+            table: super::cos_table(),
+            epoch: 0,
+            frame: 0,
+            sample_rate,
+            inv_sr: 1.0 / sample_rate,
+            out: [0.0; MAX_CHANNELS],
+            channels: channels.min(MAX_CHANNELS),
+            input: [0.0; MAX_CHANNELS],
+            inputs: inputs.min(MAX_CHANNELS),
+            may_take_lines: true,
+            faults: Faults::default(),
+            scratch_f: 0.0,
+            scratch_d: 0.0,
+            scratch_i: 0,
+        }
+    }
+
+    /// Runs `f` (a call into patch code) with this context installed for the API functions.
+    #[inline]
+    pub fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        CURRENT.with(|c| c.set(self as *mut Ctx));
+        let r = f();
+        CURRENT.with(|c| c.set(std::ptr::null_mut()));
+        r
+    }
+
+    pub fn state(&self) -> &StateMemory {
+        // SAFETY: `mem` is valid for the context's life (see `new`).
+        unsafe { &*self.mem }
+    }
+}
+
+thread_local! {
+    static CURRENT: StdCell<*mut Ctx> = const { StdCell::new(std::ptr::null_mut()) };
+}
+
+#[inline]
+fn with_ctx<R>(default: R, f: impl FnOnce(&mut Ctx) -> R) -> R {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return default;
+    }
+    // SAFETY: set by `Ctx::enter` for the duration of a patch call on this
+    // thread; the patch is single-threaded and calls us re-entrantly only
+    // through this function, never while another borrow is live.
+    f(unsafe { &mut *p })
+}
+
+/// Finds (or creates) the cell of this occurrence of call site `site` in the current `play()`.
+#[inline]
+fn cell_for(ctx: &mut Ctx, site: i32, builtin: Builtin) -> Option<usize> {
+    if !(0..MAX_SITES as i32).contains(&site) {
+        ctx.faults.raise(FaultKind::BadSite, site as i64);
+        return None;
+    }
+    // SAFETY: `mem` is valid and exclusively ours while the context is entered.
+    let mem = unsafe { &mut *ctx.mem };
+    let s = &mut mem.sites[site as usize];
+    if s.epoch != ctx.epoch {
+        // First call of this site in this play(): start again at the first occurrence.
+        s.epoch = ctx.epoch;
+        s.cursor = 0;
+        s.count = 0;
+    }
+    let (cursor, occurrence) = (s.cursor, s.count);
+    let next = if cursor == 0 {
+        s.first
+    } else {
+        mem.cells[(cursor - 1) as usize].next
+    };
+    let idx = if next != 0 {
+        next - 1
+    } else {
+        // A new occurrence: take a cell and link it after the previous one.
+        let Some(idx) = mem.alloc_cell() else {
+            ctx.faults.raise(FaultKind::CellsExhausted, site as i64);
+            return None;
+        };
+        if cursor == 0 {
+            mem.sites[site as usize].first = idx + 1;
+        } else {
+            mem.cells[(cursor - 1) as usize].next = idx + 1;
+        }
+        if builtin.is_random() {
+            let key = ((site as u64) << 32) | occurrence as u64;
+            mem.cells[idx as usize].u = SplitMix64::mix(mem.seed ^ SplitMix64::mix(key));
+        }
+        idx
+    };
+    let s = &mut mem.sites[site as usize];
+    s.cursor = idx + 1;
+    s.count = occurrence + 1;
+    Some(idx as usize)
+}
+
+macro_rules! with_cell {
+    ($site:expr, $builtin:expr, |$ctx:ident, $cell:ident| $body:expr) => {
+        with_ctx(0.0, |$ctx| match cell_for($ctx, $site, $builtin) {
+            // SAFETY: `mem` is valid while the context is entered; the index is in range.
+            Some(i) => {
+                let $cell = unsafe { &mut (*$ctx.mem).cells[i] };
+                $body
+            }
+            None => 0.0,
+        })
+    };
+}
+
+extern "C" fn api_phasor(site: i32, freq: f32) -> f32 {
+    with_cell!(site, Builtin::Phasor, |ctx, c| super::phasor(
+        c, freq, ctx.inv_sr
+    ))
+}
+extern "C" fn api_cycle(site: i32, freq: f32) -> f32 {
+    with_cell!(site, Builtin::Cycle, |ctx, c| super::cycle(
+        c, freq, ctx.inv_sr, ctx.table
+    ))
+}
+extern "C" fn api_tri(site: i32, freq: f32) -> f32 {
+    with_cell!(site, Builtin::Tri, |ctx, c| super::tri(c, freq, ctx.inv_sr))
+}
+extern "C" fn api_pulse(site: i32, freq: f32, width: f32) -> f32 {
+    with_cell!(site, Builtin::Pulse, |ctx, c| super::pulse(
+        c, freq, width, ctx.inv_sr
+    ))
+}
+extern "C" fn api_onepole(site: i32, x: f32, coef: f32) -> f32 {
+    with_cell!(site, Builtin::Onepole, |ctx, c| super::onepole(
+        c,
+        x,
+        coef,
+        ctx.sample_rate
+    ))
+}
+extern "C" fn api_history(site: i32, x: f32) -> f32 {
+    with_cell!(site, Builtin::History, |_ctx, c| super::history(c, x))
+}
+extern "C" fn api_delay(site: i32, x: f32, samples: f32) -> f32 {
+    with_cell!(site, Builtin::Delay, |ctx, c| {
+        if c.line == 0 {
+            // SAFETY: as in `with_cell!`.
+            let mem = unsafe { &mut *ctx.mem };
+            match ctx.may_take_lines.then(|| mem.alloc_line()).flatten() {
+                Some(line) => c.line = line + 1,
+                None => {
+                    if ctx.may_take_lines {
+                        ctx.faults
+                            .raise(FaultKind::DelayLinesExhausted, site as i64);
+                    }
+                    return 0.0;
+                }
+            }
+        }
+        // SAFETY: the pool outlives the context and is only used from this thread.
+        let ring = unsafe { (*ctx.delays).line(c.line - 1) };
+        let (y, clamped) = super::delay(c, ring, x, samples);
+        if clamped {
+            ctx.faults.raise(FaultKind::DelayTooLong, samples as i64);
+        }
+        y
+    })
+}
+extern "C" fn api_dust(site: i32, density: f32) -> f32 {
+    with_cell!(site, Builtin::Dust, |ctx, c| super::dust(
+        c, density, ctx.inv_sr
+    ))
+}
+extern "C" fn api_uniform(site: i32, x: f32) -> f32 {
+    with_cell!(site, Builtin::Uniform, |_ctx, c| super::uniform(c, x))
+}
+extern "C" fn api_normal(site: i32, x: f32) -> f32 {
+    with_cell!(site, Builtin::Normal, |_ctx, c| super::normal(c, x))
+}
+
+static mut NO_FLOAT: f32 = 0.0;
+static mut NO_DOUBLE: f64 = 0.0;
+static mut NO_INT: i32 = 0;
+
+extern "C" fn api_float(i: i32) -> *mut f32 {
+    let fallback = &raw mut NO_FLOAT;
+    with_ctx(fallback, |ctx| {
+        if (0..FLOAT_SLOTS as i32).contains(&i) {
+            // SAFETY: in range; `mem` is valid while the context is entered.
+            unsafe { &raw mut (*ctx.mem).floats[i as usize] }
+        } else {
+            ctx.faults.raise(FaultKind::FloatSlot, i as i64);
+            ctx.scratch_f = 0.0;
+            &raw mut ctx.scratch_f
+        }
+    })
+}
+extern "C" fn api_double(i: i32) -> *mut f64 {
+    let fallback = &raw mut NO_DOUBLE;
+    with_ctx(fallback, |ctx| {
+        if (0..DOUBLE_SLOTS as i32).contains(&i) {
+            // SAFETY: in range; `mem` is valid while the context is entered.
+            unsafe { &raw mut (*ctx.mem).doubles[i as usize] }
+        } else {
+            ctx.faults.raise(FaultKind::DoubleSlot, i as i64);
+            ctx.scratch_d = 0.0;
+            &raw mut ctx.scratch_d
+        }
+    })
+}
+extern "C" fn api_int(i: i32) -> *mut i32 {
+    let fallback = &raw mut NO_INT;
+    with_ctx(fallback, |ctx| {
+        if (0..INT_SLOTS as i32).contains(&i) {
+            // SAFETY: in range; `mem` is valid while the context is entered.
+            unsafe { &raw mut (*ctx.mem).ints[i as usize] }
+        } else {
+            ctx.faults.raise(FaultKind::IntSlot, i as i64);
+            ctx.scratch_i = 0;
+            &raw mut ctx.scratch_i
+        }
+    })
+}
+extern "C" fn api_out(channel: i32, value: f32) {
+    with_ctx((), |ctx| {
+        if (0..ctx.channels as i32).contains(&channel) {
+            ctx.out[channel as usize] += value;
+        } else {
+            ctx.faults.raise(FaultKind::OutChannel, channel as i64);
+        }
+    })
+}
+extern "C" fn api_in(channel: i32) -> f32 {
+    with_ctx(0.0, |ctx| {
+        if (0..ctx.inputs as i32).contains(&channel) {
+            ctx.input[channel as usize]
+        } else {
+            ctx.faults.raise(FaultKind::InChannel, channel as i64);
+            0.0
+        }
+    })
+}
+fn param<T: Copy + Default>(
+    ctx: &mut Ctx,
+    n: i32,
+    pick: impl FnOnce(&Params) -> &[T; PARAMS],
+) -> T {
+    if (0..PARAMS as i32).contains(&n) {
+        // SAFETY: `params` is valid while the context is entered.
+        pick(unsafe { &*ctx.params })[n as usize]
+    } else {
+        ctx.faults.raise(FaultKind::Param, n as i64);
+        T::default()
+    }
+}
+extern "C" fn api_cc(n: i32) -> f32 {
+    with_ctx(0.0, |ctx| param(ctx, n, |p| &p.cc))
+}
+extern "C" fn api_p(n: i32) -> f32 {
+    with_ctx(0.0, |ctx| param(ctx, n, |p| &p.p))
+}
+extern "C" fn api_i(n: i32) -> i32 {
+    with_ctx(0, |ctx| param(ctx, n, |p| &p.i))
+}
+extern "C" fn api_time() -> f64 {
+    with_ctx(0.0, |ctx| ctx.frame as f64 * ctx.inv_sr)
+}
+extern "C" fn api_samplerate() -> f64 {
+    with_ctx(0.0, |ctx| ctx.sample_rate)
+}
+
+/// A function the patch can call: its C declaration and the address bound to it.
+pub struct ApiFn {
+    pub name: &'static CStr,
+    /// C return type and parameter list, e.g. ("float", "int site, float freq").
+    pub ret: &'static str,
+    pub params: &'static str,
+    pub addr: *const c_void,
+    /// Documented for patch authors (false for the C library math).
+    pub clavm: bool,
+}
+
+// SAFETY: the addresses are of functions, immutable and valid for the whole program.
+unsafe impl Sync for ApiFn {}
+// SAFETY: as above.
+unsafe impl Send for ApiFn {}
+
+macro_rules! api {
+    ($name:literal, $ret:literal, $params:literal, $f:expr) => {
+        ApiFn {
+            name: $name,
+            ret: $ret,
+            params: $params,
+            addr: $f as *const c_void,
+            clavm: true,
+        }
+    };
+}
+
+mod libm {
+    extern "C" {
+        pub fn sinf(x: f32) -> f32;
+        pub fn cosf(x: f32) -> f32;
+        pub fn tanf(x: f32) -> f32;
+        pub fn tanhf(x: f32) -> f32;
+        pub fn expf(x: f32) -> f32;
+        pub fn logf(x: f32) -> f32;
+        pub fn powf(x: f32, y: f32) -> f32;
+        pub fn sqrtf(x: f32) -> f32;
+        pub fn fabsf(x: f32) -> f32;
+        pub fn floorf(x: f32) -> f32;
+        pub fn fmodf(x: f32, y: f32) -> f32;
+        pub fn sin(x: f64) -> f64;
+        pub fn cos(x: f64) -> f64;
+        pub fn tan(x: f64) -> f64;
+        pub fn tanh(x: f64) -> f64;
+        pub fn exp(x: f64) -> f64;
+        pub fn log(x: f64) -> f64;
+        pub fn pow(x: f64, y: f64) -> f64;
+        pub fn sqrt(x: f64) -> f64;
+        pub fn fabs(x: f64) -> f64;
+        pub fn floor(x: f64) -> f64;
+        pub fn fmod(x: f64, y: f64) -> f64;
+        pub fn ceilf(x: f32) -> f32;
+        pub fn ceil(x: f64) -> f64;
+        pub fn roundf(x: f32) -> f32;
+        pub fn round(x: f64) -> f64;
+        pub fn atan2f(y: f32, x: f32) -> f32;
+        pub fn atan2(y: f64, x: f64) -> f64;
+        pub fn exp2f(x: f32) -> f32;
+        pub fn exp2(x: f64) -> f64;
+        pub fn log2f(x: f32) -> f32;
+        pub fn log2(x: f64) -> f64;
+        pub fn log10f(x: f32) -> f32;
+        pub fn log10(x: f64) -> f64;
+        pub fn fminf(x: f32, y: f32) -> f32;
+        pub fn fmin(x: f64, y: f64) -> f64;
+        pub fn fmaxf(x: f32, y: f32) -> f32;
+        pub fn fmax(x: f64, y: f64) -> f64;
+    }
+}
+
+macro_rules! math {
+    ($($name:ident : $ret:literal ($params:literal)),* $(,)?) => {
+        [$(ApiFn {
+            name: match CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+                Ok(c) => c,
+                Err(_) => panic!("bad name"),
+            },
+            ret: $ret,
+            params: $params,
+            addr: libm::$name as *const c_void,
+            clavm: false,
+        }),*]
+    };
+}
+
+/// Returns every function bound into a patch: the CLAVM API first, then C math.
+pub fn functions() -> &'static [ApiFn] {
+    static FUNCS: std::sync::OnceLock<Vec<ApiFn>> = std::sync::OnceLock::new();
+    FUNCS.get_or_init(|| {
+        let mut v = vec![
+            api!(c"_float", "float *", "int index", api_float),
+            api!(c"_double", "double *", "int index", api_double),
+            api!(c"_int", "int *", "int index", api_int),
+            api!(c"_out", "void", "int channel, float value", api_out),
+            api!(c"_in", "float", "int channel", api_in),
+            api!(c"_cc", "float", "int number", api_cc),
+            api!(c"_p", "float", "int number", api_p),
+            api!(c"_i", "int", "int number", api_i),
+            api!(c"_time", "double", "void", api_time),
+            api!(c"_samplerate", "double", "void", api_samplerate),
+            api!(c"Phasor", "float", "int site, float freq", api_phasor),
+            api!(c"Cycle", "float", "int site, float freq", api_cycle),
+            api!(c"Tri", "float", "int site, float freq", api_tri),
+            api!(c"Pulse", "float", "int site, float freq, float width", api_pulse),
+            api!(c"Onepole", "float", "int site, float x, float coefficient_or_cutoff", api_onepole),
+            api!(c"History", "float", "int site, float x", api_history),
+            api!(c"Delay", "float", "int site, float x, float samples", api_delay),
+            api!(c"Dust", "float", "int site, float density", api_dust),
+            api!(c"Uniform", "float", "int site, float x", api_uniform),
+            api!(c"Normal", "float", "int site, float x", api_normal),
+        ];
+        v.extend(math![
+            sinf: "float" ("float"), cosf: "float" ("float"), tanf: "float" ("float"),
+            tanhf: "float" ("float"), expf: "float" ("float"), logf: "float" ("float"),
+            powf: "float" ("float, float"), sqrtf: "float" ("float"), fabsf: "float" ("float"),
+            floorf: "float" ("float"), fmodf: "float" ("float, float"), ceilf: "float" ("float"),
+            roundf: "float" ("float"), atan2f: "float" ("float, float"), exp2f: "float" ("float"),
+            log2f: "float" ("float"), log10f: "float" ("float"), fminf: "float" ("float, float"),
+            fmaxf: "float" ("float, float"),
+            sin: "double" ("double"), cos: "double" ("double"), tan: "double" ("double"),
+            tanh: "double" ("double"), exp: "double" ("double"), log: "double" ("double"),
+            pow: "double" ("double, double"), sqrt: "double" ("double"), fabs: "double" ("double"),
+            floor: "double" ("double"), fmod: "double" ("double, double"), ceil: "double" ("double"),
+            round: "double" ("double"), atan2: "double" ("double, double"), exp2: "double" ("double"),
+            log2: "double" ("double"), log10: "double" ("double"), fmin: "double" ("double, double"),
+            fmax: "double" ("double, double"),
+        ]);
+        v
+    })
+}
+
+/// Constants the prelude defines, spelled exactly as glibc's `<math.h>` does so
+/// that a patch may also `#include <math.h>` without a redefinition warning.
+pub const MATH_DEFINES: &[(&str, &str)] = &[
+    ("M_E", "2.7182818284590452354"),
+    ("M_LN2", "0.69314718055994530942"),
+    ("M_PI", "3.14159265358979323846"),
+    ("M_PI_2", "1.57079632679489661923"),
+    ("M_SQRT2", "1.41421356237309504880"),
+];
+
+/// The name TinyCC gives the prelude in messages.
+pub const PRELUDE_NAME: &str = "<clavm prelude>";
+
+/// The declarations TinyCC compiles in front of every patch: no system header needed.
+pub fn prelude() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut s = format!("#line 1 \"{PRELUDE_NAME}\"\nvoid play(void);\nvoid compiled(void);\n");
+        for f in functions() {
+            s.push_str(&format!(
+                "{} {}({});\n",
+                f.ret,
+                f.name.to_str().unwrap_or(""),
+                f.params
+            ));
+        }
+        for (name, value) in MATH_DEFINES {
+            s.push_str(&format!("#define {name} {value}\n"));
+        }
+        s
+    })
+}
+
+/// The prelude for the gcc reference build (benchmarks): C math from
+/// `<math.h>`, the CLAVM API as function pointers the host fills in.
+pub fn gcc_prelude() -> String {
+    let mut s = String::from("#include <math.h>\n");
+    for f in functions().iter().filter(|f| f.clavm) {
+        s.push_str(&format!(
+            "{} (*{})({});\n",
+            f.ret,
+            f.name.to_str().unwrap_or(""),
+            f.params
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prelude_declares_every_bound_function_once() {
+        let p = prelude();
+        for f in functions() {
+            let needle = format!(" {}(", f.name.to_str().unwrap());
+            assert_eq!(p.matches(&needle).count(), 1, "{needle}");
+        }
+        assert!(p.contains("#define M_PI 3.14159265358979323846"));
+        for b in Builtin::ALL {
+            assert!(functions().iter().any(|f| f.name.to_str() == Ok(b.name())));
+        }
+    }
+
+    #[test]
+    fn api_outside_play_is_a_harmless_no_op() {
+        assert_eq!(api_cycle(0, 440.0), 0.0);
+        assert_eq!(api_time(), 0.0);
+        api_out(0, 1.0);
+        assert!(!api_float(3).is_null());
+    }
+}

@@ -1,0 +1,244 @@
+//! The stateful builtins (`Phasor`, `Cycle`, ...). Each is a pure function of
+//! its [`Cell`] and arguments, implemented in Rust; `api` wires them to C.
+//! The exact semantics are specified in `docs/PATCH_API.md`; the tests below
+//! check each sentence of it.
+
+pub mod api;
+mod random;
+
+use crate::state::{Cell, DELAY_LINE_LEN};
+pub use random::SplitMix64;
+
+/// The stateful builtins a patch can call. The order is part of nothing: sites
+/// are matched by name across recompiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    Phasor,
+    Cycle,
+    Tri,
+    Pulse,
+    Onepole,
+    History,
+    Delay,
+    Dust,
+    Uniform,
+    Normal,
+}
+
+impl Builtin {
+    pub const ALL: [Builtin; 10] = [
+        Builtin::Phasor,
+        Builtin::Cycle,
+        Builtin::Tri,
+        Builtin::Pulse,
+        Builtin::Onepole,
+        Builtin::History,
+        Builtin::Delay,
+        Builtin::Dust,
+        Builtin::Uniform,
+        Builtin::Normal,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Phasor => "Phasor",
+            Builtin::Cycle => "Cycle",
+            Builtin::Tri => "Tri",
+            Builtin::Pulse => "Pulse",
+            Builtin::Onepole => "Onepole",
+            Builtin::History => "History",
+            Builtin::Delay => "Delay",
+            Builtin::Dust => "Dust",
+            Builtin::Uniform => "Uniform",
+            Builtin::Normal => "Normal",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether the builtin draws random numbers (its cell is seeded on first use).
+    pub fn is_random(self) -> bool {
+        matches!(self, Builtin::Dust | Builtin::Uniform | Builtin::Normal)
+    }
+}
+
+/// Size of the cosine table used by `Cycle` (as gen~'s `cycle`).
+pub const COS_TABLE_BITS: u32 = 14;
+pub const COS_TABLE_LEN: usize = 1 << COS_TABLE_BITS;
+
+/// One period of cosine plus a guard point, so interpolation never wraps.
+pub fn cos_table() -> &'static [f32; COS_TABLE_LEN + 1] {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<Box<[f32; COS_TABLE_LEN + 1]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0.0f32; COS_TABLE_LEN + 1]);
+        for (i, v) in t.iter_mut().enumerate() {
+            *v = (std::f64::consts::TAU * i as f64 / COS_TABLE_LEN as f64).cos() as f32;
+        }
+        t
+    })
+}
+
+#[inline]
+fn wrap01(x: f64) -> f64 {
+    let w = x - x.floor();
+    // x - floor(x) can round up to exactly 1.0 for tiny negative x.
+    if w >= 1.0 {
+        0.0
+    } else {
+        w
+    }
+}
+
+/// `Phasor(freq)`: a: phase. Adds before it returns (gen~): the first output is freq/sr.
+#[inline]
+pub fn phasor(c: &mut Cell, freq: f32, inv_sr: f64) -> f32 {
+    c.a = wrap01(c.a + freq as f64 * inv_sr);
+    c.a as f32
+}
+
+/// `Cycle(freq)`: u: 32-bit phase. Reads the table, then adds (gen~): the first output is 1.0.
+#[inline]
+pub fn cycle(c: &mut Cell, freq: f32, inv_sr: f64, table: &[f32; COS_TABLE_LEN + 1]) -> f32 {
+    let phase = c.u as u32;
+    let idx = (phase >> (32 - COS_TABLE_BITS)) as usize;
+    let frac = (phase & ((1 << (32 - COS_TABLE_BITS)) - 1)) as f32
+        * (1.0 / (1u32 << (32 - COS_TABLE_BITS)) as f32);
+    let out = table[idx] + (table[idx + 1] - table[idx]) * frac;
+    let inc = (freq as f64 * inv_sr * 4_294_967_296.0).round() as i64;
+    c.u = phase.wrapping_add(inc as u32) as u64;
+    out
+}
+
+/// `Tri(freq)`: a: phase. Cosine-phased triangle: 1 at phase 0, -1 at phase 0.5. Reads, then adds.
+#[inline]
+pub fn tri(c: &mut Cell, freq: f32, inv_sr: f64) -> f32 {
+    let p = c.a;
+    c.a = wrap01(p + freq as f64 * inv_sr);
+    (4.0 * (p - 0.5).abs() - 1.0) as f32
+}
+
+/// PolyBLEP residual for a unit step at phase 0, given phase `t` and increment `dt`.
+#[inline]
+fn poly_blep(t: f64, dt: f64) -> f64 {
+    if t < dt {
+        let x = t / dt;
+        x + x - x * x - 1.0
+    } else if t > 1.0 - dt {
+        let x = (t - 1.0) / dt;
+        x * x + x + x + 1.0
+    } else {
+        0.0
+    }
+}
+
+/// `Pulse(freq, width)`: a: phase. +1 while phase < width, else -1, with
+/// PolyBLEP-smoothed edges (band-limited). Reads, then adds.
+#[inline]
+pub fn pulse(c: &mut Cell, freq: f32, width: f32, inv_sr: f64) -> f32 {
+    let p = c.a;
+    let w = (width as f64).clamp(0.0, 1.0);
+    let dt = (freq as f64 * inv_sr).abs().min(0.5);
+    c.a = wrap01(p + freq as f64 * inv_sr);
+    if w <= 0.0 {
+        return -1.0;
+    }
+    if w >= 1.0 {
+        return 1.0;
+    }
+    let mut y = if p < w { 1.0 } else { -1.0 };
+    if dt > 0.0 {
+        y += poly_blep(p, dt) - poly_blep(wrap01(p - w), dt);
+    }
+    y as f32
+}
+
+/// `Onepole(x, c)`: a: y, b: last cutoff, u: its coefficient's bits.
+/// `c` in [0, 1] is the coefficient itself; `c` > 1 is a cutoff in Hz,
+/// coefficient = 1 - exp(-2*pi*c/sr). y += coefficient * (x - y).
+#[inline]
+pub fn onepole(cell: &mut Cell, x: f32, c: f32, sr: f64) -> f32 {
+    let coef = if c > 1.0 {
+        let c = c as f64;
+        if cell.b != c {
+            cell.b = c;
+            cell.u = (1.0 - (-std::f64::consts::TAU * c.min(sr * 0.5) / sr).exp()).to_bits();
+        }
+        f64::from_bits(cell.u)
+    } else {
+        (c as f64).max(0.0)
+    };
+    cell.a += coef * (x as f64 - cell.a);
+    cell.a as f32
+}
+
+/// `History(x)`: a: the stored value. Returns the argument of the previous call, stores `x`.
+#[inline]
+pub fn history(c: &mut Cell, x: f32) -> f32 {
+    let out = c.a as f32;
+    c.a = x as f64;
+    out
+}
+
+/// `Delay(x, d)`: u: samples written, on delay line `line`. Writes `x`, then
+/// returns the input from `d` samples ago (d = 0 returns `x`), linearly
+/// interpolated for fractional `d`; samples never written read as 0.
+/// Returns whether `d` had to be clamped.
+#[inline]
+pub fn delay(c: &mut Cell, ring: &mut [f32], x: f32, d: f32) -> (f32, bool) {
+    const MASK: u64 = DELAY_LINE_LEN as u64 - 1;
+    let max = (DELAY_LINE_LEN - 2) as f32;
+    let clamped = !(0.0..=max).contains(&d);
+    let d = if d.is_nan() { 0.0 } else { d.clamp(0.0, max) };
+    ring[(c.u & MASK) as usize] = x;
+    c.u += 1;
+    let written = c.u;
+    let di = d as u64;
+    let frac = d - di as f32;
+    let read = |back: u64| -> f32 {
+        if back >= written {
+            0.0
+        } else {
+            ring[((written - 1 - back) & MASK) as usize]
+        }
+    };
+    let a = read(di);
+    let out = if frac > 0.0 {
+        a + (read(di + 1) - a) * frac
+    } else {
+        a
+    };
+    (out, clamped)
+}
+
+/// `Dust(density)`: u: random state. On each sample an impulse occurs with
+/// probability density/sr; its height is uniform in (0, 1]; otherwise 0.
+#[inline]
+pub fn dust(c: &mut Cell, density: f32, inv_sr: f64) -> f32 {
+    let p = density as f64 * inv_sr;
+    let r = SplitMix64::next_f64(&mut c.u);
+    if r < p {
+        (1.0 - r / p) as f32
+    } else {
+        0.0
+    }
+}
+
+/// `Uniform(x)`: u: random state. Uniform in [-x, x).
+#[inline]
+pub fn uniform(c: &mut Cell, x: f32) -> f32 {
+    ((SplitMix64::next_f64(&mut c.u) * 2.0 - 1.0) * x as f64) as f32
+}
+
+/// `Normal(x)`: u: random state. Gaussian, mean 0, standard deviation `x` (Box-Muller).
+#[inline]
+pub fn normal(c: &mut Cell, x: f32) -> f32 {
+    let u1 = 1.0 - SplitMix64::next_f64(&mut c.u); // (0, 1]
+    let u2 = SplitMix64::next_f64(&mut c.u);
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * x as f64) as f32
+}
+
+#[cfg(test)]
+mod tests;

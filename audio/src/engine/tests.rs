@@ -1,0 +1,264 @@
+//! The engine with real TinyCC-compiled patches.
+
+use super::*;
+use crate::patch::PatchSource;
+
+const SR: f64 = 48000.0;
+
+struct Rig {
+    engine: Engine,
+    handle: EngineHandle,
+}
+
+impl Rig {
+    fn new(channels: usize, crossfade: u64) -> Rig {
+        let mut cfg = EngineConfig::new(SR, channels);
+        cfg.crossfade = Frames(crossfade);
+        let (engine, handle) = engine(cfg).unwrap();
+        Rig { engine, handle }
+    }
+
+    fn install(&mut self, src: &str) {
+        let p = self
+            .handle
+            .compile(&PatchSource::from_text("t.c", src))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.handle.install(p).unwrap();
+    }
+
+    /// Renders `frames` frames of channel 0... (interleaved if more channels).
+    fn run(&mut self, frames: usize) -> Vec<f32> {
+        let ch = self.engine.config().channels;
+        let mut out = vec![0.0; frames * ch];
+        for block in out.chunks_mut(64 * ch) {
+            self.engine.process(&[], block);
+        }
+        out
+    }
+}
+
+fn expected_cycle(freq: f64, n: usize) -> f32 {
+    (std::f64::consts::TAU * freq * n as f64 / SR).cos() as f32
+}
+
+#[test]
+fn a_cycle_patch_plays_a_cosine_from_the_first_frame() {
+    let mut r = Rig::new(1, 0);
+    r.install("void play(void) { _out(0, 0.5f * Cycle(440)); }");
+    let out = r.run(4800);
+    for (n, y) in out.iter().enumerate() {
+        assert!(
+            (y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4,
+            "frame {n}: {y}"
+        );
+    }
+}
+
+#[test]
+fn editing_keeps_oscillator_phase_through_a_swap() {
+    // The edit changes a constant elsewhere, adds a line above and a new oscillator.
+    let a = "void play(void) {\n  _out(0, 0.5f * Cycle(440));\n}\n";
+    let b = "// louder pad\n#define AMOUNT 0.0f\nvoid play(void) {\n  float lfo = Tri(0.5);\n  _out(0, 0.5f * Cycle(440) + AMOUNT * lfo);\n}\n";
+    for fade in [0, 480] {
+        let mut r = Rig::new(1, fade);
+        r.install(a);
+        let mut out = r.run(1000);
+        r.install(b);
+        out.extend(r.run(2000));
+        for (n, y) in out.iter().enumerate() {
+            // With state kept and the sound unchanged, old and new are identical:
+            // no step, no bump, whatever the fade length.
+            assert!(
+                (y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4,
+                "fade {fade}, frame {n}: {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_frequency_edit_changes_pitch_without_a_phase_jump() {
+    let mut r = Rig::new(1, 0);
+    r.install("void play(void) { _out(0, 0.5f * Phasor(100)); }");
+    let mut out = r.run(1000);
+    r.install("void play(void) { _out(0, 0.5f * Phasor(200)); }");
+    out.extend(r.run(10));
+    // The phasor goes on from where it was, now with the new increment.
+    let step = out[1000] - out[999];
+    assert!((step - 100.0 / SR as f32).abs() < 1e-5, "{step}");
+}
+
+#[test]
+fn calls_in_loops_each_have_their_own_state_and_keep_it() {
+    let a = "void play(void) { float s = 0; for (int i = 0; i < 4; i++) s += Phasor(100 * (i + 1)); _out(0, 0.1f * s); }";
+    let b = "void play(void) {\n float s = 0;\n for (int i = 0; i < 4; i++) s += Phasor(100 * (i + 1));\n _out(0, s * 0.1f);\n}";
+    let mut r = Rig::new(1, 0);
+    r.install(a);
+    let out_a = r.run(100);
+    // 100+200+300+400 Hz phasors after one frame: (1+2+3+4)*100/sr.
+    assert!((out_a[0] - 100.0 / SR as f32).abs() < 1e-6);
+    assert_eq!(r.engine.state().cells_in_use(), 4);
+    r.install(b);
+    let out_b = r.run(1);
+    let want: f32 = 0.1
+        * (1..=4)
+            .map(|k| ((101.0 * k as f64 * 100.0 / SR).fract()) as f32)
+            .sum::<f32>();
+    assert!((out_b[0] - want).abs() < 1e-4, "{} vs {want}", out_b[0]);
+    assert_eq!(r.engine.state().cells_in_use(), 4);
+}
+
+#[test]
+fn removed_call_sites_are_freed_once_the_fade_is_over() {
+    let mut r = Rig::new(1, 100);
+    r.install("void play(void) { _out(0, Cycle(1) + Cycle(2) + Delay(Uniform(1), 10)); }");
+    r.run(64);
+    assert_eq!(r.engine.state().cells_in_use(), 4);
+    r.install("void play(void) { _out(0, Cycle(1)); }");
+    r.run(64);
+    assert_eq!(
+        r.engine.state().cells_in_use(),
+        4,
+        "the fading program still runs on the copy"
+    );
+    r.run(64);
+    r.handle.collect();
+    assert_eq!(r.engine.state().cells_in_use(), 1);
+    // And the ids come back to the registry: a new site may reuse one.
+    r.install("void play(void) { _out(0, Cycle(1) + Tri(3)); }");
+    r.run(256);
+    assert_eq!(r.engine.state().cells_in_use(), 2);
+}
+
+#[test]
+fn compiled_runs_once_after_install_and_slots_persist_across_recompiles() {
+    let mut r = Rig::new(1, 0);
+    r.install("void compiled(void) { *_float(0) += 1; }\nvoid play(void) { *_int(3) += 1; _out(0, 0.1f * *_float(0)); }");
+    let out = r.run(10);
+    assert!((out[9] - 0.1).abs() < 1e-7);
+    r.install("void compiled(void) { *_float(0) += 1; }\nvoid play(void) { _out(0, 0.1f * *_float(0) + 0.001f * *_int(3)); }");
+    let out = r.run(1);
+    assert!((out[0] - 0.21).abs() < 1e-6, "{}", out[0]);
+}
+
+#[test]
+fn time_is_sample_accurate_and_samplerate_is_reported() {
+    let mut r = Rig::new(2, 0);
+    r.install("void play(void) { _out(0, (float)(_time() * 100.0)); _out(1, (float)(_samplerate() / 1e5)); }");
+    let out = r.run(200);
+    for n in [0usize, 1, 99, 199] {
+        assert!((out[2 * n] - n as f32 * 100.0 / SR as f32).abs() < 1e-6);
+        assert_eq!(out[2 * n + 1], 0.48);
+    }
+}
+
+#[test]
+fn out_of_range_indices_are_reported_once_and_harm_nothing() {
+    let mut r = Rig::new(1, 0);
+    r.install("void play(void) { *_float(99999) = 5; *_double(-1) = 1; _out(7, 1); _out(0, *_float(99999) + _p(500) + _in(3)); }");
+    let out = r.run(640);
+    assert!(out.iter().all(|y| *y == 0.0), "scratch slots read as zero");
+    let faults: Vec<_> = r
+        .handle
+        .collect()
+        .into_iter()
+        .filter(|r| matches!(r, Report::Fault { .. }))
+        .collect();
+    let kinds: Vec<FaultKind> = faults
+        .iter()
+        .map(|f| match f {
+            Report::Fault { kind, .. } => *kind,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            FaultKind::FloatSlot,
+            FaultKind::DoubleSlot,
+            FaultKind::OutChannel,
+            FaultKind::InChannel,
+            FaultKind::Param
+        ]
+    );
+    assert!(matches!(
+        faults[0],
+        Report::Fault {
+            detail: 99999,
+            at: Frames(64),
+            ..
+        }
+    ));
+    r.run(640);
+    assert!(
+        r.handle
+            .collect()
+            .iter()
+            .all(|r| !matches!(r, Report::Fault { .. })),
+        "reported once"
+    );
+}
+
+#[test]
+fn parameters_reach_play() {
+    let mut r = Rig::new(1, 0);
+    r.install("void play(void) { _out(0, _p(1) + _i(2) * 0.01f + _cc(3) * 0.1f); }");
+    r.handle.set_param(Param::P(1, 0.25)).unwrap();
+    r.handle.set_param(Param::I(2, 3)).unwrap();
+    r.handle.set_param(Param::Cc(3, 2.0)).unwrap();
+    let out = r.run(1);
+    assert!((out[0] - (0.25 + 0.03 + 0.1)).abs() < 1e-6, "{}", out[0]);
+}
+
+#[test]
+fn random_builtins_are_deterministic_for_a_seed_and_differ_across_seeds() {
+    let render = |seed| {
+        let mut cfg = EngineConfig::new(SR, 1);
+        cfg.seed = seed;
+        let (mut e, mut h) = engine(cfg).unwrap();
+        let src = "void play(void) { _out(0, 0.3f * (Uniform(1) + Normal(0.2) + Dust(50))); }";
+        h.install(h.compile(&PatchSource::from_text("n.c", src)).unwrap())
+            .unwrap();
+        let mut out = vec![0.0; 4800];
+        e.process(&[], &mut out);
+        out
+    };
+    assert_eq!(render(1), render(1));
+    assert_ne!(render(1), render(2));
+}
+
+#[test]
+fn nan_from_a_patch_is_silenced_and_reported() {
+    let mut r = Rig::new(1, 0);
+    r.install("void play(void) { _out(0, _time() > 0.001 ? 0.0f / 0.0f : 0.1f); }");
+    let out = r.run(480);
+    assert!(out.iter().all(|y| y.is_finite()));
+    let reports = r.handle.collect();
+    assert!(
+        reports.iter().any(|r| matches!(
+            r,
+            Report::Protect(ProtectEvent::NonFinite {
+                channel: 0,
+                at: Frames(49)
+            })
+        )),
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn a_crossfade_between_unrelated_patches_keeps_the_level() {
+    // Two uncorrelated noises of equal power: the mix must not dip in the middle.
+    let mut r = Rig::new(1, 4800);
+    r.install("void play(void) { _out(0, 0.3f * Normal(1)); }");
+    r.run(4800);
+    r.install("void play(void) { _out(0, 0.3f * Uniform(1.7320508f)); }");
+    let out = r.run(4800);
+    let rms =
+        |s: &[f32]| (s.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    let middle = rms(&out[1800..3000]);
+    assert!(
+        (middle - 0.3).abs() < 0.03,
+        "rms in the middle of the fade: {middle}"
+    );
+}

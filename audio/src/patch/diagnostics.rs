@@ -1,0 +1,109 @@
+//! Compiler messages as `FILE:LINE:COL: error: MESSAGE`, the form editors'
+//! quickfix lists parse. TinyCC reports lines but not columns, so the column
+//! is that of the token the message names (`'x' undeclared`, `got "}"`), found
+//! on the reported line of the original source; else the line's first token.
+
+use std::fmt;
+
+use super::lexer::{tokenize, Kind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.col, sev, self.message
+        )
+    }
+}
+
+impl Diagnostic {
+    pub fn error(file: &str, line: u32, col: u32, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            col,
+            severity: Severity::Error,
+            message: message.into(),
+        }
+    }
+}
+
+/// The token a TinyCC message is about: the text in `'...'`, or in `(got "...")`.
+fn named_token(message: &str) -> Option<&str> {
+    if let Some(i) = message.find("(got \"") {
+        let rest = &message[i + 6..];
+        return rest.rfind("\")").map(|j| &rest[..j]);
+    }
+    let i = message.find('\'')?;
+    let rest = &message[i + 1..];
+    rest.find('\'')
+        .map(|j| &rest[..j])
+        .filter(|t| !t.is_empty())
+}
+
+/// 1-based column for a message on `line` of `src`.
+pub fn column_for(src: &str, line: u32, message: &str) -> u32 {
+    let Some(text) = src.lines().nth(line.saturating_sub(1) as usize) else {
+        return 1;
+    };
+    let toks = tokenize(text);
+    if let Some(name) = named_token(message) {
+        if let Some(t) = toks.iter().find(|t| t.text(text) == name) {
+            return t.col;
+        }
+    }
+    toks.first().map(|t| t.col).unwrap_or(1)
+}
+
+/// Where an identifier is first used as a name in `src` (for link errors, which have no line).
+pub fn first_use(src: &str, ident: &str) -> Option<(u32, u32)> {
+    tokenize(src)
+        .into_iter()
+        .find(|t| t.kind == Kind::Ident && t.text(src) == ident)
+        .map(|t| (t.line, t.col))
+}
+
+/// The identifier in a message like `undefined symbol 'foo'`.
+pub fn quoted(message: &str) -> Option<&str> {
+    named_token(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_gcc() {
+        let d = Diagnostic::error("a.c", 3, 7, "'y' undeclared");
+        assert_eq!(d.to_string(), "a.c:3:7: error: 'y' undeclared");
+    }
+
+    #[test]
+    fn column_is_that_of_the_named_token() {
+        let src = "void play(void) {\n  float x = yy + 1;\n}";
+        assert_eq!(column_for(src, 2, "'yy' undeclared"), 13);
+        assert_eq!(column_for(src, 3, "';' expected (got \"}\")"), 1);
+        assert_eq!(column_for(src, 2, "something else"), 3);
+        assert_eq!(first_use(src, "yy"), Some((2, 13)));
+    }
+}

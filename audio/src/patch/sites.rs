@@ -1,0 +1,309 @@
+//! Call-site identity: which state each stateful call owns, across recompiles.
+//!
+//! Every call of a builtin (`Cycle(`, `Delay(`...) in the source is a *call
+//! site*. Before compiling, each site gets a [`SiteId`], written into the call
+//! as a hidden first argument (`Cycle(440)` compiles as `Cycle(7, 440)`; no
+//! newline is added, so line numbers stay true).
+//!
+//! On a recompile the new source's tokens are diffed against the installed
+//! source's tokens (Myers diff over token texts). A new site whose builtin
+//! token is matched by the diff to an old site of the same builtin inherits
+//! that site's id, hence its state. Editing a constant, adding lines or other
+//! oscillators, or moving code around it leaves the token itself matched, so
+//! the state carries over; deleting the call or renaming the builtin makes a
+//! new site with fresh state. Within one `play()`, repeated executions of a
+//! site (loops, a macro expanded twice) are told apart by order, each with a
+//! cell of its own (see `state`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use similar::{capture_diff_slices_deadline, Algorithm, DiffOp};
+
+use super::lexer::{Kind, Token};
+use crate::builtins::Builtin;
+use crate::state::MAX_SITES;
+
+/// Index of a call site's entry in the state memory's site table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SiteId(pub u32);
+
+/// A builtin call in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSite {
+    pub id: SiteId,
+    pub builtin: Builtin,
+    /// Index of the builtin's name in the token list.
+    pub token: usize,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// The outcome of matching a new source's call sites against the installed ones.
+#[derive(Debug, Clone)]
+pub struct SitePlan {
+    pub sites: Vec<CallSite>,
+    /// Sites that kept their state.
+    pub kept: usize,
+    /// Old sites that no longer exist: freed once the old code stopped running.
+    pub removed: Vec<SiteId>,
+    tokens: Vec<String>,
+}
+
+/// Finds the builtin calls in a token list: a builtin's name followed by `(`,
+/// not a member access (`x.Cycle(`).
+pub fn find_calls(src: &str, tokens: &[Token]) -> Vec<(usize, Builtin)> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Ident {
+            continue;
+        }
+        let Some(b) = Builtin::from_name(t.text(src)) else {
+            continue;
+        };
+        let opens = tokens.get(i + 1).is_some_and(|n| n.text(src) == "(");
+        let member = i > 0 && matches!(tokens[i - 1].text(src), "." | "->");
+        if opens && !member {
+            out.push((i, b));
+        }
+    }
+    out
+}
+
+/// Writes the site ids into the calls: `Cycle(440)` becomes `Cycle(7,440)`.
+pub fn rewrite(src: &str, tokens: &[Token], sites: &[CallSite]) -> String {
+    let mut out = String::with_capacity(src.len() + sites.len() * 6);
+    let mut last = 0;
+    for s in sites {
+        let paren = &tokens[s.token + 1];
+        out.push_str(&src[last..paren.end]);
+        let empty = tokens.get(s.token + 2).is_some_and(|t| t.text(src) == ")");
+        out.push_str(&s.id.0.to_string());
+        if !empty {
+            out.push(',');
+        }
+        last = paren.end;
+    }
+    out.push_str(&src[last..]);
+    out
+}
+
+/// Too many stateful calls for the site table.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("this patch has {count} stateful builtin calls; the limit is {MAX_SITES}")]
+pub struct TooManySites {
+    pub count: usize,
+    /// Where the first call over the limit is.
+    pub line: u32,
+    pub col: u32,
+}
+
+/// Which site ids the installed program uses, and which are waiting to be freed.
+#[derive(Debug, Default)]
+pub struct SiteRegistry {
+    tokens: Vec<String>,
+    sites: Vec<CallSite>,
+    /// Removed from the source but maybe still in use by a fading program.
+    pending: Vec<SiteId>,
+}
+
+/// How long the token diff may take before it settles for an approximate match.
+const DIFF_DEADLINE: Duration = Duration::from_millis(50);
+
+impl SiteRegistry {
+    /// Matches the new source's calls against the installed ones. Pure: nothing
+    /// changes until [`commit`](Self::commit).
+    pub fn plan(&self, src: &str, tokens: &[Token]) -> Result<SitePlan, TooManySites> {
+        let calls = find_calls(src, tokens);
+        if calls.len() > MAX_SITES {
+            let t = &tokens[calls[MAX_SITES].0];
+            return Err(TooManySites {
+                count: calls.len(),
+                line: t.line,
+                col: t.col,
+            });
+        }
+        let texts: Vec<String> = tokens.iter().map(|t| t.text(src).to_string()).collect();
+
+        // New token index -> old token index, for tokens the diff matched.
+        let mut matched: HashMap<usize, usize> = HashMap::new();
+        if !self.sites.is_empty() {
+            let deadline = Some(Instant::now() + DIFF_DEADLINE);
+            for op in capture_diff_slices_deadline(Algorithm::Myers, &self.tokens, &texts, deadline)
+            {
+                if let DiffOp::Equal {
+                    old_index,
+                    new_index,
+                    len,
+                } = op
+                {
+                    for k in 0..len {
+                        matched.insert(new_index + k, old_index + k);
+                    }
+                }
+            }
+        }
+        let old_by_token: HashMap<usize, &CallSite> =
+            self.sites.iter().map(|s| (s.token, s)).collect();
+
+        let mut used = vec![false; MAX_SITES];
+        for id in &self.pending {
+            used[id.0 as usize] = true;
+        }
+        let mut ids: Vec<Option<SiteId>> = Vec::with_capacity(calls.len());
+        let mut kept_old: Vec<SiteId> = Vec::new();
+        for &(tok, b) in &calls {
+            let old = matched
+                .get(&tok)
+                .and_then(|o| old_by_token.get(o))
+                .filter(|s| s.builtin == b);
+            if let Some(s) = old {
+                used[s.id.0 as usize] = true;
+                kept_old.push(s.id);
+            }
+            ids.push(old.map(|s| s.id));
+        }
+        // Old sites not kept are removed; their ids stay taken until freed.
+        let removed: Vec<SiteId> = self
+            .sites
+            .iter()
+            .map(|s| s.id)
+            .filter(|id| !kept_old.contains(id))
+            .collect();
+        for id in &removed {
+            used[id.0 as usize] = true;
+        }
+        let mut free = (0..MAX_SITES as u32).filter(|i| !used[*i as usize]);
+        let mut sites = Vec::with_capacity(calls.len());
+        for (&(tok, b), id) in calls.iter().zip(ids) {
+            let id = match id {
+                Some(id) => id,
+                None => match free.next() {
+                    Some(i) => SiteId(i),
+                    None => {
+                        let t = &tokens[tok];
+                        return Err(TooManySites {
+                            count: calls.len() + removed.len(),
+                            line: t.line,
+                            col: t.col,
+                        });
+                    }
+                },
+            };
+            let t = &tokens[tok];
+            sites.push(CallSite {
+                id,
+                builtin: b,
+                token: tok,
+                line: t.line,
+                col: t.col,
+            });
+        }
+        Ok(SitePlan {
+            kept: kept_old.len(),
+            sites,
+            removed,
+            tokens: texts,
+        })
+    }
+
+    /// Makes `plan` the installed program's sites. Its removed ids stay reserved
+    /// until [`release`](Self::release) says the engine has freed them.
+    pub fn commit(&mut self, plan: &SitePlan) {
+        self.tokens = plan.tokens.clone();
+        self.sites = plan.sites.clone();
+        self.pending.extend(plan.removed.iter().copied());
+    }
+
+    /// The engine freed these sites' state: their ids may be used again.
+    pub fn release(&mut self, ids: &[SiteId]) {
+        self.pending.retain(|id| !ids.contains(id));
+    }
+
+    pub fn sites(&self) -> &[CallSite] {
+        &self.sites
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::lexer::tokenize;
+
+    fn plan_and_commit(reg: &mut SiteRegistry, src: &str) -> SitePlan {
+        let toks = tokenize(src);
+        let plan = reg.plan(src, &toks).unwrap();
+        reg.commit(&plan);
+        plan
+    }
+
+    fn id_of(plan: &SitePlan, src: &str, needle: &str) -> SiteId {
+        let toks = tokenize(src);
+        plan.sites
+            .iter()
+            .find(|s| {
+                let start = toks[s.token].start;
+                src[start..].starts_with(needle)
+            })
+            .unwrap_or_else(|| panic!("no site at {needle}"))
+            .id
+    }
+
+    #[test]
+    fn rewrite_adds_the_id_without_moving_lines() {
+        let src = "void play(void) {\n  _out(0, Cycle(440) + Phasor());\n}\n";
+        let toks = tokenize(src);
+        let plan = SiteRegistry::default().plan(src, &toks).unwrap();
+        let out = rewrite(src, &toks, &plan.sites);
+        assert_eq!(
+            out,
+            "void play(void) {\n  _out(0, Cycle(0,440) + Phasor(1));\n}\n"
+        );
+    }
+
+    #[test]
+    fn editing_a_constant_or_adding_lines_and_oscillators_keeps_every_site() {
+        let mut reg = SiteRegistry::default();
+        let a = "void play(void) { float x = Cycle(440); _out(0, x * Onepole(Phasor(2), 0.1)); }";
+        let p1 = plan_and_commit(&mut reg, a);
+        let b = "// a comment\n#define G 0.5\nvoid play(void) {\n float y = Tri(3);\n float x = Cycle(220) + Cycle(330);\n _out(0, y * x * Onepole(Phasor(2.5), 0.2)); }";
+        let p2 = plan_and_commit(&mut reg, b);
+        assert_eq!(id_of(&p1, a, "Cycle(440)"), id_of(&p2, b, "Cycle(220)"));
+        assert_eq!(id_of(&p1, a, "Onepole"), id_of(&p2, b, "Onepole"));
+        assert_eq!(id_of(&p1, a, "Phasor"), id_of(&p2, b, "Phasor"));
+        let fresh = [id_of(&p2, b, "Tri"), id_of(&p2, b, "Cycle(330)")];
+        for f in fresh {
+            assert!(
+                p1.sites.iter().all(|s| s.id != f),
+                "new sites get fresh ids"
+            );
+        }
+        assert_eq!(p2.kept, 3);
+        assert!(p2.removed.is_empty());
+    }
+
+    #[test]
+    fn a_renamed_builtin_is_a_new_site_and_the_old_id_waits_to_be_freed() {
+        let mut reg = SiteRegistry::default();
+        let a = "void play(void) { _out(0, Cycle(440)); }";
+        let p1 = plan_and_commit(&mut reg, a);
+        let b = "void play(void) { _out(0, Tri(440)); }";
+        let p2 = plan_and_commit(&mut reg, b);
+        assert_eq!(p2.removed, vec![p1.sites[0].id]);
+        assert_ne!(p2.sites[0].id, p1.sites[0].id);
+        // Until released, the removed id is not handed out again.
+        let c = "void play(void) { _out(0, Tri(440) + Phasor(1)); }";
+        let p3 = reg.plan(c, &tokenize(c)).unwrap();
+        assert!(p3.sites.iter().all(|s| s.id != p1.sites[0].id));
+        reg.release(&p2.removed);
+        let p4 = reg.plan(c, &tokenize(c)).unwrap();
+        assert!(p4.sites.iter().any(|s| s.id == p1.sites[0].id));
+    }
+
+    #[test]
+    fn member_access_and_names_without_a_call_are_not_sites() {
+        let src = "s.Cycle(1); p->Delay(2); float (*f)(int, float) = Cycle; Cycle (3);";
+        let calls = find_calls(src, &tokenize(src));
+        assert_eq!(calls.len(), 1);
+    }
+}

@@ -1,0 +1,324 @@
+//! A small, safe binding over the system's libtcc.
+//!
+//! Three promises, each one a lesson from the original CLAVM:
+//! - every libtcc call runs under one process-wide lock, because TinyCC keeps
+//!   global state and two compilations at once corrupt each other;
+//! - the caller sees TinyCC's own messages (never a generic "relocate failed"),
+//!   split into file, line, severity and text;
+//! - compiled code lives as long as its [`Code`] value: the memory is released
+//!   by `tcc_delete` only in `Drop`, so whoever owns a `Code` decides when
+//!   nothing can still be executing it.
+
+mod sys;
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::{Mutex, MutexGuard};
+
+/// TinyCC's runtime directory (holds `libtcc1.a` and TinyCC's `include/`), found at build time.
+pub const RUNTIME_DIR: &str = env!("CLAVM_TCC_RUNTIME_DIR");
+/// The target's multiarch triple (`x86_64-linux-gnu`), for system include paths.
+pub const MULTIARCH: &str = env!("CLAVM_MULTIARCH");
+
+static TCC_LOCK: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    // A panic while holding the lock cannot leave TinyCC half-way: the guard is
+    // only held around FFI calls, which do not unwind. So poisoning is harmless.
+    TCC_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How serious a TinyCC message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One message from TinyCC, parsed from its `FILE:LINE: error: TEXT` form.
+/// Link-time messages (undefined symbols) carry no file or line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub severity: Severity,
+    pub text: String,
+    /// TinyCC's message exactly as it was printed.
+    pub raw: String,
+}
+
+impl Message {
+    fn parse(raw: &str) -> Message {
+        // TinyCC prints "FILE:LINE: error: TEXT", "FILE:LINE: warning: TEXT",
+        // "tcc: error: TEXT" (link stage), or "In file included from FILE:LINE:".
+        let (severity, head, text) = if let Some(i) = raw.find("warning: ") {
+            (Severity::Warning, &raw[..i], &raw[i + 9..])
+        } else if let Some(i) = raw.find("error: ") {
+            (Severity::Error, &raw[..i], &raw[i + 7..])
+        } else {
+            (Severity::Error, "", raw)
+        };
+        let head = head.trim_end().trim_end_matches(':');
+        let (file, line) = match head.rsplit_once(':') {
+            Some((f, l)) if l.parse::<u32>().is_ok() => {
+                // Strip an "In file included from X:N:\n" preamble if TinyCC added one.
+                let f = f.rsplit('\n').next().unwrap_or(f).trim();
+                (Some(f.to_string()), l.parse().ok())
+            }
+            _ => (None, None),
+        };
+        Message {
+            file,
+            line,
+            severity,
+            text: text.trim().to_string(),
+            raw: raw.to_string(),
+        }
+    }
+}
+
+/// Why a compilation failed. All TinyCC's messages are kept, warnings included.
+#[derive(Debug, thiserror::Error)]
+pub enum TccError {
+    #[error("TinyCC could not start a compilation (tcc_new returned NULL)")]
+    OutOfMemory,
+    #[error("the source contains a NUL byte at offset {0}")]
+    NulInSource(usize),
+    #[error("{}", .messages.iter().map(|m| m.raw.as_str()).collect::<Vec<_>>().join("\n"))]
+    Compile { messages: Vec<Message> },
+    #[error("{}", .messages.iter().map(|m| m.raw.as_str()).collect::<Vec<_>>().join("\n"))]
+    Link { messages: Vec<Message> },
+}
+
+impl TccError {
+    /// TinyCC's own messages, if the failure came from TinyCC.
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            TccError::Compile { messages } | TccError::Link { messages } => messages,
+            _ => &[],
+        }
+    }
+}
+
+/// Everything one in-memory compilation needs.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The complete C source (use `#line` to name the file in messages).
+    pub source: &'a str,
+    /// Host symbols the code may call or read, bound with `tcc_add_symbol`.
+    pub symbols: &'a [(&'a CStr, *const c_void)],
+    /// Extra `-I` paths (the patch's own folder, say).
+    pub include_paths: &'a [PathBuf],
+    /// Skip libc and TinyCC's default runtime; [`RUNTIME_DIR`]`/libtcc1.a` is added explicitly.
+    pub nostdlib: bool,
+}
+
+/// Compiled, relocated code. The code memory stays mapped until this is dropped.
+pub struct Code {
+    state: NonNull<sys::TCCState>,
+    warnings: Vec<Message>,
+}
+
+// SAFETY: the TCCState is only touched under the global lock (symbol look-up and
+// delete), and the relocated code itself is immutable machine code.
+unsafe impl Send for Code {}
+// SAFETY: as above; `symbol` takes the global lock, nothing else reads the state.
+unsafe impl Sync for Code {}
+
+impl Code {
+    /// Address of a global symbol of the compiled code, if it defines one.
+    pub fn symbol(&self, name: &CStr) -> Option<NonNull<c_void>> {
+        let _g = lock();
+        // SAFETY: `state` is a live, relocated TCCState owned by self; the lock is held.
+        NonNull::new(unsafe { sys::tcc_get_symbol(self.state.as_ptr(), name.as_ptr()) })
+    }
+
+    /// Warnings TinyCC printed while compiling this code.
+    pub fn warnings(&self) -> &[Message] {
+        &self.warnings
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        let _g = lock();
+        // SAFETY: we own the state; `Code` is dropped only when its owner knows no
+        // thread runs the code any more (that is the owner's contract, see crate docs).
+        unsafe { sys::tcc_delete(self.state.as_ptr()) }
+    }
+}
+
+/// Collects TinyCC's messages during one compilation.
+unsafe extern "C" fn on_message(opaque: *mut c_void, msg: *const c_char) {
+    // SAFETY: `opaque` is the `Vec<String>` that `compile` passed and keeps alive
+    // for the whole compilation; TinyCC hands us a NUL-terminated string.
+    let sink = unsafe { &mut *(opaque as *mut Vec<String>) };
+    let text = unsafe { CStr::from_ptr(msg) }
+        .to_string_lossy()
+        .into_owned();
+    sink.push(text);
+}
+
+/// An owned TCCState that is deleted on every early return.
+struct Session(NonNull<sys::TCCState>);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: only reached under the lock taken in `compile`, for a state we created.
+        unsafe { sys::tcc_delete(self.0.as_ptr()) }
+    }
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s).unwrap_or_else(|_| CString::new(s.replace('\0', "")).expect("NULs removed"))
+}
+
+fn path_cstring(p: &Path) -> CString {
+    cstring(&p.to_string_lossy())
+}
+
+/// Compiles and relocates `req.source` in memory.
+pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
+    if let Some(at) = req.source.bytes().position(|b| b == 0) {
+        return Err(TccError::NulInSource(at));
+    }
+    let source = cstring(req.source);
+    let mut messages: Vec<String> = Vec::new();
+    let _g = lock();
+    // SAFETY: plain constructor; the lock is held for the whole session.
+    let state = NonNull::new(unsafe { sys::tcc_new() }).ok_or(TccError::OutOfMemory)?;
+    let session = Session(state);
+    let s = session.0.as_ptr();
+    let runtime = cstring(RUNTIME_DIR);
+    // SAFETY (whole block): `s` is the live state created above, every string is a
+    // NUL-terminated CString that outlives the call, and `messages` outlives the
+    // session (the error function is only called during the calls below).
+    unsafe {
+        sys::tcc_set_lib_path(s, runtime.as_ptr());
+        sys::tcc_set_error_func(
+            s,
+            &mut messages as *mut Vec<String> as *mut c_void,
+            Some(on_message),
+        );
+        if req.nostdlib {
+            sys::tcc_set_options(s, c"-nostdlib".as_ptr());
+        }
+        sys::tcc_set_output_type(s, sys::TCC_OUTPUT_MEMORY);
+        for p in req.include_paths {
+            sys::tcc_add_include_path(s, path_cstring(p).as_ptr());
+        }
+        if sys::tcc_compile_string(s, source.as_ptr()) < 0 {
+            return Err(TccError::Compile {
+                messages: parse_all(messages),
+            });
+        }
+        if req.nostdlib {
+            let libtcc1 = Path::new(RUNTIME_DIR).join("libtcc1.a");
+            if libtcc1.exists() {
+                sys::tcc_add_file(s, path_cstring(&libtcc1).as_ptr());
+            }
+        }
+        for (name, addr) in req.symbols {
+            sys::tcc_add_symbol(s, name.as_ptr(), *addr);
+        }
+        if sys::tcc_relocate(s, sys::TCC_RELOCATE_AUTO) < 0 {
+            return Err(TccError::Link {
+                messages: parse_all(messages),
+            });
+        }
+    }
+    let state = session.0;
+    std::mem::forget(session);
+    let all = parse_all(messages);
+    Ok(Code {
+        state,
+        warnings: all,
+    })
+}
+
+fn parse_all(raw: Vec<String>) -> Vec<Message> {
+    raw.iter().map(|m| Message::parse(m)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn twice(x: i32) -> i32 {
+        2 * x
+    }
+
+    fn req(source: &str) -> Request<'_> {
+        Request {
+            source,
+            symbols: &[],
+            include_paths: &[],
+            nostdlib: true,
+        }
+    }
+
+    #[test]
+    fn compiles_and_calls_a_function_with_a_host_symbol() {
+        let symbols = [(c"twice", twice as *const c_void)];
+        let src = "int twice(int); int f(int x) { return twice(x) + 1; }";
+        let code = compile(&Request {
+            symbols: &symbols,
+            ..req(src)
+        })
+        .expect("compiles");
+        let f = code.symbol(c"f").expect("f defined");
+        // SAFETY: `f` was compiled from the signature above.
+        let f: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(f.as_ptr()) };
+        assert_eq!(f(20), 41);
+        assert!(code.symbol(c"missing").is_none());
+    }
+
+    #[test]
+    fn reports_tinycc_own_error_text_with_file_and_line() {
+        let src = "#line 1 \"p.c\"\nint f(void) {\n  return y;\n}\n";
+        let err = compile(&req(src)).err().expect("fails");
+        let m = &err.messages()[0];
+        assert_eq!(m.file.as_deref(), Some("p.c"));
+        assert_eq!(m.line, Some(2));
+        assert_eq!(m.severity, Severity::Error);
+        assert!(m.text.contains("'y' undeclared"), "{m:?}");
+    }
+
+    #[test]
+    fn undefined_symbol_is_named_not_a_generic_relocate_failure() {
+        let src = "int nowhere_to_be_found(int); int f(void) { return nowhere_to_be_found(1); }";
+        let err = compile(&req(src)).err().expect("fails to link");
+        assert!(matches!(err, TccError::Link { .. }));
+        assert!(err.to_string().contains("nowhere_to_be_found"), "{err}");
+    }
+
+    #[test]
+    fn compilations_from_many_threads_are_serialised() {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    for j in 0..25 {
+                        let src = format!("int f(void) {{ return {i} * 100 + {j}; }}");
+                        let code = compile(&req(&src)).expect("compiles");
+                        let f = code.symbol(c"f").unwrap();
+                        // SAFETY: compiled from the signature above.
+                        let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f.as_ptr()) };
+                        assert_eq!(f(), i * 100 + j);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_tinycc_sees_them() {
+        assert!(matches!(
+            compile(&req("int x;\0garbage")),
+            Err(TccError::NulInSource(6))
+        ));
+    }
+}
