@@ -217,12 +217,32 @@ fn c_string_literal(s: &str) -> String {
         .collect()
 }
 
-/// Source checks, call-site plan and rewriting, without TinyCC. Returns the text TinyCC compiles.
+/// A patch after the checks and call-site rewriting, before TinyCC.
+#[derive(Debug, Clone)]
+pub struct RewrittenSource {
+    /// The patch with site ids written into its builtin calls (same lines as the original).
+    pub body: String,
+    pub plan: SitePlan,
+}
+
+impl RewrittenSource {
+    /// The text TinyCC compiles: the prelude, then the body under the patch's own name.
+    pub fn with_prelude(&self, name: &str) -> String {
+        format!(
+            "{}#line 1 \"{}\"\n{}",
+            api::prelude(),
+            c_string_literal(name),
+            self.body
+        )
+    }
+}
+
+/// Source checks, call-site plan and rewriting, without TinyCC.
 pub fn prepare(
     source: &PatchSource,
     registry: &SiteRegistry,
     options: &CompileOptions,
-) -> Result<(String, SitePlan), PatchError> {
+) -> Result<RewrittenSource, PatchError> {
     let name = &source.name;
     let src = &source.text;
     let tokens = lexer::tokenize(src);
@@ -238,13 +258,7 @@ pub fn prepare(
         .plan(src, &tokens)
         .map_err(|e| Diagnostic::error(name, e.line, e.col, e.to_string()))?;
     let body = sites::rewrite(src, &tokens, &plan.sites);
-    let full = format!(
-        "{}#line 1 \"{}\"\n{}",
-        api::prelude(),
-        c_string_literal(name),
-        body
-    );
-    Ok((full, plan))
+    Ok(RewrittenSource { body, plan })
 }
 
 /// Compiles a patch against the installed program's call sites.
@@ -254,7 +268,9 @@ pub fn compile(
     options: &CompileOptions,
 ) -> Result<Prepared, PatchError> {
     let t0 = Instant::now();
-    let (full, plan) = prepare(source, registry, options)?;
+    let rewritten = prepare(source, registry, options)?;
+    let full = rewritten.with_prelude(&source.name);
+    let plan = rewritten.plan;
     let t1 = Instant::now();
     let mut include_paths = options.include_paths.clone();
     include_paths.extend(source.dir.iter().cloned());

@@ -116,7 +116,8 @@ fn prepared_text_keeps_line_numbers() {
         "x.c",
         "// 1\n// 2\nvoid play(void) { _out(0, Cycle(3)); }\n",
     );
-    let (full, _) = prepare(&src, &SiteRegistry::default(), &CompileOptions::default()).unwrap();
+    let rewritten = prepare(&src, &SiteRegistry::default(), &CompileOptions::default()).unwrap();
+    let full = rewritten.with_prelude("x.c");
     let body = full.split("#line 1 \"x.c\"\n").nth(1).unwrap();
     assert_eq!(
         body.lines().nth(2),

@@ -21,6 +21,15 @@ impl DelayPool {
         }
     }
 
+    /// Touches every page so that first use on the audio thread takes no page
+    /// fault (the zeroed allocation is otherwise mapped lazily by the kernel).
+    pub fn prefault(&mut self) {
+        for page in self.samples.chunks_mut(1024) {
+            // SAFETY: a volatile write of the value already there, so the compiler keeps it.
+            unsafe { std::ptr::write_volatile(page.as_mut_ptr(), 0.0) };
+        }
+    }
+
     /// The ring of line `index` (< `DELAY_LINES`).
     #[inline]
     pub fn line(&mut self, index: u32) -> &mut [f32] {

@@ -1,0 +1,66 @@
+//! `clavm [PATCH.c]`: the main job.
+//!
+//! The desktop window (issue 6) and live audio output (issue 3) are not part of
+//! this build yet. Until they are, the main job says so plainly and falls back
+//! to what works headless: rendering the patch to a WAV file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clavm_audio::engine::EngineConfig;
+use clavm_audio::render::{RenderSpec, WavFormat};
+use clavm_audio::{Frames, PatchSource};
+
+#[derive(clap::Args)]
+pub struct MainArgs {
+    /// Headless fallback: where to write the rendered patch.
+    #[arg(short, long, default_value = "clavm-out.wav")]
+    pub output: PathBuf,
+    /// Headless fallback: how many seconds to render.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+}
+
+pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
+    let source = match &patch {
+        Some(p) => match super::load_patch(p) {
+            Some(s) => s,
+            None => return Ok(ExitCode::FAILURE),
+        },
+        None => PatchSource::from_text(super::DEFAULT_PATCH_NAME, super::DEFAULT_PATCH),
+    };
+    let display = std::env::var_os("WAYLAND_DISPLAY").is_some();
+    eprintln!(
+        "clavm: {}; the desktop window and live audio are not in this build yet.",
+        if display {
+            "a Wayland display is available"
+        } else {
+            "no Wayland display (WAYLAND_DISPLAY is not set)"
+        }
+    );
+    eprintln!(
+        "clavm: headless fallback: rendering {} for {} s to {}",
+        source.name,
+        args.seconds,
+        args.output.display()
+    );
+    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
+        anyhow::bail!("--seconds {} is out of range (0 < S <= 3600)", args.seconds);
+    }
+    let config = EngineConfig::new(48000.0, 2);
+    let spec = RenderSpec {
+        length: Frames::from_seconds(args.seconds, 48000.0),
+        patch: source,
+        config,
+        swaps: vec![],
+        params: vec![],
+        block: 64,
+    };
+    super::render::render_to(
+        &spec,
+        &args.output,
+        WavFormat::Float32,
+        Duration::from_secs(10),
+    )
+}

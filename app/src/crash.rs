@@ -1,0 +1,196 @@
+//! Last line of defence for the offline commands, which run patch code in
+//! this process: a patch that crashes (segfault, division by zero, runaway
+//! recursion) or hangs must end `clavm` with a clear message and exit status
+//! 1, never a bare "Segmentation fault" or a hang.
+//!
+//! The live engine does better (patches run in worker processes that may
+//! die); here the signal handler, on its own stack, writes one line with
+//! async-signal-safe calls only and exits, and a watchdog thread ends a run
+//! that makes no progress.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// What the process is doing, for the messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Idle = 0,
+    Compiling = 1,
+    Running = 2,
+}
+
+static PHASE: AtomicU8 = AtomicU8::new(0);
+/// Frames rendered so far (the render loop stores into it).
+pub static PROGRESS: AtomicU64 = AtomicU64::new(0);
+static SAMPLE_RATE: AtomicU64 = AtomicU64::new(48000);
+static STACK_LO: AtomicUsize = AtomicUsize::new(0);
+/// The patch's name, NUL-padded, written once before any patch code runs.
+static PATCH: OnceLock<Vec<u8>> = OnceLock::new();
+
+pub fn set_phase(p: Phase) {
+    PHASE.store(p as u8, Ordering::SeqCst);
+}
+
+/// Installs the handlers for this process and this thread. Call on the thread that runs patches.
+pub fn arm(patch_name: &str, sample_rate: f64) {
+    let _ = PATCH.set(patch_name.as_bytes().to_vec());
+    SAMPLE_RATE.store(sample_rate as u64, Ordering::SeqCst);
+    // SAFETY: plain libc calls with valid pointers. The alternate stack is
+    // leaked on purpose: it must outlive the thread's use of it.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+            STACK_LO.store(addr as usize, Ordering::SeqCst);
+            libc::pthread_attr_destroy(&mut attr);
+        }
+        let size = 256 * 1024;
+        let stack = Box::leak(vec![0u8; size].into_boxed_slice());
+        let ss = libc::stack_t {
+            ss_sp: stack.as_mut_ptr() as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        libc::sigaltstack(&ss, std::ptr::null_mut());
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGABRT,
+            libc::SIGSYS,
+        ] {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Writes to stderr without allocating (async-signal-safe).
+fn raw_write(bytes: &[u8]) {
+    // SAFETY: write(2) with a valid buffer.
+    unsafe {
+        libc::write(2, bytes.as_ptr() as *const libc::c_void, bytes.len());
+    }
+}
+
+fn raw_write_u64(mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    raw_write(&buf[i..]);
+}
+
+/// "t=12.345s" from the progress counter, without floating point formatting.
+fn raw_write_time() {
+    let frames = PROGRESS.load(Ordering::Relaxed);
+    let sr = SAMPLE_RATE.load(Ordering::Relaxed).max(1);
+    let ms = frames * 1000 / sr;
+    raw_write(b"t=");
+    raw_write_u64(ms / 1000);
+    raw_write(b".");
+    let frac = ms % 1000;
+    raw_write(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+    raw_write(b"s");
+}
+
+fn raw_write_patch() {
+    match PATCH.get() {
+        Some(p) => raw_write(p),
+        None => raw_write(b"the patch"),
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let lo = STACK_LO.load(Ordering::Relaxed);
+    let near_stack_end = lo != 0 && addr < lo + 64 * 1024 && addr + 1024 * 1024 > lo;
+    raw_write(b"clavm: error: ");
+    raw_write_patch();
+    let phase = PHASE.load(Ordering::Relaxed);
+    raw_write(if phase == Phase::Compiling as u8 {
+        b": TinyCC crashed while compiling it ("
+    } else {
+        b": the patch crashed at "
+    });
+    if phase != Phase::Compiling as u8 {
+        raw_write_time();
+        raw_write(b" (");
+    }
+    let what: &[u8] = match sig {
+        libc::SIGSEGV if near_stack_end => b"stack overflow: runaway recursion?",
+        libc::SIGSEGV => b"SIGSEGV: invalid memory access",
+        libc::SIGBUS => b"SIGBUS: invalid memory access",
+        libc::SIGFPE => b"SIGFPE: integer division by zero?",
+        libc::SIGILL => b"SIGILL: illegal instruction",
+        libc::SIGTRAP => b"SIGTRAP",
+        libc::SIGABRT => b"SIGABRT: aborted",
+        libc::SIGSYS => b"SIGSYS: forbidden system call",
+        _ => b"signal",
+    };
+    raw_write(what);
+    raw_write(b")\n");
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(1) }
+}
+
+/// Ends the process if the current phase makes no progress for `limit`.
+pub fn start_watchdog(limit: Duration) {
+    std::thread::Builder::new()
+        .name("clavm-watchdog".into())
+        .spawn(move || {
+            let mut last = (
+                PROGRESS.load(Ordering::Relaxed),
+                PHASE.load(Ordering::Relaxed),
+            );
+            let mut since = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = (
+                    PROGRESS.load(Ordering::Relaxed),
+                    PHASE.load(Ordering::Relaxed),
+                );
+                if now != last || now.1 == Phase::Idle as u8 {
+                    last = now;
+                    since = Instant::now();
+                    continue;
+                }
+                if since.elapsed() >= limit {
+                    raw_write(b"clavm: error: ");
+                    raw_write_patch();
+                    if now.1 == Phase::Compiling as u8 {
+                        raw_write(b": compiling took longer than ");
+                    } else {
+                        raw_write(b": the patch made no progress at ");
+                        raw_write_time();
+                        raw_write(b" for ");
+                    }
+                    raw_write_u64(limit.as_secs().max(1));
+                    raw_write(b" s (an infinite loop in play() or compiled()?)\n");
+                    // SAFETY: ends the process at once; the patch thread may be stuck in a loop.
+                    unsafe { libc::_exit(1) }
+                }
+            }
+        })
+        .expect("spawn watchdog");
+}

@@ -1,0 +1,76 @@
+//! `clavm`: live-code C, hear it on every save.
+
+mod bench;
+mod commands;
+mod crash;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// In debug builds, the engine's block processing aborts if it allocates.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
+#[derive(Parser)]
+#[command(
+    name = "clavm",
+    version,
+    about = "Live-code C, hear it on every save.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Patch to open (default: the built-in default patch).
+    patch: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    main: commands::main_job::MainArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// More log output (-v, -vv); or set RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a patch offline to a WAV file, deterministically.
+    Render(commands::render::RenderArgs),
+    /// Compile a patch without playing it; print diagnostics as FILE:LINE:COL.
+    Check(commands::check::CheckArgs),
+    /// Measure compile times and DSP cost (TinyCC vs gcc -O2) of the example patches.
+    Bench(bench::BenchArgs),
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Some(Command::Render(a)) => commands::render::run(a),
+        Some(Command::Check(a)) => commands::check::run(a),
+        Some(Command::Bench(a)) => bench::run(a),
+        None => commands::main_job::run(cli.patch, cli.main),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("clavm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
