@@ -13,12 +13,13 @@
 void play(void) {
     float sr = _samplerate();
     float *hat = _float(0), *snare = _float(1), *last = _float(2);
-    int *step = _int(0);
+    int *step = _int(0), *started = _int(1);
 
     // 16th-note clock: four steps per beat.
     float clock = Phasor(BPM / 60.0f * 4.0f);
-    if (clock < *last) {
-        *step = (*step + 1) % 16;
+    if (clock < *last || !*started) {              // new step (or the very first)
+        if (*started) *step = (*step + 1) % 16;
+        *started = 1;
         if (*step % 2 == 0) *hat = (*step % 4 == 0) ? 0.5f : 0.8f; // offbeats louder
         if (*step % 8 == 4) *snare = 1.0f;
     }
@@ -37,6 +38,6 @@ void play(void) {
     float band = Onepole(n2, 5000.0f) - Onepole(n2, 1000.0f);
     float s = (0.9f * band + 0.4f * Cycle(190.0f) * *snare) * *snare;
 
-    _out(0, 0.5f * (0.6f * h + s));
-    _out(1, 0.5f * (1.0f * h + s));                // hats a little to the right
+    _out(0, 0.6f * (0.6f * h + s));
+    _out(1, 0.6f * (1.0f * h + s));                // hats a little to the right
 }

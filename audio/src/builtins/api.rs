@@ -49,10 +49,12 @@ pub enum FaultKind {
     DelayLinesExhausted,
     CellsExhausted,
     BadSite,
+    /// The patch called a function that starts programs, ends the process or deletes files.
+    Blocked,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -64,6 +66,7 @@ impl FaultKind {
         FaultKind::DelayLinesExhausted,
         FaultKind::CellsExhausted,
         FaultKind::BadSite,
+        FaultKind::Blocked,
     ];
 
     /// A sentence for the performer, given the detail recorded with the first occurrence.
@@ -80,6 +83,10 @@ impl FaultKind {
             FaultKind::DelayLinesExhausted => format!("more than {DELAY_LINES} Delay lines at once; the extra ones output 0"),
             FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),
             FaultKind::BadSite => format!("call-site id {detail} is invalid (was the call site rewritten by hand?); the call outputs 0"),
+            FaultKind::Blocked => format!(
+                "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
+                BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
+            ),
         }
     }
 }
@@ -418,7 +425,8 @@ extern "C" fn api_i(n: i32) -> i32 {
     with_ctx(0, |ctx| param(ctx, n, |p| &p.i))
 }
 extern "C" fn api_time() -> f64 {
-    with_ctx(0.0, |ctx| ctx.frame as f64 * ctx.inv_sr)
+    // A division, not a multiply by 1/sr: frame 4800 at 48 kHz must be exactly 0.1 s.
+    with_ctx(0.0, |ctx| ctx.frame as f64 / ctx.sample_rate)
 }
 extern "C" fn api_samplerate() -> f64 {
     with_ctx(0.0, |ctx| ctx.sample_rate)
@@ -556,6 +564,34 @@ pub fn functions() -> &'static [ApiFn] {
     })
 }
 
+/// C library functions a patch may not call. Each is bound to a stub that
+/// does nothing, returns -1, and reports the call once. (The live engine's
+/// workers are also sandboxed; this makes the accident visible everywhere.)
+macro_rules! blocked {
+    ($($idx:literal $name:ident),* $(,)?) => {
+        mod blocked_stubs {
+            use super::{with_ctx, FaultKind};
+            $(
+                #[allow(non_snake_case)]
+                pub extern "C" fn $name() -> i64 {
+                    with_ctx(-1, |ctx| {
+                        ctx.faults.raise(FaultKind::Blocked, $idx);
+                        -1
+                    })
+                }
+            )*
+        }
+        /// (name, stub) of every blocked function, indexed by the fault's detail.
+        pub const BLOCKED: &[(&str, extern "C" fn() -> i64)] = &[$((stringify!($name), blocked_stubs::$name)),*];
+    };
+}
+
+blocked!(
+    0 system, 1 popen, 2 fork, 3 vfork, 4 execl, 5 execlp, 6 execle, 7 execv, 8 execvp, 9 execve,
+    10 posix_spawn, 11 posix_spawnp, 12 exit, 13 _exit, 14 _Exit, 15 quick_exit, 16 abort, 17 kill,
+    18 raise, 19 remove, 20 unlink, 21 unlinkat, 22 rename, 23 renameat, 24 rmdir, 25 truncate,
+);
+
 /// Constants the prelude defines, spelled exactly as glibc's `<math.h>` does so
 /// that a patch may also `#include <math.h>` without a redefinition warning.
 pub const MATH_DEFINES: &[(&str, &str)] = &[
@@ -619,6 +655,13 @@ mod tests {
         for b in Builtin::ALL {
             assert!(functions().iter().any(|f| f.name.to_str() == Ok(b.name())));
         }
+    }
+
+    #[test]
+    fn blocked_functions_are_listed_in_order() {
+        assert_eq!(BLOCKED[0].0, "system");
+        assert_eq!(BLOCKED[12].0, "exit");
+        assert!(FaultKind::Blocked.describe(0).contains("system()"));
     }
 
     #[test]

@@ -262,3 +262,31 @@ fn a_crossfade_between_unrelated_patches_keeps_the_level() {
         "rms in the middle of the fade: {middle}"
     );
 }
+
+#[test]
+fn system_and_exit_from_a_patch_do_nothing_but_report() {
+    let mut r = Rig::new(1, 0);
+    let src = "#include <stdlib.h>\nvoid play(void) { system(\"touch /tmp/clavm-must-not-exist\"); exit(3); _out(0, 0.25f); }";
+    let p = r
+        .handle
+        .compile(&PatchSource::from_text("evil.c", src))
+        .unwrap();
+    r.handle.install(p).unwrap();
+    let out = r.run(64);
+    assert_eq!(out[63], 0.25, "play() went on after exit()");
+    assert!(!std::path::Path::new("/tmp/clavm-must-not-exist").exists());
+    let blocked: Vec<i64> = r
+        .handle
+        .collect()
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::Fault {
+                kind: FaultKind::Blocked,
+                detail,
+                ..
+            } => Some(detail),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocked, [0], "reported once, naming system()");
+}

@@ -200,7 +200,20 @@ fn symbols() -> &'static [(&'static CStr, *const c_void)] {
     unsafe impl Send for Table {}
     static SYMS: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
     &SYMS
-        .get_or_init(|| Table(api::functions().iter().map(|f| (f.name, f.addr)).collect()))
+        .get_or_init(|| {
+            let mut t: Vec<(&'static CStr, *const c_void)> =
+                api::functions().iter().map(|f| (f.name, f.addr)).collect();
+            for (name, stub) in api::BLOCKED {
+                // Names are identifiers: leaking one small CString each, once, is fine.
+                let c: &'static CStr = Box::leak(
+                    std::ffi::CString::new(*name)
+                        .expect("no NUL")
+                        .into_boxed_c_str(),
+                );
+                t.push((c, *stub as *const c_void));
+            }
+            Table(t)
+        })
         .0
 }
 

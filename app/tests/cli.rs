@@ -1,0 +1,471 @@
+//! End-to-end: the real `clavm` binary on real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use realfft::RealFftPlanner;
+
+const SR: f64 = 48000.0;
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
+fn clavm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(args)
+        .output()
+        .expect("run clavm")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Renders `patch` mono for `seconds`; returns the samples.
+fn render(dir: &Dir, patch: &Path, seconds: f64, extra: &[&str]) -> Vec<f32> {
+    let out = dir.path("out.wav");
+    let secs = seconds.to_string();
+    let mut args = vec![
+        "render",
+        s(patch),
+        "-o",
+        s(&out),
+        "--seconds",
+        &secs,
+        "--channels",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let o = clavm(&args);
+    assert!(o.status.success(), "render failed: {}", stderr(&o));
+    read_wav(&out)
+}
+
+fn read_wav(p: &Path) -> Vec<f32> {
+    hound::WavReader::open(p)
+        .unwrap()
+        .samples::<f32>()
+        .map(|x| x.unwrap())
+        .collect()
+}
+
+/// Frequency of the strongest FFT bin.
+fn peak_hz(x: &[f32]) -> f64 {
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(x.len());
+    let mut input: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(n, v)| {
+            let w = 0.5 - 0.5 * (std::f64::consts::TAU * n as f64 / x.len() as f64).cos();
+            *v as f64 * w
+        })
+        .collect();
+    let mut spectrum = fft.make_output_vec();
+    fft.process(&mut input, &mut spectrum).unwrap();
+    let (bin, _) = spectrum
+        .iter()
+        .enumerate()
+        .skip(1)
+        .max_by(|a, b| a.1.norm().total_cmp(&b.1.norm()))
+        .unwrap();
+    bin as f64 * SR / x.len() as f64
+}
+
+#[test]
+fn a_cycle_440_patch_peaks_at_440_hz() {
+    let d = Dir::new();
+    let p = d.file("a.c", "void play(void) { _out(0, 0.5f * Cycle(440)); }\n");
+    let x = render(&d, &p, 1.0, &[]);
+    assert_eq!(x.len(), 48000);
+    assert!((peak_hz(&x) - 440.0).abs() <= 1.0, "{}", peak_hz(&x));
+}
+
+#[test]
+fn renders_are_identical_to_the_byte_and_the_seed_matters() {
+    let d = Dir::new();
+    let p = d.file("n.c", "void play(void) { float h = Dust(30); _out(0, 0.3f * Uniform(1) * Onepole(h, 0.01f) + 0.2f * Normal(0.3f)); _out(1, Tri(3) * 0.1f); }\n");
+    let bytes = |seed: &str, name: &str| {
+        let out = d.path(name);
+        let o = clavm(&[
+            "render",
+            s(&p),
+            "-o",
+            s(&out),
+            "--seconds",
+            "1",
+            "--seed",
+            seed,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out).unwrap()
+    };
+    let a = bytes("7", "a.wav");
+    assert_eq!(a, bytes("7", "b.wav"));
+    assert_ne!(a, bytes("8", "c.wav"));
+    // The default patch too (it uses delays, filters and many oscillators).
+    let def = |name: &str| {
+        let out = d.path(name);
+        let o = clavm(&[
+            "render",
+            "../assets/patches/default.c",
+            "-o",
+            s(&out),
+            "--seconds",
+            "2",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(def("d1.wav"), def("d2.wav"));
+}
+
+#[test]
+fn check_prints_gcc_style_diagnostics_and_sets_the_exit_status() {
+    let d = Dir::new();
+    let bad = d.file(
+        "bad.c",
+        "void play(void) {\n  float x = 1;\n  _out(0, x + yy);\n}\n",
+    );
+    let o = clavm(&["check", s(&bad)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!("{}:3:15: error: 'yy' undeclared", s(&bad))
+    );
+    let good = d.file("good.c", "void play(void) { _out(0, Cycle(1)); }\n");
+    let o = clavm(&["check", s(&good)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok (1 stateful call sites"));
+}
+
+/// A bad patch: `check` and `render` both fail cleanly, with `expect` in the message, and write nothing.
+fn assert_rejected(name: &str, bytes: &[u8], expect: &str) {
+    let d = Dir::new();
+    let p = d.path(name);
+    std::fs::write(&p, bytes).unwrap();
+    for cmd in ["check", "render"] {
+        let out = d.path("out.wav");
+        let o = if cmd == "check" {
+            clavm(&[cmd, s(&p)])
+        } else {
+            clavm(&[cmd, s(&p), "-o", s(&out), "--seconds", "0.5"])
+        };
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name} {cmd}: {err}");
+        assert!(
+            err.contains(expect),
+            "{name} {cmd}: expected '{expect}' in:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&format!("{}:", s(&p))) || first.starts_with("clavm: error:"),
+            "{first}"
+        );
+        assert!(!out.exists(), "{name}: no output file for a failed render");
+    }
+}
+
+#[test]
+fn bad_patches_get_clear_errors_and_a_nonzero_exit() {
+    assert_rejected("empty.c", b"", "the patch is empty");
+    assert_rejected(
+        "garbage.c",
+        &[0x7f, b'E', b'L', b'F', 0, 0, 0x90, 0xff],
+        "not C source text",
+    );
+    assert_rejected("huge.c", "int x;\n".repeat(1_500_000).as_bytes(), "10.5 MB");
+    assert_rejected(
+        "noplay.c",
+        b"void compiled(void) {}\n",
+        "defines no `void play(void)`",
+    );
+    assert_rejected(
+        "sig.c",
+        b"int play(int x) { return x; }\n",
+        "sig.c:1:5: error",
+    );
+    assert_rejected(
+        "undef.c",
+        b"void play(void) { _out(0, wobble(3)); }\n",
+        "undef.c:1:27: error: undefined symbol 'wobble'",
+    );
+    assert_rejected(
+        "inc.c",
+        b"#include \"nowhere.h\"\nvoid play(void) {}\n",
+        "include file 'nowhere.h' not found",
+    );
+    assert_rejected(
+        "dev.c",
+        b"#include \"/dev/urandom\"\nvoid play(void) {}\n",
+        "not a regular file",
+    );
+    assert_rejected(
+        "deep.c",
+        format!(
+            "void play(void) {{ _out(0, {}1{}); }}\n",
+            "(".repeat(50_000),
+            ")".repeat(50_000)
+        )
+        .as_bytes(),
+        "nested more than",
+    );
+}
+
+#[test]
+fn a_patch_that_recurses_forever_crashes_with_a_message_not_a_core_dump() {
+    let d = Dir::new();
+    let p = d.file("rec.c", "float f(float x) { return f(x + 1) + 1; }\nvoid play(void) { _out(0, _time() > 0.25 ? f(0) : 0); }\n");
+    let out = d.path("out.wav");
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("stack overflow: runaway recursion?"), "{err}");
+    assert!(err.contains("t=0.2"), "names the time: {err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_patch_that_loops_forever_is_stopped_by_the_watchdog() {
+    let d = Dir::new();
+    let p = d.file(
+        "hang.c",
+        "void play(void) { while (_time() > 0.1) {} _out(0, 0); }\n",
+    );
+    let out = d.path("out.wav");
+    let o = clavm(&[
+        "render",
+        s(&p),
+        "-o",
+        s(&out),
+        "--seconds",
+        "1",
+        "--timeout",
+        "1",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("made no progress") && err.contains("infinite loop"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_edit_through_swap_keeps_phase_and_adds_no_step() {
+    let d = Dir::new();
+    let a = d.file(
+        "a.c",
+        "void play(void) {\n  _out(0, 0.5f * Cycle(220));\n}\n",
+    );
+    // Same oscillator, a line added above, a new (silent) oscillator, a constant changed.
+    let b = d.file("b.c", "// edited\nvoid play(void) {\n  float lfo = Cycle(3) * 0.0f;\n  _out(0, 0.5f * Cycle(220) + lfo);\n}\n");
+    let x = render(&d, &a, 1.0, &["--swap", &format!("0.5:{}", s(&b))]);
+    for (n, y) in x.iter().enumerate() {
+        let want = 0.5 * (std::f64::consts::TAU * 220.0 * n as f64 / SR).cos();
+        assert!((*y as f64 - want).abs() < 1e-4, "frame {n}: {y} vs {want}");
+    }
+    // A pitch edit: the oscillator continues from its phase; no step larger than the new sine's slope.
+    let c = d.file(
+        "c.c",
+        "void play(void) {\n  _out(0, 0.5f * Cycle(330));\n}\n",
+    );
+    let max_step = 0.5 * std::f64::consts::TAU * 330.0 / SR;
+    let steepest = |x: &[f32]| {
+        (1..x.len())
+            .map(|n| (x[n] - x[n - 1]).abs() as f64)
+            .fold(0.0, f64::max)
+    };
+    // Without a fade the new pitch starts from the old phase: no step beyond the new sine's slope.
+    let x = render(
+        &d,
+        &a,
+        1.0,
+        &["--crossfade", "0", "--swap", &format!("0.5:{}", s(&c))],
+    );
+    assert!(steepest(&x) <= max_step * 1.01, "{}", steepest(&x));
+    assert!((peak_hz(&x[24000..]) - 330.0).abs() < 4.0);
+    // With the default fade, two pitches overlap for 10 ms; their sum may be up
+    // to sqrt(2) as steep, far from a click (a jump to a random phase is a step of ~0.5).
+    let x = render(&d, &a, 1.0, &["--swap", &format!("0.5:{}", s(&c))]);
+    assert!(steepest(&x) <= max_step * 1.42, "{}", steepest(&x));
+}
+
+#[test]
+fn a_broken_swap_keeps_the_old_sound_and_reports() {
+    let d = Dir::new();
+    let a = d.file("a.c", "void play(void) { _out(0, 0.5f * Cycle(440)); }\n");
+    let b = d.file("b.c", "void play(void) { _out(0, Cycle(440) }\n");
+    let out = d.path("out.wav");
+    let o = clavm(&[
+        "render",
+        s(&a),
+        "-o",
+        s(&out),
+        "--seconds",
+        "1",
+        "--channels",
+        "1",
+        "--swap",
+        &format!("0.5:{}", s(&b)),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains(&format!("{}:1:", s(&b))) && err.contains("the previous patch kept playing"),
+        "{err}"
+    );
+    let x = read_wav(&out);
+    assert!((peak_hz(&x[24000..]) - 440.0).abs() < 2.0);
+    assert!(x[30000..].iter().any(|v| v.abs() > 0.4));
+}
+
+#[test]
+fn output_stays_within_full_scale_and_nan_is_silenced_and_reported() {
+    let d = Dir::new();
+    let loud = d.file(
+        "loud.c",
+        "void play(void) { _out(0, 1.7f * Cycle(100) * (0.5f + 0.5f * Cycle(0.5f))); }\n",
+    );
+    let x = render(&d, &loud, 2.0, &[]);
+    assert!(
+        x.iter().all(|v| v.abs() <= 0.98),
+        "max {}",
+        x.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    );
+    assert!(x.iter().fold(0.0f32, |m, v| m.max(v.abs())) > 0.9);
+
+    let nan = d.file(
+        "nan.c",
+        "void play(void) { _out(0, _time() >= 0.1 ? 0.0f / 0.0f : 0.25f * Cycle(200)); }\n",
+    );
+    let out = d.path("nan.wav");
+    let o = clavm(&[
+        "render",
+        s(&nan),
+        "-o",
+        s(&out),
+        "--seconds",
+        "0.5",
+        "--channels",
+        "1",
+    ]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("t=0.1000s channel 0: NaN/Inf output silenced"),
+        "{}",
+        stderr(&o)
+    );
+    let x = read_wav(&out);
+    assert!(x[4799] != 0.0 && x[4800..].iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn system_calls_from_a_patch_are_blocked_and_reported() {
+    let d = Dir::new();
+    let victim = d.file("victim.txt", "keep me");
+    let p = d.file(
+        "rm.c",
+        &format!(
+            "#include <stdio.h>\nvoid play(void) {{ remove(\"{}\"); _out(0, 0); }}\n",
+            s(&victim)
+        ),
+    );
+    let o = clavm(&[
+        "render",
+        s(&p),
+        "-o",
+        s(&d.path("o.wav")),
+        "--seconds",
+        "0.1",
+    ]);
+    assert!(o.status.success());
+    assert!(victim.exists());
+    assert!(
+        stderr(&o).contains("called remove(): blocked"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        vec!["--help"],
+        vec!["render", "--help"],
+        vec!["check", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let o = clavm(&cmd);
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_clearly() {
+    let d = Dir::new();
+    let p = d.file("a.c", "void play(void) {}\n");
+    let o = d.path("o.wav");
+    for (args, expect) in [
+        (vec!["--seconds", "0"], "--seconds 0 is out of range"),
+        (vec!["--rate", "100"], "sample rate 100 Hz is out of range"),
+        (vec!["--channels", "99"], "99 output channels"),
+        (vec!["--swap", "later:x.c"], "T must be a time"),
+        (vec!["--param", "300=1"], "N must be 0..127"),
+    ] {
+        let mut a = vec!["render", s(&p), "-o", s(&o)];
+        a.extend(args);
+        let out = clavm(&a);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(expect), "{}", stderr(&out));
+    }
+    let out = clavm(&[
+        "render",
+        s(&p),
+        "-o",
+        "/nonexistent-dir/x.wav",
+        "--seconds",
+        "0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot write /nonexistent-dir/x.wav"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_main_job_without_a_display_falls_back_to_a_render_and_says_why() {
+    let d = Dir::new();
+    let out = d.path("main.wav");
+    let o = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["-o", s(&out), "--seconds", "1"])
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no Wayland display"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("headless fallback"));
+    assert_eq!(read_wav(&out).len(), 2 * 48000);
+}
