@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what CLAVM needs to build and test on Debian (12 or later), as root
+# or through sudo. Idempotent: packages already installed are not touched.
+set -euo pipefail
+
+# Build: our libtcc binding links Debian's static libtcc; `tcc` ships TinyCC's
+# runtime (libtcc1.a) and headers. Tests and benchmarks: gcc (the -O2
+# reference build), sox (inspecting rendered audio).
+PACKAGES=(
+  build-essential pkg-config
+  libtcc-dev tcc
+  sox
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "setup: need root or sudo to install: ${PACKAGES[*]}" >&2; exit 1
+  fi
+}
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), Rust 1.85 or newer." >&2
+    exit 1
+  fi
+fi
+rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if [ "$rustc_minor" -lt 85 ]; then
+  echo "setup: Rust $(rustc --version) is too old; CLAVM needs 1.85 or newer (rustup update)." >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
+echo "setup: ok"
