@@ -18,7 +18,7 @@ void play(void) {
     // 16th-note clock: four steps per beat.
     float clock = Phasor(BPM / 60.0f * 4.0f);
     if (clock < *last || !*started) {              // new step (or the very first)
-        if (*started) *step = (*step + 1) % 16;
+        if (*started) *step = (*step + 1) & 15;     // & 15 wraps 0..15
         *started = 1;
         if (*step % 2 == 0) *hat = (*step % 4 == 0) ? 0.5f : 0.8f; // offbeats louder
         if (*step % 8 == 4) *snare = 1.0f;

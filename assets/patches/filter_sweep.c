@@ -15,7 +15,7 @@ void play(void) {
 
     // Eighth-note clock, and a plucky envelope retriggered on every note.
     float clock = Phasor(BPM / 60.0f * 2.0f);
-    if (clock < *last) *step = (*step + 1) % 8;
+    if (clock < *last) *step = (*step + 1) & 7;   // & 7 wraps 0..7
     if (clock < *last || _time() == 0.0) *env = 1.0f;
     *last = clock;
     *env *= 1.0f - 4.0f / _samplerate();                  // decays by ~e every 1/4 s
@@ -28,7 +28,7 @@ void play(void) {
     // A pulse of width w is +1 for w of the time: its mean is 2w-1, so
     // subtract that to keep the output centered (no DC offset).
     float w = WIDTH + 0.1f * Cycle(0.3f);                   // slowly moving width
-    float x = Pulse(notes[*step], w) - (2.0f * w - 1.0f);
+    float x = Pulse(notes[*step & 7], w) - (2.0f * w - 1.0f);
     for (int i = 0; i < POLES; i++) x = Onepole(x, cutoff);    // each stage keeps its own state
     float s = 0.4f * amp * x;
     _out(0, s);

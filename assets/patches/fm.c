@@ -20,7 +20,7 @@ void play(void) {
     float *env = _float(0), *last = _float(1);
     int *started = _int(1);
     if (beat < *last || !*started) {           // new beat (or very first frame)
-        if (*started) *step = (*step + 1) % 4;
+        if (*started) *step = (*step + 1) & 3;   // & 3 wraps 0..3, and keeps it in range
         *started = 1;
         *env = 1.0f;
     }
@@ -29,7 +29,7 @@ void play(void) {
     float e = Onepole(*env, 150.0f);           // ~1 ms attack: no click
     float amp = e * (2.0f - e);                // softer, longer loudness envelope
 
-    float f = notes[*step];
+    float f = notes[*step & 3];   // slots outlive a patch: & 3 guards the index
     float mod = sinf(2.0f * (float)M_PI * Phasor(f * RATIO));
     float car = sinf(2.0f * (float)M_PI * Phasor(f) + INDEX * e * mod);
     float s = 0.35f * amp * car;

@@ -20,13 +20,13 @@ void play(void) {
     // Note clock: a new note each time the phasor wraps (and at the start).
     float clock = Phasor(TEMPO);
     if (clock < *last || !*started) {
-        if (*started) *step = (*step + 1) % 8;
-        *started = 1;
-        *burst = (int)(sr / notes[*step]);     // one period of noise
+        if (*started) *step = (*step + 1) & 7;   // & 7 wraps 0..7 (and guards against
+        *started = 1;                            // a stray value left in the slot)
+        *burst = (int)(sr / notes[*step & 7]);     // one period of noise
     }
     *last = clock;
 
-    float f = notes[*step];
+    float f = notes[*step & 7];
     float pluck = 0.0f;
     if (*burst > 0) { pluck = Uniform(0.7f); *burst -= 1; }
     pluck = Onepole(Onepole(pluck, BRIGHT), BRIGHT);   // soften the pick

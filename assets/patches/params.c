@@ -17,12 +17,12 @@ void play(void) {
     float *env = _float(0);
     int *step = _int(0);
     int tick = clock < History(clock);                 // the ramp wrapped: next note
-    if (tick) *step = (*step + 1) % 4;
+    if (tick) *step = (*step + 1) & 3;                // & 3 wraps 0..3
     if (tick || _time() == 0.0) *env = 1.0f;
     *env *= 1.0f - 5.0f / _samplerate();
     float amp = Onepole(0.3f + 0.7f * *env, 200.0f);
 
-    float f = root * steps[*step];
+    float f = root * steps[*step & 3];                // & 3 again: slots outlive a patch
     float osc[4] = { Cycle(f), Tri(f), 0.6f * Pulse(f, 0.5f), 2.0f * (Phasor(f) - 0.5f) };
     float x = osc[wave];
 

@@ -18,11 +18,12 @@ void play(void) {
     // Step clock: four 16th notes per beat; step 0 also fires on the first frame.
     float clock = Phasor(BPM / 60.0f * 4.0f);
     int tick = clock < History(clock);
-    if (tick) *step = (*step + 1) % 16;
+    if (tick) *step = (*step + 1) & 15;
     if (tick || _time() == 0.0) {
-        if (kick[*step]) *kenv = 1.0f;
-        if (hat[*step])  *henv = (*step % 4 == 2) ? 0.8f : 0.45f;  // accent the offbeats
-        if (bass[*step] > 0.0f) { *benv = 1.0f; *_float(3) = bass[*step]; }
+        int i = *step & 15;        // in range even if a previous patch left junk in _int(0)
+        if (kick[i]) *kenv = 1.0f;
+        if (hat[i])  *henv = (i % 4 == 2) ? 0.8f : 0.45f;  // accent the offbeats
+        if (bass[i] > 0.0f) { *benv = 1.0f; *_float(3) = bass[i]; }
     }
     *kenv *= expf(-1.0f / (0.12f * sr));
     *henv *= expf(-1.0f / (0.03f * sr));

@@ -11,7 +11,8 @@
 #define FEEDBACK 0.5f
 
 void play(void) {
-    float notes[6] = { 440.0f, 554.37f, 659.26f, 880.0f, 659.26f, 554.37f };  // A major
+    float notes[8] = { 440.0f, 554.37f, 659.26f, 880.0f,          // A major, up
+                       1108.73f, 880.0f, 659.26f, 554.37f };     // and down
     float sr = _samplerate(), beat = 60.0f / BPM;
     float *last = _float(0), *env = _float(1), *fb = _float(2);
     int *step = _int(0);
@@ -22,12 +23,12 @@ void play(void) {
 
     // Arpeggio: a new note every half beat, sine with a quick decay.
     float clock = Phasor(2.0f / beat);
-    if (clock < *last) *step = (*step + 1) % 6;
+    if (clock < *last) *step = (*step + 1) & 7;           // & 7 wraps 0..7
     if (clock < *last || _time() == 0.0) *env = 1.0f;
     *last = clock;
     *env *= 1.0f - 6.0f / sr;
     float e = Onepole(*env, 300.0f);                      // soft attack
-    float bell = 0.25f * e * e * Cycle(notes[*step]);
+    float bell = 0.25f * e * e * Cycle(notes[*step & 7]);
 
     // Auto-panner: equal-power pan swinging once every 5 seconds.
     float pan = 0.5f + 0.45f * Cycle(0.2f);               // 0 = left, 1 = right

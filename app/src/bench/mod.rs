@@ -164,6 +164,8 @@ impl<'a> Runner<'a> {
     /// Runs `n` frames; returns ns per frame.
     fn run(&mut self, n: u64) -> f64 {
         let mut sink = 0.0f32;
+        // As the engine does: both builds run with denormals flushed.
+        let _ftz = clavm_audio::engine::FlushDenormals::new();
         let t = Instant::now();
         for _ in 0..n {
             self.ctx.frame = self.frame;

@@ -81,14 +81,27 @@ pub fn cos_table() -> &'static [f32; COS_TABLE_LEN + 1] {
     })
 }
 
+/// Wraps a phase into [0, 1). A non-finite phase (a NaN frequency) restarts at
+/// 0: state is kept across recompiles, so a poisoned phase would otherwise
+/// silence the oscillator for the rest of the performance.
 #[inline]
 fn wrap01(x: f64) -> f64 {
     let w = x - x.floor();
-    // x - floor(x) can round up to exactly 1.0 for tiny negative x.
-    if w >= 1.0 {
-        0.0
-    } else {
+    // x - floor(x) can round up to exactly 1.0 for tiny negative x; NaN fails the test too.
+    if (0.0..1.0).contains(&w) {
         w
+    } else {
+        0.0
+    }
+}
+
+/// State that must stay finite (see `wrap01`).
+#[inline]
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
     }
 }
 
@@ -170,8 +183,9 @@ pub fn onepole(cell: &mut Cell, x: f32, c: f32, sr: f64) -> f32 {
     } else {
         (c as f64).max(0.0)
     };
-    cell.a += coef * (x as f64 - cell.a);
-    cell.a as f32
+    let y = cell.a + coef * (x as f64 - cell.a);
+    cell.a = finite_or_zero(y);
+    y as f32
 }
 
 /// `History(x)`: a: the stored value. Returns the argument of the previous call, stores `x`.
@@ -184,7 +198,8 @@ pub fn history(c: &mut Cell, x: f32) -> f32 {
 
 /// `Delay(x, d)`: u: samples written, on delay line `line`. Writes `x`, then
 /// returns the input from `d` samples ago (d = 0 returns `x`), linearly
-/// interpolated for fractional `d`; samples never written read as 0.
+/// interpolated for fractional `d`; samples never written read as 0, and a
+/// non-finite `x` is stored as 0.
 /// Returns whether `d` had to be clamped.
 #[inline]
 pub fn delay(c: &mut Cell, ring: &mut [f32], x: f32, d: f32) -> (f32, bool) {
@@ -192,7 +207,8 @@ pub fn delay(c: &mut Cell, ring: &mut [f32], x: f32, d: f32) -> (f32, bool) {
     let max = (DELAY_LINE_LEN - 2) as f32;
     let clamped = !(0.0..=max).contains(&d);
     let d = if d.is_nan() { 0.0 } else { d.clamp(0.0, max) };
-    ring[(c.u & MASK) as usize] = x;
+    // A NaN written here would come back for seconds: store silence instead.
+    ring[(c.u & MASK) as usize] = if x.is_finite() { x } else { 0.0 };
     c.u += 1;
     let written = c.u;
     let di = d as u64;

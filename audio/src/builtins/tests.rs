@@ -154,3 +154,28 @@ fn random_builtins_have_their_documented_distributions_and_are_deterministic() {
         uniform(&mut b, 0.5)
     });
 }
+
+#[test]
+fn a_nan_argument_never_poisons_state_for_good() {
+    // State survives recompiles, so a single NaN must not leave an oscillator dead.
+    let mut p = cell();
+    phasor(&mut p, f32::NAN, INV);
+    assert_eq!(phasor(&mut p, 480.0, INV), 0.01);
+    let mut t = cell();
+    tri(&mut t, f32::INFINITY, INV);
+    assert_eq!(tri(&mut t, 480.0, INV), 1.0);
+    let mut o = cell();
+    assert!(
+        onepole(&mut o, f32::NAN, 0.5, SR).is_nan(),
+        "this sample shows the NaN..."
+    );
+    assert_eq!(
+        onepole(&mut o, 1.0, 0.5, SR),
+        0.5,
+        "...the next one starts from a clean state"
+    );
+    let mut ring = vec![0.0f32; DELAY_LINE_LEN];
+    let mut d = cell();
+    delay(&mut d, &mut ring, f32::NAN, 0.0);
+    assert_eq!(delay(&mut d, &mut ring, 1.0, 1.0).0, 0.0);
+}

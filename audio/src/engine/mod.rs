@@ -12,7 +12,10 @@
 //! state, so each oscillator still advances once per frame and call sites that
 //! survived the edit keep their phase.
 
+mod denormals;
 pub mod swap;
+
+pub use denormals::FlushDenormals;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
@@ -322,6 +325,7 @@ impl Engine {
     }
 
     fn process_inner(&mut self, input: &[f32], output: &mut [f32]) {
+        let _ftz = FlushDenormals::new();
         self.drain_commands();
         self.flush_limbo();
         let ch = self.config.channels;
