@@ -469,3 +469,44 @@ fn the_main_job_without_a_display_falls_back_to_a_render_and_says_why() {
     assert!(stderr(&o).contains("headless fallback"));
     assert_eq!(read_wav(&out).len(), 2 * 48000);
 }
+
+#[test]
+fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
+    let d = Dir::new();
+    let mut patches: Vec<PathBuf> = std::fs::read_dir("../assets/patches")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    patches.sort();
+    assert!(patches.len() >= 11, "at least ten examples and the default: {patches:?}");
+    for p in &patches {
+        let o = clavm(&["check", s(p)]);
+        assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
+        assert!(stderr(&o).is_empty(), "{} has warnings:\n{}", p.display(), stderr(&o));
+        let out = d.path("x.wav");
+        let o = clavm(&["render", s(p), "-o", s(&out), "--seconds", "4"]);
+        assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
+        // No fault, no protection event: the examples must not lean on the safety net.
+        assert!(stderr(&o).is_empty(), "{}:\n{}", p.display(), stderr(&o));
+        let x = read_wav(&out);
+        let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let rms = (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+        let mean = x.iter().map(|v| *v as f64).sum::<f64>() / x.len() as f64;
+        assert!((0.05..0.95).contains(&peak), "{}: peak {peak}", p.display());
+        assert!(rms > 0.01, "{}: rms {rms}", p.display());
+        assert!(mean.abs() < 0.02, "{}: DC {mean}", p.display());
+    }
+}
+
+#[test]
+fn bench_prints_its_table_with_the_gcc_ratio() {
+    let o = clavm(&["bench", "--patches", "../assets/patches", "--filter", "sine", "--compiles", "5", "--frames", "2000"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = table.lines().find(|l| l.starts_with("| sine.c")).unwrap_or_else(|| panic!("{table}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells.len(), 11, "{row}");
+    assert!(cells[9].ends_with('x'), "a TinyCC/gcc ratio: {row}");
+    assert!(table.contains("Target: recompile under 1 ms p50"));
+}

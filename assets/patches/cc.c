@@ -4,7 +4,7 @@
 //   _cc(7)   volume (0 is read as "not set" and plays at 0.7)
 // CCs arrive as 0..1. Offline: clavm render cc.c -o c.wav --cc 1=0.6 --cc 74=0.5
 // Every CC is smoothed by an Onepole so moving a knob does not crackle.
-// Try: a faster vibrato (5.5f), a different melody, or map _cc(71) to
+// Try: a faster vibrato (Cycle(7.0f)), a different melody, or map _cc(71) to
 // the detune.
 
 void play(void) {

@@ -3,7 +3,7 @@
 // that wobble (the modulation index) jumps up on every beat and decays,
 // so each note starts bright and mellows into a pure tone.
 // Try: RATIO 3.5 or 1.41 for clangier bells, a bigger INDEX for more
-// bite, a slower DECAY for a longer shimmer, or a new NOTES pattern.
+// bite, a slower DECAY for a longer shimmer, or new notes[].
 
 #define BPM    100.0f
 #define RATIO  1.0f     // modulator frequency / carrier frequency (1 = e-piano, 3.5 = bell)

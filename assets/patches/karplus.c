@@ -40,6 +40,6 @@ void play(void) {
 
     float out = y - History(y) + 0.995f * *_float(2);   // DC blocker
     *_float(2) = out;
-    _out(0, 0.5f * out);
-    _out(1, 0.5f * out);
+    _out(0, 0.7f * out);
+    _out(1, 0.7f * out);
 }

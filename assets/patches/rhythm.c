@@ -3,7 +3,7 @@
 // passed Uniform noise. Bass: a Pulse through a plucky low-pass, ducked
 // a little by the kick. A Phasor clocks the step counter.
 // Try: edit the kick[] / hat[] patterns (1 = hit), the bass[] notes in Hz
-// (0 = rest), BPM, or the bass filter (the 300 + 2500 * benv line).
+// (0 = rest), BPM, or the bass filter (the 300 + 2500 * be cutoff).
 
 #define BPM 120.0f
 
