@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use clavm_audio::render::Progress;
+
 /// What the process is doing, for the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -22,20 +24,21 @@ pub enum Phase {
 }
 
 static PHASE: AtomicU8 = AtomicU8::new(0);
-/// Frames rendered so far (the render loop stores into it).
-pub static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// Where the render is: frames done, and which patch plays (the render loop stores into it).
+pub static PROGRESS: Progress = Progress::new();
 static SAMPLE_RATE: AtomicU64 = AtomicU64::new(48000);
 static STACK_LO: AtomicUsize = AtomicUsize::new(0);
-/// The patch's name, NUL-padded, written once before any patch code runs.
-static PATCH: OnceLock<Vec<u8>> = OnceLock::new();
+/// The names of the patches, in `Progress::patch` order, set once before any patch code runs.
+static PATCHES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
 
 pub fn set_phase(p: Phase) {
     PHASE.store(p as u8, Ordering::SeqCst);
 }
 
-/// Installs the handlers for this process and this thread. Call on the thread that runs patches.
-pub fn arm(patch_name: &str, sample_rate: f64) {
-    let _ = PATCH.set(patch_name.as_bytes().to_vec());
+/// Installs the handlers for this process and this thread. Call on the thread
+/// that runs patches. `patches` are the names in `Progress::patch` order.
+pub fn arm(patches: &[&str], sample_rate: f64) {
+    let _ = PATCHES.set(patches.iter().map(|p| p.as_bytes().to_vec()).collect());
     SAMPLE_RATE.store(sample_rate as u64, Ordering::SeqCst);
     // SAFETY: plain libc calls with valid pointers. The alternate stack is
     // leaked on purpose: it must outlive the thread's use of it.
@@ -98,7 +101,7 @@ fn raw_write_u64(mut n: u64) {
 
 /// "t=12.345s" from the progress counter, without floating point formatting.
 fn raw_write_time() {
-    let frames = PROGRESS.load(Ordering::Relaxed);
+    let frames = PROGRESS.frames.load(Ordering::Relaxed);
     let sr = SAMPLE_RATE.load(Ordering::Relaxed).max(1);
     let ms = frames * 1000 / sr;
     raw_write(b"t=");
@@ -114,7 +117,8 @@ fn raw_write_time() {
 }
 
 fn raw_write_patch() {
-    match PATCH.get() {
+    let i = PROGRESS.patch.load(Ordering::Relaxed);
+    match PATCHES.get().and_then(|p| p.get(i)) {
         Some(p) => raw_write(p),
         None => raw_write(b"the patch"),
     }
@@ -160,14 +164,14 @@ pub fn start_watchdog(limit: Duration) {
         .name("clavm-watchdog".into())
         .spawn(move || {
             let mut last = (
-                PROGRESS.load(Ordering::Relaxed),
+                PROGRESS.frames.load(Ordering::Relaxed),
                 PHASE.load(Ordering::Relaxed),
             );
             let mut since = Instant::now();
             loop {
                 std::thread::sleep(Duration::from_millis(50));
                 let now = (
-                    PROGRESS.load(Ordering::Relaxed),
+                    PROGRESS.frames.load(Ordering::Relaxed),
                     PHASE.load(Ordering::Relaxed),
                 );
                 if now != last || now.1 == Phase::Idle as u8 {

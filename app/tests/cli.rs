@@ -219,6 +219,11 @@ fn bad_patches_get_clear_errors_and_a_nonzero_exit() {
         "not a regular file",
     );
     assert_rejected(
+        "arity.c",
+        b"void play(void) {\n  _out(0, Phasor());\n}\n",
+        "arity.c:2:11: error: Phasor() takes 1 argument (freq), 0 given",
+    );
+    assert_rejected(
         "deep.c",
         format!(
             "void play(void) {{ _out(0, {}1{}); }}\n",
@@ -479,11 +484,19 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
     patches.sort();
-    assert!(patches.len() >= 11, "at least ten examples and the default: {patches:?}");
+    assert!(
+        patches.len() >= 11,
+        "at least ten examples and the default: {patches:?}"
+    );
     for p in &patches {
         let o = clavm(&["check", s(p)]);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
-        assert!(stderr(&o).is_empty(), "{} has warnings:\n{}", p.display(), stderr(&o));
+        assert!(
+            stderr(&o).is_empty(),
+            "{} has warnings:\n{}",
+            p.display(),
+            stderr(&o)
+        );
         let out = d.path("x.wav");
         let o = clavm(&["render", s(p), "-o", s(&out), "--seconds", "4"]);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
@@ -501,12 +514,78 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
 
 #[test]
 fn bench_prints_its_table_with_the_gcc_ratio() {
-    let o = clavm(&["bench", "--patches", "../assets/patches", "--filter", "sine", "--compiles", "5", "--frames", "2000"]);
+    let o = clavm(&[
+        "bench",
+        "--patches",
+        "../assets/patches",
+        "--filter",
+        "sine",
+        "--compiles",
+        "5",
+        "--frames",
+        "2000",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let row = table.lines().find(|l| l.starts_with("| sine.c")).unwrap_or_else(|| panic!("{table}"));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| sine.c"))
+        .unwrap_or_else(|| panic!("{table}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(cells.len(), 11, "{row}");
     assert!(cells[9].ends_with('x'), "a TinyCC/gcc ratio: {row}");
     assert!(table.contains("Target: recompile under 1 ms p50"));
+}
+
+#[test]
+fn a_crash_after_a_swap_names_the_patch_that_crashed() {
+    let d = Dir::new();
+    let ok = d.file("ok.c", "void play(void) { _out(0, 0.1f * Cycle(100)); }\n");
+    let bad = d.file(
+        "crash.c",
+        "void play(void) { int *p = 0; _out(0, (float)*p); }\n",
+    );
+    let o = clavm(&[
+        "render",
+        s(&ok),
+        "-o",
+        s(&d.path("o.wav")),
+        "--seconds",
+        "2",
+        "--swap",
+        &format!("1:{}", s(&bad)),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains(&format!(
+            "{}: the patch crashed at t=1.000s (SIGSEGV",
+            s(&bad)
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_warns_about_state_that_will_not_survive_a_recompile() {
+    let d = Dir::new();
+    let p = d.file(
+        "g.c",
+        "float level = 0.5f;\nvoid play(void) {\n  static int n;\n  _out(0, level * Cycle(100 + n));\n}\n",
+    );
+    let o = clavm(&["check", s(&p)]);
+    assert!(o.status.success());
+    let err = stderr(&o);
+    let want = format!(
+        "{}:1:7: warning: global variable 'level' restarts at every recompile",
+        s(&p)
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:3:3: warning: a static variable restarts",
+            s(&p)
+        )),
+        "{err}"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
@@ -61,9 +61,27 @@ pub enum RenderError {
     },
 }
 
-/// Renders `spec`. `progress` is updated with the frames done (a watchdog can
-/// read it from another thread to tell a hung patch from a slow one).
-pub fn render(spec: &RenderSpec, progress: &AtomicU64) -> Result<Rendered, RenderError> {
+/// How far a render is, readable from other threads (a watchdog tells a hung
+/// patch from a slow one by it; a crash handler names the patch by it).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Frames rendered so far.
+    pub frames: AtomicU64,
+    /// The patch playing: 0 for `RenderSpec::patch`, i + 1 for `RenderSpec::swaps[i]`.
+    pub patch: AtomicUsize,
+}
+
+impl Progress {
+    pub const fn new() -> Progress {
+        Progress {
+            frames: AtomicU64::new(0),
+            patch: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Renders `spec`, keeping `progress` up to date.
+pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, RenderError> {
     let (mut engine, mut handle) = engine::engine(spec.config.clone())?;
     let ch = spec.config.channels;
     let mut events = Vec::new();
@@ -82,8 +100,8 @@ pub fn render(spec: &RenderSpec, progress: &AtomicU64) -> Result<Rendered, Rende
     for p in &spec.params {
         handle.set_param(*p).expect("queue has room");
     }
-    let mut swaps: Vec<&Swap> = spec.swaps.iter().collect();
-    swaps.sort_by_key(|s| s.at);
+    let mut swaps: Vec<(usize, &Swap)> = spec.swaps.iter().enumerate().collect();
+    swaps.sort_by_key(|(_, s)| s.at);
     let mut swaps = swaps.into_iter().peekable();
 
     let total = spec.length.0 as usize;
@@ -91,11 +109,12 @@ pub fn render(spec: &RenderSpec, progress: &AtomicU64) -> Result<Rendered, Rende
     let block = spec.block.max(1);
     let mut done = 0usize;
     while done < total {
-        while let Some(s) = swaps.next_if(|s| s.at.0 as usize <= done) {
+        while let Some((index, s)) = swaps.next_if(|(_, s)| s.at.0 as usize <= done) {
             match handle.compile(&s.patch) {
                 Ok(p) => {
                     events.extend(p.program.warnings.iter().cloned().map(RenderEvent::Warning));
                     handle.install(p).expect("queue drained every block");
+                    progress.patch.store(index + 1, Ordering::SeqCst);
                 }
                 Err(e) => events.push(RenderEvent::SwapFailed {
                     at: s.at,
@@ -105,11 +124,11 @@ pub fn render(spec: &RenderSpec, progress: &AtomicU64) -> Result<Rendered, Rende
         }
         let next_swap = swaps
             .peek()
-            .map_or(total, |s| (s.at.0 as usize).clamp(done + 1, total));
+            .map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
         let n = block.min(total - done).min(next_swap - done);
         engine.process(&[], &mut samples[done * ch..(done + n) * ch]);
         done += n;
-        progress.store(done as u64, Ordering::Relaxed);
+        progress.frames.store(done as u64, Ordering::Relaxed);
         for r in handle.collect() {
             if !matches!(r, Report::Installed { .. }) {
                 events.push(RenderEvent::Report(handle.describe(&r)));

@@ -153,7 +153,11 @@ pub fn render_to(
     format: WavFormat,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    crash::arm(&spec.patch.name, spec.config.sample_rate);
+    let names: Vec<&str> = std::iter::once(&spec.patch)
+        .chain(spec.swaps.iter().map(|s| &s.patch))
+        .map(|p| p.name.as_str())
+        .collect();
+    crash::arm(&names, spec.config.sample_rate);
     crash::start_watchdog(timeout);
     crash::set_phase(crash::Phase::Running);
     let t0 = Instant::now();

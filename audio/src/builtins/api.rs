@@ -73,12 +73,12 @@ impl FaultKind {
     pub fn describe(self, detail: i64) -> String {
         use crate::state::{DELAY_LINES, DELAY_LINE_LEN, MAX_CELLS};
         match self {
-            FaultKind::FloatSlot => format!("_float({detail}) is out of range (0..{FLOAT_SLOTS}); it reads and writes a scratch slot"),
-            FaultKind::DoubleSlot => format!("_double({detail}) is out of range (0..{DOUBLE_SLOTS}); it reads and writes a scratch slot"),
-            FaultKind::IntSlot => format!("_int({detail}) is out of range (0..{INT_SLOTS}); it reads and writes a scratch slot"),
+            FaultKind::FloatSlot => format!("_float({detail}): the index must be 0 to {}; it reads and writes a scratch slot", FLOAT_SLOTS - 1),
+            FaultKind::DoubleSlot => format!("_double({detail}): the index must be 0 to {}; it reads and writes a scratch slot", DOUBLE_SLOTS - 1),
+            FaultKind::IntSlot => format!("_int({detail}): the index must be 0 to {}; it reads and writes a scratch slot", INT_SLOTS - 1),
             FaultKind::OutChannel => format!("_out({detail}, ...) names a channel this output does not have; ignored"),
             FaultKind::InChannel => format!("_in({detail}) names an input channel that does not exist; it reads 0"),
-            FaultKind::Param => format!("parameter index {detail} is out of range (0..{PARAMS}); it reads 0"),
+            FaultKind::Param => format!("parameter index {detail} must be 0 to {}; it reads 0", PARAMS - 1),
             FaultKind::DelayTooLong => format!("Delay of {detail} samples is longer than a delay line ({} samples); clamped", DELAY_LINE_LEN - 2),
             FaultKind::DelayLinesExhausted => format!("more than {DELAY_LINES} Delay lines at once; the extra ones output 0"),
             FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),

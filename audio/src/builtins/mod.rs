@@ -58,6 +58,18 @@ impl Builtin {
         Builtin::ALL.into_iter().find(|b| b.name() == name)
     }
 
+    /// The arguments a patch passes (the hidden site id not counted).
+    pub fn params(self) -> &'static [&'static str] {
+        match self {
+            Builtin::Phasor | Builtin::Cycle | Builtin::Tri => &["freq"],
+            Builtin::Pulse => &["freq", "width"],
+            Builtin::Onepole => &["x", "coefficient_or_cutoff"],
+            Builtin::History | Builtin::Uniform | Builtin::Normal => &["x"],
+            Builtin::Delay => &["x", "samples"],
+            Builtin::Dust => &["density"],
+        }
+    }
+
     /// Whether the builtin draws random numbers (its cell is seeded on first use).
     pub fn is_random(self) -> bool {
         matches!(self, Builtin::Dust | Builtin::Uniform | Builtin::Normal)

@@ -132,6 +132,105 @@ fn check_directive(name: &str, text: &str, t: &Token) -> Result<(), Diagnostic> 
     Ok(())
 }
 
+/// Lines that belong to preprocessor directives (continuations included).
+fn directive_lines(src: &str) -> Vec<bool> {
+    let mut out = Vec::new();
+    let mut continued = false;
+    for line in src.lines() {
+        let is = continued || line.trim_start().starts_with('#');
+        continued = is && line.trim_end().ends_with('\\');
+        out.push(is);
+    }
+    out
+}
+
+fn warning(name: &str, t: &Token, message: String) -> Diagnostic {
+    let mut d = Diagnostic::error(name, t.line, t.col, message);
+    d.severity = super::Severity::Warning;
+    d
+}
+
+const RESTARTS: &str =
+    "restarts at every recompile: keep state in _float(n), _double(n) or _int(n)";
+
+/// Warns about state that silently restarts at every recompile: global
+/// variables and `static` locals (constants are fine). The patch API's slots
+/// are what survives.
+pub fn lint_state(name: &str, src: &str, tokens: &[Token]) -> Vec<Diagnostic> {
+    let in_directive = directive_lines(src);
+    let toks: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| {
+            !in_directive
+                .get(t.line as usize - 1)
+                .copied()
+                .unwrap_or(false)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let (mut brace, mut paren) = (0usize, 0usize);
+    let mut stmt: Vec<&Token> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let text = t.text(src);
+        if brace > 0 {
+            // Inside a function body or a top-level initializer.
+            let in_function = stmt.is_empty();
+            if in_function
+                && text == "static"
+                && toks.get(i + 1).is_none_or(|n| n.text(src) != "const")
+            {
+                out.push(warning(name, t, format!("a static variable {RESTARTS}")));
+            }
+            match text {
+                "{" => brace += 1,
+                "}" => brace -= 1,
+                _ => {}
+            }
+            continue;
+        }
+        match text {
+            "(" => paren += 1,
+            ")" => paren = paren.saturating_sub(1),
+            "{" if paren == 0 => {
+                brace = 1;
+                if stmt.last().is_some_and(|l| l.text(src) == ")") {
+                    stmt.clear(); // a function body follows
+                } else {
+                    stmt.push(t); // an initializer or a struct body: part of the statement
+                }
+                continue;
+            }
+            ";" if paren == 0 => {
+                out.extend(global_declaration(name, src, &stmt));
+                stmt.clear();
+                continue;
+            }
+            _ => {}
+        }
+        stmt.push(t);
+    }
+    out
+}
+
+/// A warning if the top-level statement `stmt` declares a mutable global variable.
+fn global_declaration(name: &str, src: &str, stmt: &[&Token]) -> Option<Diagnostic> {
+    let first = stmt.first()?.text(src);
+    if matches!(first, "typedef" | "extern" | "struct" | "union" | "enum") {
+        return None;
+    }
+    // Up to the initializer: a prototype has parentheses, a constant has `const`.
+    let head: Vec<&&Token> = stmt.iter().take_while(|t| t.text(src) != "=").collect();
+    if head.len() < 2 || head.iter().any(|t| matches!(t.text(src), "(" | "const")) {
+        return None;
+    }
+    let var = head.iter().rev().find(|t| t.kind == Kind::Ident)?;
+    Some(warning(
+        name,
+        var,
+        format!("global variable '{}' {RESTARTS}", var.text(src)),
+    ))
+}
+
 /// The directories searched for `#include <...>`: TinyCC's own, then the system's.
 pub fn system_include_dirs() -> Vec<PathBuf> {
     let ma = libtcc::MULTIARCH;
@@ -275,6 +374,22 @@ mod tests {
         assert!(tokens_check(&neg).unwrap_err().message.contains("prefix"));
         assert!(tokens_check("#pragma comment(lib, \"m\")\n").is_err());
         assert!(tokens_check("int a = b - -c * -d; void play(void) { int i = -(-(1)); }").is_ok());
+    }
+
+    #[test]
+    fn warns_about_globals_and_statics_but_not_constants_or_functions() {
+        let src = "#define N 4\n#define M(x) \\\n  ((x) * 2)\nfloat g;\nint h[4] = {1, 2};\n\
+                   const float t[2] = {1, 2};\nstatic const int k = 3;\nfloat f(float);\ntypedef float real;\n\
+                   struct S { int a; };\nfloat f(float x) { static float s; static const float c = 1; \
+                   float local = x; return s + c + local; }\nvoid play(void) {}\n";
+        let w = lint_state("p.c", src, &tokenize(src));
+        let got: Vec<(u32, u32)> = w.iter().map(|d| (d.line, d.col)).collect();
+        assert_eq!(got, [(4, 7), (5, 5), (11, 20)], "{w:?}");
+        assert!(w[0]
+            .to_string()
+            .starts_with("p.c:4:7: warning: global variable 'g' restarts at every recompile"));
+        assert!(w[1].message.contains("'h'"));
+        assert!(w[2].message.starts_with("a static variable"));
     }
 
     #[test]

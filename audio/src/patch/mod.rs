@@ -236,6 +236,8 @@ pub struct RewrittenSource {
     /// The patch with site ids written into its builtin calls (same lines as the original).
     pub body: String,
     pub plan: SitePlan,
+    /// CLAVM's own warnings (state that will not survive a recompile).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl RewrittenSource {
@@ -267,11 +269,18 @@ pub fn prepare(
         source.dir.as_deref(),
         &options.include_paths,
     )?;
+    sites::check_arity(src, &tokens)
+        .map_err(|(line, col, msg)| Diagnostic::error(name, line, col, msg))?;
+    let warnings = guard::lint_state(name, src, &tokens);
     let plan = registry
         .plan(src, &tokens)
         .map_err(|e| Diagnostic::error(name, e.line, e.col, e.to_string()))?;
     let body = sites::rewrite(src, &tokens, &plan.sites);
-    Ok(RewrittenSource { body, plan })
+    Ok(RewrittenSource {
+        body,
+        plan,
+        warnings,
+    })
 }
 
 /// Compiles a patch against the installed program's call sites.
@@ -283,7 +292,7 @@ pub fn compile(
     let t0 = Instant::now();
     let rewritten = prepare(source, registry, options)?;
     let full = rewritten.with_prelude(&source.name);
-    let plan = rewritten.plan;
+    let (plan, lint) = (rewritten.plan, rewritten.warnings);
     let t1 = Instant::now();
     let mut include_paths = options.include_paths.clone();
     include_paths.extend(source.dir.iter().cloned());
@@ -296,11 +305,8 @@ pub fn compile(
     let code =
         libtcc::compile(&req).map_err(|e| PatchError::Rejected(to_diagnostics(source, &e)))?;
     let tcc = t1.elapsed();
-    let warnings = code
-        .warnings()
-        .iter()
-        .map(|m| to_diagnostic(source, m))
-        .collect::<Vec<_>>();
+    let mut warnings = lint;
+    warnings.extend(code.warnings().iter().map(|m| to_diagnostic(source, m)));
     let play = code.symbol(c"play").ok_or_else(|| {
         let (line, col) = diagnostics::first_use(&source.text, "play").unwrap_or((1, 1));
         Diagnostic::error(

@@ -70,6 +70,46 @@ pub fn find_calls(src: &str, tokens: &[Token]) -> Vec<(usize, Builtin)> {
     out
 }
 
+/// Counts the arguments of the call whose `(` is `tokens[open]`; `None` if unclosed.
+fn count_args(src: &str, tokens: &[Token], open: usize) -> Option<usize> {
+    let (mut depth, mut commas, mut empty) = (0i32, 0usize, true);
+    for t in &tokens[open + 1..] {
+        match t.text(src) {
+            "(" | "[" | "{" => depth += 1,
+            ")" | "]" | "}" if depth == 0 => return Some(if empty { 0 } else { commas + 1 }),
+            ")" | "]" | "}" => depth -= 1,
+            "," if depth == 0 => commas += 1,
+            _ => {}
+        }
+        empty = false;
+    }
+    None
+}
+
+/// Checks that every builtin call has the right number of arguments, so the
+/// message names the builtin and what it takes (TinyCC's would not: it sees
+/// the rewritten call with the hidden site id).
+pub fn check_arity(src: &str, tokens: &[Token]) -> Result<(), (u32, u32, String)> {
+    for (i, b) in find_calls(src, tokens) {
+        let Some(given) = count_args(src, tokens, i + 1) else {
+            continue;
+        };
+        let params = b.params();
+        if given != params.len() {
+            let t = &tokens[i];
+            let plural = if params.len() == 1 { "" } else { "s" };
+            let msg = format!(
+                "{}() takes {} argument{plural} ({}), {given} given",
+                b.name(),
+                params.len(),
+                params.join(", ")
+            );
+            return Err((t.line, t.col, msg));
+        }
+    }
+    Ok(())
+}
+
 /// Writes the site ids into the calls: `Cycle(440)` becomes `Cycle(7,440)`.
 pub fn rewrite(src: &str, tokens: &[Token], sites: &[CallSite]) -> String {
     let mut out = String::with_capacity(src.len() + sites.len() * 6);
@@ -298,6 +338,21 @@ mod tests {
         reg.release(&p2.removed);
         let p4 = reg.plan(c, &tokenize(c)).unwrap();
         assert!(p4.sites.iter().any(|s| s.id == p1.sites[0].id));
+    }
+
+    #[test]
+    fn arity_is_checked_per_builtin_with_nested_commas_ignored() {
+        let ok = "x = Pulse(f(1, 2), g[3]) + Delay(a, (b, c)) + Cycle(440);";
+        assert!(check_arity(ok, &tokenize(ok)).is_ok());
+        let bad = "void play(void) {\n  float x = Phasor();\n}";
+        let (line, col, msg) = check_arity(bad, &tokenize(bad)).unwrap_err();
+        assert_eq!((line, col), (2, 13));
+        assert_eq!(msg, "Phasor() takes 1 argument (freq), 0 given");
+        let bad = "Onepole(x);";
+        assert!(check_arity(bad, &tokenize(bad))
+            .unwrap_err()
+            .2
+            .contains("takes 2 arguments (x, coefficient_or_cutoff), 1 given"));
     }
 
     #[test]
