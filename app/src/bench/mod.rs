@@ -94,14 +94,36 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     println!("{table}");
     if let Some(path) = &a.write {
         let cmd = std::env::args().collect::<Vec<_>>().join(" ");
-        let doc = format!(
-            "## Engine core: compile time and DSP cost\n\nMade by `{cmd}` on {}.\n\n{table}\n",
+        let section = format!(
+            "## Engine core: compile time and DSP cost\n\nMade by `{cmd}` on {}.\n\n{table}",
             machine()
         );
-        std::fs::write(path, doc).with_context(|| format!("cannot write {}", path.display()))?;
+        write_section(path, "engine-core", &section)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
+/// in `path` (appending it if absent), so each benchmark owns its part of the file.
+fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
+    let (open, close) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let block = format!("{open}\n{body}{close}\n");
+    let old =
+        std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());
+    let new = match (old.find(&open), old.find(&close)) {
+        (Some(a), Some(b)) if b > a => format!(
+            "{}{}{}",
+            &old[..a],
+            block,
+            old[b + close.len()..].trim_start_matches('\n')
+        ),
+        _ => format!("{}\n{block}", old.trim_end()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn file_name(p: &std::path::Path) -> String {
