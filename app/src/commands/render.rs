@@ -63,6 +63,9 @@ pub struct RenderArgs {
     pub timeout: f64,
 }
 
+/// Builds a parameter change from a command-line `N=V`.
+type MakeParam = fn(u8, f64) -> Param;
+
 fn parse_assignment(s: &str, what: &str) -> anyhow::Result<(u8, f64)> {
     let (n, v) = s
         .split_once('=')
@@ -103,18 +106,17 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
         bail!("--timeout must be positive");
     }
     let rate = a.rate as f64;
+    let kinds: [(&[String], &str, MakeParam); 3] = [
+        (&a.params, "--param", |n, v| Param::P(n, v as f32)),
+        (&a.ints, "--int", |n, v| Param::I(n, v as i32)),
+        (&a.ccs, "--cc", |n, v| Param::Cc(n, v as f32)),
+    ];
     let mut params = Vec::new();
-    for s in &a.params {
-        let (n, v) = parse_assignment(s, "--param")?;
-        params.push(Param::P(n, v as f32));
-    }
-    for s in &a.ints {
-        let (n, v) = parse_assignment(s, "--int")?;
-        params.push(Param::I(n, v as i32));
-    }
-    for s in &a.ccs {
-        let (n, v) = parse_assignment(s, "--cc")?;
-        params.push(Param::Cc(n, v as f32));
+    for (list, flag, make) in kinds {
+        for s in list {
+            let (n, v) = parse_assignment(s, flag)?;
+            params.push(make(n, v));
+        }
     }
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);

@@ -344,44 +344,58 @@ static mut NO_FLOAT: f32 = 0.0;
 static mut NO_DOUBLE: f64 = 0.0;
 static mut NO_INT: i32 = 0;
 
-extern "C" fn api_float(i: i32) -> *mut f32 {
-    let fallback = &raw mut NO_FLOAT;
+/// Slot `i` of the state memory's array picked by `pick`; out of range, the
+/// context's scratch slot (zeroed on every call) and a fault of `kind`.
+#[inline]
+fn slot<T: Default>(
+    i: i32,
+    kind: FaultKind,
+    fallback: *mut T,
+    pick: impl FnOnce(&mut StateMemory) -> &mut [T],
+    scratch: impl FnOnce(&mut Ctx) -> &mut T,
+) -> *mut T {
     with_ctx(fallback, |ctx| {
-        if (0..FLOAT_SLOTS as i32).contains(&i) {
-            // SAFETY: in range; `mem` is valid while the context is entered.
-            unsafe { &raw mut (*ctx.mem).floats[i as usize] }
-        } else {
-            ctx.faults.raise(FaultKind::FloatSlot, i as i64);
-            ctx.scratch_f = 0.0;
-            &raw mut ctx.scratch_f
+        // SAFETY: `mem` is valid and ours while the context is entered.
+        let slots = pick(unsafe { &mut *ctx.mem });
+        // A negative index becomes huge as usize and misses too.
+        match slots.get_mut(i as usize) {
+            Some(s) => s as *mut T,
+            None => {
+                ctx.faults.raise(kind, i as i64);
+                let s = scratch(ctx);
+                *s = T::default();
+                s as *mut T
+            }
         }
     })
+}
+
+extern "C" fn api_float(i: i32) -> *mut f32 {
+    slot(
+        i,
+        FaultKind::FloatSlot,
+        &raw mut NO_FLOAT,
+        |m| &mut m.floats,
+        |c| &mut c.scratch_f,
+    )
 }
 extern "C" fn api_double(i: i32) -> *mut f64 {
-    let fallback = &raw mut NO_DOUBLE;
-    with_ctx(fallback, |ctx| {
-        if (0..DOUBLE_SLOTS as i32).contains(&i) {
-            // SAFETY: in range; `mem` is valid while the context is entered.
-            unsafe { &raw mut (*ctx.mem).doubles[i as usize] }
-        } else {
-            ctx.faults.raise(FaultKind::DoubleSlot, i as i64);
-            ctx.scratch_d = 0.0;
-            &raw mut ctx.scratch_d
-        }
-    })
+    slot(
+        i,
+        FaultKind::DoubleSlot,
+        &raw mut NO_DOUBLE,
+        |m| &mut m.doubles,
+        |c| &mut c.scratch_d,
+    )
 }
 extern "C" fn api_int(i: i32) -> *mut i32 {
-    let fallback = &raw mut NO_INT;
-    with_ctx(fallback, |ctx| {
-        if (0..INT_SLOTS as i32).contains(&i) {
-            // SAFETY: in range; `mem` is valid while the context is entered.
-            unsafe { &raw mut (*ctx.mem).ints[i as usize] }
-        } else {
-            ctx.faults.raise(FaultKind::IntSlot, i as i64);
-            ctx.scratch_i = 0;
-            &raw mut ctx.scratch_i
-        }
-    })
+    slot(
+        i,
+        FaultKind::IntSlot,
+        &raw mut NO_INT,
+        |m| &mut m.ints,
+        |c| &mut c.scratch_i,
+    )
 }
 extern "C" fn api_out(channel: i32, value: f32) {
     with_ctx((), |ctx| {
