@@ -31,6 +31,27 @@ static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 /// The names of the patches, in `Progress::patch` order, set once before any patch code runs.
 static PATCHES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
 
+/// A partial output file to remove if the process dies (NUL-terminated).
+static CLEANUP: OnceLock<std::ffi::CString> = OnceLock::new();
+
+/// Asks the crash handler and the watchdog to delete `path` before exiting.
+pub fn remove_on_crash(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
+        let _ = CLEANUP.set(c);
+    }
+}
+
+/// Removes the partial file, async-signal-safely.
+fn cleanup() {
+    if let Some(p) = CLEANUP.get() {
+        // SAFETY: unlink(2) with a valid NUL-terminated path; async-signal-safe.
+        unsafe {
+            libc::unlink(p.as_ptr());
+        }
+    }
+}
+
 pub fn set_phase(p: Phase) {
     PHASE.store(p as u8, Ordering::SeqCst);
 }
@@ -154,6 +175,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     };
     raw_write(what);
     raw_write(b")\n");
+    cleanup();
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(1) }
 }
@@ -191,6 +213,7 @@ pub fn start_watchdog(limit: Duration) {
                     }
                     raw_write_u64(limit.as_secs().max(1));
                     raw_write(b" s (an infinite loop in play() or compiled()?)\n");
+                    cleanup();
                     // SAFETY: ends the process at once; the patch thread may be stuck in a loop.
                     unsafe { libc::_exit(1) }
                 }

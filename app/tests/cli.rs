@@ -246,6 +246,15 @@ fn a_patch_that_recurses_forever_crashes_with_a_message_not_a_core_dump() {
     assert!(err.contains("stack overflow: runaway recursion?"), "{err}");
     assert!(err.contains("t=0.2"), "names the time: {err}");
     assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(d.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only the patch remains, no partial file: {leftovers:?}"
+    );
 }
 
 #[test]

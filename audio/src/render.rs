@@ -80,8 +80,21 @@ impl Progress {
     }
 }
 
-/// Renders `spec`, keeping `progress` up to date.
-pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, RenderError> {
+/// What a render produced besides its samples.
+#[derive(Debug)]
+pub struct Summary {
+    pub channels: usize,
+    pub sample_rate: u32,
+    pub events: Vec<RenderEvent>,
+}
+
+/// Renders `spec` block by block into `sink` (interleaved samples), keeping
+/// `progress` up to date. Memory use does not grow with the length.
+pub fn render_with(
+    spec: &RenderSpec,
+    progress: &Progress,
+    sink: &mut dyn FnMut(&[f32]) -> Result<(), RenderError>,
+) -> Result<Summary, RenderError> {
     let (mut engine, mut handle) = engine::engine(spec.config.clone())?;
     let ch = spec.config.channels;
     let mut events = Vec::new();
@@ -105,8 +118,8 @@ pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, Render
     let mut swaps = swaps.into_iter().peekable();
 
     let total = spec.length.0 as usize;
-    let mut samples = vec![0.0f32; total * ch];
     let block = spec.block.max(1);
+    let mut buffer = vec![0.0f32; block * ch];
     let mut done = 0usize;
     while done < total {
         while let Some((index, s)) = swaps.next_if(|(_, s)| s.at.0 as usize <= done) {
@@ -126,7 +139,9 @@ pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, Render
             .peek()
             .map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
         let n = block.min(total - done).min(next_swap - done);
-        engine.process(&[], &mut samples[done * ch..(done + n) * ch]);
+        let out = &mut buffer[..n * ch];
+        engine.process(&[], out);
+        sink(out)?;
         done += n;
         progress.frames.store(done as u64, Ordering::Relaxed);
         for r in handle.collect() {
@@ -138,11 +153,25 @@ pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, Render
     // Programs are freed here, after the engine stopped running them.
     drop(engine);
     handle.collect();
-    Ok(Rendered {
-        samples,
+    Ok(Summary {
         channels: ch,
         sample_rate: spec.config.sample_rate as u32,
         events,
+    })
+}
+
+/// Renders `spec` into memory.
+pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, RenderError> {
+    let mut samples = Vec::with_capacity(spec.length.0 as usize * spec.config.channels);
+    let summary = render_with(spec, progress, &mut |block| {
+        samples.extend_from_slice(block);
+        Ok(())
+    })?;
+    Ok(Rendered {
+        samples,
+        channels: summary.channels,
+        sample_rate: summary.sample_rate,
+        events: summary.events,
     })
 }
 
@@ -154,65 +183,118 @@ pub enum WavFormat {
     Int24,
 }
 
-/// Writes a WAV file atomically: to a temporary file beside it, renamed into
-/// place only once complete, so a failure never leaves a partial file.
-pub fn write_wav(path: &Path, r: &Rendered, format: WavFormat) -> Result<(), RenderError> {
-    let err = |source: std::io::Error| RenderError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let (bits, sample_format) = match format {
-        WavFormat::Float32 => (32, hound::SampleFormat::Float),
-        WavFormat::Int16 => (16, hound::SampleFormat::Int),
-        WavFormat::Int24 => (24, hound::SampleFormat::Int),
-    };
-    let spec = hound::WavSpec {
-        channels: r.channels as u16,
-        sample_rate: r.sample_rate,
-        bits_per_sample: bits,
-        sample_format,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-    let tmp = dir.join(format!(
-        ".{}.partial-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<(), std::io::Error> {
-        let file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        let mut w = hound::WavWriter::new(file, spec).map_err(hound_io)?;
-        match format {
-            WavFormat::Float32 => {
-                for s in &r.samples {
-                    w.write_sample(*s).map_err(hound_io)?;
-                }
+/// A WAV file being written, atomically: samples go to a temporary file beside
+/// the target, renamed into place by [`finish`](Self::finish). Dropped
+/// unfinished (an error, a failed render), the temporary file is removed, so
+/// no partial file is ever left where the complete one should be.
+pub struct WavFile {
+    writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
+    tmp: PathBuf,
+    path: PathBuf,
+    format: WavFormat,
+}
+
+impl WavFile {
+    pub fn create(
+        path: &Path,
+        channels: usize,
+        sample_rate: u32,
+        format: WavFormat,
+    ) -> Result<WavFile, RenderError> {
+        let err = |source: std::io::Error| RenderError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let (bits, sample_format) = match format {
+            WavFormat::Float32 => (32, hound::SampleFormat::Float),
+            WavFormat::Int16 => (16, hound::SampleFormat::Int),
+            WavFormat::Int24 => (24, hound::SampleFormat::Int),
+        };
+        let spec = hound::WavSpec {
+            channels: channels as u16,
+            sample_rate,
+            bits_per_sample: bits,
+            sample_format,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
+        let tmp = dir.join(format!(
+            ".{}.partial-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
+        let writer = match hound::WavWriter::new(file, spec) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err(hound_io(e)));
             }
-            WavFormat::Int16 => {
-                for s in &r.samples {
-                    w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-                        .map_err(hound_io)?;
-                }
-            }
-            WavFormat::Int24 => {
-                for s in &r.samples {
-                    w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
-                        .map_err(hound_io)?;
-                }
-            }
-        }
-        w.finalize().map_err(hound_io)?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        };
+        Ok(WavFile {
+            writer: Some(writer),
+            tmp,
+            path: path.to_path_buf(),
+            format,
+        })
     }
-    result.map_err(err)
+
+    /// Where samples go until [`finish`](Self::finish) (for crash handlers to remove).
+    pub fn temporary_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    fn err(&self, e: hound::Error) -> RenderError {
+        RenderError::Write {
+            path: self.path.clone(),
+            source: hound_io(e),
+        }
+    }
+
+    /// Appends interleaved samples.
+    pub fn write(&mut self, samples: &[f32]) -> Result<(), RenderError> {
+        let w = self.writer.as_mut().expect("not finished");
+        let result = match self.format {
+            WavFormat::Float32 => samples.iter().try_for_each(|s| w.write_sample(*s)),
+            WavFormat::Int16 => samples
+                .iter()
+                .try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)),
+            WavFormat::Int24 => samples.iter().try_for_each(|s| {
+                w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
+            }),
+        };
+        result.map_err(|e| self.err(e))
+    }
+
+    /// Completes the header and moves the file into place.
+    pub fn finish(mut self) -> Result<(), RenderError> {
+        let w = self.writer.take().expect("finished once");
+        w.finalize().map_err(|e| self.err(e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| RenderError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for WavFile {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes rendered samples to a WAV file, atomically.
+pub fn write_wav(path: &Path, r: &Rendered, format: WavFormat) -> Result<(), RenderError> {
+    let mut f = WavFile::create(path, r.channels, r.sample_rate, format)?;
+    f.write(&r.samples)?;
+    f.finish()
 }
 
 fn hound_io(e: hound::Error) -> std::io::Error {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clavm_audio::engine::{EngineConfig, Param};
-use clavm_audio::render::{self, RenderEvent, RenderSpec, Swap, WavFormat};
+use clavm_audio::render::{self, RenderEvent, RenderSpec, Swap, WavFile, WavFormat};
 use clavm_audio::Frames;
 
 use crate::crash;
@@ -148,7 +148,8 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))
 }
 
-/// Renders with the crash guard armed, prints events, writes the WAV.
+/// Renders with the crash guard armed, streaming into the WAV file (opened
+/// first, so an unwritable path fails before any work), and prints events.
 pub fn render_to(
     spec: &RenderSpec,
     output: &std::path::Path,
@@ -159,13 +160,20 @@ pub fn render_to(
         .chain(spec.swaps.iter().map(|s| &s.patch))
         .map(|p| p.name.as_str())
         .collect();
+    let mut file = WavFile::create(
+        output,
+        spec.config.channels,
+        spec.config.sample_rate as u32,
+        format,
+    )?;
+    crash::remove_on_crash(file.temporary_path());
     crash::arm(&names, spec.config.sample_rate);
     crash::start_watchdog(timeout);
     crash::set_phase(crash::Phase::Running);
     let t0 = Instant::now();
-    let result = render::render(spec, &crash::PROGRESS);
+    let result = render::render_with(spec, &crash::PROGRESS, &mut |block| file.write(block));
     crash::set_phase(crash::Phase::Idle);
-    let rendered = match result {
+    let summary = match result {
         Ok(r) => r,
         Err(render::RenderError::Patch(e)) => {
             super::print_patch_error(&e);
@@ -174,20 +182,19 @@ pub fn render_to(
         Err(e) => return Err(e.into()),
     };
     let elapsed = t0.elapsed();
-    let mut stderr = std::io::stderr();
-    render::print_events(&mut stderr, &rendered.events)?;
-    render::write_wav(output, &rendered, format)?;
+    render::print_events(&mut std::io::stderr(), &summary.events)?;
+    file.finish()?;
     let secs = spec.length.seconds(spec.config.sample_rate);
     println!(
         "{}: {:.3} s, {} ch, {} Hz written in {:.2} s ({:.0}x real time)",
         output.display(),
         secs,
-        rendered.channels,
-        rendered.sample_rate,
+        summary.channels,
+        summary.sample_rate,
         elapsed.as_secs_f64(),
         secs / elapsed.as_secs_f64().max(1e-9)
     );
-    let failed_swaps = rendered
+    let failed_swaps = summary
         .events
         .iter()
         .any(|e| matches!(e, RenderEvent::SwapFailed { .. }));
