@@ -40,6 +40,9 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Measure compile times and DSP cost (TinyCC vs gcc -O2) of the example patches.
     Bench(bench::BenchArgs),
+    /// Internal: a live engine's worker process (started by the engine, not by hand).
+    #[command(name = "__worker", hide = true)]
+    Worker { fd: i32, slot: usize, parent: u32 },
 }
 
 fn init_logging(verbose: u8) {
@@ -59,11 +62,16 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Worker { fd, slot, parent }) = cli.command {
+        // Before anything else: no logging set-up, no threads.
+        clavm_audio::live::worker::main(fd, slot, parent);
+    }
     init_logging(cli.verbose);
     let result = match cli.command {
         Some(Command::Render(a)) => commands::render::run(a),
         Some(Command::Check(a)) => commands::check::run(a),
         Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::Worker { .. }) => unreachable!("handled above"),
         None => commands::main_job::run(cli.patch, cli.main),
     };
     match result {

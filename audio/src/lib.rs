@@ -10,6 +10,7 @@
 
 pub mod builtins;
 pub mod engine;
+pub mod live;
 pub mod patch;
 pub mod protect;
 pub mod render;

@@ -17,8 +17,10 @@ pub const MAX_CHANNELS: usize = 16;
 /// Parameters `_p(0..128)`, `_i(0..128)` and MIDI CCs `_cc(0..128)`.
 pub const PARAMS: usize = 128;
 
-/// Live parameters a patch reads (`_p`, `_i`, `_cc`).
-#[derive(Clone, Debug)]
+/// Live parameters a patch reads (`_p`, `_i`, `_cc`). Plain data: it travels
+/// to worker processes in shared memory.
+#[repr(C)]
+#[derive(Clone, Debug, bytemuck::Zeroable)]
 pub struct Params {
     pub p: [f32; PARAMS],
     pub i: [i32; PARAMS],
@@ -91,8 +93,10 @@ impl FaultKind {
     }
 }
 
-/// First-occurrence records of faults since the engine last looked.
-#[derive(Debug, Clone, Copy, Default)]
+/// First-occurrence records of faults since the engine last looked. Plain
+/// data: workers send it back in shared memory (where it is not trusted: see `FaultKind::from_bits`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Zeroable)]
 pub struct Faults {
     /// Kinds seen since the program was installed (bit per `FaultKind`).
     pub seen: u32,
@@ -110,6 +114,11 @@ impl Faults {
             self.fresh |= bit;
             self.detail[kind as usize] = detail;
         }
+    }
+
+    /// Clears the record (a new program).
+    pub fn clear(&mut self) {
+        *self = Faults::default();
     }
 
     /// Takes the fresh faults: (kind, detail) pairs, first occurrence each.

@@ -15,15 +15,6 @@
 use crate::patch::Prepared;
 use crate::Frames;
 
-pub struct Fade {
-    pub old: Box<Prepared>,
-    pos: u64,
-    len: u64,
-    s_ab: f64,
-    s_aa: f64,
-    s_bb: f64,
-}
-
 /// Gains (old, new) for position `t` in [0, 1] of a fade between signals of correlation `r`.
 pub fn gains(t: f64, r: f64) -> (f32, f32) {
     let r = r.clamp(0.0, 1.0);
@@ -34,10 +25,18 @@ pub fn gains(t: f64, r: f64) -> (f32, f32) {
     ((e - o) as f32, (e + o) as f32)
 }
 
-impl Fade {
-    pub fn new(old: Box<Prepared>, len: Frames) -> Fade {
-        Fade {
-            old,
+/// The crossfade's position and the running correlation of the two signals.
+pub struct Crossfade {
+    pos: u64,
+    len: u64,
+    s_ab: f64,
+    s_aa: f64,
+    s_bb: f64,
+}
+
+impl Crossfade {
+    pub fn new(len: Frames) -> Crossfade {
+        Crossfade {
             pos: 0,
             len: len.0.max(1),
             s_ab: 0.0,
@@ -70,6 +69,31 @@ impl Fade {
     pub fn advance(&mut self) -> bool {
         self.pos += 1;
         self.pos >= self.len
+    }
+}
+
+/// A fade in the offline engine: the crossfade and the program fading out.
+pub struct Fade {
+    pub old: Box<Prepared>,
+    pub crossfade: Crossfade,
+}
+
+impl Fade {
+    pub fn new(old: Box<Prepared>, len: Frames) -> Fade {
+        Fade {
+            old,
+            crossfade: Crossfade::new(len),
+        }
+    }
+
+    #[inline]
+    pub fn mix(&mut self, old: &[f32], new: &[f32], out: &mut [f32]) {
+        self.crossfade.mix(old, new, out)
+    }
+
+    #[inline]
+    pub fn advance(&mut self) -> bool {
+        self.crossfade.advance()
     }
 }
 

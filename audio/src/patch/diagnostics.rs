@@ -37,6 +37,30 @@ impl fmt::Display for Diagnostic {
 }
 
 impl Diagnostic {
+    /// Parses the `FILE:LINE:COL: error|warning: MESSAGE` form back (it travels
+    /// as text from worker processes). None if the line is not in that form.
+    pub fn parse(line: &str) -> Option<Diagnostic> {
+        for (tag, severity) in [
+            (": error: ", Severity::Error),
+            (": warning: ", Severity::Warning),
+        ] {
+            let Some(i) = line.find(tag) else { continue };
+            let (head, message) = (&line[..i], &line[i + tag.len()..]);
+            let mut parts = head.rsplitn(3, ':');
+            let col = parts.next()?.parse().ok()?;
+            let ln = parts.next()?.parse().ok()?;
+            let file = parts.next()?.to_string();
+            return Some(Diagnostic {
+                file,
+                line: ln,
+                col,
+                severity,
+                message: message.to_string(),
+            });
+        }
+        None
+    }
+
     pub fn error(file: &str, line: u32, col: u32, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             file: file.to_string(),
@@ -96,6 +120,13 @@ mod tests {
     fn formats_like_gcc() {
         let d = Diagnostic::error("a.c", 3, 7, "'y' undeclared");
         assert_eq!(d.to_string(), "a.c:3:7: error: 'y' undeclared");
+    }
+
+    #[test]
+    fn parses_its_own_format_back() {
+        let d = Diagnostic::error("dir/a b.c", 3, 7, "'y' undeclared: see x:1:2");
+        assert_eq!(Diagnostic::parse(&d.to_string()), Some(d));
+        assert_eq!(Diagnostic::parse("nothing here"), None);
     }
 
     #[test]

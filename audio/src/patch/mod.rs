@@ -291,10 +291,37 @@ pub fn compile(
 ) -> Result<Prepared, PatchError> {
     let t0 = Instant::now();
     let rewritten = prepare(source, registry, options)?;
-    let full = rewritten.with_prelude(&source.name);
-    let (plan, lint) = (rewritten.plan, rewritten.warnings);
     let t1 = Instant::now();
-    let mut include_paths = options.include_paths.clone();
+    let (program, warnings) = compile_rewritten(source, &rewritten.body, &options.include_paths)?;
+    let tcc = t1.elapsed();
+    let mut program = program;
+    let mut all = rewritten.warnings;
+    all.extend(warnings);
+    program.warnings = all;
+    Ok(Prepared {
+        program,
+        plan: rewritten.plan,
+        timings: CompileTimings {
+            prepare: t1 - t0,
+            tcc,
+        },
+    })
+}
+
+/// The TinyCC half of [`compile`]: `body` is the [`prepare`]d text of `source`.
+/// This is what a live worker process runs. Returns the program and TinyCC's warnings.
+pub fn compile_rewritten(
+    source: &PatchSource,
+    body: &str,
+    include_paths: &[PathBuf],
+) -> Result<(Program, Vec<Diagnostic>), PatchError> {
+    let full = format!(
+        "{}#line 1 \"{}\"\n{}",
+        api::prelude(),
+        c_string_literal(&source.name),
+        body
+    );
+    let mut include_paths = include_paths.to_vec();
     include_paths.extend(source.dir.iter().cloned());
     let req = libtcc::Request {
         source: &full,
@@ -304,9 +331,11 @@ pub fn compile(
     };
     let code =
         libtcc::compile(&req).map_err(|e| PatchError::Rejected(to_diagnostics(source, &e)))?;
-    let tcc = t1.elapsed();
-    let mut warnings = lint;
-    warnings.extend(code.warnings().iter().map(|m| to_diagnostic(source, m)));
+    let warnings: Vec<Diagnostic> = code
+        .warnings()
+        .iter()
+        .map(|m| to_diagnostic(source, m))
+        .collect();
     let play = code.symbol(c"play").ok_or_else(|| {
         let (line, col) = diagnostics::first_use(&source.text, "play").unwrap_or((1, 1));
         Diagnostic::error(
@@ -330,16 +359,9 @@ pub fn compile(
         play,
         compiled,
         name: source.name.clone(),
-        warnings,
+        warnings: Vec::new(),
     };
-    Ok(Prepared {
-        program,
-        plan,
-        timings: CompileTimings {
-            prepare: t1 - t0,
-            tcc,
-        },
-    })
+    Ok((program, warnings))
 }
 
 fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {

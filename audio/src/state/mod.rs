@@ -16,7 +16,7 @@
 
 mod delay_pool;
 
-pub use delay_pool::{DelayPool, DELAY_LINES, DELAY_LINE_LEN};
+pub use delay_pool::{DelayPool, DELAY_LINES, DELAY_LINE_LEN, DELAY_POOL_BYTES};
 
 use bytemuck::Zeroable;
 

@@ -1,0 +1,644 @@
+//! The control thread of the live engine: it owns the idle workers, turns
+//! submitted sources into installed versions (prepare → compile → test run →
+//! install), replaces failed workers, and tells the outside world what happened.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::futex;
+use super::rt::{
+    FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault,
+};
+use super::shm::{Memory, Shm, ShmError, WORKERS};
+use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
+use crate::builtins::api::FaultKind;
+use crate::engine::Param;
+use crate::patch::sites::SiteRegistry;
+use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
+use crate::protect::ProtectEvent;
+use crate::Frames;
+
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub sample_rate: f64,
+    pub channels: usize,
+    pub inputs: usize,
+    pub crossfade: Frames,
+    pub seed: u64,
+    /// The `clavm` executable (run as `clavm __worker ...`).
+    pub worker_exe: PathBuf,
+    /// Frames of the test run every new version must pass.
+    pub test_frames: usize,
+    pub compile_timeout: Duration,
+    pub test_timeout: Duration,
+}
+
+impl LiveConfig {
+    pub fn new(sample_rate: f64, channels: usize, worker_exe: PathBuf) -> LiveConfig {
+        LiveConfig {
+            sample_rate,
+            channels,
+            inputs: 0,
+            crossfade: Frames::from_seconds(0.010, sample_rate),
+            seed: 0,
+            worker_exe,
+            test_frames: 256,
+            compile_timeout: Duration::from_secs(2),
+            test_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    #[error("cannot start a worker process ({exe}): {source}")]
+    Spawn { exe: String, source: std::io::Error },
+    #[error("a worker process did not start: {0}")]
+    WorkerStart(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What happened, for the performer (and tests).
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A version compiled and passed its test run; it plays from the next block.
+    Compiled {
+        version: u64,
+        name: String,
+        compile: Duration,
+        test: Duration,
+        warnings: Vec<Diagnostic>,
+    },
+    /// The version's first block was rendered `swap` after it was handed to the audio thread.
+    Playing {
+        version: u64,
+        swap: Duration,
+        at: Frames,
+    },
+    /// The source was refused; the old code keeps playing.
+    Rejected {
+        name: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The new version failed its test run; the old code keeps playing.
+    TestFailed {
+        name: String,
+        reason: String,
+    },
+    /// A worker failed while playing.
+    WorkerFailed {
+        version: u64,
+        fault: WorkerFault,
+        recovery: Recovery,
+        now_playing: Option<u64>,
+        at: Frames,
+    },
+    /// A worker was replaced by a fresh process, ready after `startup`.
+    WorkerReplaced {
+        slot: usize,
+        startup: Duration,
+    },
+    Fault {
+        version: u64,
+        kind: FaultKind,
+        detail: i64,
+        at: Frames,
+    },
+    Protect(ProtectEvent),
+    /// Something went wrong in the engine itself.
+    Error(String),
+}
+
+impl LiveEvent {
+    /// One line for the terminal.
+    pub fn describe(&self, sample_rate: f64) -> String {
+        match self {
+            LiveEvent::Compiled {
+                version,
+                name,
+                compile,
+                test,
+                warnings,
+            } => {
+                let mut s = format!(
+                    "{name}: version {version} compiled in {:.2} ms, test run {:.2} ms",
+                    compile.as_secs_f64() * 1e3,
+                    test.as_secs_f64() * 1e3
+                );
+                for w in warnings {
+                    s.push('\n');
+                    s.push_str(&w.to_string());
+                }
+                s
+            }
+            LiveEvent::Playing { version, swap, at } => format!(
+                "t={:.3}s: version {version} playing (swap {:.2} ms after compile)",
+                at.seconds(sample_rate),
+                swap.as_secs_f64() * 1e3
+            ),
+            LiveEvent::Rejected { diagnostics, .. } => diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            LiveEvent::TestFailed { name, reason } => {
+                format!("{name}: {reason}; the old code keeps playing")
+            }
+            LiveEvent::WorkerFailed {
+                version,
+                fault,
+                recovery,
+                now_playing,
+                at,
+            } => {
+                let after = match (recovery, now_playing) {
+                    (Recovery::FilledByBackup, Some(v)) => {
+                        format!("the previous version ({v}) filled in and plays on")
+                    }
+                    (_, Some(v)) => format!("faded out; version {v} plays on"),
+                    (_, None) => "faded out; silence until the next submit".to_string(),
+                };
+                format!(
+                    "t={:.3}s: version {version}: {}; {after}",
+                    at.seconds(sample_rate),
+                    fault.describe()
+                )
+            }
+            LiveEvent::WorkerReplaced { slot, startup } => {
+                format!(
+                    "worker {slot} replaced (ready in {:.1} ms)",
+                    startup.as_secs_f64() * 1e3
+                )
+            }
+            LiveEvent::Fault {
+                version,
+                kind,
+                detail,
+                at,
+            } => {
+                format!(
+                    "t={:.3}s: version {version}: {}",
+                    at.seconds(sample_rate),
+                    kind.describe(*detail)
+                )
+            }
+            LiveEvent::Protect(e) => e.describe(sample_rate),
+            LiveEvent::Error(e) => format!("engine error: {e}"),
+        }
+    }
+}
+
+enum ControlMsg {
+    Submit(PatchSource),
+    Param(Param),
+    Crossfade(Frames),
+    Shutdown,
+}
+
+/// The live engine's non-realtime handle. Dropping it stops the workers.
+pub struct LiveEngine {
+    tx: Sender<ControlMsg>,
+    events: Receiver<LiveEvent>,
+    thread: Option<JoinHandle<()>>,
+    meters: Arc<Meters>,
+    sample_rate: f64,
+}
+
+impl LiveEngine {
+    /// Creates the shared memory, starts the workers, and returns the engine
+    /// and the processor to move into the audio callback.
+    pub fn start(config: LiveConfig) -> Result<(LiveEngine, LiveProcessor), LiveError> {
+        if !(1..=crate::builtins::api::MAX_CHANNELS).contains(&config.channels) {
+            return Err(LiveError::Config(format!(
+                "{} channels: 1 to 16 are supported",
+                config.channels
+            )));
+        }
+        let shm = Arc::new(Shm::create(
+            config.sample_rate,
+            config.channels,
+            config.inputs,
+            config.seed,
+        )?);
+        let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
+        let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
+        let meters = Arc::new(Meters::default());
+        let processor = LiveProcessor::new(ProcessorParts {
+            shm: shm.clone(),
+            sample_rate: config.sample_rate,
+            channels: config.channels,
+            inputs: config.inputs,
+            crossfade: config.crossfade,
+            to_audio: to_audio_rx,
+            from_audio: from_audio_tx,
+            meters: meters.clone(),
+        });
+        let mut control = Control {
+            workers: [None, None, None],
+            idle: Vec::new(),
+            registry: SiteRegistry::default(),
+            version: 0,
+            to_audio: to_audio_tx,
+            from_audio: from_audio_rx,
+            events: mpsc::channel().0,
+            config: config.clone(),
+            shm,
+        };
+        for slot in 0..WORKERS {
+            control.spawn(slot)?;
+            control.idle.push(slot);
+        }
+        let (tx, rx) = mpsc::channel();
+        let (ev_tx, ev_rx) = mpsc::channel();
+        control.events = ev_tx;
+        let thread = std::thread::Builder::new()
+            .name("clavm-control".into())
+            .spawn(move || control.run(rx))
+            .map_err(|e| LiveError::WorkerStart(e.to_string()))?;
+        let engine = LiveEngine {
+            tx,
+            events: ev_rx,
+            thread: Some(thread),
+            meters,
+            sample_rate: config.sample_rate,
+        };
+        Ok((engine, processor))
+    }
+
+    /// Compiles, test-runs and installs `source`; the outcome arrives as events.
+    pub fn submit(&self, source: PatchSource) {
+        let _ = self.tx.send(ControlMsg::Submit(source));
+    }
+
+    pub fn set_param(&self, p: Param) {
+        let _ = self.tx.send(ControlMsg::Param(p));
+    }
+
+    /// Crossfade length for the following swaps (0 = switch at once).
+    pub fn set_crossfade(&self, f: Frames) {
+        let _ = self.tx.send(ControlMsg::Crossfade(f));
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn next_event(&self, timeout: Duration) -> Option<LiveEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    pub fn meters(&self) -> &Meters {
+        &self.meters
+    }
+
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    /// Stops the control thread and every worker (killed and reaped).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.tx.send(ControlMsg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LiveEngine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Control {
+    workers: [Option<Child>; WORKERS],
+    /// Slots the control thread owns, with a ready worker.
+    idle: Vec<usize>,
+    registry: SiteRegistry,
+    version: u64,
+    to_audio: Producer<ToAudio>,
+    from_audio: Consumer<FromAudio>,
+    events: Sender<LiveEvent>,
+    config: LiveConfig,
+    shm: Arc<Shm>,
+}
+
+impl Control {
+    /// Slot `i`, not tied to a borrow of `self` (the mapping lives as long as
+    /// `self.shm`, which outlives every use here).
+    fn slot<'a>(&self, i: usize) -> &'a mut Slot {
+        // SAFETY: the control thread only touches slots it owns (idle, or being
+        // replaced), and the mapping stays alive as long as `self`.
+        unsafe { &mut *self.shm.slot(i) }
+    }
+
+    fn emit(&self, e: LiveEvent) {
+        let _ = self.events.send(e);
+    }
+
+    fn run(mut self, rx: Receiver<ControlMsg>) {
+        loop {
+            self.poll_audio();
+            match rx.recv_timeout(Duration::from_millis(1)) {
+                Ok(ControlMsg::Submit(src)) => self.submit(src),
+                Ok(ControlMsg::Param(p)) => {
+                    let _ = self.to_audio.push(ToAudio::Param(p));
+                }
+                Ok(ControlMsg::Crossfade(f)) => {
+                    let _ = self.to_audio.push(ToAudio::Crossfade(f));
+                }
+                Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        self.kill_all();
+    }
+
+    fn poll_audio(&mut self) {
+        while let Ok(msg) = self.from_audio.pop() {
+            match msg {
+                FromAudio::Installed {
+                    worker,
+                    at,
+                    sent,
+                    played,
+                } => {
+                    self.emit(LiveEvent::Playing {
+                        version: worker.version,
+                        swap: played.duration_since(sent),
+                        at,
+                    });
+                }
+                FromAudio::Swapped { version, freed } => {
+                    tracing::debug!(version, freed = freed.len(), "swap complete");
+                    self.registry.release(&freed);
+                }
+                FromAudio::Retired { slot } => self.idle.push(slot),
+                FromAudio::Failed {
+                    worker,
+                    fault,
+                    at,
+                    recovery,
+                    now_playing,
+                } => {
+                    self.emit(LiveEvent::WorkerFailed {
+                        version: worker.version,
+                        fault,
+                        recovery,
+                        now_playing,
+                        at,
+                    });
+                    self.replace(worker.slot);
+                }
+                FromAudio::Fault {
+                    kind,
+                    detail,
+                    at,
+                    version,
+                } => self.emit(LiveEvent::Fault {
+                    version,
+                    kind,
+                    detail,
+                    at,
+                }),
+                FromAudio::Protect(e) => self.emit(LiveEvent::Protect(e)),
+            }
+        }
+    }
+
+    /// Starts a worker process in `slot` and waits until it is ready.
+    fn spawn(&mut self, slot: usize) -> Result<Duration, LiveError> {
+        let t0 = Instant::now();
+        let s = self.slot(slot);
+        s.ready.store(0, Ordering::SeqCst);
+        // std's Command uses posix_spawn here (no pre_exec hook): never fork from this process.
+        let child = Command::new(&self.config.worker_exe)
+            .arg("__worker")
+            .arg(self.shm.fd().to_string())
+            .arg(slot.to_string())
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("CLAVM_WORKER_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .map_err(|source| LiveError::Spawn {
+                exe: self.config.worker_exe.display().to_string(),
+                source,
+            })?;
+        self.workers[slot] = Some(child);
+        let deadline = t0 + Duration::from_secs(5);
+        let s = self.slot(slot);
+        while s.ready.load(Ordering::Acquire) == 0 {
+            if Instant::now() >= deadline || self.exited(slot) {
+                let code = self.workers[slot]
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                self.kill(slot);
+                return Err(LiveError::WorkerStart(format!(
+                    "worker {slot} did not become ready ({code:?})"
+                )));
+            }
+            futex::wait(&s.ready, 0, Duration::from_millis(10));
+        }
+        Ok(t0.elapsed())
+    }
+
+    fn exited(&mut self, slot: usize) -> bool {
+        self.workers[slot]
+            .as_mut()
+            .is_none_or(|c| c.try_wait().map(|s| s.is_some()).unwrap_or(true))
+    }
+
+    fn kill(&mut self, slot: usize) {
+        if let Some(mut c) = self.workers[slot].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the worker in `slot` (failed, or hung) and starts a fresh one, idle.
+    fn replace(&mut self, slot: usize) {
+        self.idle.retain(|s| *s != slot);
+        self.kill(slot);
+        match self.spawn(slot) {
+            Ok(startup) => {
+                self.idle.push(slot);
+                self.emit(LiveEvent::WorkerReplaced { slot, startup });
+            }
+            Err(e) => self.emit(LiveEvent::Error(e.to_string())),
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for slot in 0..WORKERS {
+            self.kill(slot);
+        }
+    }
+
+    /// One request on an idle slot, waited for up to `timeout`. None on timeout.
+    fn request(&mut self, slot: usize, timeout: Duration) -> Option<Status> {
+        let s = self.slot(slot);
+        let seq = s.request.load(Ordering::Relaxed).wrapping_add(1);
+        s.resp.status = 0;
+        s.request.store(seq, Ordering::Release);
+        futex::wake(&s.request);
+        if futex::wait_for(
+            &s.response,
+            seq,
+            Instant::now() + timeout,
+            Duration::from_micros(20),
+        ) {
+            Some(Status::from_u32(s.resp.status).unwrap_or(Status::BadRequest))
+        } else {
+            None
+        }
+    }
+
+    fn crash_reason(&mut self, slot: usize, what: &str) -> String {
+        let s = self.slot(slot);
+        let fault = WorkerFault::Crashed {
+            signal: s.resp.signal,
+            stack_overflow: s.resp.stack_overflow != 0,
+            in_compiled: s.resp.in_compiled != 0,
+        };
+        format!("{what}: {}", fault.describe())
+    }
+
+    fn submit(&mut self, source: PatchSource) {
+        let name = source.name.clone();
+        let t0 = Instant::now();
+        let rewritten = match patch::prepare(&source, &self.registry, &CompileOptions::default()) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.emit(LiveEvent::Rejected {
+                    name,
+                    diagnostics: e.diagnostics().to_vec(),
+                })
+            }
+        };
+        let Some(slot) = self.idle.pop() else {
+            return self.emit(LiveEvent::Error(
+                "no idle worker to compile on (all busy or failed)".into(),
+            ));
+        };
+        // Compile.
+        let s = self.slot(slot);
+        s.req.kind = RequestKind::Compile as u32;
+        s.text.name_len = put_bytes(&mut s.text.name, name.as_bytes());
+        let dir = source
+            .dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        s.text.dir_len = put_bytes(&mut s.text.dir, dir.as_bytes());
+        s.text.source_len = put_bytes(&mut s.text.source, source.text.as_bytes());
+        s.text.body_len = put_bytes(&mut s.text.body, rewritten.body.as_bytes());
+        let status = self.request(slot, self.config.compile_timeout);
+        let compile = t0.elapsed();
+        let s = self.slot(slot);
+        let diag = get_string(&s.text.diag, s.text.diag_len);
+        let mut messages: Vec<Diagnostic> = rewritten.warnings.clone();
+        messages.extend(diag.lines().filter_map(Diagnostic::parse));
+        match status {
+            Some(Status::Ok) => {}
+            Some(Status::CompileError) => {
+                self.idle.push(slot);
+                return self.emit(LiveEvent::Rejected {
+                    name,
+                    diagnostics: messages,
+                });
+            }
+            Some(Status::Crashed) => {
+                let reason = self.crash_reason(slot, "TinyCC crashed while compiling");
+                self.replace(slot);
+                return self.emit(LiveEvent::TestFailed { name, reason });
+            }
+            _ => {
+                self.replace(slot);
+                let reason = format!(
+                    "compiling took longer than {:.1} s",
+                    self.config.compile_timeout.as_secs_f64()
+                );
+                return self.emit(LiveEvent::TestFailed { name, reason });
+            }
+        }
+        // Test run: compiled() and one block on a copy of the live state.
+        let t1 = Instant::now();
+        // SAFETY: TEST is only used by test runs, which the control thread runs one at a time;
+        // LIVE may be changing under the copy (the active worker runs): a torn copy is fine for a test.
+        unsafe { (*self.shm.state(Memory::Test)).copy_from(&*self.shm.state(Memory::Live)) };
+        let s = self.slot(slot);
+        s.req.kind = RequestKind::Run as u32;
+        s.req.memory = Memory::Test as u32;
+        s.req.call_compiled = 1;
+        s.req.frames = self.config.test_frames as u32;
+        s.req.compiled_epoch = u64::MAX - 1;
+        let status = self.request(slot, self.config.test_timeout);
+        let test = t1.elapsed();
+        let s = self.slot(slot);
+        let failure = match status {
+            Some(Status::Ok) if s.resp.nonfinite > 0 => {
+                Some(format!("its test run output {} NaN/Inf samples", s.resp.nonfinite))
+            }
+            Some(Status::Ok) => None,
+            Some(Status::Crashed) => Some(self.crash_reason(slot, "its test run crashed")),
+            Some(_) => Some("its test run failed (bad response)".to_string()),
+            None => Some(format!(
+                "its test run did not finish in {:.0} ms: an infinite loop in play() or compiled()?",
+                self.config.test_timeout.as_secs_f64() * 1e3
+            )),
+        };
+        if let Some(reason) = failure {
+            if matches!(status, Some(Status::Ok)) {
+                self.idle.push(slot);
+            } else {
+                self.replace(slot);
+            }
+            return self.emit(LiveEvent::TestFailed { name, reason });
+        }
+        // Install.
+        self.version += 1;
+        let worker = Worker {
+            slot,
+            version: self.version,
+        };
+        let removed = rewritten.plan.removed.clone();
+        if self
+            .to_audio
+            .push(ToAudio::Install {
+                worker,
+                removed,
+                sent: Instant::now(),
+            })
+            .is_err()
+        {
+            self.idle.push(slot);
+            return self.emit(LiveEvent::Error(
+                "the audio thread is not taking commands".into(),
+            ));
+        }
+        self.registry.commit(&rewritten.plan);
+        self.emit(LiveEvent::Compiled {
+            version: self.version,
+            name,
+            compile,
+            test,
+            warnings: messages,
+        });
+    }
+}

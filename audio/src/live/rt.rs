@@ -1,0 +1,592 @@
+//! The audio thread's half of the live engine: each block it asks the active
+//! worker for audio through its slot, waits at most until its deadline, and
+//! recovers from a failed worker within the same block if it can.
+//!
+//! Realtime rules: no allocation, no locks, no I/O; the only syscalls are
+//! futex wake/wait (with a timeout) and reading the clock. Messages to and
+//! from the control thread go over rtrb rings; vectors travel through them by
+//! move, never allocated or freed here.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtrb::{Consumer, Producer};
+
+use super::futex;
+use super::shm::{Memory, Shm, WORKERS};
+use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
+use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS, PARAMS};
+use crate::engine::swap::Crossfade;
+use crate::engine::{FlushDenormals, Param};
+use crate::patch::sites::SiteId;
+use crate::protect::{ProtectEvent, Protection};
+use crate::Frames;
+
+/// A worker the audio thread owns, and the patch version it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Worker {
+    pub slot: usize,
+    pub version: u64,
+}
+
+/// Control thread → audio thread.
+pub enum ToAudio {
+    /// `worker` holds a compiled, test-run version: play it from the next block.
+    Install {
+        worker: Worker,
+        removed: Vec<SiteId>,
+        sent: Instant,
+    },
+    Param(Param),
+    Crossfade(Frames),
+}
+
+/// Why a worker failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerFault {
+    Crashed {
+        signal: i32,
+        stack_overflow: bool,
+        in_compiled: bool,
+    },
+    /// No answer by the deadline (a hang, or a death without a report).
+    Deadline { limit: Duration, in_compiled: bool },
+    /// The worker answered nonsense (a patch corrupted its slot?).
+    BadResponse,
+}
+
+impl WorkerFault {
+    pub fn describe(&self) -> String {
+        let f = |c: bool| if c { "compiled()" } else { "play()" };
+        match *self {
+            WorkerFault::Crashed {
+                signal,
+                stack_overflow,
+                in_compiled,
+            } => {
+                let what = match signal {
+                    libc::SIGSEGV if stack_overflow => {
+                        "stack overflow (runaway recursion?)".to_string()
+                    }
+                    libc::SIGSEGV => "SIGSEGV (invalid memory access)".to_string(),
+                    libc::SIGBUS => "SIGBUS (invalid memory access)".to_string(),
+                    libc::SIGFPE => "SIGFPE (integer division by zero?)".to_string(),
+                    libc::SIGILL => "SIGILL (illegal instruction)".to_string(),
+                    libc::SIGABRT => "SIGABRT (aborted)".to_string(),
+                    libc::SIGSYS => "SIGSYS (forbidden system call)".to_string(),
+                    s => format!("signal {s}"),
+                };
+                format!("{} crashed: {what}", f(in_compiled))
+            }
+            WorkerFault::Deadline { limit, in_compiled } => {
+                format!(
+                    "{} exceeded its {:.1} ms deadline: infinite loop?",
+                    f(in_compiled),
+                    limit.as_secs_f64() * 1e3
+                )
+            }
+            WorkerFault::BadResponse => {
+                "the worker answered nonsense (did the patch overwrite its memory?)".to_string()
+            }
+        }
+    }
+}
+
+/// How a failed block was filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The previous version (the backup worker) rendered the block in time.
+    FilledByBackup,
+    /// No audio could be had in time: the last output faded to silence.
+    FadedOut,
+}
+
+/// Audio thread → control thread.
+#[derive(Debug)]
+pub enum FromAudio {
+    /// The version's first block was rendered at `at` (`sent` is when control sent it).
+    Installed {
+        worker: Worker,
+        at: Frames,
+        sent: Instant,
+        played: Instant,
+    },
+    /// The crossfade to `version` is over; `freed` site ids may be reused.
+    Swapped {
+        version: u64,
+        freed: Vec<SiteId>,
+    },
+    /// The slot is the control thread's again (an old backup).
+    Retired {
+        slot: usize,
+    },
+    /// The worker failed; the control thread must kill and replace it.
+    Failed {
+        worker: Worker,
+        fault: WorkerFault,
+        at: Frames,
+        recovery: Recovery,
+        now_playing: Option<u64>,
+    },
+    Fault {
+        kind: FaultKind,
+        detail: i64,
+        at: Frames,
+        version: u64,
+    },
+    Protect(ProtectEvent),
+}
+
+/// DSP load and xruns, readable from any thread.
+#[derive(Debug, Default)]
+pub struct Meters {
+    /// Average of process time / block time, as f32 bits (an exponential average over ~1 s).
+    load_avg: AtomicU32,
+    /// Peak since the last `take_peak`, as f32 bits.
+    load_peak: AtomicU32,
+    pub xruns: AtomicU64,
+    pub blocks: AtomicU64,
+    /// Frames processed.
+    pub frames: AtomicU64,
+}
+
+impl Meters {
+    pub fn load_avg(&self) -> f32 {
+        f32::from_bits(self.load_avg.load(Ordering::Relaxed))
+    }
+
+    /// The peak load since the previous call.
+    pub fn take_peak(&self) -> f32 {
+        f32::from_bits(self.load_peak.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// The audio thread's processor. Create with `LiveEngine::start`; move into the audio callback.
+pub struct LiveProcessor {
+    shm: Arc<Shm>,
+    slots: [*mut Slot; WORKERS],
+    sample_rate: f64,
+    channels: usize,
+    inputs: usize,
+    active: Option<Worker>,
+    backup: Option<Worker>,
+    fade: Option<(Worker, Crossfade)>,
+    /// The active worker has not yet run `compiled()` on the live state.
+    pending_compiled: bool,
+    installing: Option<(Instant, Vec<SiteId>)>,
+    crossfade_len: Frames,
+    params: Params,
+    protection: Protection,
+    frame: u64,
+    compiled_epoch: u64,
+    last_frame: [f32; MAX_CHANNELS],
+    to_audio: Consumer<ToAudio>,
+    from_audio: Producer<FromAudio>,
+    meters: Arc<Meters>,
+    last_callback: Option<Instant>,
+    last_block: Duration,
+    /// The share of a block's duration the workers may take.
+    deadline_share: f64,
+    dropped_reports: u64,
+}
+
+// SAFETY: the slot pointers point into `shm`, which the processor keeps alive;
+// the protocol gives the audio thread exclusive use of the slots it owns.
+unsafe impl Send for LiveProcessor {}
+
+pub(super) struct ProcessorParts {
+    pub shm: Arc<Shm>,
+    pub sample_rate: f64,
+    pub channels: usize,
+    pub inputs: usize,
+    pub crossfade: Frames,
+    pub to_audio: Consumer<ToAudio>,
+    pub from_audio: Producer<FromAudio>,
+    pub meters: Arc<Meters>,
+}
+
+impl LiveProcessor {
+    pub(super) fn new(p: ProcessorParts) -> LiveProcessor {
+        let slots = [0, 1, 2].map(|i| p.shm.slot(i));
+        LiveProcessor {
+            slots,
+            sample_rate: p.sample_rate,
+            channels: p.channels,
+            inputs: p.inputs,
+            active: None,
+            backup: None,
+            fade: None,
+            pending_compiled: false,
+            installing: None,
+            crossfade_len: p.crossfade,
+            params: Params::default(),
+            protection: Protection::new(p.sample_rate, p.channels),
+            frame: 0,
+            compiled_epoch: u64::MAX,
+            last_frame: [0.0; MAX_CHANNELS],
+            to_audio: p.to_audio,
+            from_audio: p.from_audio,
+            meters: p.meters,
+            last_callback: None,
+            last_block: Duration::ZERO,
+            deadline_share: 0.5,
+            dropped_reports: 0,
+            shm: p.shm,
+        }
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// The deadline the workers have for `frames` frames.
+    pub fn deadline_for(&self, frames: usize) -> Duration {
+        Duration::from_secs_f64(frames as f64 / self.sample_rate * self.deadline_share)
+    }
+
+    /// Renders one device block: `output` interleaved with `channels` samples
+    /// per frame, `input` with `inputs` (or empty). Never waits past the deadline.
+    pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+        #[cfg(all(feature = "alloc-guard", debug_assertions))]
+        assert_no_alloc::assert_no_alloc(|| self.process_inner(input, output));
+        #[cfg(not(all(feature = "alloc-guard", debug_assertions)))]
+        self.process_inner(input, output);
+    }
+
+    fn process_inner(&mut self, input: &[f32], output: &mut [f32]) {
+        let t0 = Instant::now();
+        let _ftz = FlushDenormals::new();
+        let frames = output.len() / self.channels;
+        let block = Duration::from_secs_f64(frames as f64 / self.sample_rate);
+        if let Some(prev) = self.last_callback {
+            // A callback much later than the previous block's length means the device ran dry.
+            if t0.duration_since(prev) > self.last_block.mul_f64(1.5) + Duration::from_micros(500) {
+                self.meters.xruns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.last_callback = Some(t0);
+        self.last_block = block;
+        self.drain_commands();
+        let deadline = t0 + self.deadline_for(frames);
+        let ch = self.channels;
+        let mut done = 0;
+        while done < frames {
+            let n = (frames - done).min(MAX_BLOCK);
+            let inp = if self.inputs > 0 {
+                input
+                    .get(done * self.inputs..(done + n) * self.inputs)
+                    .unwrap_or(&[])
+            } else {
+                &[]
+            };
+            self.render(inp, &mut output[done * ch..(done + n) * ch], deadline);
+            done += n;
+        }
+        let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
+        self.meter(elapsed as f32, frames);
+    }
+
+    fn meter(&mut self, load: f32, frames: usize) {
+        let m = &self.meters;
+        let avg = m.load_avg();
+        let k = (frames as f32 / self.sample_rate as f32).min(1.0);
+        m.load_avg
+            .store((avg + (load - avg) * k).to_bits(), Ordering::Relaxed);
+        if load > f32::from_bits(m.load_peak.load(Ordering::Relaxed)) {
+            m.load_peak.store(load.to_bits(), Ordering::Relaxed);
+        }
+        m.blocks.fetch_add(1, Ordering::Relaxed);
+        m.frames.store(self.frame, Ordering::Relaxed);
+    }
+
+    fn send(&mut self, r: FromAudio) {
+        if self.from_audio.push(r).is_err() {
+            // Full: the control thread is not reading. Never block; count it.
+            self.dropped_reports += 1;
+        }
+    }
+
+    fn drain_commands(&mut self) {
+        while let Ok(cmd) = self.to_audio.pop() {
+            match cmd {
+                ToAudio::Install {
+                    worker,
+                    removed,
+                    sent,
+                } => self.install(worker, removed, sent),
+                ToAudio::Param(p) => {
+                    let i = |n: u8| (n as usize).min(PARAMS - 1);
+                    match p {
+                        Param::P(n, v) => self.params.p[i(n)] = v,
+                        Param::I(n, v) => self.params.i[i(n)] = v,
+                        Param::Cc(n, v) => self.params.cc[i(n)] = v.clamp(0.0, 1.0),
+                    }
+                }
+                ToAudio::Crossfade(f) => self.crossfade_len = f,
+            }
+        }
+    }
+
+    fn install(&mut self, worker: Worker, removed: Vec<SiteId>, sent: Instant) {
+        self.finish_fade();
+        match self.active.take() {
+            Some(old) if self.crossfade_len.0 > 0 => {
+                // SAFETY: no worker runs on LIVE or SHADOW between our requests.
+                unsafe {
+                    (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live))
+                };
+                self.fade = Some((old, Crossfade::new(self.crossfade_len)));
+            }
+            Some(old) => self.make_backup(old),
+            None => {}
+        }
+        self.active = Some(worker);
+        self.pending_compiled = true;
+        self.compiled_epoch -= 1;
+        self.installing = Some((sent, removed));
+        if self.fade.is_none() {
+            self.swapped();
+        }
+    }
+
+    /// `old` becomes the backup; the previous backup goes back to the control thread.
+    fn make_backup(&mut self, old: Worker) {
+        if let Some(b) = self.backup.replace(old) {
+            self.send(FromAudio::Retired { slot: b.slot });
+        }
+    }
+
+    /// The swap is complete: free the sites the new version dropped.
+    fn swapped(&mut self) {
+        let Some(active) = self.active else { return };
+        if let Some((_, removed)) = self.installing.as_mut() {
+            let freed = std::mem::take(removed);
+            // SAFETY: no worker runs on LIVE between our requests.
+            let live = unsafe { &mut *self.shm.state(Memory::Live) };
+            for id in &freed {
+                live.free_site(id.0 as usize);
+            }
+            self.send(FromAudio::Swapped {
+                version: active.version,
+                freed,
+            });
+        }
+    }
+
+    fn finish_fade(&mut self) {
+        if let Some((old, _)) = self.fade.take() {
+            self.make_backup(old);
+            self.swapped();
+        }
+    }
+
+    /// Asks `w` for `out.len() / channels` frames on `memory`. Ok(()) with the
+    /// audio in the slot's output, or the fault.
+    fn request(
+        &mut self,
+        w: Worker,
+        memory: Memory,
+        input: &[f32],
+        frames: usize,
+        call_compiled: bool,
+        deadline: Instant,
+    ) -> Result<(), WorkerFault> {
+        // SAFETY: the audio thread owns this slot (active or backup) while it holds `w`.
+        let slot = unsafe { &mut *self.slots[w.slot] };
+        let seq = slot.request.load(Ordering::Relaxed).wrapping_add(1);
+        slot.req.kind = RequestKind::Run as u32;
+        slot.req.memory = memory as u32;
+        slot.req.call_compiled = call_compiled as u32;
+        slot.req.frames = frames as u32;
+        slot.req.frame = self.frame;
+        slot.req.compiled_epoch = self.compiled_epoch;
+        slot.req.params = self.params.clone();
+        let n = (frames * self.inputs).min(input.len());
+        slot.req.input[..n].copy_from_slice(&input[..n]);
+        slot.resp.status = 0;
+        slot.request.store(seq, Ordering::Release);
+        futex::wake(&slot.request);
+        let limit = deadline.saturating_duration_since(Instant::now());
+        if !futex::wait_for(&slot.response, seq, deadline, Duration::from_micros(50)) {
+            return Err(WorkerFault::Deadline {
+                limit: self.deadline_for(frames).max(limit),
+                in_compiled: call_compiled,
+            });
+        }
+        match Status::from_u32(slot.resp.status) {
+            Some(Status::Ok) => Ok(()),
+            Some(Status::Crashed) => Err(WorkerFault::Crashed {
+                signal: slot.resp.signal,
+                stack_overflow: slot.resp.stack_overflow != 0,
+                in_compiled: slot.resp.in_compiled != 0,
+            }),
+            _ => Err(WorkerFault::BadResponse),
+        }
+    }
+
+    fn output_of(&self, w: Worker, frames: usize) -> &[f32] {
+        // SAFETY: the slot is ours and its worker has answered.
+        let slot = unsafe { &*self.slots[w.slot] };
+        &slot.resp.output[..frames * self.channels]
+    }
+
+    fn forward_faults(&mut self, w: Worker) {
+        // SAFETY: as in `output_of`.
+        let faults = unsafe { (*self.slots[w.slot]).resp.faults };
+        let fresh = faults.fresh;
+        if fresh == 0 {
+            return;
+        }
+        for kind in FaultKind::ALL {
+            if fresh & (1 << kind as u8) != 0 {
+                let detail = faults.detail[kind as usize];
+                self.send(FromAudio::Fault {
+                    kind,
+                    detail,
+                    at: Frames(self.frame),
+                    version: w.version,
+                });
+            }
+        }
+    }
+
+    fn render(&mut self, input: &[f32], out: &mut [f32], deadline: Instant) {
+        let frames = out.len() / self.channels;
+        let Some(active) = self.active else {
+            self.fade_out(out);
+            self.advance(out, frames);
+            return;
+        };
+        // In a fade, the old version runs first, on SHADOW (delay lines are shared).
+        let old_ok = match self.fade {
+            Some((old, _)) => {
+                match self.request(old, Memory::Shadow, input, frames, false, deadline) {
+                    Ok(()) => true,
+                    Err(fault) => {
+                        self.fade = None;
+                        self.failed(old, fault, Recovery::FilledByBackup);
+                        self.swapped();
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
+        let call_compiled = self.pending_compiled;
+        match self.request(active, Memory::Live, input, frames, call_compiled, deadline) {
+            Ok(()) => {
+                self.pending_compiled = false;
+                if call_compiled {
+                    if let Some((sent, _)) = self.installing {
+                        self.send(FromAudio::Installed {
+                            worker: active,
+                            at: Frames(self.frame),
+                            sent,
+                            played: Instant::now(),
+                        });
+                    }
+                }
+                self.forward_faults(active);
+                let ch = self.channels;
+                if let (true, Some((old, mut xf))) = (old_ok, self.fade.take()) {
+                    let mut done = false;
+                    for f in 0..frames {
+                        let o = &self.output_of(old, frames)[f * ch..(f + 1) * ch];
+                        let n = &self.output_of(active, frames)[f * ch..(f + 1) * ch];
+                        let mut mixed = [0.0f32; MAX_CHANNELS];
+                        xf.mix(o, n, &mut mixed[..ch]);
+                        out[f * ch..(f + 1) * ch].copy_from_slice(&mixed[..ch]);
+                        done = done || xf.advance();
+                    }
+                    self.fade = Some((old, xf));
+                    if done {
+                        self.finish_fade();
+                    }
+                } else {
+                    out.copy_from_slice(self.output_of(active, frames));
+                }
+            }
+            Err(fault) => {
+                // The new version failed: fall back to what played before it.
+                let fallback = match self.fade.take() {
+                    Some((old, _)) if old_ok => Some((old, true)),
+                    _ => self.backup.take().map(|b| (b, false)),
+                };
+                self.active = None;
+                let recovery = match fallback {
+                    Some((w, already)) => {
+                        let ok = already
+                            || self
+                                .request(w, Memory::Live, input, frames, false, deadline)
+                                .is_ok();
+                        self.active = Some(w);
+                        if ok {
+                            out.copy_from_slice(self.output_of(w, frames));
+                            Recovery::FilledByBackup
+                        } else {
+                            self.fade_out(out);
+                            Recovery::FadedOut
+                        }
+                    }
+                    None => {
+                        self.fade_out(out);
+                        Recovery::FadedOut
+                    }
+                };
+                self.installing = None;
+                self.pending_compiled = false;
+                self.failed(active, fault, recovery);
+            }
+        }
+        self.advance(out, frames);
+    }
+
+    fn failed(&mut self, w: Worker, fault: WorkerFault, recovery: Recovery) {
+        let now_playing = self.active.map(|a| a.version);
+        self.send(FromAudio::Failed {
+            worker: w,
+            fault,
+            at: Frames(self.frame),
+            recovery,
+            now_playing,
+        });
+    }
+
+    /// Fills `out` with the last output frame fading linearly to silence (no click).
+    fn fade_out(&mut self, out: &mut [f32]) {
+        let ch = self.channels;
+        let frames = out.len() / ch;
+        for f in 0..frames {
+            let g = 1.0 - (f + 1) as f32 / frames as f32;
+            for c in 0..ch {
+                out[f * ch + c] = self.last_frame[c] * g;
+            }
+        }
+    }
+
+    /// Protection, then bookkeeping at the end of a chunk.
+    fn advance(&mut self, out: &mut [f32], frames: usize) {
+        let ch = self.channels;
+        for f in 0..frames {
+            let frame = &mut out[f * ch..(f + 1) * ch];
+            let at = self.frame + f as u64;
+            let reports = &mut self.from_audio;
+            let dropped = &mut self.dropped_reports;
+            self.protection.process(frame, at, &mut |e| {
+                if reports.push(FromAudio::Protect(e)).is_err() {
+                    *dropped += 1;
+                }
+            });
+        }
+        if frames > 0 {
+            self.last_frame[..ch].copy_from_slice(&out[(frames - 1) * ch..frames * ch]);
+        }
+        self.frame += frames as u64;
+    }
+
+    /// Which worker plays now (for tests and meters).
+    pub fn active(&self) -> Option<Worker> {
+        self.active
+    }
+}

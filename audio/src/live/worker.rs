@@ -1,0 +1,254 @@
+//! A worker process (`clavm __worker FD SLOT PARENT`): compiles patches with
+//! TinyCC and runs them on the shared state memory, one request at a time.
+//!
+//! It is expendable by design. If the patch crashes it, the signal handler
+//! (on its own stack) writes what happened into the slot and completes the
+//! request, so the engine hears of it at once; if the patch hangs, the engine
+//! stops waiting at its deadline and the control thread kills this process.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::futex;
+use super::shm::{Memory, Shm};
+use super::slot::{get_string, put_bytes, RequestKind, Slot, Status, MAX_BLOCK};
+use crate::builtins::api::{Ctx, MAX_CHANNELS};
+use crate::patch::{self, PatchSource, Program};
+use crate::state::DelayPool;
+
+static SLOT: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
+static IN_COMPILED: AtomicBool = AtomicBool::new(false);
+static STACK_LO: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the worker; never returns.
+pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
+    // Die with the engine: PDEATHSIG, then check the parent did not die before it was set.
+    // SAFETY: prctl and getppid have no memory preconditions.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() as u32 != parent {
+            libc::_exit(3);
+        }
+    }
+    // SAFETY: the engine passed us its memfd by number.
+    let shm = match unsafe { Shm::open_worker(fd, slot_index) } {
+        Ok(s) => s,
+        Err(_) => std::process::exit(4),
+    };
+    let slot_ptr = shm.slot(slot_index);
+    SLOT.store(slot_ptr, Ordering::SeqCst);
+    install_crash_handler();
+    // SAFETY: our own slot, mapped for the life of the process.
+    let slot = unsafe { &mut *slot_ptr };
+    let h = shm.header();
+    let (sr, channels, inputs) = (h.sample_rate, h.channels as usize, h.inputs as usize);
+
+    // SAFETY: the pools live in the mapping, which lives until exit.
+    let mut pools = [Memory::Live, Memory::Shadow, Memory::Test]
+        .map(|m| unsafe { DelayPool::from_raw(shm.delays(m)) });
+    let params = &raw const slot.req.params;
+    let mut ctxs = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| {
+        // SAFETY: the state memory and pool outlive the contexts (both live until exit);
+        // the engine does not touch a memory while it has a request on it with us.
+        let mut c = unsafe {
+            Ctx::new(
+                shm.state(m),
+                &mut pools[m as usize],
+                params,
+                sr,
+                channels,
+                inputs,
+            )
+        };
+        c.may_take_lines = m != Memory::Shadow;
+        c
+    });
+
+    // Warm TinyCC up (its runtime archive, its tables) before the sandbox closes.
+    let _ = patch::compile_rewritten(
+        &PatchSource::from_text("warm-up.c", "void play(void) {}"),
+        "void play(void) {}",
+        &[],
+    );
+    #[cfg(target_os = "linux")]
+    let sandboxed = super::sandbox_enter();
+    slot.pid.store(std::process::id(), Ordering::SeqCst);
+    slot.ready
+        .store(if sandboxed { 2 } else { 1 }, Ordering::Release);
+    futex::wake(&slot.ready);
+
+    let mut program: Option<Program> = None;
+    let mut seen = slot.request.load(Ordering::Acquire);
+    loop {
+        let now = slot.request.load(Ordering::Acquire);
+        if now == seen {
+            futex::wait(&slot.request, seen, Duration::from_secs(1));
+            continue;
+        }
+        seen = now;
+        let t0 = Instant::now();
+        let status = match RequestKind::from_u32(slot.req.kind) {
+            Some(RequestKind::Compile) => compile(slot, &mut program, &mut ctxs),
+            Some(RequestKind::Run) => match &program {
+                Some(p) => run(slot, p, &mut ctxs, channels, inputs),
+                None => Status::NoProgram,
+            },
+            Some(RequestKind::Quit) => {
+                respond(slot, Status::Ok, seen, t0);
+                std::process::exit(0);
+            }
+            None => Status::BadRequest,
+        };
+        respond(slot, status, seen, t0);
+    }
+}
+
+fn respond(slot: &mut Slot, status: Status, seq: u32, t0: Instant) {
+    slot.resp.status = status as u32;
+    slot.resp.elapsed_ns = t0.elapsed().as_nanos() as u64;
+    slot.response.store(seq, Ordering::Release);
+    futex::wake(&slot.response);
+}
+
+fn compile(slot: &mut Slot, program: &mut Option<Program>, ctxs: &mut [Ctx; 3]) -> Status {
+    let t = &slot.text;
+    let name = get_string(&t.name, t.name_len);
+    let dir = get_string(&t.dir, t.dir_len);
+    let source = PatchSource {
+        name,
+        text: get_string(&t.source, t.source_len),
+        dir: (!dir.is_empty()).then(|| dir.into()),
+    };
+    let body = get_string(&t.body, t.body_len);
+    // Free the previous program first: it is not running anywhere (we are idle).
+    *program = None;
+    let (status, lines) = match patch::compile_rewritten(&source, &body, &[]) {
+        Ok((p, warnings)) => {
+            *program = Some(p);
+            for c in ctxs.iter_mut() {
+                c.faults.clear();
+            }
+            (
+                Status::Ok,
+                warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            )
+        }
+        Err(e) => (
+            Status::CompileError,
+            e.diagnostics().iter().map(|d| d.to_string()).collect(),
+        ),
+    };
+    let text = lines.join("\n");
+    slot.text.diag_len = put_bytes(&mut slot.text.diag, text.as_bytes());
+    status
+}
+
+fn run(
+    slot: &mut Slot,
+    program: &Program,
+    ctxs: &mut [Ctx; 3],
+    channels: usize,
+    inputs: usize,
+) -> Status {
+    let req = &slot.req;
+    let Some(memory) = Memory::from_u32(req.memory) else {
+        return Status::BadRequest;
+    };
+    let frames = (req.frames as usize).min(MAX_BLOCK);
+    let ctx = &mut ctxs[memory as usize];
+    if memory == Memory::Test {
+        ctx.faults.clear();
+    }
+    if req.call_compiled != 0 {
+        ctx.epoch = req.compiled_epoch;
+        ctx.frame = req.frame;
+        IN_COMPILED.store(true, Ordering::Relaxed);
+        // SAFETY: the context is entered around the call; crashes are the handler's.
+        ctx.enter(|| unsafe { program.compiled() });
+        IN_COMPILED.store(false, Ordering::Relaxed);
+    }
+    let mut nonfinite = 0u32;
+    for f in 0..frames {
+        ctx.frame = req.frame + f as u64;
+        ctx.epoch = ctx.frame + 1;
+        ctx.out = [0.0; MAX_CHANNELS];
+        for (i, v) in ctx.input.iter_mut().take(inputs).enumerate() {
+            *v = req.input[f * inputs + i];
+        }
+        // SAFETY: as above.
+        ctx.enter(|| unsafe { program.play() });
+        for c in 0..channels {
+            let v = ctx.out[c];
+            nonfinite += (!v.is_finite()) as u32;
+            slot.resp.output[f * channels + c] = v;
+        }
+    }
+    slot.resp.nonfinite = nonfinite;
+    slot.resp.faults = ctx.faults;
+    ctx.faults.fresh = 0;
+    Status::Ok
+}
+
+fn install_crash_handler() {
+    // SAFETY: plain libc calls with valid pointers; the alternate stack is
+    // leaked on purpose (it must outlive every signal).
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            let mut addr: *mut libc::c_void = std::ptr::null_mut();
+            let mut size: libc::size_t = 0;
+            libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+            STACK_LO.store(addr as usize, Ordering::SeqCst);
+            libc::pthread_attr_destroy(&mut attr);
+        }
+        let size = 256 * 1024;
+        let stack = Box::leak(vec![0u8; size].into_boxed_slice());
+        let ss = libc::stack_t {
+            ss_sp: stack.as_mut_ptr() as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: size,
+        };
+        libc::sigaltstack(&ss, std::ptr::null_mut());
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGFPE,
+            libc::SIGILL,
+            libc::SIGTRAP,
+            libc::SIGABRT,
+            libc::SIGSYS,
+        ] {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_crash as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Reports the crash through the slot and exits. Async-signal-safe: atomics,
+/// plain stores, futex wake and `_exit` only.
+extern "C" fn on_crash(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let slot = SLOT.load(Ordering::Relaxed);
+    if !slot.is_null() {
+        // SAFETY: the kernel passes a valid siginfo; the slot stays mapped.
+        unsafe {
+            let addr = (*info).si_addr() as usize;
+            let lo = STACK_LO.load(Ordering::Relaxed);
+            let s = &mut *slot;
+            s.resp.status = Status::Crashed as u32;
+            s.resp.signal = sig;
+            s.resp.fault_addr = addr as u64;
+            s.resp.stack_overflow =
+                (lo != 0 && addr < lo + 64 * 1024 && addr + 1024 * 1024 > lo) as u32;
+            s.resp.in_compiled = IN_COMPILED.load(Ordering::Relaxed) as u32;
+            let seq = s.request.load(Ordering::Acquire);
+            s.response.store(seq, Ordering::Release);
+            futex::wake(&s.response);
+        }
+    }
+    // SAFETY: ends the process at once.
+    unsafe { libc::_exit(128 + sig) }
+}
