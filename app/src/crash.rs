@@ -74,21 +74,10 @@ pub fn arm(patches: &[&str], sample_rate: f64) {
         }
         let size = 256 * 1024;
         let stack = Box::leak(vec![0u8; size].into_boxed_slice());
-        let ss = libc::stack_t {
-            ss_sp: stack.as_mut_ptr() as *mut libc::c_void,
-            ss_flags: 0,
-            ss_size: size,
-        };
+        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr() as *mut libc::c_void, ss_flags: 0, ss_size: size };
         libc::sigaltstack(&ss, std::ptr::null_mut());
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-            libc::SIGTRAP,
-            libc::SIGABRT,
-            libc::SIGSYS,
-        ] {
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGSYS]
+        {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_signal as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
@@ -129,11 +118,7 @@ fn raw_write_time() {
     raw_write_u64(ms / 1000);
     raw_write(b".");
     let frac = ms % 1000;
-    raw_write(&[
-        b'0' + (frac / 100) as u8,
-        b'0' + (frac / 10 % 10) as u8,
-        b'0' + (frac % 10) as u8,
-    ]);
+    raw_write(&[b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8]);
     raw_write(b"s");
 }
 
@@ -185,17 +170,11 @@ pub fn start_watchdog(limit: Duration) {
     std::thread::Builder::new()
         .name("clavm-watchdog".into())
         .spawn(move || {
-            let mut last = (
-                PROGRESS.frames.load(Ordering::Relaxed),
-                PHASE.load(Ordering::Relaxed),
-            );
+            let mut last = (PROGRESS.frames.load(Ordering::Relaxed), PHASE.load(Ordering::Relaxed));
             let mut since = Instant::now();
             loop {
                 std::thread::sleep(Duration::from_millis(50));
-                let now = (
-                    PROGRESS.frames.load(Ordering::Relaxed),
-                    PHASE.load(Ordering::Relaxed),
-                );
+                let now = (PROGRESS.frames.load(Ordering::Relaxed), PHASE.load(Ordering::Relaxed));
                 if now != last || now.1 == Phase::Idle as u8 {
                     last = now;
                     since = Instant::now();

@@ -24,10 +24,7 @@ impl Dir {
 }
 
 fn clavm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_clavm"))
-        .args(args)
-        .output()
-        .expect("run clavm")
+    Command::new(env!("CARGO_BIN_EXE_clavm")).args(args).output().expect("run clavm")
 }
 
 fn s(p: &Path) -> &str {
@@ -42,16 +39,7 @@ fn stderr(o: &Output) -> String {
 fn render(dir: &Dir, patch: &Path, seconds: f64, extra: &[&str]) -> Vec<f32> {
     let out = dir.path("out.wav");
     let secs = seconds.to_string();
-    let mut args = vec![
-        "render",
-        s(patch),
-        "-o",
-        s(&out),
-        "--seconds",
-        &secs,
-        "--channels",
-        "1",
-    ];
+    let mut args = vec!["render", s(patch), "-o", s(&out), "--seconds", &secs, "--channels", "1"];
     args.extend_from_slice(extra);
     let o = clavm(&args);
     assert!(o.status.success(), "render failed: {}", stderr(&o));
@@ -59,11 +47,7 @@ fn render(dir: &Dir, patch: &Path, seconds: f64, extra: &[&str]) -> Vec<f32> {
 }
 
 fn read_wav(p: &Path) -> Vec<f32> {
-    hound::WavReader::open(p)
-        .unwrap()
-        .samples::<f32>()
-        .map(|x| x.unwrap())
-        .collect()
+    hound::WavReader::open(p).unwrap().samples::<f32>().map(|x| x.unwrap()).collect()
 }
 
 /// Frequency of the strongest FFT bin.
@@ -80,12 +64,7 @@ fn peak_hz(x: &[f32]) -> f64 {
         .collect();
     let mut spectrum = fft.make_output_vec();
     fft.process(&mut input, &mut spectrum).unwrap();
-    let (bin, _) = spectrum
-        .iter()
-        .enumerate()
-        .skip(1)
-        .max_by(|a, b| a.1.norm().total_cmp(&b.1.norm()))
-        .unwrap();
+    let (bin, _) = spectrum.iter().enumerate().skip(1).max_by(|a, b| a.1.norm().total_cmp(&b.1.norm())).unwrap();
     bin as f64 * SR / x.len() as f64
 }
 
@@ -104,16 +83,7 @@ fn renders_are_identical_to_the_byte_and_the_seed_matters() {
     let p = d.file("n.c", "void play(void) { float h = Dust(30); _out(0, 0.3f * Uniform(1) * Onepole(h, 0.01f) + 0.2f * Normal(0.3f)); _out(1, Tri(3) * 0.1f); }\n");
     let bytes = |seed: &str, name: &str| {
         let out = d.path(name);
-        let o = clavm(&[
-            "render",
-            s(&p),
-            "-o",
-            s(&out),
-            "--seconds",
-            "1",
-            "--seed",
-            seed,
-        ]);
+        let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "1", "--seed", seed]);
         assert!(o.status.success(), "{}", stderr(&o));
         std::fs::read(out).unwrap()
     };
@@ -123,14 +93,7 @@ fn renders_are_identical_to_the_byte_and_the_seed_matters() {
     // The default patch too (it uses delays, filters and many oscillators).
     let def = |name: &str| {
         let out = d.path(name);
-        let o = clavm(&[
-            "render",
-            "../assets/patches/default.c",
-            "-o",
-            s(&out),
-            "--seconds",
-            "2",
-        ]);
+        let o = clavm(&["render", "../assets/patches/default.c", "-o", s(&out), "--seconds", "2"]);
         assert!(o.status.success(), "{}", stderr(&o));
         std::fs::read(out).unwrap()
     };
@@ -140,16 +103,10 @@ fn renders_are_identical_to_the_byte_and_the_seed_matters() {
 #[test]
 fn check_prints_gcc_style_diagnostics_and_sets_the_exit_status() {
     let d = Dir::new();
-    let bad = d.file(
-        "bad.c",
-        "void play(void) {\n  float x = 1;\n  _out(0, x + yy);\n}\n",
-    );
+    let bad = d.file("bad.c", "void play(void) {\n  float x = 1;\n  _out(0, x + yy);\n}\n");
     let o = clavm(&["check", s(&bad)]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(
-        stderr(&o).trim(),
-        format!("{}:3:15: error: 'yy' undeclared", s(&bad))
-    );
+    assert_eq!(stderr(&o).trim(), format!("{}:3:15: error: 'yy' undeclared", s(&bad)));
     let good = d.file("good.c", "void play(void) { _out(0, Cycle(1)); }\n");
     let o = clavm(&["check", s(&good)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -163,23 +120,14 @@ fn assert_rejected(name: &str, bytes: &[u8], expect: &str) {
     std::fs::write(&p, bytes).unwrap();
     for cmd in ["check", "render"] {
         let out = d.path("out.wav");
-        let o = if cmd == "check" {
-            clavm(&[cmd, s(&p)])
-        } else {
-            clavm(&[cmd, s(&p), "-o", s(&out), "--seconds", "0.5"])
-        };
+        let o =
+            if cmd == "check" { clavm(&[cmd, s(&p)]) } else { clavm(&[cmd, s(&p), "-o", s(&out), "--seconds", "0.5"]) };
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{name} {cmd}: {err}");
-        assert!(
-            err.contains(expect),
-            "{name} {cmd}: expected '{expect}' in:\n{err}"
-        );
+        assert!(err.contains(expect), "{name} {cmd}: expected '{expect}' in:\n{err}");
         assert!(!err.contains("panicked"), "{err}");
         let first = err.lines().next().unwrap_or("");
-        assert!(
-            first.starts_with(&format!("{}:", s(&p))) || first.starts_with("clavm: error:"),
-            "{first}"
-        );
+        assert!(first.starts_with(&format!("{}:", s(&p))) || first.starts_with("clavm: error:"), "{first}");
         assert!(!out.exists(), "{name}: no output file for a failed render");
     }
 }
@@ -187,37 +135,17 @@ fn assert_rejected(name: &str, bytes: &[u8], expect: &str) {
 #[test]
 fn bad_patches_get_clear_errors_and_a_nonzero_exit() {
     assert_rejected("empty.c", b"", "the patch is empty");
-    assert_rejected(
-        "garbage.c",
-        &[0x7f, b'E', b'L', b'F', 0, 0, 0x90, 0xff],
-        "not C source text",
-    );
+    assert_rejected("garbage.c", &[0x7f, b'E', b'L', b'F', 0, 0, 0x90, 0xff], "not C source text");
     assert_rejected("huge.c", "int x;\n".repeat(1_500_000).as_bytes(), "10.5 MB");
-    assert_rejected(
-        "noplay.c",
-        b"void compiled(void) {}\n",
-        "defines no `void play(void)`",
-    );
-    assert_rejected(
-        "sig.c",
-        b"int play(int x) { return x; }\n",
-        "sig.c:1:5: error",
-    );
+    assert_rejected("noplay.c", b"void compiled(void) {}\n", "defines no `void play(void)`");
+    assert_rejected("sig.c", b"int play(int x) { return x; }\n", "sig.c:1:5: error");
     assert_rejected(
         "undef.c",
         b"void play(void) { _out(0, wobble(3)); }\n",
         "undef.c:1:27: error: undefined symbol 'wobble'",
     );
-    assert_rejected(
-        "inc.c",
-        b"#include \"nowhere.h\"\nvoid play(void) {}\n",
-        "include file 'nowhere.h' not found",
-    );
-    assert_rejected(
-        "dev.c",
-        b"#include \"/dev/urandom\"\nvoid play(void) {}\n",
-        "not a regular file",
-    );
+    assert_rejected("inc.c", b"#include \"nowhere.h\"\nvoid play(void) {}\n", "include file 'nowhere.h' not found");
+    assert_rejected("dev.c", b"#include \"/dev/urandom\"\nvoid play(void) {}\n", "not a regular file");
     assert_rejected(
         "arity.c",
         b"void play(void) {\n  _out(0, Phasor());\n}\n",
@@ -225,12 +153,7 @@ fn bad_patches_get_clear_errors_and_a_nonzero_exit() {
     );
     assert_rejected(
         "deep.c",
-        format!(
-            "void play(void) {{ _out(0, {}1{}); }}\n",
-            "(".repeat(50_000),
-            ")".repeat(50_000)
-        )
-        .as_bytes(),
+        format!("void play(void) {{ _out(0, {}1{}); }}\n", "(".repeat(50_000), ")".repeat(50_000)).as_bytes(),
         "nested more than",
     );
 }
@@ -238,7 +161,10 @@ fn bad_patches_get_clear_errors_and_a_nonzero_exit() {
 #[test]
 fn a_patch_that_recurses_forever_crashes_with_a_message_not_a_core_dump() {
     let d = Dir::new();
-    let p = d.file("rec.c", "float f(float x) { return f(x + 1) + 1; }\nvoid play(void) { _out(0, _time() > 0.25 ? f(0) : 0); }\n");
+    let p = d.file(
+        "rec.c",
+        "float f(float x) { return f(x + 1) + 1; }\nvoid play(void) { _out(0, _time() > 0.25 ? f(0) : 0); }\n",
+    );
     let out = d.path("out.wav");
     let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "1"]);
     let err = stderr(&o);
@@ -246,76 +172,42 @@ fn a_patch_that_recurses_forever_crashes_with_a_message_not_a_core_dump() {
     assert!(err.contains("stack overflow: runaway recursion?"), "{err}");
     assert!(err.contains("t=0.2"), "names the time: {err}");
     assert!(!out.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(d.0.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(
-        leftovers.len(),
-        1,
-        "only the patch remains, no partial file: {leftovers:?}"
-    );
+    let leftovers: Vec<_> = std::fs::read_dir(d.0.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "only the patch remains, no partial file: {leftovers:?}");
 }
 
 #[test]
 fn a_patch_that_loops_forever_is_stopped_by_the_watchdog() {
     let d = Dir::new();
-    let p = d.file(
-        "hang.c",
-        "void play(void) { while (_time() > 0.1) {} _out(0, 0); }\n",
-    );
+    let p = d.file("hang.c", "void play(void) { while (_time() > 0.1) {} _out(0, 0); }\n");
     let out = d.path("out.wav");
-    let o = clavm(&[
-        "render",
-        s(&p),
-        "-o",
-        s(&out),
-        "--seconds",
-        "1",
-        "--timeout",
-        "1",
-    ]);
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "1", "--timeout", "1"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("made no progress") && err.contains("infinite loop"),
-        "{err}"
-    );
+    assert!(err.contains("made no progress") && err.contains("infinite loop"), "{err}");
     assert!(!out.exists());
 }
 
 #[test]
 fn an_edit_through_swap_keeps_phase_and_adds_no_step() {
     let d = Dir::new();
-    let a = d.file(
-        "a.c",
-        "void play(void) {\n  _out(0, 0.5f * Cycle(220));\n}\n",
-    );
+    let a = d.file("a.c", "void play(void) {\n  _out(0, 0.5f * Cycle(220));\n}\n");
     // Same oscillator, a line added above, a new (silent) oscillator, a constant changed.
-    let b = d.file("b.c", "// edited\nvoid play(void) {\n  float lfo = Cycle(3) * 0.0f;\n  _out(0, 0.5f * Cycle(220) + lfo);\n}\n");
+    let b = d.file(
+        "b.c",
+        "// edited\nvoid play(void) {\n  float lfo = Cycle(3) * 0.0f;\n  _out(0, 0.5f * Cycle(220) + lfo);\n}\n",
+    );
     let x = render(&d, &a, 1.0, &["--swap", &format!("0.5:{}", s(&b))]);
     for (n, y) in x.iter().enumerate() {
         let want = 0.5 * (std::f64::consts::TAU * 220.0 * n as f64 / SR).cos();
         assert!((*y as f64 - want).abs() < 1e-4, "frame {n}: {y} vs {want}");
     }
     // A pitch edit: the oscillator continues from its phase; no step larger than the new sine's slope.
-    let c = d.file(
-        "c.c",
-        "void play(void) {\n  _out(0, 0.5f * Cycle(330));\n}\n",
-    );
+    let c = d.file("c.c", "void play(void) {\n  _out(0, 0.5f * Cycle(330));\n}\n");
     let max_step = 0.5 * std::f64::consts::TAU * 330.0 / SR;
-    let steepest = |x: &[f32]| {
-        (1..x.len())
-            .map(|n| (x[n] - x[n - 1]).abs() as f64)
-            .fold(0.0, f64::max)
-    };
+    let steepest = |x: &[f32]| (1..x.len()).map(|n| (x[n] - x[n - 1]).abs() as f64).fold(0.0, f64::max);
     // Without a fade the new pitch starts from the old phase: no step beyond the new sine's slope.
-    let x = render(
-        &d,
-        &a,
-        1.0,
-        &["--crossfade", "0", "--swap", &format!("0.5:{}", s(&c))],
-    );
+    let x = render(&d, &a, 1.0, &["--crossfade", "0", "--swap", &format!("0.5:{}", s(&c))]);
     assert!(steepest(&x) <= max_step * 1.01, "{}", steepest(&x));
     assert!((peak_hz(&x[24000..]) - 330.0).abs() < 4.0);
     // With the default fade, two pitches overlap for 10 ms; their sum may be up
@@ -344,10 +236,7 @@ fn a_broken_swap_keeps_the_old_sound_and_reports() {
     ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        err.contains(&format!("{}:1:", s(&b))) && err.contains("the previous patch kept playing"),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{}:1:", s(&b))) && err.contains("the previous patch kept playing"), "{err}");
     let x = read_wav(&out);
     assert!((peak_hz(&x[24000..]) - 440.0).abs() < 2.0);
     assert!(x[30000..].iter().any(|v| v.abs() > 0.4));
@@ -356,39 +245,16 @@ fn a_broken_swap_keeps_the_old_sound_and_reports() {
 #[test]
 fn output_stays_within_full_scale_and_nan_is_silenced_and_reported() {
     let d = Dir::new();
-    let loud = d.file(
-        "loud.c",
-        "void play(void) { _out(0, 1.7f * Cycle(100) * (0.5f + 0.5f * Cycle(0.5f))); }\n",
-    );
+    let loud = d.file("loud.c", "void play(void) { _out(0, 1.7f * Cycle(100) * (0.5f + 0.5f * Cycle(0.5f))); }\n");
     let x = render(&d, &loud, 2.0, &[]);
-    assert!(
-        x.iter().all(|v| v.abs() <= 0.98),
-        "max {}",
-        x.iter().fold(0.0f32, |m, v| m.max(v.abs()))
-    );
+    assert!(x.iter().all(|v| v.abs() <= 0.98), "max {}", x.iter().fold(0.0f32, |m, v| m.max(v.abs())));
     assert!(x.iter().fold(0.0f32, |m, v| m.max(v.abs())) > 0.9);
 
-    let nan = d.file(
-        "nan.c",
-        "void play(void) { _out(0, _time() >= 0.1 ? 0.0f / 0.0f : 0.25f * Cycle(200)); }\n",
-    );
+    let nan = d.file("nan.c", "void play(void) { _out(0, _time() >= 0.1 ? 0.0f / 0.0f : 0.25f * Cycle(200)); }\n");
     let out = d.path("nan.wav");
-    let o = clavm(&[
-        "render",
-        s(&nan),
-        "-o",
-        s(&out),
-        "--seconds",
-        "0.5",
-        "--channels",
-        "1",
-    ]);
+    let o = clavm(&["render", s(&nan), "-o", s(&out), "--seconds", "0.5", "--channels", "1"]);
     assert!(o.status.success());
-    assert!(
-        stderr(&o).contains("t=0.1000s channel 0: NaN/Inf output silenced"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("t=0.1000s channel 0: NaN/Inf output silenced"), "{}", stderr(&o));
     let x = read_wav(&out);
     assert!(x[4799] != 0.0 && x[4800..].iter().all(|v| *v == 0.0));
 }
@@ -397,38 +263,17 @@ fn output_stays_within_full_scale_and_nan_is_silenced_and_reported() {
 fn system_calls_from_a_patch_are_blocked_and_reported() {
     let d = Dir::new();
     let victim = d.file("victim.txt", "keep me");
-    let p = d.file(
-        "rm.c",
-        &format!(
-            "#include <stdio.h>\nvoid play(void) {{ remove(\"{}\"); _out(0, 0); }}\n",
-            s(&victim)
-        ),
-    );
-    let o = clavm(&[
-        "render",
-        s(&p),
-        "-o",
-        s(&d.path("o.wav")),
-        "--seconds",
-        "0.1",
-    ]);
+    let p =
+        d.file("rm.c", &format!("#include <stdio.h>\nvoid play(void) {{ remove(\"{}\"); _out(0, 0); }}\n", s(&victim)));
+    let o = clavm(&["render", s(&p), "-o", s(&d.path("o.wav")), "--seconds", "0.1"]);
     assert!(o.status.success());
     assert!(victim.exists());
-    assert!(
-        stderr(&o).contains("called remove(): blocked"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("called remove(): blocked"), "{}", stderr(&o));
 }
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [
-        vec!["--help"],
-        vec!["render", "--help"],
-        vec!["check", "--help"],
-        vec!["bench", "--help"],
-    ] {
+    for cmd in [vec!["--help"], vec!["render", "--help"], vec!["check", "--help"], vec!["bench", "--help"]] {
         let o = clavm(&cmd);
         assert!(o.status.success());
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"));
@@ -453,20 +298,9 @@ fn bad_arguments_are_refused_clearly() {
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains(expect), "{}", stderr(&out));
     }
-    let out = clavm(&[
-        "render",
-        s(&p),
-        "-o",
-        "/nonexistent-dir/x.wav",
-        "--seconds",
-        "0.1",
-    ]);
+    let out = clavm(&["render", s(&p), "-o", "/nonexistent-dir/x.wav", "--seconds", "0.1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("cannot write /nonexistent-dir/x.wav"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("cannot write /nonexistent-dir/x.wav"), "{}", stderr(&out));
 }
 
 #[test]
@@ -493,19 +327,11 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
     patches.sort();
-    assert!(
-        patches.len() >= 11,
-        "at least ten examples and the default: {patches:?}"
-    );
+    assert!(patches.len() >= 11, "at least ten examples and the default: {patches:?}");
     for p in &patches {
         let o = clavm(&["check", s(p)]);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
-        assert!(
-            stderr(&o).is_empty(),
-            "{} has warnings:\n{}",
-            p.display(),
-            stderr(&o)
-        );
+        assert!(stderr(&o).is_empty(), "{} has warnings:\n{}", p.display(), stderr(&o));
         let out = d.path("x.wav");
         let o = clavm(&["render", s(p), "-o", s(&out), "--seconds", "4"]);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
@@ -523,23 +349,11 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
 
 #[test]
 fn bench_prints_its_table_with_the_gcc_ratio() {
-    let o = clavm(&[
-        "bench",
-        "--patches",
-        "../assets/patches",
-        "--filter",
-        "sine",
-        "--compiles",
-        "5",
-        "--frames",
-        "2000",
-    ]);
+    let o =
+        clavm(&["bench", "--patches", "../assets/patches", "--filter", "sine", "--compiles", "5", "--frames", "2000"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let table = String::from_utf8_lossy(&o.stdout);
-    let row = table
-        .lines()
-        .find(|l| l.starts_with("| sine.c"))
-        .unwrap_or_else(|| panic!("{table}"));
+    let row = table.lines().find(|l| l.starts_with("| sine.c")).unwrap_or_else(|| panic!("{table}"));
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     assert_eq!(cells.len(), 11, "{row}");
     assert!(cells[9].ends_with('x'), "a TinyCC/gcc ratio: {row}");
@@ -550,29 +364,12 @@ fn bench_prints_its_table_with_the_gcc_ratio() {
 fn a_crash_after_a_swap_names_the_patch_that_crashed() {
     let d = Dir::new();
     let ok = d.file("ok.c", "void play(void) { _out(0, 0.1f * Cycle(100)); }\n");
-    let bad = d.file(
-        "crash.c",
-        "void play(void) { int *p = 0; _out(0, (float)*p); }\n",
-    );
-    let o = clavm(&[
-        "render",
-        s(&ok),
-        "-o",
-        s(&d.path("o.wav")),
-        "--seconds",
-        "2",
-        "--swap",
-        &format!("1:{}", s(&bad)),
-    ]);
+    let bad = d.file("crash.c", "void play(void) { int *p = 0; _out(0, (float)*p); }\n");
+    let o =
+        clavm(&["render", s(&ok), "-o", s(&d.path("o.wav")), "--seconds", "2", "--swap", &format!("1:{}", s(&bad))]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        err.contains(&format!(
-            "{}: the patch crashed at t=1.000s (SIGSEGV",
-            s(&bad)
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{}: the patch crashed at t=1.000s (SIGSEGV", s(&bad))), "{err}");
 }
 
 #[test]
@@ -585,16 +382,7 @@ fn check_warns_about_state_that_will_not_survive_a_recompile() {
     let o = clavm(&["check", s(&p)]);
     assert!(o.status.success());
     let err = stderr(&o);
-    let want = format!(
-        "{}:1:7: warning: global variable 'level' restarts at every recompile",
-        s(&p)
-    );
+    let want = format!("{}:1:7: warning: global variable 'level' restarts at every recompile", s(&p));
     assert!(err.contains(&want), "{err}");
-    assert!(
-        err.contains(&format!(
-            "{}:3:3: warning: a static variable restarts",
-            s(&p)
-        )),
-        "{err}"
-    );
+    assert!(err.contains(&format!("{}:3:3: warning: a static variable restarts", s(&p))), "{err}");
 }

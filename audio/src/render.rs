@@ -55,10 +55,7 @@ pub enum RenderError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 /// How far a render is, readable from other threads (a watchdog tells a hung
@@ -73,10 +70,7 @@ pub struct Progress {
 
 impl Progress {
     pub const fn new() -> Progress {
-        Progress {
-            frames: AtomicU64::new(0),
-            patch: AtomicUsize::new(0),
-        }
+        Progress { frames: AtomicU64::new(0), patch: AtomicUsize::new(0) }
     }
 }
 
@@ -99,17 +93,8 @@ pub fn render_with(
     let ch = spec.config.channels;
     let mut events = Vec::new();
     let first = handle.compile(&spec.patch)?;
-    events.extend(
-        first
-            .program
-            .warnings
-            .iter()
-            .cloned()
-            .map(RenderEvent::Warning),
-    );
-    handle
-        .install(first)
-        .expect("a new engine's queue has room");
+    events.extend(first.program.warnings.iter().cloned().map(RenderEvent::Warning));
+    handle.install(first).expect("a new engine's queue has room");
     for p in &spec.params {
         handle.set_param(*p).expect("queue has room");
     }
@@ -129,15 +114,10 @@ pub fn render_with(
                     handle.install(p).expect("queue drained every block");
                     progress.patch.store(index + 1, Ordering::SeqCst);
                 }
-                Err(e) => events.push(RenderEvent::SwapFailed {
-                    at: s.at,
-                    diagnostics: e.diagnostics().to_vec(),
-                }),
+                Err(e) => events.push(RenderEvent::SwapFailed { at: s.at, diagnostics: e.diagnostics().to_vec() }),
             }
         }
-        let next_swap = swaps
-            .peek()
-            .map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
+        let next_swap = swaps.peek().map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
         let n = block.min(total - done).min(next_swap - done);
         let out = &mut buffer[..n * ch];
         engine.process(&[], out);
@@ -153,11 +133,7 @@ pub fn render_with(
     // Programs are freed here, after the engine stopped running them.
     drop(engine);
     handle.collect();
-    Ok(Summary {
-        channels: ch,
-        sample_rate: spec.config.sample_rate as u32,
-        events,
-    })
+    Ok(Summary { channels: ch, sample_rate: spec.config.sample_rate as u32, events })
 }
 
 /// Renders `spec` into memory.
@@ -167,12 +143,7 @@ pub fn render(spec: &RenderSpec, progress: &Progress) -> Result<Rendered, Render
         samples.extend_from_slice(block);
         Ok(())
     })?;
-    Ok(Rendered {
-        samples,
-        channels: summary.channels,
-        sample_rate: summary.sample_rate,
-        events: summary.events,
-    })
+    Ok(Rendered { samples, channels: summary.channels, sample_rate: summary.sample_rate, events: summary.events })
 }
 
 /// Sample format of a written WAV file.
@@ -195,39 +166,17 @@ pub struct WavFile {
 }
 
 impl WavFile {
-    pub fn create(
-        path: &Path,
-        channels: usize,
-        sample_rate: u32,
-        format: WavFormat,
-    ) -> Result<WavFile, RenderError> {
-        let err = |source: std::io::Error| RenderError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
+    pub fn create(path: &Path, channels: usize, sample_rate: u32, format: WavFormat) -> Result<WavFile, RenderError> {
+        let err = |source: std::io::Error| RenderError::Write { path: path.to_path_buf(), source };
         let (bits, sample_format) = match format {
             WavFormat::Float32 => (32, hound::SampleFormat::Float),
             WavFormat::Int16 => (16, hound::SampleFormat::Int),
             WavFormat::Int24 => (24, hound::SampleFormat::Int),
         };
-        let spec = hound::WavSpec {
-            channels: channels as u16,
-            sample_rate,
-            bits_per_sample: bits,
-            sample_format,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp = dir.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let spec = hound::WavSpec { channels: channels as u16, sample_rate, bits_per_sample: bits, sample_format };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
+        let tmp = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
         let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
         let writer = match hound::WavWriter::new(file, spec) {
             Ok(w) => w,
@@ -236,12 +185,7 @@ impl WavFile {
                 return Err(err(hound_io(e)));
             }
         };
-        Ok(WavFile {
-            writer: Some(writer),
-            tmp,
-            path: path.to_path_buf(),
-            format,
-        })
+        Ok(WavFile { writer: Some(writer), tmp, path: path.to_path_buf(), format })
     }
 
     /// Where samples go until [`finish`](Self::finish) (for crash handlers to remove).
@@ -250,10 +194,7 @@ impl WavFile {
     }
 
     fn err(&self, e: hound::Error) -> RenderError {
-        RenderError::Write {
-            path: self.path.clone(),
-            source: hound_io(e),
-        }
+        RenderError::Write { path: self.path.clone(), source: hound_io(e) }
     }
 
     /// Appends interleaved samples.
@@ -261,12 +202,12 @@ impl WavFile {
         let w = self.writer.as_mut().expect("not finished");
         let result = match self.format {
             WavFormat::Float32 => samples.iter().try_for_each(|s| w.write_sample(*s)),
-            WavFormat::Int16 => samples
-                .iter()
-                .try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)),
-            WavFormat::Int24 => samples.iter().try_for_each(|s| {
-                w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
-            }),
+            WavFormat::Int16 => {
+                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16))
+            }
+            WavFormat::Int24 => {
+                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32))
+            }
         };
         result.map_err(|e| self.err(e))
     }
@@ -275,10 +216,7 @@ impl WavFile {
     pub fn finish(mut self) -> Result<(), RenderError> {
         let w = self.writer.take().expect("finished once");
         w.finalize().map_err(|e| self.err(e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| RenderError::Write {
-            path: self.path.clone(),
-            source,
-        })
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| RenderError::Write { path: self.path.clone(), source })
     }
 }
 
@@ -314,11 +252,7 @@ pub fn print_events(out: &mut impl Write, events: &[RenderEvent]) -> std::io::Re
                 for d in diagnostics {
                     writeln!(out, "{d}")?;
                 }
-                writeln!(
-                    out,
-                    "clavm: swap at frame {} failed; the previous patch kept playing",
-                    at.0
-                )?;
+                writeln!(out, "clavm: swap at frame {} failed; the previous patch kept playing", at.0)?;
             }
         }
     }

@@ -68,13 +68,7 @@ impl Message {
             }
             _ => (None, None),
         };
-        Message {
-            file,
-            line,
-            severity,
-            text: text.trim().to_string(),
-            raw: raw.to_string(),
-        }
+        Message { file, line, severity, text: text.trim().to_string(), raw: raw.to_string() }
     }
 }
 
@@ -154,9 +148,7 @@ unsafe extern "C" fn on_message(opaque: *mut c_void, msg: *const c_char) {
     // SAFETY: `opaque` is the `Vec<String>` that `compile` passed and keeps alive
     // for the whole compilation; TinyCC hands us a NUL-terminated string.
     let sink = unsafe { &mut *(opaque as *mut Vec<String>) };
-    let text = unsafe { CStr::from_ptr(msg) }
-        .to_string_lossy()
-        .into_owned();
+    let text = unsafe { CStr::from_ptr(msg) }.to_string_lossy().into_owned();
     sink.push(text);
 }
 
@@ -196,11 +188,7 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
     // session (the error function is only called during the calls below).
     unsafe {
         sys::tcc_set_lib_path(s, runtime.as_ptr());
-        sys::tcc_set_error_func(
-            s,
-            &mut messages as *mut Vec<String> as *mut c_void,
-            Some(on_message),
-        );
+        sys::tcc_set_error_func(s, &mut messages as *mut Vec<String> as *mut c_void, Some(on_message));
         if req.nostdlib {
             sys::tcc_set_options(s, c"-nostdlib".as_ptr());
         }
@@ -209,9 +197,7 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
             sys::tcc_add_include_path(s, path_cstring(p).as_ptr());
         }
         if sys::tcc_compile_string(s, source.as_ptr()) < 0 {
-            return Err(TccError::Compile {
-                messages: parse_all(messages),
-            });
+            return Err(TccError::Compile { messages: parse_all(messages) });
         }
         if req.nostdlib {
             let libtcc1 = Path::new(RUNTIME_DIR).join("libtcc1.a");
@@ -223,18 +209,13 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
             sys::tcc_add_symbol(s, name.as_ptr(), *addr);
         }
         if sys::tcc_relocate(s, sys::TCC_RELOCATE_AUTO) < 0 {
-            return Err(TccError::Link {
-                messages: parse_all(messages),
-            });
+            return Err(TccError::Link { messages: parse_all(messages) });
         }
     }
     let state = session.0;
     std::mem::forget(session);
     let all = parse_all(messages);
-    Ok(Code {
-        state,
-        warnings: all,
-    })
+    Ok(Code { state, warnings: all })
 }
 
 fn parse_all(raw: Vec<String>) -> Vec<Message> {
@@ -250,23 +231,14 @@ mod tests {
     }
 
     fn req(source: &str) -> Request<'_> {
-        Request {
-            source,
-            symbols: &[],
-            include_paths: &[],
-            nostdlib: true,
-        }
+        Request { source, symbols: &[], include_paths: &[], nostdlib: true }
     }
 
     #[test]
     fn compiles_and_calls_a_function_with_a_host_symbol() {
         let symbols = [(c"twice", twice as *const c_void)];
         let src = "int twice(int); int f(int x) { return twice(x) + 1; }";
-        let code = compile(&Request {
-            symbols: &symbols,
-            ..req(src)
-        })
-        .expect("compiles");
+        let code = compile(&Request { symbols: &symbols, ..req(src) }).expect("compiles");
         let f = code.symbol(c"f").expect("f defined");
         // SAFETY: `f` was compiled from the signature above.
         let f: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(f.as_ptr()) };
@@ -316,9 +288,6 @@ mod tests {
 
     #[test]
     fn nul_bytes_are_refused_before_tinycc_sees_them() {
-        assert!(matches!(
-            compile(&req("int x;\0garbage")),
-            Err(TccError::NulInSource(6))
-        ));
+        assert!(matches!(compile(&req("int x;\0garbage")), Err(TccError::NulInSource(6))));
     }
 }

@@ -37,11 +37,7 @@ impl Library {
 
 impl Gcc {
     pub fn find() -> anyhow::Result<Gcc> {
-        let ok = Command::new("gcc")
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        let ok = Command::new("gcc").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
         if !ok {
             bail!("gcc is not installed");
         }
@@ -52,23 +48,12 @@ impl Gcc {
 
     /// Builds the patch with gcc -O2 and loads it, its API pointers bound.
     pub fn load(&self, source: &PatchSource) -> anyhow::Result<Reference> {
-        let rewritten =
-            patch::prepare(source, &SiteRegistry::default(), &CompileOptions::default())
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let stem = source
-            .name
-            .rsplit('/')
-            .next()
-            .unwrap_or("patch")
-            .trim_end_matches(".c");
+        let rewritten = patch::prepare(source, &SiteRegistry::default(), &CompileOptions::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let stem = source.name.rsplit('/').next().unwrap_or("patch").trim_end_matches(".c");
         let c_file = self.dir.join(format!("{stem}.c"));
         let so_file = self.dir.join(format!("{stem}.so"));
-        let text = format!(
-            "{}#line 1 \"{}\"\n{}",
-            api::gcc_prelude(),
-            source.name,
-            rewritten.body
-        );
+        let text = format!("{}#line 1 \"{}\"\n{}", api::gcc_prelude(), source.name, rewritten.body);
         std::fs::write(&c_file, text)?;
         let out = Command::new("gcc")
             .args(["-O2", "-fPIC", "-shared", "-o"])
@@ -89,9 +74,7 @@ impl Gcc {
         let lib = Library(handle);
         for f in api::functions().iter().filter(|f| f.clavm) {
             let name = f.name.to_str()?;
-            let slot = lib
-                .symbol(name)
-                .with_context(|| format!("{name} pointer missing"))?;
+            let slot = lib.symbol(name).with_context(|| format!("{name} pointer missing"))?;
             // SAFETY: the gcc prelude declares `name` as a function pointer variable of the right type.
             unsafe { *(slot as *mut *const c_void) = f.addr };
         }
@@ -104,11 +87,7 @@ impl Gcc {
                 compiled.map(|c| std::mem::transmute::<*mut c_void, extern "C" fn()>(c)),
             )
         };
-        Ok(Reference {
-            _lib: lib,
-            play,
-            compiled,
-        })
+        Ok(Reference { _lib: lib, play, compiled })
     }
 }
 

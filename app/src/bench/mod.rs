@@ -53,18 +53,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .filter(|p| {
-            a.filter.as_ref().is_none_or(|f| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().contains(f.as_str()))
-            })
+            a.filter.as_ref().is_none_or(|f| p.file_name().is_some_and(|n| n.to_string_lossy().contains(f.as_str())))
         })
         .collect();
     files.sort();
-    anyhow::ensure!(
-        !files.is_empty(),
-        "no .c patches in {}",
-        a.patches.display()
-    );
+    anyhow::ensure!(!files.is_empty(), "no .c patches in {}", a.patches.display());
     let gcc = gcc::Gcc::find();
     if let Err(why) = &gcc {
         eprintln!("clavm bench: no gcc reference: {why}");
@@ -78,26 +71,17 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         with_math.text = format!("#include <math.h>\n{}", source.text);
         let (_, math_h) = compile_times(&with_math, a.compiles)?;
         eprint!(" running...");
-        let (tcc_ns, gcc_ns) = dsp(&source, a.frames, gcc.as_ref().ok())
-            .with_context(|| format!("measuring {}", f.display()))?;
+        let (tcc_ns, gcc_ns) =
+            dsp(&source, a.frames, gcc.as_ref().ok()).with_context(|| format!("measuring {}", f.display()))?;
         eprintln!(" done");
-        rows.push(Row {
-            name: file_name(f),
-            sites,
-            prelude,
-            math_h,
-            tcc_ns,
-            gcc_ns,
-        });
+        rows.push(Row { name: file_name(f), sites, prelude, math_h, tcc_ns, gcc_ns });
     }
     let table = render_table(&rows, a.compiles, a.frames);
     println!("{table}");
     if let Some(path) = &a.write {
         let cmd = std::env::args().collect::<Vec<_>>().join(" ");
-        let section = format!(
-            "## Engine core: compile time and DSP cost\n\nMade by `{cmd}` on {}.\n\n{table}",
-            machine()
-        );
+        let section =
+            format!("## Engine core: compile time and DSP cost\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
         write_section(path, "engine-core", &section)?;
         eprintln!("wrote {}", path.display());
     }
@@ -107,29 +91,20 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
 /// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
 /// in `path` (appending it if absent), so each benchmark owns its part of the file.
 fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
-    let (open, close) = (
-        format!("<!-- bench:{name} -->"),
-        format!("<!-- /bench:{name} -->"),
-    );
+    let (open, close) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
     let block = format!("{open}\n{body}{close}\n");
-    let old =
-        std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());
     let new = match (old.find(&open), old.find(&close)) {
-        (Some(a), Some(b)) if b > a => format!(
-            "{}{}{}",
-            &old[..a],
-            block,
-            old[b + close.len()..].trim_start_matches('\n')
-        ),
+        (Some(a), Some(b)) if b > a => {
+            format!("{}{}{}", &old[..a], block, old[b + close.len()..].trim_start_matches('\n'))
+        }
         _ => format!("{}\n{block}", old.trim_end()),
     };
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn file_name(p: &std::path::Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Recompile times as a live edit sees them: against a registry that already
@@ -172,15 +147,7 @@ impl<'a> Runner<'a> {
         let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, &*params, 48000.0, 2, 0) };
         ctx.epoch = u64::MAX;
         compiled(&mut ctx);
-        Runner {
-            mem,
-            _delays: delays,
-            _params: params,
-            ctx,
-            frame: 0,
-            play: Box::new(play),
-            times: Vec::new(),
-        }
+        Runner { mem, _delays: delays, _params: params, ctx, frame: 0, play: Box::new(play), times: Vec::new() }
     }
 
     /// Runs `n` frames; returns ns per frame.
@@ -226,19 +193,13 @@ pub fn time_side_by_side(runners: &mut [Runner<'_>], frames: u64) -> Vec<f64> {
 }
 
 /// DSP cost of the TinyCC build and, if gcc is there, of the gcc -O2 build.
-fn dsp(
-    source: &PatchSource,
-    frames: u64,
-    gcc: Option<&gcc::Gcc>,
-) -> anyhow::Result<(f64, Option<f64>)> {
+fn dsp(source: &PatchSource, frames: u64, gcc: Option<&gcc::Gcc>) -> anyhow::Result<(f64, Option<f64>)> {
     let p = patch::compile(source, &SiteRegistry::default(), &CompileOptions::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let program = &p.program;
     // SAFETY: the context is entered around every call into the patch.
-    let tcc = Runner::new(
-        |ctx| ctx.enter(|| unsafe { program.play() }),
-        |ctx| ctx.enter(|| unsafe { program.compiled() }),
-    );
+    let tcc =
+        Runner::new(|ctx| ctx.enter(|| unsafe { program.play() }), |ctx| ctx.enter(|| unsafe { program.compiled() }));
     let reference = gcc.map(|g| g.load(source)).transpose()?;
     let mut runners = vec![tcc];
     if let Some(lib) = &reference {
@@ -282,11 +243,7 @@ fn render_table(rows: &[Row], compiles: usize, frames: u64) -> String {
     s.push_str(&format!(
         "\nTarget: recompile under 1 ms p50 for every example patch. Worst p50 here: {} ms ({}).\n",
         ms(worst),
-        if worst < Duration::from_millis(1) {
-            "met"
-        } else {
-            "NOT met"
-        }
+        if worst < Duration::from_millis(1) { "met" } else { "NOT met" }
     ));
     s
 }
@@ -300,8 +257,6 @@ fn machine() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{cpu}, {cores} cores")
 }

@@ -15,12 +15,8 @@ impl Percentiles {
             return Percentiles::default();
         }
         times.sort();
-        let at =
-            |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
-        Percentiles {
-            p50: at(0.50),
-            p99: at(0.99),
-        }
+        let at = |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+        Percentiles { p50: at(0.50), p99: at(0.99) }
     }
 }
 

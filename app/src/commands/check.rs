@@ -23,9 +23,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     crash::arm(&[&source.name], 48000.0);
     crash::start_watchdog(std::time::Duration::from_secs(10));
     crash::set_phase(crash::Phase::Compiling);
-    let options = CompileOptions {
-        include_paths: args.include,
-    };
+    let options = CompileOptions { include_paths: args.include };
     let result = patch::compile(&source, &SiteRegistry::default(), &options);
     crash::set_phase(crash::Phase::Idle);
     match result {

@@ -33,11 +33,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     let display = std::env::var_os("WAYLAND_DISPLAY").is_some();
     eprintln!(
         "clavm: {}; the desktop window and live audio are not in this build yet.",
-        if display {
-            "a Wayland display is available"
-        } else {
-            "no Wayland display (WAYLAND_DISPLAY is not set)"
-        }
+        if display { "a Wayland display is available" } else { "no Wayland display (WAYLAND_DISPLAY is not set)" }
     );
     eprintln!(
         "clavm: headless fallback: rendering {} for {} s to {}",
@@ -57,10 +53,5 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         params: vec![],
         block: 64,
     };
-    super::render::render_to(
-        &spec,
-        &args.output,
-        WavFormat::Float32,
-        Duration::from_secs(10),
-    )
+    super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))
 }

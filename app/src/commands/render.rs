@@ -67,26 +67,19 @@ pub struct RenderArgs {
 type MakeParam = fn(u8, f64) -> Param;
 
 fn parse_assignment(s: &str, what: &str) -> anyhow::Result<(u8, f64)> {
-    let (n, v) = s
-        .split_once('=')
-        .with_context(|| format!("{what} '{s}' must look like N=V"))?;
+    let (n, v) = s.split_once('=').with_context(|| format!("{what} '{s}' must look like N=V"))?;
     let n: u8 = n
         .trim()
         .parse()
         .ok()
         .filter(|n| (*n as usize) < 128)
         .with_context(|| format!("{what} '{s}': N must be 0..127"))?;
-    let v: f64 = v
-        .trim()
-        .parse()
-        .with_context(|| format!("{what} '{s}': V must be a number"))?;
+    let v: f64 = v.trim().parse().with_context(|| format!("{what} '{s}': V must be a number"))?;
     Ok((n, v))
 }
 
 fn parse_swap(s: &str, rate: f64) -> anyhow::Result<(Frames, PathBuf)> {
-    let (t, file) = s
-        .split_once(':')
-        .with_context(|| format!("--swap '{s}' must look like T:OTHER.c"))?;
+    let (t, file) = s.split_once(':').with_context(|| format!("--swap '{s}' must look like T:OTHER.c"))?;
     let t: f64 = t
         .parse()
         .ok()
@@ -132,14 +125,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let mut config = EngineConfig::new(rate, a.channels);
     config.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate);
     config.seed = a.seed;
-    let spec = RenderSpec {
-        patch,
-        length: Frames::from_seconds(a.seconds, rate),
-        config,
-        swaps,
-        params,
-        block: 64,
-    };
+    let spec = RenderSpec { patch, length: Frames::from_seconds(a.seconds, rate), config, swaps, params, block: 64 };
     let format = match a.format {
         Format::F32 => WavFormat::Float32,
         Format::S16 => WavFormat::Int16,
@@ -156,16 +142,9 @@ pub fn render_to(
     format: WavFormat,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let names: Vec<&str> = std::iter::once(&spec.patch)
-        .chain(spec.swaps.iter().map(|s| &s.patch))
-        .map(|p| p.name.as_str())
-        .collect();
-    let mut file = WavFile::create(
-        output,
-        spec.config.channels,
-        spec.config.sample_rate as u32,
-        format,
-    )?;
+    let names: Vec<&str> =
+        std::iter::once(&spec.patch).chain(spec.swaps.iter().map(|s| &s.patch)).map(|p| p.name.as_str()).collect();
+    let mut file = WavFile::create(output, spec.config.channels, spec.config.sample_rate as u32, format)?;
     crash::remove_on_crash(file.temporary_path());
     crash::arm(&names, spec.config.sample_rate);
     crash::start_watchdog(timeout);
@@ -194,13 +173,6 @@ pub fn render_to(
         elapsed.as_secs_f64(),
         secs / elapsed.as_secs_f64().max(1e-9)
     );
-    let failed_swaps = summary
-        .events
-        .iter()
-        .any(|e| matches!(e, RenderEvent::SwapFailed { .. }));
-    Ok(if failed_swaps {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let failed_swaps = summary.events.iter().any(|e| matches!(e, RenderEvent::SwapFailed { .. }));
+    Ok(if failed_swaps { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -29,11 +29,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            p: [0.0; PARAMS],
-            i: [0; PARAMS],
-            cc: [0.0; PARAMS],
-        }
+        Params { p: [0.0; PARAMS], i: [0; PARAMS], cc: [0.0; PARAMS] }
     }
 }
 
@@ -124,10 +120,7 @@ impl Faults {
     /// Takes the fresh faults: (kind, detail) pairs, first occurrence each.
     pub fn take_fresh(&mut self) -> impl Iterator<Item = (FaultKind, i64)> + '_ {
         let fresh = std::mem::take(&mut self.fresh);
-        FaultKind::ALL
-            .into_iter()
-            .filter(move |k| fresh & (1 << *k as u8) != 0)
-            .map(|k| (k, self.detail[k as usize]))
+        FaultKind::ALL.into_iter().filter(move |k| fresh & (1 << *k as u8) != 0).map(|k| (k, self.detail[k as usize]))
     }
 }
 
@@ -240,11 +233,7 @@ fn cell_for(ctx: &mut Ctx, site: i32, builtin: Builtin) -> Option<usize> {
         s.count = 0;
     }
     let (cursor, occurrence) = (s.cursor, s.count);
-    let next = if cursor == 0 {
-        s.first
-    } else {
-        mem.cells[(cursor - 1) as usize].next
-    };
+    let next = if cursor == 0 { s.first } else { mem.cells[(cursor - 1) as usize].next };
     let idx = if next != 0 {
         next - 1
     } else {
@@ -284,30 +273,19 @@ macro_rules! with_cell {
 }
 
 extern "C" fn api_phasor(site: i32, freq: f32) -> f32 {
-    with_cell!(site, Builtin::Phasor, |ctx, c| super::phasor(
-        c, freq, ctx.inv_sr
-    ))
+    with_cell!(site, Builtin::Phasor, |ctx, c| super::phasor(c, freq, ctx.inv_sr))
 }
 extern "C" fn api_cycle(site: i32, freq: f32) -> f32 {
-    with_cell!(site, Builtin::Cycle, |ctx, c| super::cycle(
-        c, freq, ctx.inv_sr, ctx.table
-    ))
+    with_cell!(site, Builtin::Cycle, |ctx, c| super::cycle(c, freq, ctx.inv_sr, ctx.table))
 }
 extern "C" fn api_tri(site: i32, freq: f32) -> f32 {
     with_cell!(site, Builtin::Tri, |ctx, c| super::tri(c, freq, ctx.inv_sr))
 }
 extern "C" fn api_pulse(site: i32, freq: f32, width: f32) -> f32 {
-    with_cell!(site, Builtin::Pulse, |ctx, c| super::pulse(
-        c, freq, width, ctx.inv_sr
-    ))
+    with_cell!(site, Builtin::Pulse, |ctx, c| super::pulse(c, freq, width, ctx.inv_sr))
 }
 extern "C" fn api_onepole(site: i32, x: f32, coef: f32) -> f32 {
-    with_cell!(site, Builtin::Onepole, |ctx, c| super::onepole(
-        c,
-        x,
-        coef,
-        ctx.sample_rate
-    ))
+    with_cell!(site, Builtin::Onepole, |ctx, c| super::onepole(c, x, coef, ctx.sample_rate))
 }
 extern "C" fn api_history(site: i32, x: f32) -> f32 {
     with_cell!(site, Builtin::History, |_ctx, c| super::history(c, x))
@@ -321,8 +299,7 @@ extern "C" fn api_delay(site: i32, x: f32, samples: f32) -> f32 {
                 Some(line) => c.line = line + 1,
                 None => {
                     if ctx.may_take_lines {
-                        ctx.faults
-                            .raise(FaultKind::DelayLinesExhausted, site as i64);
+                        ctx.faults.raise(FaultKind::DelayLinesExhausted, site as i64);
                     }
                     return 0.0;
                 }
@@ -338,9 +315,7 @@ extern "C" fn api_delay(site: i32, x: f32, samples: f32) -> f32 {
     })
 }
 extern "C" fn api_dust(site: i32, density: f32) -> f32 {
-    with_cell!(site, Builtin::Dust, |ctx, c| super::dust(
-        c, density, ctx.inv_sr
-    ))
+    with_cell!(site, Builtin::Dust, |ctx, c| super::dust(c, density, ctx.inv_sr))
 }
 extern "C" fn api_uniform(site: i32, x: f32) -> f32 {
     with_cell!(site, Builtin::Uniform, |_ctx, c| super::uniform(c, x))
@@ -380,31 +355,13 @@ fn slot<T: Default>(
 }
 
 extern "C" fn api_float(i: i32) -> *mut f32 {
-    slot(
-        i,
-        FaultKind::FloatSlot,
-        &raw mut NO_FLOAT,
-        |m| &mut m.floats,
-        |c| &mut c.scratch_f,
-    )
+    slot(i, FaultKind::FloatSlot, &raw mut NO_FLOAT, |m| &mut m.floats, |c| &mut c.scratch_f)
 }
 extern "C" fn api_double(i: i32) -> *mut f64 {
-    slot(
-        i,
-        FaultKind::DoubleSlot,
-        &raw mut NO_DOUBLE,
-        |m| &mut m.doubles,
-        |c| &mut c.scratch_d,
-    )
+    slot(i, FaultKind::DoubleSlot, &raw mut NO_DOUBLE, |m| &mut m.doubles, |c| &mut c.scratch_d)
 }
 extern "C" fn api_int(i: i32) -> *mut i32 {
-    slot(
-        i,
-        FaultKind::IntSlot,
-        &raw mut NO_INT,
-        |m| &mut m.ints,
-        |c| &mut c.scratch_i,
-    )
+    slot(i, FaultKind::IntSlot, &raw mut NO_INT, |m| &mut m.ints, |c| &mut c.scratch_i)
 }
 extern "C" fn api_out(channel: i32, value: f32) {
     with_ctx((), |ctx| {
@@ -425,11 +382,7 @@ extern "C" fn api_in(channel: i32) -> f32 {
         }
     })
 }
-fn param<T: Copy + Default>(
-    ctx: &mut Ctx,
-    n: i32,
-    pick: impl FnOnce(&Params) -> &[T; PARAMS],
-) -> T {
+fn param<T: Copy + Default>(ctx: &mut Ctx, n: i32, pick: impl FnOnce(&Params) -> &[T; PARAMS]) -> T {
     if (0..PARAMS as i32).contains(&n) {
         // SAFETY: `params` is valid while the context is entered.
         pick(unsafe { &*ctx.params })[n as usize]
@@ -473,13 +426,7 @@ unsafe impl Send for ApiFn {}
 
 macro_rules! api {
     ($name:literal, $ret:literal, $params:literal, $f:expr) => {
-        ApiFn {
-            name: $name,
-            ret: $ret,
-            params: $params,
-            addr: $f as *const c_void,
-            clavm: true,
-        }
+        ApiFn { name: $name, ret: $ret, params: $params, addr: $f as *const c_void, clavm: true }
     };
 }
 
@@ -634,12 +581,7 @@ pub fn prelude() -> &'static str {
     TEXT.get_or_init(|| {
         let mut s = format!("#line 1 \"{PRELUDE_NAME}\"\nvoid play(void);\nvoid compiled(void);\n");
         for f in functions() {
-            s.push_str(&format!(
-                "{} {}({});\n",
-                f.ret,
-                f.name.to_str().unwrap_or(""),
-                f.params
-            ));
+            s.push_str(&format!("{} {}({});\n", f.ret, f.name.to_str().unwrap_or(""), f.params));
         }
         for (name, value) in MATH_DEFINES {
             s.push_str(&format!("#define {name} {value}\n"));
@@ -653,12 +595,7 @@ pub fn prelude() -> &'static str {
 pub fn gcc_prelude() -> String {
     let mut s = String::from("#include <math.h>\n");
     for f in functions().iter().filter(|f| f.clavm) {
-        s.push_str(&format!(
-            "{} (*{})({});\n",
-            f.ret,
-            f.name.to_str().unwrap_or(""),
-            f.params
-        ));
+        s.push_str(&format!("{} (*{})({});\n", f.ret, f.name.to_str().unwrap_or(""), f.params));
     }
     s
 }

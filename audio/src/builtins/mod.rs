@@ -129,8 +129,7 @@ pub fn phasor(c: &mut Cell, freq: f32, inv_sr: f64) -> f32 {
 pub fn cycle(c: &mut Cell, freq: f32, inv_sr: f64, table: &[f32; COS_TABLE_LEN + 1]) -> f32 {
     let phase = c.u as u32;
     let idx = (phase >> (32 - COS_TABLE_BITS)) as usize;
-    let frac = (phase & ((1 << (32 - COS_TABLE_BITS)) - 1)) as f32
-        * (1.0 / (1u32 << (32 - COS_TABLE_BITS)) as f32);
+    let frac = (phase & ((1 << (32 - COS_TABLE_BITS)) - 1)) as f32 * (1.0 / (1u32 << (32 - COS_TABLE_BITS)) as f32);
     let out = table[idx] + (table[idx + 1] - table[idx]) * frac;
     let inc = (freq as f64 * inv_sr * 4_294_967_296.0).round() as i64;
     c.u = phase.wrapping_add(inc as u32) as u64;
@@ -233,11 +232,7 @@ pub fn delay(c: &mut Cell, ring: &mut [f32], x: f32, d: f32) -> (f32, bool) {
         }
     };
     let a = read(di);
-    let out = if frac > 0.0 {
-        a + (read(di + 1) - a) * frac
-    } else {
-        a
-    };
+    let out = if frac > 0.0 { a + (read(di + 1) - a) * frac } else { a };
     (out, clamped)
 }
 

@@ -18,16 +18,9 @@ fn phasor_adds_before_it_returns_and_wraps_into_0_1() {
     let v: Vec<f32> = (0..200).map(|_| phasor(&mut c, 480.0, INV)).collect();
     assert!(v.iter().all(|x| (0.0..1.0).contains(x)));
     // 100 samples per period: after 100 more calls it is back where it was.
-    assert!(
-        (v[98] - 0.0).abs() < 1e-6 || (v[98] - 1.0).abs() < 1e-6,
-        "{}",
-        v[98]
-    );
+    assert!((v[98] - 0.0).abs() < 1e-6 || (v[98] - 1.0).abs() < 1e-6, "{}", v[98]);
     let mut n = cell();
-    assert!(
-        (phasor(&mut n, -480.0, INV) - 0.99).abs() < 1e-6,
-        "negative frequencies run backwards"
-    );
+    assert!((phasor(&mut n, -480.0, INV) - 0.99).abs() < 1e-6, "negative frequencies run backwards");
 }
 
 #[test]
@@ -51,11 +44,7 @@ fn tri_is_cosine_phased_and_pulse_follows_its_width() {
     let mut c = cell();
     assert_eq!(tri(&mut c, 480.0, INV), 1.0);
     let v: Vec<f32> = (0..100).map(|_| tri(&mut c, 480.0, INV)).collect();
-    assert!(
-        (v[49] - -1.0).abs() < 1e-5,
-        "minimum at half a period: {}",
-        v[49]
-    );
+    assert!((v[49] - -1.0).abs() < 1e-5, "minimum at half a period: {}", v[49]);
     assert!(v.iter().all(|x| (-1.0..=1.0).contains(x)));
 
     let mut p = cell();
@@ -63,10 +52,7 @@ fn tri_is_cosine_phased_and_pulse_follows_its_width() {
     let v: Vec<f32> = (0..4800).map(|_| pulse(&mut p, 100.0, w, INV)).collect();
     let mean = v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
     assert!((mean - (2.0 * w as f64 - 1.0)).abs() < 0.01, "mean {mean}");
-    assert!(
-        v[100] > 0.99 && v[300] < -0.99,
-        "high for a quarter period, then low"
-    );
+    assert!(v[100] > 0.99 && v[300] < -0.99, "high for a quarter period, then low");
     // Band-limited edges: the first sample of a period is between the levels.
     assert!(v[0].abs() < 0.99, "{}", v[0]);
 }
@@ -96,20 +82,10 @@ fn history_returns_the_previous_argument() {
 fn delay_writes_then_reads_interpolates_and_clamps() {
     let mut ring = vec![0.0f32; DELAY_LINE_LEN];
     let mut c = cell();
-    let out: Vec<f32> = (1..=10)
-        .map(|i| delay(&mut c, &mut ring, i as f32, 3.0).0)
-        .collect();
+    let out: Vec<f32> = (1..=10).map(|i| delay(&mut c, &mut ring, i as f32, 3.0).0).collect();
     assert_eq!(out, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
-    assert_eq!(
-        delay(&mut c, &mut ring, 11.0, 0.0).0,
-        11.0,
-        "a delay of 0 returns the input"
-    );
-    assert_eq!(
-        delay(&mut c, &mut ring, 12.0, 1.5).0,
-        10.5,
-        "fractional delays interpolate"
-    );
+    assert_eq!(delay(&mut c, &mut ring, 11.0, 0.0).0, 11.0, "a delay of 0 returns the input");
+    assert_eq!(delay(&mut c, &mut ring, 12.0, 1.5).0, 10.5, "fractional delays interpolate");
     let (_, clamped) = delay(&mut c, &mut ring, 0.0, 1e9);
     assert!(clamped);
     // A reused line is not cleared: a fresh cell still reads zeros where it wrote nothing.
@@ -131,19 +107,13 @@ fn random_builtins_have_their_documented_distributions_and_are_deterministic() {
     let v: Vec<f64> = (0..100_000).map(|_| normal(&mut n, 2.0) as f64).collect();
     let m = v.iter().sum::<f64>() / v.len() as f64;
     let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
-    assert!(
-        m.abs() < 0.03 && (sd - 2.0).abs() < 0.03,
-        "mean {m}, sd {sd}"
-    );
+    assert!(m.abs() < 0.03 && (sd - 2.0).abs() < 0.03, "mean {m}, sd {sd}");
 
     let mut d = cell();
     d.u = 9;
     let v: Vec<f32> = (0..480_000).map(|_| dust(&mut d, 100.0, INV)).collect();
     let impulses = v.iter().filter(|x| **x != 0.0).count();
-    assert!(
-        (900..1100).contains(&impulses),
-        "about 100 per second for 10 s: {impulses}"
-    );
+    assert!((900..1100).contains(&impulses), "about 100 per second for 10 s: {impulses}");
     assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
 
     let mut again = cell();
@@ -165,15 +135,8 @@ fn a_nan_argument_never_poisons_state_for_good() {
     tri(&mut t, f32::INFINITY, INV);
     assert_eq!(tri(&mut t, 480.0, INV), 1.0);
     let mut o = cell();
-    assert!(
-        onepole(&mut o, f32::NAN, 0.5, SR).is_nan(),
-        "this sample shows the NaN..."
-    );
-    assert_eq!(
-        onepole(&mut o, 1.0, 0.5, SR),
-        0.5,
-        "...the next one starts from a clean state"
-    );
+    assert!(onepole(&mut o, f32::NAN, 0.5, SR).is_nan(), "this sample shows the NaN...");
+    assert_eq!(onepole(&mut o, 1.0, 0.5, SR), 0.5, "...the next one starts from a clean state");
     let mut ring = vec![0.0f32; DELAY_LINE_LEN];
     let mut d = cell();
     delay(&mut d, &mut ring, f32::NAN, 0.0);

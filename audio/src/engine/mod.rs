@@ -43,13 +43,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(sample_rate: f64, channels: usize) -> EngineConfig {
-        EngineConfig {
-            sample_rate,
-            channels,
-            inputs: 0,
-            crossfade: Frames::from_seconds(0.010, sample_rate),
-            seed: 0,
-        }
+        EngineConfig { sample_rate, channels, inputs: 0, crossfade: Frames::from_seconds(0.010, sample_rate), seed: 0 }
     }
 }
 
@@ -168,22 +162,8 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     // move or drop while the contexts exist (heap addresses are stable).
     let (live_ctx, mut shadow_ctx) = unsafe {
         (
-            Ctx::new(
-                &mut *live,
-                &mut *delays,
-                &*params,
-                config.sample_rate,
-                config.channels,
-                config.inputs,
-            ),
-            Ctx::new(
-                &mut *shadow,
-                &mut *delays,
-                &*params,
-                config.sample_rate,
-                config.channels,
-                config.inputs,
-            ),
+            Ctx::new(&mut *live, &mut *delays, &*params, config.sample_rate, config.channels, config.inputs),
+            Ctx::new(&mut *shadow, &mut *delays, &*params, config.sample_rate, config.channels, config.inputs),
         )
     };
     shadow_ctx.may_take_lines = false;
@@ -236,24 +216,18 @@ impl EngineHandle {
     pub fn install(&mut self, prepared: Box<Prepared>) -> Result<u64, QueueFull> {
         // Commit before sending: the next compile must diff against this program.
         let plan = prepared.plan.clone();
-        self.commands
-            .push(Command::Install(prepared))
-            .map_err(|_| QueueFull)?;
+        self.commands.push(Command::Install(prepared)).map_err(|_| QueueFull)?;
         self.registry.commit(&plan);
         self.installs += 1;
         Ok(self.installs)
     }
 
     pub fn set_param(&mut self, p: Param) -> Result<(), QueueFull> {
-        self.commands
-            .push(Command::SetParam(p))
-            .map_err(|_| QueueFull)
+        self.commands.push(Command::SetParam(p)).map_err(|_| QueueFull)
     }
 
     pub fn set_crossfade(&mut self, f: Frames) -> Result<(), QueueFull> {
-        self.commands
-            .push(Command::SetCrossfade(f))
-            .map_err(|_| QueueFull)
+        self.commands.push(Command::SetCrossfade(f)).map_err(|_| QueueFull)
     }
 
     pub fn set_options(&mut self, options: CompileOptions) {
@@ -280,15 +254,12 @@ impl EngineHandle {
     /// A sentence for a report.
     pub fn describe(&self, r: &Report) -> String {
         match r {
-            Report::Installed { serial, at } => format!(
-                "t={:.4}s: install #{serial} playing",
-                at.seconds(self.sample_rate)
-            ),
-            Report::Fault { kind, detail, at } => format!(
-                "t={:.4}s: {}",
-                at.seconds(self.sample_rate),
-                kind.describe(*detail)
-            ),
+            Report::Installed { serial, at } => {
+                format!("t={:.4}s: install #{serial} playing", at.seconds(self.sample_rate))
+            }
+            Report::Fault { kind, detail, at } => {
+                format!("t={:.4}s: {}", at.seconds(self.sample_rate), kind.describe(*detail))
+            }
             Report::Protect(e) => e.describe(self.sample_rate),
         }
     }
@@ -331,11 +302,7 @@ impl Engine {
         let ch = self.config.channels;
         let ins = self.config.inputs;
         for (n, out) in output.chunks_exact_mut(ch).enumerate() {
-            let inp = if ins > 0 {
-                input.get(n * ins..(n + 1) * ins).unwrap_or(&[])
-            } else {
-                &[]
-            };
+            let inp = if ins > 0 { input.get(n * ins..(n + 1) * ins).unwrap_or(&[]) } else { &[] };
             self.run_frame(inp, out);
             let at = self.frame;
             let reports = &mut self.reports;
@@ -425,13 +392,9 @@ impl Engine {
         self.live_ctx.epoch = self.compiled_epoch;
         self.live_ctx.frame = self.frame;
         // SAFETY: the context is entered; the program is installed and alive.
-        self.live_ctx
-            .enter(|| unsafe { current.program.compiled() });
+        self.live_ctx.enter(|| unsafe { current.program.compiled() });
         self.live_ctx.out = [0.0; MAX_CHANNELS];
-        let r = Report::Installed {
-            serial: self.installs,
-            at: Frames(self.frame),
-        };
+        let r = Report::Installed { serial: self.installs, at: Frames(self.frame) };
         self.report(r);
     }
 
@@ -450,10 +413,7 @@ impl Engine {
         for id in &freed {
             self.live.free_site(id.0 as usize);
         }
-        let r = Retired {
-            program: old,
-            freed,
-        };
+        let r = Retired { program: old, freed };
         if let Err(rtrb::PushError::Full(r)) = self.retired.push(r) {
             // Never drop code here: keep it until the handle makes room.
             debug_assert!(self.limbo.is_none());

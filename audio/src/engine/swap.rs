@@ -19,9 +19,7 @@ use crate::Frames;
 pub fn gains(t: f64, r: f64) -> (f32, f32) {
     let r = r.clamp(0.0, 1.0);
     let o = t.clamp(0.0, 1.0) - 0.5;
-    let e = (1.0 / (2.0 * (1.0 + r)) - o * o * (1.0 - r) / (1.0 + r))
-        .max(0.0)
-        .sqrt();
+    let e = (1.0 / (2.0 * (1.0 + r)) - o * o * (1.0 - r) / (1.0 + r)).max(0.0).sqrt();
     ((e - o) as f32, (e + o) as f32)
 }
 
@@ -36,13 +34,7 @@ pub struct Crossfade {
 
 impl Crossfade {
     pub fn new(len: Frames) -> Crossfade {
-        Crossfade {
-            pos: 0,
-            len: len.0.max(1),
-            s_ab: 0.0,
-            s_aa: 1e-12,
-            s_bb: 1e-12,
-        }
+        Crossfade { pos: 0, len: len.0.max(1), s_ab: 0.0, s_aa: 1e-12, s_bb: 1e-12 }
     }
 
     /// Mixes one frame: `old` and `new` are the two programs' outputs.
@@ -80,10 +72,7 @@ pub struct Fade {
 
 impl Fade {
     pub fn new(old: Box<Prepared>, len: Frames) -> Fade {
-        Fade {
-            old,
-            crossfade: Crossfade::new(len),
-        }
+        Fade { old, crossfade: Crossfade::new(len) }
     }
 
     #[inline]
@@ -114,8 +103,7 @@ mod tests {
             let p = (a * a + b * b) as f64 + 2.0 * r * (a * b) as f64;
             assert!((p - 1.0).abs() < 1e-5);
         }
-        let close =
-            |(a, b): (f32, f32), (x, y): (f32, f32)| (a - x).abs() < 1e-6 && (b - y).abs() < 1e-6;
+        let close = |(a, b): (f32, f32), (x, y): (f32, f32)| (a - x).abs() < 1e-6 && (b - y).abs() < 1e-6;
         assert!(close(gains(0.0, 0.3), (1.0, 0.0)));
         assert!(close(gains(1.0, 0.3), (0.0, 1.0)));
         let (a, b) = gains(0.5, 0.0);

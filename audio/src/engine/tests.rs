@@ -19,10 +19,7 @@ impl Rig {
     }
 
     fn install(&mut self, src: &str) {
-        let p = self
-            .handle
-            .compile(&PatchSource::from_text("t.c", src))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p = self.handle.compile(&PatchSource::from_text("t.c", src)).unwrap_or_else(|e| panic!("{e}"));
         self.handle.install(p).unwrap();
     }
 
@@ -47,10 +44,7 @@ fn a_cycle_patch_plays_a_cosine_from_the_first_frame() {
     r.install("void play(void) { _out(0, 0.5f * Cycle(440)); }");
     let out = r.run(4800);
     for (n, y) in out.iter().enumerate() {
-        assert!(
-            (y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4,
-            "frame {n}: {y}"
-        );
+        assert!((y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4, "frame {n}: {y}");
     }
 }
 
@@ -68,10 +62,7 @@ fn editing_keeps_oscillator_phase_through_a_swap() {
         for (n, y) in out.iter().enumerate() {
             // With state kept and the sound unchanged, old and new are identical:
             // no step, no bump, whatever the fade length.
-            assert!(
-                (y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4,
-                "fade {fade}, frame {n}: {y}"
-            );
+            assert!((y - 0.5 * expected_cycle(440.0, n)).abs() < 1e-4, "fade {fade}, frame {n}: {y}");
         }
     }
 }
@@ -90,7 +81,8 @@ fn a_frequency_edit_changes_pitch_without_a_phase_jump() {
 
 #[test]
 fn calls_in_loops_each_have_their_own_state_and_keep_it() {
-    let a = "void play(void) { float s = 0; for (int i = 0; i < 4; i++) s += Phasor(100 * (i + 1)); _out(0, 0.1f * s); }";
+    let a =
+        "void play(void) { float s = 0; for (int i = 0; i < 4; i++) s += Phasor(100 * (i + 1)); _out(0, 0.1f * s); }";
     let b = "void play(void) {\n float s = 0;\n for (int i = 0; i < 4; i++) s += Phasor(100 * (i + 1));\n _out(0, s * 0.1f);\n}";
     let mut r = Rig::new(1, 0);
     r.install(a);
@@ -100,10 +92,7 @@ fn calls_in_loops_each_have_their_own_state_and_keep_it() {
     assert_eq!(r.engine.state().cells_in_use(), 4);
     r.install(b);
     let out_b = r.run(1);
-    let want: f32 = 0.1
-        * (1..=4)
-            .map(|k| ((101.0 * k as f64 * 100.0 / SR).fract()) as f32)
-            .sum::<f32>();
+    let want: f32 = 0.1 * (1..=4).map(|k| ((101.0 * k as f64 * 100.0 / SR).fract()) as f32).sum::<f32>();
     assert!((out_b[0] - want).abs() < 1e-4, "{} vs {want}", out_b[0]);
     assert_eq!(r.engine.state().cells_in_use(), 4);
 }
@@ -116,11 +105,7 @@ fn removed_call_sites_are_freed_once_the_fade_is_over() {
     assert_eq!(r.engine.state().cells_in_use(), 4);
     r.install("void play(void) { _out(0, Cycle(1)); }");
     r.run(64);
-    assert_eq!(
-        r.engine.state().cells_in_use(),
-        4,
-        "the fading program still runs on the copy"
-    );
+    assert_eq!(r.engine.state().cells_in_use(), 4, "the fading program still runs on the copy");
     r.run(64);
     r.handle.collect();
     assert_eq!(r.engine.state().cells_in_use(), 1);
@@ -133,10 +118,14 @@ fn removed_call_sites_are_freed_once_the_fade_is_over() {
 #[test]
 fn compiled_runs_once_after_install_and_slots_persist_across_recompiles() {
     let mut r = Rig::new(1, 0);
-    r.install("void compiled(void) { *_float(0) += 1; }\nvoid play(void) { *_int(3) += 1; _out(0, 0.1f * *_float(0)); }");
+    r.install(
+        "void compiled(void) { *_float(0) += 1; }\nvoid play(void) { *_int(3) += 1; _out(0, 0.1f * *_float(0)); }",
+    );
     let out = r.run(10);
     assert!((out[9] - 0.1).abs() < 1e-7);
-    r.install("void compiled(void) { *_float(0) += 1; }\nvoid play(void) { _out(0, 0.1f * *_float(0) + 0.001f * *_int(3)); }");
+    r.install(
+        "void compiled(void) { *_float(0) += 1; }\nvoid play(void) { _out(0, 0.1f * *_float(0) + 0.001f * *_int(3)); }",
+    );
     let out = r.run(1);
     assert!((out[0] - 0.21).abs() < 1e-6, "{}", out[0]);
 }
@@ -158,12 +147,7 @@ fn out_of_range_indices_are_reported_once_and_harm_nothing() {
     r.install("void play(void) { *_float(99999) = 5; *_double(-1) = 1; _out(7, 1); _out(0, *_float(99999) + _p(500) + _in(3)); }");
     let out = r.run(640);
     assert!(out.iter().all(|y| *y == 0.0), "scratch slots read as zero");
-    let faults: Vec<_> = r
-        .handle
-        .collect()
-        .into_iter()
-        .filter(|r| matches!(r, Report::Fault { .. }))
-        .collect();
+    let faults: Vec<_> = r.handle.collect().into_iter().filter(|r| matches!(r, Report::Fault { .. })).collect();
     let kinds: Vec<FaultKind> = faults
         .iter()
         .map(|f| match f {
@@ -173,30 +157,11 @@ fn out_of_range_indices_are_reported_once_and_harm_nothing() {
         .collect();
     assert_eq!(
         kinds,
-        [
-            FaultKind::FloatSlot,
-            FaultKind::DoubleSlot,
-            FaultKind::OutChannel,
-            FaultKind::InChannel,
-            FaultKind::Param
-        ]
+        [FaultKind::FloatSlot, FaultKind::DoubleSlot, FaultKind::OutChannel, FaultKind::InChannel, FaultKind::Param]
     );
-    assert!(matches!(
-        faults[0],
-        Report::Fault {
-            detail: 99999,
-            at: Frames(64),
-            ..
-        }
-    ));
+    assert!(matches!(faults[0], Report::Fault { detail: 99999, at: Frames(64), .. }));
     r.run(640);
-    assert!(
-        r.handle
-            .collect()
-            .iter()
-            .all(|r| !matches!(r, Report::Fault { .. })),
-        "reported once"
-    );
+    assert!(r.handle.collect().iter().all(|r| !matches!(r, Report::Fault { .. })), "reported once");
 }
 
 #[test]
@@ -217,8 +182,7 @@ fn random_builtins_are_deterministic_for_a_seed_and_differ_across_seeds() {
         cfg.seed = seed;
         let (mut e, mut h) = engine(cfg).unwrap();
         let src = "void play(void) { _out(0, 0.3f * (Uniform(1) + Normal(0.2) + Dust(50))); }";
-        h.install(h.compile(&PatchSource::from_text("n.c", src)).unwrap())
-            .unwrap();
+        h.install(h.compile(&PatchSource::from_text("n.c", src)).unwrap()).unwrap();
         let mut out = vec![0.0; 4800];
         e.process(&[], &mut out);
         out
@@ -235,13 +199,7 @@ fn nan_from_a_patch_is_silenced_and_reported() {
     assert!(out.iter().all(|y| y.is_finite()));
     let reports = r.handle.collect();
     assert!(
-        reports.iter().any(|r| matches!(
-            r,
-            Report::Protect(ProtectEvent::NonFinite {
-                channel: 0,
-                at: Frames(49)
-            })
-        )),
+        reports.iter().any(|r| matches!(r, Report::Protect(ProtectEvent::NonFinite { channel: 0, at: Frames(49) }))),
         "{reports:?}"
     );
 }
@@ -254,23 +212,16 @@ fn a_crossfade_between_unrelated_patches_keeps_the_level() {
     r.run(4800);
     r.install("void play(void) { _out(0, 0.3f * Uniform(1.7320508f)); }");
     let out = r.run(4800);
-    let rms =
-        |s: &[f32]| (s.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+    let rms = |s: &[f32]| (s.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
     let middle = rms(&out[1800..3000]);
-    assert!(
-        (middle - 0.3).abs() < 0.03,
-        "rms in the middle of the fade: {middle}"
-    );
+    assert!((middle - 0.3).abs() < 0.03, "rms in the middle of the fade: {middle}");
 }
 
 #[test]
 fn system_and_exit_from_a_patch_do_nothing_but_report() {
     let mut r = Rig::new(1, 0);
     let src = "#include <stdlib.h>\nvoid play(void) { system(\"touch /tmp/clavm-must-not-exist\"); exit(3); _out(0, 0.25f); }";
-    let p = r
-        .handle
-        .compile(&PatchSource::from_text("evil.c", src))
-        .unwrap();
+    let p = r.handle.compile(&PatchSource::from_text("evil.c", src)).unwrap();
     r.handle.install(p).unwrap();
     let out = r.run(64);
     assert_eq!(out[63], 0.25, "play() went on after exit()");
@@ -280,11 +231,7 @@ fn system_and_exit_from_a_patch_do_nothing_but_report() {
         .collect()
         .into_iter()
         .filter_map(|r| match r {
-            Report::Fault {
-                kind: FaultKind::Blocked,
-                detail,
-                ..
-            } => Some(detail),
+            Report::Fault { kind: FaultKind::Blocked, detail, .. } => Some(detail),
             _ => None,
         })
         .collect();

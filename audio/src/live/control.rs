@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::futex;
-use super::rt::{
-    FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault,
-};
+use super::rt::{FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault};
 use super::shm::{Memory, Shm, ShmError, WORKERS};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
 use crate::builtins::api::FaultKind;
@@ -102,6 +100,10 @@ pub enum LiveEvent {
         recovery: Recovery,
         now_playing: Option<u64>,
         at: Frames,
+        /// When, after its block started, the failure was known.
+        detected: Duration,
+        /// How long the backup took to fill the block, or why it could not.
+        fallback: Option<Result<Duration, WorkerFault>>,
     },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
@@ -123,13 +125,7 @@ impl LiveEvent {
     /// One line for the terminal.
     pub fn describe(&self, sample_rate: f64) -> String {
         match self {
-            LiveEvent::Compiled {
-                version,
-                name,
-                compile,
-                test,
-                warnings,
-            } => {
+            LiveEvent::Compiled { version, name, compile, test, warnings } => {
                 let mut s = format!(
                     "{name}: version {version} compiled in {:.2} ms, test run {:.2} ms",
                     compile.as_secs_f64() * 1e3,
@@ -146,21 +142,13 @@ impl LiveEvent {
                 at.seconds(sample_rate),
                 swap.as_secs_f64() * 1e3
             ),
-            LiveEvent::Rejected { diagnostics, .. } => diagnostics
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            LiveEvent::Rejected { diagnostics, .. } => {
+                diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+            }
             LiveEvent::TestFailed { name, reason } => {
                 format!("{name}: {reason}; the old code keeps playing")
             }
-            LiveEvent::WorkerFailed {
-                version,
-                fault,
-                recovery,
-                now_playing,
-                at,
-            } => {
+            LiveEvent::WorkerFailed { version, fault, recovery, now_playing, at, .. } => {
                 let after = match (recovery, now_playing) {
                     (Recovery::FilledByBackup, Some(v)) => {
                         format!("the previous version ({v}) filled in and plays on")
@@ -168,29 +156,13 @@ impl LiveEvent {
                     (_, Some(v)) => format!("faded out; version {v} plays on"),
                     (_, None) => "faded out; silence until the next submit".to_string(),
                 };
-                format!(
-                    "t={:.3}s: version {version}: {}; {after}",
-                    at.seconds(sample_rate),
-                    fault.describe()
-                )
+                format!("t={:.3}s: version {version}: {}; {after}", at.seconds(sample_rate), fault.describe())
             }
             LiveEvent::WorkerReplaced { slot, startup } => {
-                format!(
-                    "worker {slot} replaced (ready in {:.1} ms)",
-                    startup.as_secs_f64() * 1e3
-                )
+                format!("worker {slot} replaced (ready in {:.1} ms)", startup.as_secs_f64() * 1e3)
             }
-            LiveEvent::Fault {
-                version,
-                kind,
-                detail,
-                at,
-            } => {
-                format!(
-                    "t={:.3}s: version {version}: {}",
-                    at.seconds(sample_rate),
-                    kind.describe(*detail)
-                )
+            LiveEvent::Fault { version, kind, detail, at } => {
+                format!("t={:.3}s: version {version}: {}", at.seconds(sample_rate), kind.describe(*detail))
             }
             LiveEvent::Protect(e) => e.describe(sample_rate),
             LiveEvent::Error(e) => format!("engine error: {e}"),
@@ -219,17 +191,9 @@ impl LiveEngine {
     /// and the processor to move into the audio callback.
     pub fn start(config: LiveConfig) -> Result<(LiveEngine, LiveProcessor), LiveError> {
         if !(1..=crate::builtins::api::MAX_CHANNELS).contains(&config.channels) {
-            return Err(LiveError::Config(format!(
-                "{} channels: 1 to 16 are supported",
-                config.channels
-            )));
+            return Err(LiveError::Config(format!("{} channels: 1 to 16 are supported", config.channels)));
         }
-        let shm = Arc::new(Shm::create(
-            config.sample_rate,
-            config.channels,
-            config.inputs,
-            config.seed,
-        )?);
+        let shm = Arc::new(Shm::create(config.sample_rate, config.channels, config.inputs, config.seed)?);
         let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
         let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
         let meters = Arc::new(Meters::default());
@@ -265,13 +229,7 @@ impl LiveEngine {
             .name("clavm-control".into())
             .spawn(move || control.run(rx))
             .map_err(|e| LiveError::WorkerStart(e.to_string()))?;
-        let engine = LiveEngine {
-            tx,
-            events: ev_rx,
-            thread: Some(thread),
-            meters,
-            sample_rate: config.sample_rate,
-        };
+        let engine = LiveEngine { tx, events: ev_rx, thread: Some(thread), meters, sample_rate: config.sample_rate };
         Ok((engine, processor))
     }
 
@@ -368,50 +326,22 @@ impl Control {
     fn poll_audio(&mut self) {
         while let Ok(msg) = self.from_audio.pop() {
             match msg {
-                FromAudio::Installed {
-                    worker,
-                    at,
-                    sent,
-                    played,
-                } => {
-                    self.emit(LiveEvent::Playing {
-                        version: worker.version,
-                        swap: played.duration_since(sent),
-                        at,
-                    });
+                FromAudio::Installed { worker, at, sent, played } => {
+                    self.emit(LiveEvent::Playing { version: worker.version, swap: played.duration_since(sent), at });
                 }
                 FromAudio::Swapped { version, freed } => {
                     tracing::debug!(version, freed = freed.len(), "swap complete");
                     self.registry.release(&freed);
                 }
                 FromAudio::Retired { slot } => self.idle.push(slot),
-                FromAudio::Failed {
-                    worker,
-                    fault,
-                    at,
-                    recovery,
-                    now_playing,
-                } => {
-                    self.emit(LiveEvent::WorkerFailed {
-                        version: worker.version,
-                        fault,
-                        recovery,
-                        now_playing,
-                        at,
-                    });
+                FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
+                    let version = worker.version;
+                    self.emit(LiveEvent::WorkerFailed { version, fault, recovery, now_playing, at, detected, fallback });
                     self.replace(worker.slot);
                 }
-                FromAudio::Fault {
-                    kind,
-                    detail,
-                    at,
-                    version,
-                } => self.emit(LiveEvent::Fault {
-                    version,
-                    kind,
-                    detail,
-                    at,
-                }),
+                FromAudio::Fault { kind, detail, at, version } => {
+                    self.emit(LiveEvent::Fault { version, kind, detail, at })
+                }
                 FromAudio::Protect(e) => self.emit(LiveEvent::Protect(e)),
             }
         }
@@ -430,28 +360,17 @@ impl Control {
             .arg(std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if std::env::var_os("CLAVM_WORKER_STDERR").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(if std::env::var_os("CLAVM_WORKER_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
-            .map_err(|source| LiveError::Spawn {
-                exe: self.config.worker_exe.display().to_string(),
-                source,
-            })?;
+            .map_err(|source| LiveError::Spawn { exe: self.config.worker_exe.display().to_string(), source })?;
         self.workers[slot] = Some(child);
         let deadline = t0 + Duration::from_secs(5);
         let s = self.slot(slot);
         while s.ready.load(Ordering::Acquire) == 0 {
             if Instant::now() >= deadline || self.exited(slot) {
-                let code = self.workers[slot]
-                    .as_mut()
-                    .and_then(|c| c.try_wait().ok().flatten());
+                let code = self.workers[slot].as_mut().and_then(|c| c.try_wait().ok().flatten());
                 self.kill(slot);
-                return Err(LiveError::WorkerStart(format!(
-                    "worker {slot} did not become ready ({code:?})"
-                )));
+                return Err(LiveError::WorkerStart(format!("worker {slot} did not become ready ({code:?})")));
             }
             futex::wait(&s.ready, 0, Duration::from_millis(10));
         }
@@ -459,9 +378,7 @@ impl Control {
     }
 
     fn exited(&mut self, slot: usize) -> bool {
-        self.workers[slot]
-            .as_mut()
-            .is_none_or(|c| c.try_wait().map(|s| s.is_some()).unwrap_or(true))
+        self.workers[slot].as_mut().is_none_or(|c| c.try_wait().map(|s| s.is_some()).unwrap_or(true))
     }
 
     fn kill(&mut self, slot: usize) {
@@ -497,12 +414,7 @@ impl Control {
         s.resp.status = 0;
         s.request.store(seq, Ordering::Release);
         futex::wake(&s.request);
-        if futex::wait_for(
-            &s.response,
-            seq,
-            Instant::now() + timeout,
-            Duration::from_micros(20),
-        ) {
+        if futex::wait_for(&s.response, seq, Instant::now() + timeout, Duration::from_micros(20)) {
             Some(Status::from_u32(s.resp.status).unwrap_or(Status::BadRequest))
         } else {
             None
@@ -524,27 +436,16 @@ impl Control {
         let t0 = Instant::now();
         let rewritten = match patch::prepare(&source, &self.registry, &CompileOptions::default()) {
             Ok(r) => r,
-            Err(e) => {
-                return self.emit(LiveEvent::Rejected {
-                    name,
-                    diagnostics: e.diagnostics().to_vec(),
-                })
-            }
+            Err(e) => return self.emit(LiveEvent::Rejected { name, diagnostics: e.diagnostics().to_vec() }),
         };
         let Some(slot) = self.idle.pop() else {
-            return self.emit(LiveEvent::Error(
-                "no idle worker to compile on (all busy or failed)".into(),
-            ));
+            return self.emit(LiveEvent::Error("no idle worker to compile on (all busy or failed)".into()));
         };
         // Compile.
         let s = self.slot(slot);
         s.req.kind = RequestKind::Compile as u32;
         s.text.name_len = put_bytes(&mut s.text.name, name.as_bytes());
-        let dir = source
-            .dir
-            .as_ref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default();
+        let dir = source.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
         s.text.dir_len = put_bytes(&mut s.text.dir, dir.as_bytes());
         s.text.source_len = put_bytes(&mut s.text.source, source.text.as_bytes());
         s.text.body_len = put_bytes(&mut s.text.body, rewritten.body.as_bytes());
@@ -558,10 +459,7 @@ impl Control {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
-                return self.emit(LiveEvent::Rejected {
-                    name,
-                    diagnostics: messages,
-                });
+                return self.emit(LiveEvent::Rejected { name, diagnostics: messages });
             }
             Some(Status::Crashed) => {
                 let reason = self.crash_reason(slot, "TinyCC crashed while compiling");
@@ -570,10 +468,7 @@ impl Control {
             }
             _ => {
                 self.replace(slot);
-                let reason = format!(
-                    "compiling took longer than {:.1} s",
-                    self.config.compile_timeout.as_secs_f64()
-                );
+                let reason = format!("compiling took longer than {:.1} s", self.config.compile_timeout.as_secs_f64());
                 return self.emit(LiveEvent::TestFailed { name, reason });
             }
         }
@@ -613,32 +508,13 @@ impl Control {
         }
         // Install.
         self.version += 1;
-        let worker = Worker {
-            slot,
-            version: self.version,
-        };
+        let worker = Worker { slot, version: self.version };
         let removed = rewritten.plan.removed.clone();
-        if self
-            .to_audio
-            .push(ToAudio::Install {
-                worker,
-                removed,
-                sent: Instant::now(),
-            })
-            .is_err()
-        {
+        if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
             self.idle.push(slot);
-            return self.emit(LiveEvent::Error(
-                "the audio thread is not taking commands".into(),
-            ));
+            return self.emit(LiveEvent::Error("the audio thread is not taking commands".into()));
         }
         self.registry.commit(&rewritten.plan);
-        self.emit(LiveEvent::Compiled {
-            version: self.version,
-            name,
-            compile,
-            test,
-            warnings: messages,
-        });
+        self.emit(LiveEvent::Compiled { version: self.version, name, compile, test, warnings: messages });
     }
 }

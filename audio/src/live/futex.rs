@@ -27,22 +27,12 @@ pub fn wake(word: &AtomicU32) {
 /// possible: callers re-check their condition.
 #[inline]
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
+    let ts =
+        libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
     // SAFETY: FUTEX_WAIT on a valid, aligned u32 with a relative timeout; it
     // returns at once if the word no longer holds `expected`.
     unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts as *const libc::timespec,
-            0,
-            0,
-        );
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts as *const libc::timespec, 0, 0);
     }
 }
 
@@ -77,29 +67,16 @@ mod tests {
     fn a_waiter_is_woken_and_a_deadline_is_kept() {
         let w = Arc::new(AtomicU32::new(0));
         let t0 = Instant::now();
-        assert!(!wait_for(
-            &w,
-            1,
-            t0 + Duration::from_millis(20),
-            Duration::ZERO
-        ));
+        assert!(!wait_for(&w, 1, t0 + Duration::from_millis(20), Duration::ZERO));
         let waited = t0.elapsed();
-        assert!(
-            waited >= Duration::from_millis(20) && waited < Duration::from_millis(200),
-            "{waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(20) && waited < Duration::from_millis(200), "{waited:?}");
         let w2 = w.clone();
         let h = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(5));
             w2.store(1, Ordering::Release);
             wake(&w2);
         });
-        assert!(wait_for(
-            &w,
-            1,
-            Instant::now() + Duration::from_secs(5),
-            Duration::ZERO
-        ));
+        assert!(wait_for(&w, 1, Instant::now() + Duration::from_secs(5), Duration::ZERO));
         h.join().unwrap();
     }
 }

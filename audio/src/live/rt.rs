@@ -51,7 +51,10 @@ pub enum WorkerFault {
         in_compiled: bool,
     },
     /// No answer by the deadline (a hang, or a death without a report).
-    Deadline { limit: Duration, in_compiled: bool },
+    Deadline {
+        limit: Duration,
+        in_compiled: bool,
+    },
     /// The worker answered nonsense (a patch corrupted its slot?).
     BadResponse,
 }
@@ -60,15 +63,9 @@ impl WorkerFault {
     pub fn describe(&self) -> String {
         let f = |c: bool| if c { "compiled()" } else { "play()" };
         match *self {
-            WorkerFault::Crashed {
-                signal,
-                stack_overflow,
-                in_compiled,
-            } => {
+            WorkerFault::Crashed { signal, stack_overflow, in_compiled } => {
                 let what = match signal {
-                    libc::SIGSEGV if stack_overflow => {
-                        "stack overflow (runaway recursion?)".to_string()
-                    }
+                    libc::SIGSEGV if stack_overflow => "stack overflow (runaway recursion?)".to_string(),
                     libc::SIGSEGV => "SIGSEGV (invalid memory access)".to_string(),
                     libc::SIGBUS => "SIGBUS (invalid memory access)".to_string(),
                     libc::SIGFPE => "SIGFPE (integer division by zero?)".to_string(),
@@ -80,11 +77,7 @@ impl WorkerFault {
                 format!("{} crashed: {what}", f(in_compiled))
             }
             WorkerFault::Deadline { limit, in_compiled } => {
-                format!(
-                    "{} exceeded its {:.1} ms deadline: infinite loop?",
-                    f(in_compiled),
-                    limit.as_secs_f64() * 1e3
-                )
+                format!("{} exceeded its {:.1} ms deadline: infinite loop?", f(in_compiled), limit.as_secs_f64() * 1e3)
             }
             WorkerFault::BadResponse => {
                 "the worker answered nonsense (did the patch overwrite its memory?)".to_string()
@@ -128,6 +121,10 @@ pub enum FromAudio {
         at: Frames,
         recovery: Recovery,
         now_playing: Option<u64>,
+        /// When, after the block started, the failure was known.
+        detected: Duration,
+        /// How the fallback went: how long it took, or why it failed.
+        fallback: Option<Result<Duration, WorkerFault>>,
     },
     Fault {
         kind: FaultKind,
@@ -189,7 +186,13 @@ pub struct LiveProcessor {
     /// The share of a block's duration the workers may take.
     deadline_share: f64,
     dropped_reports: u64,
+    fallback_deadline: Instant,
+    block_start: Instant,
+    fallback: Option<Result<Duration, WorkerFault>>,
 }
+
+/// Share of a block's duration a fallback to the backup may still use.
+const FALLBACK_SHARE: f64 = 0.85;
 
 // SAFETY: the slot pointers point into `shm`, which the processor keeps alive;
 // the protocol gives the audio thread exclusive use of the slots it owns.
@@ -232,6 +235,9 @@ impl LiveProcessor {
             last_block: Duration::ZERO,
             deadline_share: 0.5,
             dropped_reports: 0,
+            fallback_deadline: Instant::now(),
+            block_start: Instant::now(),
+            fallback: None,
             shm: p.shm,
         }
     }
@@ -269,14 +275,16 @@ impl LiveProcessor {
         self.last_block = block;
         self.drain_commands();
         let deadline = t0 + self.deadline_for(frames);
+        // A failed block may take longer to fill from the backup: rare, and
+        // better than a gap, as long as the callback still returns in time.
+        self.fallback_deadline = t0 + block.mul_f64(FALLBACK_SHARE);
+        self.block_start = t0;
         let ch = self.channels;
         let mut done = 0;
         while done < frames {
             let n = (frames - done).min(MAX_BLOCK);
             let inp = if self.inputs > 0 {
-                input
-                    .get(done * self.inputs..(done + n) * self.inputs)
-                    .unwrap_or(&[])
+                input.get(done * self.inputs..(done + n) * self.inputs).unwrap_or(&[])
             } else {
                 &[]
             };
@@ -291,8 +299,7 @@ impl LiveProcessor {
         let m = &self.meters;
         let avg = m.load_avg();
         let k = (frames as f32 / self.sample_rate as f32).min(1.0);
-        m.load_avg
-            .store((avg + (load - avg) * k).to_bits(), Ordering::Relaxed);
+        m.load_avg.store((avg + (load - avg) * k).to_bits(), Ordering::Relaxed);
         if load > f32::from_bits(m.load_peak.load(Ordering::Relaxed)) {
             m.load_peak.store(load.to_bits(), Ordering::Relaxed);
         }
@@ -310,11 +317,7 @@ impl LiveProcessor {
     fn drain_commands(&mut self) {
         while let Ok(cmd) = self.to_audio.pop() {
             match cmd {
-                ToAudio::Install {
-                    worker,
-                    removed,
-                    sent,
-                } => self.install(worker, removed, sent),
+                ToAudio::Install { worker, removed, sent } => self.install(worker, removed, sent),
                 ToAudio::Param(p) => {
                     let i = |n: u8| (n as usize).min(PARAMS - 1);
                     match p {
@@ -333,9 +336,7 @@ impl LiveProcessor {
         match self.active.take() {
             Some(old) if self.crossfade_len.0 > 0 => {
                 // SAFETY: no worker runs on LIVE or SHADOW between our requests.
-                unsafe {
-                    (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live))
-                };
+                unsafe { (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live)) };
                 self.fade = Some((old, Crossfade::new(self.crossfade_len)));
             }
             Some(old) => self.make_backup(old),
@@ -367,10 +368,7 @@ impl LiveProcessor {
             for id in &freed {
                 live.free_site(id.0 as usize);
             }
-            self.send(FromAudio::Swapped {
-                version: active.version,
-                freed,
-            });
+            self.send(FromAudio::Swapped { version: active.version, freed });
         }
     }
 
@@ -441,12 +439,7 @@ impl LiveProcessor {
         for kind in FaultKind::ALL {
             if fresh & (1 << kind as u8) != 0 {
                 let detail = faults.detail[kind as usize];
-                self.send(FromAudio::Fault {
-                    kind,
-                    detail,
-                    at: Frames(self.frame),
-                    version: w.version,
-                });
+                self.send(FromAudio::Fault { kind, detail, at: Frames(self.frame), version: w.version });
             }
         }
     }
@@ -460,17 +453,15 @@ impl LiveProcessor {
         };
         // In a fade, the old version runs first, on SHADOW (delay lines are shared).
         let old_ok = match self.fade {
-            Some((old, _)) => {
-                match self.request(old, Memory::Shadow, input, frames, false, deadline) {
-                    Ok(()) => true,
-                    Err(fault) => {
-                        self.fade = None;
-                        self.failed(old, fault, Recovery::FilledByBackup);
-                        self.swapped();
-                        false
-                    }
+            Some((old, _)) => match self.request(old, Memory::Shadow, input, frames, false, deadline) {
+                Ok(()) => true,
+                Err(fault) => {
+                    self.fade = None;
+                    self.failed(old, fault, Recovery::FilledByBackup);
+                    self.swapped();
+                    false
                 }
-            }
+            },
             None => false,
         };
         let call_compiled = self.pending_compiled;
@@ -516,10 +507,14 @@ impl LiveProcessor {
                 self.active = None;
                 let recovery = match fallback {
                     Some((w, already)) => {
-                        let ok = already
-                            || self
-                                .request(w, Memory::Live, input, frames, false, deadline)
-                                .is_ok();
+                        let t = Instant::now();
+                        let result = if already {
+                            Ok(())
+                        } else {
+                            self.request(w, Memory::Live, input, frames, false, self.fallback_deadline)
+                        };
+                        self.fallback = Some(result.map(|()| t.elapsed()));
+                        let ok = result.is_ok();
                         self.active = Some(w);
                         if ok {
                             out.copy_from_slice(self.output_of(w, frames));
@@ -544,13 +539,9 @@ impl LiveProcessor {
 
     fn failed(&mut self, w: Worker, fault: WorkerFault, recovery: Recovery) {
         let now_playing = self.active.map(|a| a.version);
-        self.send(FromAudio::Failed {
-            worker: w,
-            fault,
-            at: Frames(self.frame),
-            recovery,
-            now_playing,
-        });
+        let detected = self.block_start.elapsed();
+        let fallback = self.fallback.take();
+        self.send(FromAudio::Failed { worker: w, fault, at: Frames(self.frame), recovery, now_playing, detected, fallback });
     }
 
     /// Fills `out` with the last output frame fading linearly to silence (no click).

@@ -40,9 +40,7 @@ pub enum Memory {
 
 impl Memory {
     pub fn from_u32(v: u32) -> Option<Memory> {
-        [Memory::Live, Memory::Shadow, Memory::Test]
-            .into_iter()
-            .find(|m| *m as u32 == v)
+        [Memory::Live, Memory::Shadow, Memory::Test].into_iter().find(|m| *m as u32 == v)
     }
 }
 
@@ -99,10 +97,7 @@ fn layout() -> (Vec<Region>, usize) {
     let mut at = 0usize;
     for s in sizes {
         let len = round_up(s, p);
-        regions.push(Region {
-            offset: at as u64,
-            len: len as u64,
-        });
+        regions.push(Region { offset: at as u64, len: len as u64 });
         at += len + p;
     }
     (regions, at)
@@ -134,12 +129,7 @@ unsafe impl Sync for Shm {}
 
 impl Shm {
     /// Creates the memory (engine side). The fd is inheritable: workers get it by number.
-    pub fn create(
-        sample_rate: f64,
-        channels: usize,
-        inputs: usize,
-        seed: u64,
-    ) -> Result<Shm, ShmError> {
+    pub fn create(sample_rate: f64, channels: usize, inputs: usize, seed: u64) -> Result<Shm, ShmError> {
         let (regions, total) = layout();
         // SAFETY: memfd_create with a valid name; no CLOEXEC so workers inherit it.
         let fd = unsafe { libc::memfd_create(c"clavm-live".as_ptr(), 0) };
@@ -181,12 +171,7 @@ impl Shm {
         };
         // SAFETY: the header region is at offset 0, page-sized, ours.
         unsafe { std::ptr::write(base as *mut Header, Header { ..header }) };
-        let shm = Shm {
-            fd,
-            base: base as *mut u8,
-            total,
-            header,
-        };
+        let shm = Shm { fd, base: base as *mut u8, total, header };
         for m in [Memory::Live, Memory::Shadow, Memory::Test] {
             // SAFETY: the region is zeroed (a fresh memfd), so a valid StateMemory.
             unsafe { (*shm.state(m)).seed = seed };
@@ -222,12 +207,7 @@ impl Shm {
         let mut header = std::mem::MaybeUninit::<Header>::uninit();
         // SAFETY: reading the header bytes from the file into our buffer.
         let n = unsafe {
-            libc::pread(
-                fd.as_raw_fd(),
-                header.as_mut_ptr() as *mut libc::c_void,
-                std::mem::size_of::<Header>(),
-                0,
-            )
+            libc::pread(fd.as_raw_fd(), header.as_mut_ptr() as *mut libc::c_void, std::mem::size_of::<Header>(), 0)
         };
         if n != std::mem::size_of::<Header>() as isize {
             return Err(ShmError::Invalid);
@@ -256,28 +236,31 @@ impl Shm {
         if base == libc::MAP_FAILED {
             return Err(ShmError::Map(std::io::Error::last_os_error()));
         }
-        let shm = Shm {
-            fd,
-            base: base as *mut u8,
-            total,
-            header,
-        };
-        let mut wanted = vec![
-            shm.header.state[0],
-            shm.header.state[1],
-            shm.header.state[2],
-            shm.header.delays,
-            shm.header.test_delays,
+        let shm = Shm { fd, base: base as *mut u8, total, header };
+        // (region, prefault?): the test run's memory is touched rarely; prefaulting
+        // it would only make starting and exiting a worker slower.
+        let h = &shm.header;
+        let wanted = [
+            (h.state[0], true),
+            (h.state[1], true),
+            (h.state[2], false),
+            // Not prefaulted either: 64 MB of page tables would make every
+            // worker's start and exit cost milliseconds of CPU, right when a
+            // failed worker is replaced and the audio thread needs the cores.
+            // A delay line touches a new page every 1024 samples: a minor fault.
+            (h.delays, false),
+            (h.test_delays, false),
+            (h.slots[slot], true),
         ];
-        wanted.push(shm.header.slots[slot]);
-        for r in wanted {
+        for (r, prefault) in wanted {
+            let populate = if prefault { libc::MAP_POPULATE } else { 0 };
             // SAFETY: mapping a region of the file over our own reservation.
             let p = unsafe {
                 libc::mmap(
                     shm.base.add(r.offset as usize) as *mut libc::c_void,
                     r.len as usize,
                     libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_FIXED | libc::MAP_POPULATE,
+                    libc::MAP_SHARED | libc::MAP_FIXED | populate,
                     shm.fd.as_raw_fd(),
                     r.offset as libc::off_t,
                 )
@@ -310,11 +293,7 @@ impl Shm {
 
     /// The delay pool for `m` (Test has its own; Live and Shadow share one).
     pub fn delays(&self, m: Memory) -> *mut f32 {
-        let r = if m == Memory::Test {
-            self.header.test_delays
-        } else {
-            self.header.delays
-        };
+        let r = if m == Memory::Test { self.header.test_delays } else { self.header.delays };
         // SAFETY: inside the mapping, page-aligned.
         unsafe { self.base.add(r.offset as usize) as *mut f32 }
     }

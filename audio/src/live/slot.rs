@@ -28,9 +28,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     pub fn from_u32(v: u32) -> Option<RequestKind> {
-        [RequestKind::Compile, RequestKind::Run, RequestKind::Quit]
-            .into_iter()
-            .find(|k| *k as u32 == v)
+        [RequestKind::Compile, RequestKind::Run, RequestKind::Quit].into_iter().find(|k| *k as u32 == v)
     }
 }
 
@@ -49,15 +47,9 @@ pub enum Status {
 
 impl Status {
     pub fn from_u32(v: u32) -> Option<Status> {
-        [
-            Status::Ok,
-            Status::CompileError,
-            Status::Crashed,
-            Status::NoProgram,
-            Status::BadRequest,
-        ]
-        .into_iter()
-        .find(|k| *k as u32 == v)
+        [Status::Ok, Status::CompileError, Status::Crashed, Status::NoProgram, Status::BadRequest]
+            .into_iter()
+            .find(|k| *k as u32 == v)
     }
 }
 

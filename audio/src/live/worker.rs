@@ -45,37 +45,23 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     let (sr, channels, inputs) = (h.sample_rate, h.channels as usize, h.inputs as usize);
 
     // SAFETY: the pools live in the mapping, which lives until exit.
-    let mut pools = [Memory::Live, Memory::Shadow, Memory::Test]
-        .map(|m| unsafe { DelayPool::from_raw(shm.delays(m)) });
+    let mut pools = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| unsafe { DelayPool::from_raw(shm.delays(m)) });
     let params = &raw const slot.req.params;
     let mut ctxs = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| {
         // SAFETY: the state memory and pool outlive the contexts (both live until exit);
         // the engine does not touch a memory while it has a request on it with us.
-        let mut c = unsafe {
-            Ctx::new(
-                shm.state(m),
-                &mut pools[m as usize],
-                params,
-                sr,
-                channels,
-                inputs,
-            )
-        };
+        let mut c = unsafe { Ctx::new(shm.state(m), &mut pools[m as usize], params, sr, channels, inputs) };
         c.may_take_lines = m != Memory::Shadow;
         c
     });
 
     // Warm TinyCC up (its runtime archive, its tables) before the sandbox closes.
-    let _ = patch::compile_rewritten(
-        &PatchSource::from_text("warm-up.c", "void play(void) {}"),
-        "void play(void) {}",
-        &[],
-    );
+    let _ =
+        patch::compile_rewritten(&PatchSource::from_text("warm-up.c", "void play(void) {}"), "void play(void) {}", &[]);
     #[cfg(target_os = "linux")]
     let sandboxed = super::sandbox_enter();
     slot.pid.store(std::process::id(), Ordering::SeqCst);
-    slot.ready
-        .store(if sandboxed { 2 } else { 1 }, Ordering::Release);
+    slot.ready.store(if sandboxed { 2 } else { 1 }, Ordering::Release);
     futex::wake(&slot.ready);
 
     let mut program: Option<Program> = None;
@@ -115,11 +101,8 @@ fn compile(slot: &mut Slot, program: &mut Option<Program>, ctxs: &mut [Ctx; 3]) 
     let t = &slot.text;
     let name = get_string(&t.name, t.name_len);
     let dir = get_string(&t.dir, t.dir_len);
-    let source = PatchSource {
-        name,
-        text: get_string(&t.source, t.source_len),
-        dir: (!dir.is_empty()).then(|| dir.into()),
-    };
+    let source =
+        PatchSource { name, text: get_string(&t.source, t.source_len), dir: (!dir.is_empty()).then(|| dir.into()) };
     let body = get_string(&t.body, t.body_len);
     // Free the previous program first: it is not running anywhere (we are idle).
     *program = None;
@@ -129,28 +112,16 @@ fn compile(slot: &mut Slot, program: &mut Option<Program>, ctxs: &mut [Ctx; 3]) 
             for c in ctxs.iter_mut() {
                 c.faults.clear();
             }
-            (
-                Status::Ok,
-                warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
-            )
+            (Status::Ok, warnings.iter().map(|d| d.to_string()).collect::<Vec<_>>())
         }
-        Err(e) => (
-            Status::CompileError,
-            e.diagnostics().iter().map(|d| d.to_string()).collect(),
-        ),
+        Err(e) => (Status::CompileError, e.diagnostics().iter().map(|d| d.to_string()).collect()),
     };
     let text = lines.join("\n");
     slot.text.diag_len = put_bytes(&mut slot.text.diag, text.as_bytes());
     status
 }
 
-fn run(
-    slot: &mut Slot,
-    program: &Program,
-    ctxs: &mut [Ctx; 3],
-    channels: usize,
-    inputs: usize,
-) -> Status {
+fn run(slot: &mut Slot, program: &Program, ctxs: &mut [Ctx; 3], channels: usize, inputs: usize) -> Status {
     let req = &slot.req;
     let Some(memory) = Memory::from_u32(req.memory) else {
         return Status::BadRequest;
@@ -204,21 +175,10 @@ fn install_crash_handler() {
         }
         let size = 256 * 1024;
         let stack = Box::leak(vec![0u8; size].into_boxed_slice());
-        let ss = libc::stack_t {
-            ss_sp: stack.as_mut_ptr() as *mut libc::c_void,
-            ss_flags: 0,
-            ss_size: size,
-        };
+        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr() as *mut libc::c_void, ss_flags: 0, ss_size: size };
         libc::sigaltstack(&ss, std::ptr::null_mut());
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-            libc::SIGTRAP,
-            libc::SIGABRT,
-            libc::SIGSYS,
-        ] {
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGSYS]
+        {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_crash as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
@@ -241,8 +201,7 @@ extern "C" fn on_crash(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
             s.resp.status = Status::Crashed as u32;
             s.resp.signal = sig;
             s.resp.fault_addr = addr as u64;
-            s.resp.stack_overflow =
-                (lo != 0 && addr < lo + 64 * 1024 && addr + 1024 * 1024 > lo) as u32;
+            s.resp.stack_overflow = (lo != 0 && addr < lo + 64 * 1024 && addr + 1024 * 1024 > lo) as u32;
             s.resp.in_compiled = IN_COMPILED.load(Ordering::Relaxed) as u32;
             let seq = s.request.load(Ordering::Acquire);
             s.response.store(seq, Ordering::Release);

@@ -28,11 +28,7 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.col, sev, self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.col, sev, self.message)
     }
 }
 
@@ -40,35 +36,20 @@ impl Diagnostic {
     /// Parses the `FILE:LINE:COL: error|warning: MESSAGE` form back (it travels
     /// as text from worker processes). None if the line is not in that form.
     pub fn parse(line: &str) -> Option<Diagnostic> {
-        for (tag, severity) in [
-            (": error: ", Severity::Error),
-            (": warning: ", Severity::Warning),
-        ] {
+        for (tag, severity) in [(": error: ", Severity::Error), (": warning: ", Severity::Warning)] {
             let Some(i) = line.find(tag) else { continue };
             let (head, message) = (&line[..i], &line[i + tag.len()..]);
             let mut parts = head.rsplitn(3, ':');
             let col = parts.next()?.parse().ok()?;
             let ln = parts.next()?.parse().ok()?;
             let file = parts.next()?.to_string();
-            return Some(Diagnostic {
-                file,
-                line: ln,
-                col,
-                severity,
-                message: message.to_string(),
-            });
+            return Some(Diagnostic { file, line: ln, col, severity, message: message.to_string() });
         }
         None
     }
 
     pub fn error(file: &str, line: u32, col: u32, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            file: file.to_string(),
-            line,
-            col,
-            severity: Severity::Error,
-            message: message.into(),
-        }
+        Diagnostic { file: file.to_string(), line, col, severity: Severity::Error, message: message.into() }
     }
 }
 
@@ -80,9 +61,7 @@ fn named_token(message: &str) -> Option<&str> {
     }
     let i = message.find('\'')?;
     let rest = &message[i + 1..];
-    rest.find('\'')
-        .map(|j| &rest[..j])
-        .filter(|t| !t.is_empty())
+    rest.find('\'').map(|j| &rest[..j]).filter(|t| !t.is_empty())
 }
 
 /// 1-based column for a message on `line` of `src`.
@@ -101,10 +80,7 @@ pub fn column_for(src: &str, line: u32, message: &str) -> u32 {
 
 /// Where an identifier is first used as a name in `src` (for link errors, which have no line).
 pub fn first_use(src: &str, ident: &str) -> Option<(u32, u32)> {
-    tokenize(src)
-        .into_iter()
-        .find(|t| t.kind == Kind::Ident && t.text(src) == ident)
-        .map(|t| (t.line, t.col))
+    tokenize(src).into_iter().find(|t| t.kind == Kind::Ident && t.text(src) == ident).map(|t| (t.line, t.col))
 }
 
 /// The identifier in a message like `undefined symbol 'foo'`.

@@ -29,20 +29,14 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), Diagnostic> {
             ),
         ));
     }
-    let bad = bytes
-        .iter()
-        .position(|&b| b == 0)
-        .or_else(|| std::str::from_utf8(bytes).err().map(|e| e.valid_up_to()));
+    let bad = bytes.iter().position(|&b| b == 0).or_else(|| std::str::from_utf8(bytes).err().map(|e| e.valid_up_to()));
     if let Some(at) = bad {
         let (line, col) = position_of(bytes, at);
         return Err(Diagnostic::error(
             name,
             line,
             col,
-            format!(
-                "this is not C source text (byte 0x{:02x} at offset {at}): is it a binary file?",
-                bytes[at]
-            ),
+            format!("this is not C source text (byte 0x{:02x} at offset {at}): is it a binary file?", bytes[at]),
         ));
     }
     Ok(())
@@ -51,22 +45,14 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), Diagnostic> {
 fn position_of(bytes: &[u8], at: usize) -> (u32, u32) {
     let before = &bytes[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     (line, (at - line_start) as u32 + 1)
 }
 
 /// Structural checks on the token stream of the patch itself.
 pub fn check_tokens(name: &str, src: &str, tokens: &[Token]) -> Result<(), Diagnostic> {
     if tokens.is_empty() {
-        return Err(Diagnostic::error(
-            name,
-            1,
-            1,
-            "the patch is empty: define `void play(void) { ... }`",
-        ));
+        return Err(Diagnostic::error(name, 1, 1, "the patch is empty: define `void play(void) { ... }`"));
     }
     let (mut depth, mut prefix_run) = (0usize, 0usize);
     let mut prev: Option<&str> = None;
@@ -90,9 +76,7 @@ pub fn check_tokens(name: &str, src: &str, tokens: &[Token]) -> Result<(), Diagn
             && prev.is_none_or(|p| {
                 !(p == ")"
                     || p == "]"
-                    || p.chars()
-                        .next()
-                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\''))
+                    || p.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '\''))
             });
         prefix_run = if is_prefix_op { prefix_run + 1 } else { 0 };
         if prefix_run > MAX_NESTING {
@@ -113,9 +97,7 @@ pub fn check_tokens(name: &str, src: &str, tokens: &[Token]) -> Result<(), Diagn
 
 fn directive_word(text: &str) -> (&str, &str) {
     let rest = text.trim_start_matches('#').trim_start();
-    let end = rest
-        .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(rest.len());
     (&rest[..end], rest[end..].trim())
 }
 
@@ -150,23 +132,15 @@ fn warning(name: &str, t: &Token, message: String) -> Diagnostic {
     d
 }
 
-const RESTARTS: &str =
-    "restarts at every recompile: keep state in _float(n), _double(n) or _int(n)";
+const RESTARTS: &str = "restarts at every recompile: keep state in _float(n), _double(n) or _int(n)";
 
 /// Warns about state that silently restarts at every recompile: global
 /// variables and `static` locals (constants are fine). The patch API's slots
 /// are what survives.
 pub fn lint_state(name: &str, src: &str, tokens: &[Token]) -> Vec<Diagnostic> {
     let in_directive = directive_lines(src);
-    let toks: Vec<&Token> = tokens
-        .iter()
-        .filter(|t| {
-            !in_directive
-                .get(t.line as usize - 1)
-                .copied()
-                .unwrap_or(false)
-        })
-        .collect();
+    let toks: Vec<&Token> =
+        tokens.iter().filter(|t| !in_directive.get(t.line as usize - 1).copied().unwrap_or(false)).collect();
     let mut out = Vec::new();
     let (mut brace, mut paren) = (0usize, 0usize);
     let mut stmt: Vec<&Token> = Vec::new();
@@ -175,10 +149,7 @@ pub fn lint_state(name: &str, src: &str, tokens: &[Token]) -> Vec<Diagnostic> {
         if brace > 0 {
             // Inside a function body or a top-level initializer.
             let in_function = stmt.is_empty();
-            if in_function
-                && text == "static"
-                && toks.get(i + 1).is_none_or(|n| n.text(src) != "const")
-            {
+            if in_function && text == "static" && toks.get(i + 1).is_none_or(|n| n.text(src) != "const") {
                 out.push(warning(name, t, format!("a static variable {RESTARTS}")));
             }
             match text {
@@ -224,11 +195,7 @@ fn global_declaration(name: &str, src: &str, stmt: &[&Token]) -> Option<Diagnost
         return None;
     }
     let var = head.iter().rev().find(|t| t.kind == Kind::Ident)?;
-    Some(warning(
-        name,
-        var,
-        format!("global variable '{}' {RESTARTS}", var.text(src)),
-    ))
+    Some(warning(name, var, format!("global variable '{}' {RESTARTS}", var.text(src))))
 }
 
 /// The directories searched for `#include <...>`: TinyCC's own, then the system's.
@@ -277,7 +244,9 @@ fn walk_includes(
         } else if let Some(r) = arg.strip_prefix('<') {
             (r.split('>').next().unwrap_or(""), false)
         } else {
-            return Err(err(format!("computed #include ({arg}) is not supported in patches: name the file in quotes or <>")));
+            return Err(err(format!(
+                "computed #include ({arg}) is not supported in patches: name the file in quotes or <>"
+            )));
         };
         let mut candidates: Vec<PathBuf> = Vec::new();
         if Path::new(target).is_absolute() {
@@ -293,8 +262,7 @@ fn walk_includes(
         let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
             continue;
         };
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
+        let meta = std::fs::metadata(&path).map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
         if !meta.is_file() {
             return Err(err(format!(
                 "#include '{target}' ({}) is not a regular file (a device, pipe or directory?)",
@@ -313,28 +281,15 @@ fn walk_includes(
             continue;
         }
         if depth >= MAX_INCLUDE_DEPTH {
-            return Err(err(format!(
-                "#include nested more than {MAX_INCLUDE_DEPTH} deep"
-            )));
+            return Err(err(format!("#include nested more than {MAX_INCLUDE_DEPTH} deep")));
         }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
+        let bytes = std::fs::read(&path).map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
         let inner_name = path.display().to_string();
         check_bytes(&inner_name, &bytes)?;
         let text = String::from_utf8_lossy(&bytes);
         let toks = tokenize(&text);
-        check_tokens(&inner_name, &text, &toks)
-            .or(Ok::<(), Diagnostic>(()))
-            .ok();
-        walk_includes(
-            &inner_name,
-            &text,
-            &toks,
-            path.parent(),
-            user_dirs,
-            system,
-            depth + 1,
-        )?;
+        check_tokens(&inner_name, &text, &toks).or(Ok::<(), Diagnostic>(())).ok();
+        walk_includes(&inner_name, &text, &toks, path.parent(), user_dirs, system, depth + 1)?;
     }
     Ok(())
 }
@@ -355,18 +310,12 @@ mod tests {
         let e = check_bytes("p.c", &[0xff, 0xfe, 0x00]).unwrap_err();
         assert!(e.message.contains("not C source"), "{e}");
         let big = vec![b' '; MAX_SOURCE_BYTES + 1];
-        assert!(check_bytes("p.c", &big)
-            .unwrap_err()
-            .message
-            .contains("limited"));
+        assert!(check_bytes("p.c", &big).unwrap_err().message.contains("limited"));
     }
 
     #[test]
     fn refuses_empty_deeply_nested_and_library_loading_sources() {
-        assert!(tokens_check("  // nothing\n")
-            .unwrap_err()
-            .message
-            .contains("empty"));
+        assert!(tokens_check("  // nothing\n").unwrap_err().message.contains("empty"));
         let deep = format!("int x = {}1{};", "(".repeat(300), ")".repeat(300));
         let e = tokens_check(&deep).unwrap_err();
         assert_eq!((e.line, e.col), (1, 9 + MAX_NESTING as u32));
@@ -385,9 +334,7 @@ mod tests {
         let w = lint_state("p.c", src, &tokenize(src));
         let got: Vec<(u32, u32)> = w.iter().map(|d| (d.line, d.col)).collect();
         assert_eq!(got, [(4, 7), (5, 5), (11, 20)], "{w:?}");
-        assert!(w[0]
-            .to_string()
-            .starts_with("p.c:4:7: warning: global variable 'g' restarts at every recompile"));
+        assert!(w[0].to_string().starts_with("p.c:4:7: warning: global variable 'g' restarts at every recompile"));
         assert!(w[1].message.contains("'h'"));
         assert!(w[2].message.starts_with("a static variable"));
     }
@@ -397,10 +344,7 @@ mod tests {
         let check = |src: &str| check_includes("p.c", src, &tokenize(src), None, &[]);
         let e = check("#include \"/dev/zero\"\n").unwrap_err();
         assert!(e.message.contains("not a regular file"), "{e}");
-        assert!(check("#define H <math.h>\n#include H\n")
-            .unwrap_err()
-            .message
-            .contains("computed"));
+        assert!(check("#define H <math.h>\n#include H\n").unwrap_err().message.contains("computed"));
         assert!(check("#include <math.h>\n#include \"no-such-file.h\"\n").is_ok());
     }
 }

@@ -85,18 +85,10 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                 while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
                     j += 1;
                 }
-                let word_end = (j..b.len())
-                    .find(|&k| !b[k].is_ascii_alphanumeric() && b[k] != b'_')
-                    .unwrap_or(b.len());
+                let word_end = (j..b.len()).find(|&k| !b[k].is_ascii_alphanumeric() && b[k] != b'_').unwrap_or(b.len());
                 if &b[j..word_end] == b"define" {
                     // Emit `#define` as a directive token; the body is lexed normally.
-                    out.push(Token {
-                        kind: Kind::Directive,
-                        start,
-                        end: word_end,
-                        line,
-                        col,
-                    });
+                    out.push(Token { kind: Kind::Directive, start, end: word_end, line, col });
                     i = word_end;
                     at_line_start = false;
                     continue;
@@ -108,13 +100,7 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                     }
                     k += 1;
                 }
-                out.push(Token {
-                    kind: Kind::Directive,
-                    start,
-                    end: k,
-                    line,
-                    col,
-                });
+                out.push(Token { kind: Kind::Directive, start, end: k, line, col });
                 // Count continuation newlines inside the directive.
                 for (off, &ch) in b[i..k].iter().enumerate() {
                     if ch == b'\n' {
@@ -136,66 +122,34 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                 }
                 i = (i + 1).min(b.len());
                 let kind = if quote == b'"' { Kind::Str } else { Kind::Char };
-                out.push(Token {
-                    kind,
-                    start,
-                    end: i,
-                    line,
-                    col,
-                });
+                out.push(Token { kind, start, end: i, line, col });
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
-                {
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                     i += 1;
                 }
-                out.push(Token {
-                    kind: Kind::Ident,
-                    start,
-                    end: i,
-                    line,
-                    col,
-                });
+                out.push(Token { kind: Kind::Ident, start, end: i, line, col });
             }
-            c if c.is_ascii_digit()
-                || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
-            {
+            c if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
                 while i < b.len() {
                     let d = b[i];
-                    let exp_sign =
-                        (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E' | b'p' | b'P');
+                    let exp_sign = (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E' | b'p' | b'P');
                     if d.is_ascii_alphanumeric() || d == b'.' || exp_sign {
                         i += 1;
                     } else {
                         break;
                     }
                 }
-                out.push(Token {
-                    kind: Kind::Number,
-                    start,
-                    end: i,
-                    line,
-                    col,
-                });
+                out.push(Token { kind: Kind::Number, start, end: i, line, col });
             }
             _ => {
                 // Punctuation: take the two-character operators that matter to us (`->`, `++`, `--`).
                 let two = b.get(i..i + 2);
-                i += if matches!(two, Some(b"->") | Some(b"++") | Some(b"--")) {
-                    2
-                } else {
-                    1
-                };
+                i += if matches!(two, Some(b"->") | Some(b"++") | Some(b"--")) { 2 } else { 1 };
                 while !src.is_char_boundary(i) {
                     i += 1;
                 }
-                out.push(Token {
-                    kind: Kind::Punct,
-                    start,
-                    end: i,
-                    line,
-                    col,
-                });
+                out.push(Token { kind: Kind::Punct, start, end: i, line, col });
             }
         }
         at_line_start = false;

@@ -29,10 +29,7 @@ pub struct PatchSource {
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     /// One or more diagnostics, at least one an error.
     #[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
     Rejected(Vec<Diagnostic>),
@@ -56,10 +53,7 @@ impl From<Diagnostic> for PatchError {
 impl PatchSource {
     pub fn from_file(path: &Path) -> Result<PatchSource, PatchError> {
         let name = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|source| PatchError::Read {
-            path: name.clone(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path).map_err(|source| PatchError::Read { path: name.clone(), source })?;
         if !meta.is_file() {
             let source = std::io::Error::other("not a regular file");
             return Err(PatchError::Read { path: name, source });
@@ -75,41 +69,20 @@ impl PatchSource {
             );
             return Err(d.into());
         }
-        let bytes = std::fs::read(path).map_err(|source| PatchError::Read {
-            path: name.clone(),
-            source,
-        })?;
-        let dir = path.parent().map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        });
+        let bytes = std::fs::read(path).map_err(|source| PatchError::Read { path: name.clone(), source })?;
+        let dir = path.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
         Self::from_bytes(&name, bytes, dir)
     }
 
-    pub fn from_bytes(
-        name: &str,
-        bytes: Vec<u8>,
-        dir: Option<PathBuf>,
-    ) -> Result<PatchSource, PatchError> {
+    pub fn from_bytes(name: &str, bytes: Vec<u8>, dir: Option<PathBuf>) -> Result<PatchSource, PatchError> {
         guard::check_bytes(name, &bytes)?;
         let text = String::from_utf8(bytes).expect("checked above");
-        Ok(PatchSource {
-            name: name.to_string(),
-            text,
-            dir,
-        })
+        Ok(PatchSource { name: name.to_string(), text, dir })
     }
 
     /// A patch from a string (tests, the editor).
     pub fn from_text(name: &str, text: &str) -> PatchSource {
-        PatchSource {
-            name: name.to_string(),
-            text: text.to_string(),
-            dir: None,
-        }
+        PatchSource { name: name.to_string(), text: text.to_string(), dir: None }
     }
 }
 
@@ -127,9 +100,7 @@ pub struct Program {
 
 impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Program")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Program").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
@@ -205,11 +176,7 @@ fn symbols() -> &'static [(&'static CStr, *const c_void)] {
                 api::functions().iter().map(|f| (f.name, f.addr)).collect();
             for (name, stub) in api::BLOCKED {
                 // Names are identifiers: leaking one small CString each, once, is fine.
-                let c: &'static CStr = Box::leak(
-                    std::ffi::CString::new(*name)
-                        .expect("no NUL")
-                        .into_boxed_c_str(),
-                );
+                let c: &'static CStr = Box::leak(std::ffi::CString::new(*name).expect("no NUL").into_boxed_c_str());
                 t.push((c, *stub as *const c_void));
             }
             Table(t)
@@ -219,15 +186,7 @@ fn symbols() -> &'static [(&'static CStr, *const c_void)] {
 
 /// Quotes a file name for a `#line` directive.
 fn c_string_literal(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c == '"' || c == '\\' {
-                vec!['\\', c]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    s.chars().flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] }).collect()
 }
 
 /// A patch after the checks and call-site rewriting, before TinyCC.
@@ -243,12 +202,7 @@ pub struct RewrittenSource {
 impl RewrittenSource {
     /// The text TinyCC compiles: the prelude, then the body under the patch's own name.
     pub fn with_prelude(&self, name: &str) -> String {
-        format!(
-            "{}#line 1 \"{}\"\n{}",
-            api::prelude(),
-            c_string_literal(name),
-            self.body
-        )
+        format!("{}#line 1 \"{}\"\n{}", api::prelude(), c_string_literal(name), self.body)
     }
 }
 
@@ -262,25 +216,12 @@ pub fn prepare(
     let src = &source.text;
     let tokens = lexer::tokenize(src);
     guard::check_tokens(name, src, &tokens)?;
-    guard::check_includes(
-        name,
-        src,
-        &tokens,
-        source.dir.as_deref(),
-        &options.include_paths,
-    )?;
-    sites::check_arity(src, &tokens)
-        .map_err(|(line, col, msg)| Diagnostic::error(name, line, col, msg))?;
+    guard::check_includes(name, src, &tokens, source.dir.as_deref(), &options.include_paths)?;
+    sites::check_arity(src, &tokens).map_err(|(line, col, msg)| Diagnostic::error(name, line, col, msg))?;
     let warnings = guard::lint_state(name, src, &tokens);
-    let plan = registry
-        .plan(src, &tokens)
-        .map_err(|e| Diagnostic::error(name, e.line, e.col, e.to_string()))?;
+    let plan = registry.plan(src, &tokens).map_err(|e| Diagnostic::error(name, e.line, e.col, e.to_string()))?;
     let body = sites::rewrite(src, &tokens, &plan.sites);
-    Ok(RewrittenSource {
-        body,
-        plan,
-        warnings,
-    })
+    Ok(RewrittenSource { body, plan, warnings })
 }
 
 /// Compiles a patch against the installed program's call sites.
@@ -298,14 +239,7 @@ pub fn compile(
     let mut all = rewritten.warnings;
     all.extend(warnings);
     program.warnings = all;
-    Ok(Prepared {
-        program,
-        plan: rewritten.plan,
-        timings: CompileTimings {
-            prepare: t1 - t0,
-            tcc,
-        },
-    })
+    Ok(Prepared { program, plan: rewritten.plan, timings: CompileTimings { prepare: t1 - t0, tcc } })
 }
 
 /// The TinyCC half of [`compile`]: `body` is the [`prepare`]d text of `source`.
@@ -315,27 +249,12 @@ pub fn compile_rewritten(
     body: &str,
     include_paths: &[PathBuf],
 ) -> Result<(Program, Vec<Diagnostic>), PatchError> {
-    let full = format!(
-        "{}#line 1 \"{}\"\n{}",
-        api::prelude(),
-        c_string_literal(&source.name),
-        body
-    );
+    let full = format!("{}#line 1 \"{}\"\n{}", api::prelude(), c_string_literal(&source.name), body);
     let mut include_paths = include_paths.to_vec();
     include_paths.extend(source.dir.iter().cloned());
-    let req = libtcc::Request {
-        source: &full,
-        symbols: symbols(),
-        include_paths: &include_paths,
-        nostdlib: true,
-    };
-    let code =
-        libtcc::compile(&req).map_err(|e| PatchError::Rejected(to_diagnostics(source, &e)))?;
-    let warnings: Vec<Diagnostic> = code
-        .warnings()
-        .iter()
-        .map(|m| to_diagnostic(source, m))
-        .collect();
+    let req = libtcc::Request { source: &full, symbols: symbols(), include_paths: &include_paths, nostdlib: true };
+    let code = libtcc::compile(&req).map_err(|e| PatchError::Rejected(to_diagnostics(source, &e)))?;
+    let warnings: Vec<Diagnostic> = code.warnings().iter().map(|m| to_diagnostic(source, m)).collect();
     let play = code.symbol(c"play").ok_or_else(|| {
         let (line, col) = diagnostics::first_use(&source.text, "play").unwrap_or((1, 1));
         Diagnostic::error(
@@ -354,13 +273,7 @@ pub fn compile_rewritten(
             compiled.map(|c| std::mem::transmute::<*mut c_void, PatchFn>(c.as_ptr())),
         )
     };
-    let program = Program {
-        code,
-        play,
-        compiled,
-        name: source.name.clone(),
-        warnings: Vec::new(),
-    };
+    let program = Program { code, play, compiled, name: source.name.clone(), warnings: Vec::new() };
     Ok((program, warnings))
 }
 
@@ -372,11 +285,7 @@ fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
     let mut message = m.text.clone();
     let is_patch = m.file.as_deref() == Some(source.name.as_str());
     let (file, line, col) = match (m.file.as_deref(), m.line) {
-        (Some(f), Some(l)) if is_patch => (
-            f.to_string(),
-            l,
-            diagnostics::column_for(&source.text, l, &m.text),
-        ),
+        (Some(f), Some(l)) if is_patch => (f.to_string(), l, diagnostics::column_for(&source.text, l, &m.text)),
         (Some(f), Some(l)) if f != api::PRELUDE_NAME => {
             // In an included file: read it to find the column.
             let text = std::fs::read_to_string(f).unwrap_or_default();
@@ -385,27 +294,17 @@ fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
         _ => {
             // Link errors have no position: point at the first use of the symbol.
             let ident = diagnostics::quoted(&m.text);
-            let (l, c) = ident
-                .and_then(|i| diagnostics::first_use(&source.text, i))
-                .unwrap_or((1, 1));
+            let (l, c) = ident.and_then(|i| diagnostics::first_use(&source.text, i)).unwrap_or((1, 1));
             if m.text.starts_with("undefined symbol") {
-                message
-                    .push_str(": not a CLAVM builtin, a C math function, or defined in the patch");
+                message.push_str(": not a CLAVM builtin, a C math function, or defined in the patch");
             }
             (source.name.clone(), l, c)
         }
     };
-    if message.contains("redefinition of 'play'") || message.contains("redefinition of 'compiled'")
-    {
+    if message.contains("redefinition of 'play'") || message.contains("redefinition of 'compiled'") {
         message.push_str(" (it must be declared `void NAME(void)`)");
     }
-    Diagnostic {
-        file,
-        line,
-        col,
-        severity,
-        message,
-    }
+    Diagnostic { file, line, col, severity, message }
 }
 
 fn to_diagnostics(source: &PatchSource, e: &libtcc::TccError) -> Vec<Diagnostic> {

@@ -157,11 +157,7 @@ impl SiteRegistry {
         let calls = find_calls(src, tokens);
         if calls.len() > MAX_SITES {
             let t = &tokens[calls[MAX_SITES].0];
-            return Err(TooManySites {
-                count: calls.len(),
-                line: t.line,
-                col: t.col,
-            });
+            return Err(TooManySites { count: calls.len(), line: t.line, col: t.col });
         }
         let texts: Vec<String> = tokens.iter().map(|t| t.text(src).to_string()).collect();
 
@@ -169,22 +165,15 @@ impl SiteRegistry {
         let mut matched: HashMap<usize, usize> = HashMap::new();
         if !self.sites.is_empty() {
             let deadline = Some(Instant::now() + DIFF_DEADLINE);
-            for op in capture_diff_slices_deadline(Algorithm::Myers, &self.tokens, &texts, deadline)
-            {
-                if let DiffOp::Equal {
-                    old_index,
-                    new_index,
-                    len,
-                } = op
-                {
+            for op in capture_diff_slices_deadline(Algorithm::Myers, &self.tokens, &texts, deadline) {
+                if let DiffOp::Equal { old_index, new_index, len } = op {
                     for k in 0..len {
                         matched.insert(new_index + k, old_index + k);
                     }
                 }
             }
         }
-        let old_by_token: HashMap<usize, &CallSite> =
-            self.sites.iter().map(|s| (s.token, s)).collect();
+        let old_by_token: HashMap<usize, &CallSite> = self.sites.iter().map(|s| (s.token, s)).collect();
 
         let mut used = vec![false; MAX_SITES];
         for id in &self.pending {
@@ -193,10 +182,7 @@ impl SiteRegistry {
         let mut ids: Vec<Option<SiteId>> = Vec::with_capacity(calls.len());
         let mut kept_old: Vec<SiteId> = Vec::new();
         for &(tok, b) in &calls {
-            let old = matched
-                .get(&tok)
-                .and_then(|o| old_by_token.get(o))
-                .filter(|s| s.builtin == b);
+            let old = matched.get(&tok).and_then(|o| old_by_token.get(o)).filter(|s| s.builtin == b);
             if let Some(s) = old {
                 used[s.id.0 as usize] = true;
                 kept_old.push(s.id);
@@ -204,12 +190,7 @@ impl SiteRegistry {
             ids.push(old.map(|s| s.id));
         }
         // Old sites not kept are removed; their ids stay taken until freed.
-        let removed: Vec<SiteId> = self
-            .sites
-            .iter()
-            .map(|s| s.id)
-            .filter(|id| !kept_old.contains(id))
-            .collect();
+        let removed: Vec<SiteId> = self.sites.iter().map(|s| s.id).filter(|id| !kept_old.contains(id)).collect();
         for id in &removed {
             used[id.0 as usize] = true;
         }
@@ -222,29 +203,14 @@ impl SiteRegistry {
                     Some(i) => SiteId(i),
                     None => {
                         let t = &tokens[tok];
-                        return Err(TooManySites {
-                            count: calls.len() + removed.len(),
-                            line: t.line,
-                            col: t.col,
-                        });
+                        return Err(TooManySites { count: calls.len() + removed.len(), line: t.line, col: t.col });
                     }
                 },
             };
             let t = &tokens[tok];
-            sites.push(CallSite {
-                id,
-                builtin: b,
-                token: tok,
-                line: t.line,
-                col: t.col,
-            });
+            sites.push(CallSite { id, builtin: b, token: tok, line: t.line, col: t.col });
         }
-        Ok(SitePlan {
-            kept: kept_old.len(),
-            sites,
-            removed,
-            tokens: texts,
-        })
+        Ok(SitePlan { kept: kept_old.len(), sites, removed, tokens: texts })
     }
 
     /// Makes `plan` the installed program's sites. Its removed ids stay reserved
@@ -295,10 +261,7 @@ mod tests {
         let toks = tokenize(src);
         let plan = SiteRegistry::default().plan(src, &toks).unwrap();
         let out = rewrite(src, &toks, &plan.sites);
-        assert_eq!(
-            out,
-            "void play(void) {\n  _out(0, Cycle(0,440) + Phasor(1));\n}\n"
-        );
+        assert_eq!(out, "void play(void) {\n  _out(0, Cycle(0,440) + Phasor(1));\n}\n");
     }
 
     #[test]
@@ -313,10 +276,7 @@ mod tests {
         assert_eq!(id_of(&p1, a, "Phasor"), id_of(&p2, b, "Phasor"));
         let fresh = [id_of(&p2, b, "Tri"), id_of(&p2, b, "Cycle(330)")];
         for f in fresh {
-            assert!(
-                p1.sites.iter().all(|s| s.id != f),
-                "new sites get fresh ids"
-            );
+            assert!(p1.sites.iter().all(|s| s.id != f), "new sites get fresh ids");
         }
         assert_eq!(p2.kept, 3);
         assert!(p2.removed.is_empty());

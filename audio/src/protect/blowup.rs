@@ -103,11 +103,7 @@ impl Blowup {
         self.dc += (xd.clamp(-1e6, 1e6) - self.dc) * self.k_dc;
         let rms_fast = self.ms_fast.sqrt();
 
-        self.runaway_run = if rms_fast >= 2.0 {
-            self.runaway_run + 1
-        } else {
-            0
-        };
+        self.runaway_run = if rms_fast >= 2.0 { self.runaway_run + 1 } else { 0 };
         if rms_fast >= 0.9 {
             if self.loud_run == 0 {
                 self.loud_armed = self.ms_slow.sqrt() < 0.3;
@@ -116,11 +112,7 @@ impl Blowup {
         } else {
             self.loud_run = 0;
         }
-        self.dc_run = if self.dc.abs() >= 0.3 {
-            self.dc_run + 1
-        } else {
-            0
-        };
+        self.dc_run = if self.dc.abs() >= 0.3 { self.dc_run + 1 } else { 0 };
 
         match self.gate {
             Gate::Open | Gate::Opening => {
@@ -193,19 +185,10 @@ mod tests {
     #[test]
     fn feedback_blowing_up_is_faded_out_within_tens_of_milliseconds() {
         // A sine that grows by 1% per ms: crosses +6 dBFS after about 0.4 s.
-        let (out, ev) = run(
-            |n| (1.01f32).powf(n as f32 / 48.0) * 0.1 * (n as f32 * 0.1).sin(),
-            SR as u64,
-        );
+        let (out, ev) = run(|n| (1.01f32).powf(n as f32 / 48.0) * 0.1 * (n as f32 * 0.1).sin(), SR as u64);
         let (at, reason) = ev[0];
         // Either rule may see it first: it both runs away and jumps from quiet.
-        assert!(
-            matches!(
-                reason,
-                Some(MuteReason::Runaway | MuteReason::JumpToFullScale)
-            ),
-            "{reason:?}"
-        );
+        assert!(matches!(reason, Some(MuteReason::Runaway | MuteReason::JumpToFullScale)), "{reason:?}");
         assert!(at < (0.4 * SR) as u64, "muted at {at}");
         let tail = &out[(at + 480 + 10) as usize..];
         assert!(tail.iter().all(|x| *x == 0.0));
@@ -255,10 +238,7 @@ mod tests {
     #[test]
     fn a_slow_crescendo_to_full_scale_square_is_allowed() {
         // Rises over 2 s: the level before the square is not quiet, so it is no "jump".
-        let (_, ev) = run(
-            |n| (n as f32 / 96000.0).min(1.0) * if (n / 50) % 2 == 0 { 1.0 } else { -1.0 },
-            3 * 48000,
-        );
+        let (_, ev) = run(|n| (n as f32 / 96000.0).min(1.0) * if (n / 50) % 2 == 0 { 1.0 } else { -1.0 }, 3 * 48000);
         assert!(ev.is_empty(), "{ev:?}");
     }
 }

@@ -16,11 +16,7 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(sample_rate: f64, ceiling: f32) -> Limiter {
-        Limiter {
-            ceiling,
-            gain: 1.0,
-            release: (1.0 - (-1.0 / (RELEASE_S * sample_rate)).exp()) as f32,
-        }
+        Limiter { ceiling, gain: 1.0, release: (1.0 - (-1.0 / (RELEASE_S * sample_rate)).exp()) as f32 }
     }
 
     /// Limits one frame (all channels together) in place.
@@ -28,11 +24,7 @@ impl Limiter {
     pub fn process(&mut self, frame: &mut [f32]) {
         let peak = frame.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let released = self.gain + (1.0 - self.gain) * self.release;
-        let wanted = if peak > self.ceiling {
-            self.ceiling / peak
-        } else {
-            1.0
-        };
+        let wanted = if peak > self.ceiling { self.ceiling / peak } else { 1.0 };
         self.gain = released.min(wanted);
         for x in frame.iter_mut() {
             // The clamp only guards against rounding in `ceiling / peak * x`.
@@ -72,10 +64,7 @@ mod tests {
         assert!(max > 0.9, "limits, does not silence: {max}");
         // Hard clipping pins two thirds of the samples at the ceiling; the
         // limiter only the few around each peak.
-        assert!(
-            flat * 5 < clipped_flat,
-            "{flat} vs {clipped_flat} samples at the ceiling"
-        );
+        assert!(flat * 5 < clipped_flat, "{flat} vs {clipped_flat} samples at the ceiling");
         assert!(l.gain() < 0.6);
     }
 }

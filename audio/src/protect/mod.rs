@@ -42,27 +42,13 @@ impl ProtectEvent {
     pub fn describe(&self, sample_rate: f64) -> String {
         match *self {
             ProtectEvent::NonFinite { channel, at } => {
-                format!(
-                    "t={:.4}s channel {channel}: NaN/Inf output silenced",
-                    at.seconds(sample_rate)
-                )
+                format!("t={:.4}s channel {channel}: NaN/Inf output silenced", at.seconds(sample_rate))
             }
-            ProtectEvent::Muted {
-                channel,
-                reason,
-                at,
-            } => {
-                format!(
-                    "t={:.4}s channel {channel}: {}: faded out",
-                    at.seconds(sample_rate),
-                    reason.describe()
-                )
+            ProtectEvent::Muted { channel, reason, at } => {
+                format!("t={:.4}s channel {channel}: {}: faded out", at.seconds(sample_rate), reason.describe())
             }
             ProtectEvent::Restored { channel, at } => {
-                format!(
-                    "t={:.4}s channel {channel}: signal is sane again: faded back in",
-                    at.seconds(sample_rate)
-                )
+                format!("t={:.4}s channel {channel}: signal is sane again: faded back in", at.seconds(sample_rate))
             }
         }
     }
@@ -86,11 +72,7 @@ impl Protection {
     pub fn new(sample_rate: f64, channels: usize) -> Protection {
         Protection {
             channels: (0..channels)
-                .map(|_| Channel {
-                    blowup: Blowup::new(sample_rate),
-                    non_finite: false,
-                    last_report: None,
-                })
+                .map(|_| Channel { blowup: Blowup::new(sample_rate), non_finite: false, last_report: None })
                 .collect(),
             limiter: Limiter::new(sample_rate, CEILING),
             sample_rate,
@@ -103,15 +85,10 @@ impl Protection {
         for (ch, (x, state)) in frame.iter_mut().zip(self.channels.iter_mut()).enumerate() {
             if !x.is_finite() {
                 if !state.non_finite
-                    && state
-                        .last_report
-                        .is_none_or(|l| at.saturating_sub(l) as f64 >= self.sample_rate)
+                    && state.last_report.is_none_or(|l| at.saturating_sub(l) as f64 >= self.sample_rate)
                 {
                     state.last_report = Some(at);
-                    emit(ProtectEvent::NonFinite {
-                        channel: ch,
-                        at: Frames(at),
-                    });
+                    emit(ProtectEvent::NonFinite { channel: ch, at: Frames(at) });
                 }
                 state.non_finite = true;
                 *x = 0.0;
@@ -120,15 +97,8 @@ impl Protection {
             }
             *x = state.blowup.process(*x, &mut |ev| {
                 emit(match ev {
-                    blowup::Event::Muted(reason) => ProtectEvent::Muted {
-                        channel: ch,
-                        reason,
-                        at: Frames(at),
-                    },
-                    blowup::Event::Restored => ProtectEvent::Restored {
-                        channel: ch,
-                        at: Frames(at),
-                    },
+                    blowup::Event::Muted(reason) => ProtectEvent::Muted { channel: ch, reason, at: Frames(at) },
+                    blowup::Event::Restored => ProtectEvent::Restored { channel: ch, at: Frames(at) },
                 })
             });
         }
@@ -140,11 +110,7 @@ impl Protection {
 mod tests {
     use super::*;
 
-    fn run(
-        p: &mut Protection,
-        mut f: impl FnMut(u64) -> f32,
-        frames: u64,
-    ) -> (Vec<f32>, Vec<ProtectEvent>) {
+    fn run(p: &mut Protection, mut f: impl FnMut(u64) -> f32, frames: u64) -> (Vec<f32>, Vec<ProtectEvent>) {
         let mut out = Vec::new();
         let mut events = Vec::new();
         for n in 0..frames {
@@ -173,13 +139,7 @@ mod tests {
         );
         assert!(out.iter().all(|x| x.is_finite()));
         assert_eq!(out[105], 0.0);
-        assert_eq!(
-            ev,
-            vec![ProtectEvent::NonFinite {
-                channel: 0,
-                at: Frames(100)
-            }]
-        );
+        assert_eq!(ev, vec![ProtectEvent::NonFinite { channel: 0, at: Frames(100) }]);
     }
 
     #[test]

@@ -26,10 +26,7 @@ unsafe impl Send for DelayPool {}
 impl DelayPool {
     pub fn new() -> DelayPool {
         let mut owned = vec![0.0f32; DELAY_LINES * DELAY_LINE_LEN].into_boxed_slice();
-        DelayPool {
-            samples: owned.as_mut_ptr(),
-            _owned: Some(owned),
-        }
+        DelayPool { samples: owned.as_mut_ptr(), _owned: Some(owned) }
     }
 
     /// A pool over `DELAY_POOL_BYTES` of memory at `samples` (zeroed or not: see module docs).
@@ -38,10 +35,7 @@ impl DelayPool {
     /// `samples` must be valid for reads and writes of `DELAY_POOL_BYTES`, aligned
     /// for f32, for as long as the pool is used.
     pub unsafe fn from_raw(samples: *mut f32) -> DelayPool {
-        DelayPool {
-            samples,
-            _owned: None,
-        }
+        DelayPool { samples, _owned: None }
     }
 
     /// Touches every page so that first use on the audio thread takes no page
@@ -58,9 +52,7 @@ impl DelayPool {
     pub fn line(&mut self, index: u32) -> &mut [f32] {
         let index = (index as usize).min(DELAY_LINES - 1);
         // SAFETY: in bounds (index clamped), valid per the constructor's contract.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.samples.add(index * DELAY_LINE_LEN), DELAY_LINE_LEN)
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.samples.add(index * DELAY_LINE_LEN), DELAY_LINE_LEN) }
     }
 }
 
