@@ -105,6 +105,13 @@ pub enum LiveEvent {
         /// How long the backup took to fill the block, or why it could not.
         fallback: Option<Result<Duration, WorkerFault>>,
     },
+    /// A worker answered `late_by` after its block started, past its deadline;
+    /// the block was covered and it plays on (the machine was busy, not the patch stuck).
+    WorkerLate {
+        version: u64,
+        late_by: Duration,
+        at: Frames,
+    },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
         slot: usize,
@@ -158,6 +165,11 @@ impl LiveEvent {
                 };
                 format!("t={:.3}s: version {version}: {}; {after}", at.seconds(sample_rate), fault.describe())
             }
+            LiveEvent::WorkerLate { version, late_by, at } => format!(
+                "t={:.3}s: version {version} answered {:.1} ms late (the system was busy); it plays on",
+                at.seconds(sample_rate),
+                late_by.as_secs_f64() * 1e3
+            ),
             LiveEvent::WorkerReplaced { slot, startup } => {
                 format!("worker {slot} replaced (ready in {:.1} ms)", startup.as_secs_f64() * 1e3)
             }
@@ -217,6 +229,7 @@ impl LiveEngine {
             events: mpsc::channel().0,
             config: config.clone(),
             shm,
+            versions: std::collections::HashMap::new(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -290,6 +303,9 @@ struct Control {
     events: Sender<LiveEvent>,
     config: LiveConfig,
     shm: Arc<Shm>,
+    /// Installed versions' sources (the rewritten text workers compile), to
+    /// load a version again into a fresh worker as the backup.
+    versions: std::collections::HashMap<u64, (PatchSource, String)>,
 }
 
 impl Control {
@@ -336,8 +352,22 @@ impl Control {
                 FromAudio::Retired { slot } => self.idle.push(slot),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
-                    self.emit(LiveEvent::WorkerFailed { version, fault, recovery, now_playing, at, detected, fallback });
+                    self.emit(LiveEvent::WorkerFailed {
+                        version,
+                        fault,
+                        recovery,
+                        now_playing,
+                        at,
+                        detected,
+                        fallback,
+                    });
                     self.replace(worker.slot);
+                    if let Some(v) = now_playing {
+                        self.backfill(v);
+                    }
+                }
+                FromAudio::Late { worker, late_by, at } => {
+                    self.emit(LiveEvent::WorkerLate { version: worker.version, late_by, at })
                 }
                 FromAudio::Fault { kind, detail, at, version } => {
                     self.emit(LiveEvent::Fault { version, kind, detail, at })
@@ -401,6 +431,33 @@ impl Control {
         }
     }
 
+    /// Loads `version` (playing now) into an idle worker and offers it to the
+    /// audio thread as the backup, so the next failure is covered too.
+    fn backfill(&mut self, version: u64) {
+        let Some((source, body)) = self.versions.get(&version).cloned() else { return };
+        let Some(slot) = self.idle.pop() else { return };
+        if self.load(slot, &source, &body) != Some(Status::Ok) {
+            self.replace(slot);
+            return;
+        }
+        if self.to_audio.push(ToAudio::Backup(Worker { slot, version })).is_err() {
+            self.idle.push(slot);
+        }
+    }
+
+    /// Sends a compile request for `source` (already rewritten as `body`) to an idle slot.
+    fn load(&mut self, slot: usize, source: &PatchSource, body: &str) -> Option<Status> {
+        let s = self.slot(slot);
+        s.req.kind = RequestKind::Compile as u32;
+        s.req.priority = 0;
+        s.text.name_len = put_bytes(&mut s.text.name, source.name.as_bytes());
+        let dir = source.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
+        s.text.dir_len = put_bytes(&mut s.text.dir, dir.as_bytes());
+        s.text.source_len = put_bytes(&mut s.text.source, source.text.as_bytes());
+        s.text.body_len = put_bytes(&mut s.text.body, body.as_bytes());
+        self.request(slot, self.config.compile_timeout)
+    }
+
     fn kill_all(&mut self) {
         for slot in 0..WORKERS {
             self.kill(slot);
@@ -442,14 +499,7 @@ impl Control {
             return self.emit(LiveEvent::Error("no idle worker to compile on (all busy or failed)".into()));
         };
         // Compile.
-        let s = self.slot(slot);
-        s.req.kind = RequestKind::Compile as u32;
-        s.text.name_len = put_bytes(&mut s.text.name, name.as_bytes());
-        let dir = source.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
-        s.text.dir_len = put_bytes(&mut s.text.dir, dir.as_bytes());
-        s.text.source_len = put_bytes(&mut s.text.source, source.text.as_bytes());
-        s.text.body_len = put_bytes(&mut s.text.body, rewritten.body.as_bytes());
-        let status = self.request(slot, self.config.compile_timeout);
+        let status = self.load(slot, &source, &rewritten.body);
         let compile = t0.elapsed();
         let s = self.slot(slot);
         let diag = get_string(&s.text.diag, s.text.diag_len);
@@ -483,6 +533,7 @@ impl Control {
         s.req.call_compiled = 1;
         s.req.frames = self.config.test_frames as u32;
         s.req.compiled_epoch = u64::MAX - 1;
+        s.req.priority = 0;
         let status = self.request(slot, self.config.test_timeout);
         let test = t1.elapsed();
         let s = self.slot(slot);
@@ -515,6 +566,10 @@ impl Control {
             return self.emit(LiveEvent::Error("the audio thread is not taking commands".into()));
         }
         self.registry.commit(&rewritten.plan);
+        self.versions.insert(self.version, (source, rewritten.body.clone()));
+        // Only the last few versions can still be asked back.
+        let newest = self.version;
+        self.versions.retain(|v, _| *v + 4 > newest);
         self.emit(LiveEvent::Compiled { version: self.version, name, compile, test, warnings: messages });
     }
 }

@@ -5,6 +5,7 @@
 mod control;
 pub mod futex;
 mod rt;
+pub mod sandbox;
 pub mod shm;
 pub mod slot;
 pub mod worker;
@@ -12,7 +13,7 @@ pub mod worker;
 pub use control::{LiveConfig, LiveEngine, LiveError, LiveEvent};
 pub use rt::{LiveProcessor, Meters, Recovery, Worker, WorkerFault};
 
-/// Enters the worker sandbox; true if anything was enforced.
+/// Enters the worker sandbox; true if it was enforced.
 fn sandbox_enter() -> bool {
-    false
+    sandbox::enter().is_ok()
 }

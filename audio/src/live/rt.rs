@@ -40,6 +40,8 @@ pub enum ToAudio {
     },
     Param(Param),
     Crossfade(Frames),
+    /// `worker` holds the version playing now: keep it as the backup (after a failure used it up).
+    Backup(Worker),
 }
 
 /// Why a worker failed.
@@ -114,6 +116,12 @@ pub enum FromAudio {
     Retired {
         slot: usize,
     },
+    /// The worker answered after its deadline (the block was covered) and plays on.
+    Late {
+        worker: Worker,
+        late_by: Duration,
+        at: Frames,
+    },
     /// The worker failed; the control thread must kill and replace it.
     Failed {
         worker: Worker,
@@ -187,9 +195,33 @@ pub struct LiveProcessor {
     deadline_share: f64,
     dropped_reports: u64,
     fallback_deadline: Instant,
+    /// The SCHED_FIFO priority for workers serving us: one below our own
+    /// (learnt at the first block), or 0 if we are not realtime.
+    worker_priority: i32,
+    priority_known: bool,
     block_start: Instant,
     fallback: Option<Result<Duration, WorkerFault>>,
+    /// Workers that missed their deadline but may only have been held up
+    /// (at most two: the active and the backup that stood in for it).
+    late: [Option<Late>; 2],
 }
+
+/// A worker set aside after missing its deadline: a hiccup if it answers
+/// within `HANG_LIMIT`, a hang otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Late {
+    worker: Worker,
+    seq: u32,
+    /// It was the version's first block (with `compiled()`).
+    first_block: bool,
+    since: Instant,
+    fault: WorkerFault,
+    recovery: Recovery,
+}
+
+/// How long a late worker may take before it is declared hung and killed.
+/// Virtual machines preempt for 1-4 ms at times: that is not a hang.
+const HANG_LIMIT: Duration = Duration::from_millis(25);
 
 /// Share of a block's duration a fallback to the backup may still use.
 const FALLBACK_SHARE: f64 = 0.85;
@@ -207,6 +239,17 @@ pub(super) struct ProcessorParts {
     pub to_audio: Consumer<ToAudio>,
     pub from_audio: Producer<FromAudio>,
     pub meters: Arc<Meters>,
+}
+
+/// This thread's SCHED_FIFO/SCHED_RR priority, if it is realtime.
+fn own_realtime_priority() -> Option<i32> {
+    // SAFETY: querying the calling thread's scheduling; no memory is shared.
+    unsafe {
+        let policy = libc::sched_getscheduler(0);
+        let mut param = libc::sched_param { sched_priority: 0 };
+        libc::sched_getparam(0, &mut param);
+        (policy == libc::SCHED_FIFO || policy == libc::SCHED_RR).then_some(param.sched_priority)
+    }
 }
 
 impl LiveProcessor {
@@ -236,8 +279,11 @@ impl LiveProcessor {
             deadline_share: 0.5,
             dropped_reports: 0,
             fallback_deadline: Instant::now(),
+            worker_priority: 0,
+            priority_known: false,
             block_start: Instant::now(),
             fallback: None,
+            late: [None, None],
             shm: p.shm,
         }
     }
@@ -263,6 +309,10 @@ impl LiveProcessor {
     fn process_inner(&mut self, input: &[f32], output: &mut [f32]) {
         let t0 = Instant::now();
         let _ftz = FlushDenormals::new();
+        if !self.priority_known {
+            self.priority_known = true;
+            self.worker_priority = own_realtime_priority().map_or(0, |p| (p - 1).max(1));
+        }
         let frames = output.len() / self.channels;
         let block = Duration::from_secs_f64(frames as f64 / self.sample_rate);
         if let Some(prev) = self.last_callback {
@@ -327,11 +377,26 @@ impl LiveProcessor {
                     }
                 }
                 ToAudio::Crossfade(f) => self.crossfade_len = f,
+                ToAudio::Backup(w) => {
+                    let current = self.active.map(|a| a.version);
+                    if self.backup.is_none() && current == Some(w.version) {
+                        self.backup = Some(w);
+                    } else {
+                        // Not needed (any more): back to the control thread.
+                        self.send(FromAudio::Retired { slot: w.slot });
+                    }
+                }
             }
         }
     }
 
     fn install(&mut self, worker: Worker, removed: Vec<SiteId>, sent: Instant) {
+        for i in 0..self.late.len() {
+            if let Some(late) = self.late[i].take() {
+                // A new version replaces whatever it was: stop waiting for it.
+                self.failed(late.worker, late.fault, late.recovery);
+            }
+        }
         self.finish_fade();
         match self.active.take() {
             Some(old) if self.crossfade_len.0 > 0 => {
@@ -399,6 +464,7 @@ impl LiveProcessor {
         slot.req.frames = frames as u32;
         slot.req.frame = self.frame;
         slot.req.compiled_epoch = self.compiled_epoch;
+        slot.req.priority = self.worker_priority;
         slot.req.params = self.params.clone();
         let n = (frames * self.inputs).min(input.len());
         slot.req.input[..n].copy_from_slice(&input[..n]);
@@ -444,7 +510,46 @@ impl LiveProcessor {
         }
     }
 
+    /// A late worker that has answered plays again; one late for too long is hung.
+    fn check_late(&mut self) {
+        for i in 0..self.late.len() {
+            self.check_late_one(i);
+        }
+    }
+
+    fn check_late_one(&mut self, i: usize) {
+        let Some(late) = self.late[i] else { return };
+        // SAFETY: the late worker's slot is still ours.
+        let slot = unsafe { &*self.slots[late.worker.slot] };
+        if slot.response.load(Ordering::Acquire) == late.seq {
+            self.late[i] = None;
+            if Status::from_u32(slot.resp.status) == Some(Status::Ok) {
+                // A hiccup: it plays again; whoever filled in is the backup again.
+                if let Some(acting) = self.active.replace(late.worker) {
+                    self.backup = Some(acting);
+                }
+                if late.first_block {
+                    self.pending_compiled = false;
+                    if let Some((sent, _)) = self.installing {
+                        let played = Instant::now();
+                        self.send(FromAudio::Installed { worker: late.worker, at: Frames(self.frame), sent, played });
+                    }
+                }
+                let late_by = late.since.elapsed();
+                self.send(FromAudio::Late { worker: late.worker, late_by, at: Frames(self.frame) });
+            } else {
+                self.fallback = None;
+                self.failed(late.worker, late.fault, late.recovery);
+            }
+        } else if late.since.elapsed() >= HANG_LIMIT {
+            self.late[i] = None;
+            self.fallback = None;
+            self.failed(late.worker, late.fault, late.recovery);
+        }
+    }
+
     fn render(&mut self, input: &[f32], out: &mut [f32], deadline: Instant) {
+        self.check_late();
         let frames = out.len() / self.channels;
         let Some(active) = self.active else {
             self.fade_out(out);
@@ -465,7 +570,11 @@ impl LiveProcessor {
             None => false,
         };
         let call_compiled = self.pending_compiled;
-        match self.request(active, Memory::Live, input, frames, call_compiled, deadline) {
+        // The half-block deadline keeps time for a backup to fill in; with no
+        // backup that reserve protects nothing, so the active worker may use it.
+        let active_deadline =
+            if self.backup.is_some() || self.fade.is_some() { deadline } else { self.fallback_deadline };
+        match self.request(active, Memory::Live, input, frames, call_compiled, active_deadline) {
             Ok(()) => {
                 self.pending_compiled = false;
                 if call_compiled {
@@ -499,6 +608,7 @@ impl LiveProcessor {
                 }
             }
             Err(fault) => {
+                let was_fading = self.fade.is_some();
                 // The new version failed: fall back to what played before it.
                 let fallback = match self.fade.take() {
                     Some((old, _)) if old_ok => Some((old, true)),
@@ -529,9 +639,20 @@ impl LiveProcessor {
                         Recovery::FadedOut
                     }
                 };
-                self.installing = None;
-                self.pending_compiled = false;
-                self.failed(active, fault, recovery);
+                let maybe_hiccup = matches!(fault, WorkerFault::Deadline { .. }) && !was_fading;
+                let free = self.late.iter().position(Option::is_none);
+                if let (true, Some(i)) = (maybe_hiccup, free) {
+                    // Not proven hung: set it aside until it answers or HANG_LIMIT passes.
+                    // SAFETY: the slot is still ours.
+                    let seq = unsafe { (*self.slots[active.slot]).request.load(Ordering::Relaxed) };
+                    let first_block = call_compiled;
+                    self.late[i] =
+                        Some(Late { worker: active, seq, first_block, since: self.block_start, fault, recovery });
+                } else {
+                    self.installing = None;
+                    self.pending_compiled = false;
+                    self.failed(active, fault, recovery);
+                }
             }
         }
         self.advance(out, frames);
@@ -541,7 +662,15 @@ impl LiveProcessor {
         let now_playing = self.active.map(|a| a.version);
         let detected = self.block_start.elapsed();
         let fallback = self.fallback.take();
-        self.send(FromAudio::Failed { worker: w, fault, at: Frames(self.frame), recovery, now_playing, detected, fallback });
+        self.send(FromAudio::Failed {
+            worker: w,
+            fault,
+            at: Frames(self.frame),
+            recovery,
+            now_playing,
+            detected,
+            fallback,
+        });
     }
 
     /// Fills `out` with the last output frame fading linearly to silence (no click).

@@ -62,6 +62,10 @@ pub struct RequestBlock {
     pub frames: u32,
     pub frame: u64,
     pub compiled_epoch: u64,
+    /// SCHED_FIFO priority to serve this request at (0: normal scheduling).
+    /// The audio thread asks for one below its own; the control thread for 0.
+    pub priority: i32,
+    pub _pad: u32,
     pub params: Params,
     pub input: [f32; MAX_BLOCK * MAX_CHANNELS],
 }

@@ -38,6 +38,9 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     };
     let slot_ptr = shm.slot(slot_index);
     SLOT.store(slot_ptr, Ordering::SeqCst);
+    // First bound the stack: the crash handler reads the stack's extent, which
+    // for the main thread glibc derives from the limit in force.
+    bounded_stack();
     install_crash_handler();
     // SAFETY: our own slot, mapped for the life of the process.
     let slot = unsafe { &mut *slot_ptr };
@@ -65,6 +68,7 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     futex::wake(&slot.ready);
 
     let mut program: Option<Program> = None;
+    let mut priority = 0;
     let mut seen = slot.request.load(Ordering::Acquire);
     loop {
         let now = slot.request.load(Ordering::Acquire);
@@ -74,6 +78,10 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
         }
         seen = now;
         let t0 = Instant::now();
+        if slot.req.priority != priority {
+            priority = slot.req.priority;
+            set_priority(priority);
+        }
         let status = match RequestKind::from_u32(slot.req.kind) {
             Some(RequestKind::Compile) => compile(slot, &mut program, &mut ctxs),
             Some(RequestKind::Run) => match &program {
@@ -88,6 +96,41 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
         };
         respond(slot, status, seen, t0);
     }
+}
+
+/// Realtime (SCHED_FIFO at `p`) while serving the audio thread, normal otherwise.
+fn set_priority(p: i32) {
+    let (policy, p) = if p > 0 { (libc::SCHED_FIFO, p.min(98)) } else { (libc::SCHED_OTHER, 0) };
+    // SAFETY: on ourselves, with a valid param; failure (no permission) leaves us as we were.
+    unsafe {
+        let param = libc::sched_param { sched_priority: p };
+        libc::sched_setscheduler(0, policy, &param);
+    }
+}
+
+/// Caps the stack at `STACK` bytes and faults all of it in now: runaway
+/// recursion then faults within microseconds (instead of growing the stack a
+/// page fault at a time past the deadline), and normal calls never fault.
+fn bounded_stack() {
+    const STACK: usize = 2 << 20;
+    // SAFETY: setrlimit with a valid struct; lowering our own soft limit.
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: STACK as libc::rlim_t, rlim_max: libc::RLIM_INFINITY };
+        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::getrlimit(libc::RLIMIT_STACK, &mut old);
+        let lim = libc::rlimit { rlim_max: old.rlim_max, ..lim };
+        libc::setrlimit(libc::RLIMIT_STACK, &lim);
+    }
+    #[inline(never)]
+    fn touch(depth: usize) {
+        let mut page = [0u8; 16 * 1024];
+        std::hint::black_box(&mut page);
+        if depth > 0 {
+            touch(depth - 1);
+        }
+    }
+    // Most of the 2 MB: what the worker's own frames above us already use stays free.
+    touch((STACK - 256 * 1024) / (16 * 1024));
 }
 
 fn respond(slot: &mut Slot, status: Status, seq: u32, t0: Instant) {
