@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
+  libasound2-dev libjack-jackd2-dev jackd2
   sox
 )
 

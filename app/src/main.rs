@@ -36,6 +36,8 @@ struct Cli {
 enum Command {
     /// Render a patch offline to a WAV file, deterministically.
     Render(commands::render::RenderArgs),
+    /// Play a patch live and install every saved version (workers, hot swap, fault recovery).
+    Play(commands::play::PlayArgs),
     /// Compile a patch without playing it; print diagnostics as FILE:LINE:COL.
     Check(commands::check::CheckArgs),
     /// Measure compile times and DSP cost (TinyCC vs gcc -O2) of the example patches.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Render(a)) => commands::render::run(a),
         Some(Command::Check(a)) => commands::check::run(a),
+        Some(Command::Play(a)) => commands::play::run(a),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Worker { .. }) => unreachable!("handled above"),
         None => commands::main_job::run(cli.patch, cli.main),

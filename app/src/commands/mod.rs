@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod main_job;
+pub mod play;
 pub mod render;
 
 use std::path::Path;
