@@ -47,7 +47,7 @@ type Recording = Arc<Mutex<(bool, Vec<f32>)>>;
 /// Records channel 0 of `cpal_client_out` while the flag is on.
 fn recorder() -> (jack::AsyncClient<(), impl jack::ProcessHandler>, Recording) {
     let (client, _) = jack::Client::new("clavm-capture", jack::ClientOptions::NO_START_SERVER).unwrap();
-    let port = client.register_port("in", jack::AudioIn::default()).unwrap();
+    let port = client.register_port("in", jack::AudioIn).unwrap();
     let rec: Recording = Arc::new(Mutex::new((false, Vec::new())));
     let r = rec.clone();
     let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
