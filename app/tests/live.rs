@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor, Recovery};
 use clavm_audio::PatchSource;
 
+/// The audio callback (`LiveProcessor::process`) runs under `assert_no_alloc`
+/// in debug builds: with this allocator, an allocation or free there aborts
+/// the test run. Every test below drives it, through swaps and faults.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
 const SR: f64 = 48000.0;
 const BLOCK: usize = 128;
 const SINE: &str = "void play(void) { _out(0, 0.5f * Cycle(440)); }";

@@ -230,6 +230,7 @@ impl LiveEngine {
             config: config.clone(),
             shm,
             versions: std::collections::HashMap::new(),
+            registries: std::collections::HashMap::new(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -306,6 +307,9 @@ struct Control {
     /// Installed versions' sources (the rewritten text workers compile), to
     /// load a version again into a fresh worker as the backup.
     versions: std::collections::HashMap<u64, (PatchSource, String)>,
+    /// The call-site registry as each version committed it: after a failure the
+    /// version playing on is what the next edit must be diffed against.
+    registries: std::collections::HashMap<u64, SiteRegistry>,
 }
 
 impl Control {
@@ -350,6 +354,7 @@ impl Control {
                     self.registry.release(&freed);
                 }
                 FromAudio::Retired { slot } => self.idle.push(slot),
+                FromAudio::Abandoned { removed } => drop(removed),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
                     self.emit(LiveEvent::WorkerFailed {
@@ -362,6 +367,7 @@ impl Control {
                         fallback,
                     });
                     self.replace(worker.slot);
+                    self.revert_registry(worker.version, now_playing);
                     if let Some(v) = now_playing {
                         self.backfill(v);
                     }
@@ -429,6 +435,20 @@ impl Control {
             }
             Err(e) => self.emit(LiveEvent::Error(e.to_string())),
         }
+    }
+
+    /// After `failed` was replaced by `playing` (or by silence), the next edit
+    /// is diffed against what plays. Ids only the failed version used stay
+    /// reserved, never handed out again: their state is not freed.
+    fn revert_registry(&mut self, failed: u64, playing: Option<u64>) {
+        let newest = self.version;
+        if failed != newest {
+            return; // an older version failed: the registry already describes a newer one
+        }
+        let snapshot = playing.and_then(|v| self.registries.get(&v)).cloned();
+        let mut restored = snapshot.unwrap_or_default();
+        restored.reserve_unknown(&self.registry);
+        self.registry = restored;
     }
 
     /// Loads `version` (playing now) into an idle worker and offers it to the
@@ -567,9 +587,11 @@ impl Control {
         }
         self.registry.commit(&rewritten.plan);
         self.versions.insert(self.version, (source, rewritten.body.clone()));
+        self.registries.insert(self.version, self.registry.clone());
         // Only the last few versions can still be asked back.
         let newest = self.version;
         self.versions.retain(|v, _| *v + 4 > newest);
+        self.registries.retain(|v, _| *v + 4 > newest);
         self.emit(LiveEvent::Compiled { version: self.version, name, compile, test, warnings: messages });
     }
 }

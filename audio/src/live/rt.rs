@@ -112,6 +112,10 @@ pub enum FromAudio {
         version: u64,
         freed: Vec<SiteId>,
     },
+    /// An install that failed: its removed-site list, returned unused.
+    Abandoned {
+        removed: Vec<SiteId>,
+    },
     /// The slot is the control thread's again (an old backup).
     Retired {
         slot: usize,
@@ -410,9 +414,21 @@ impl LiveProcessor {
         self.active = Some(worker);
         self.pending_compiled = true;
         self.compiled_epoch -= 1;
+        self.abandon_install();
         self.installing = Some((sent, removed));
         if self.fade.is_none() {
             self.swapped();
+        }
+    }
+
+    /// The version being installed failed: its list of removed sites goes back
+    /// to the control thread unused (the version playing on still uses them).
+    /// Moved, never dropped here: freeing is not for the audio thread.
+    fn abandon_install(&mut self) {
+        if let Some((_, removed)) = self.installing.take() {
+            if removed.capacity() > 0 {
+                self.send(FromAudio::Abandoned { removed });
+            }
         }
     }
 
@@ -649,7 +665,7 @@ impl LiveProcessor {
                     self.late[i] =
                         Some(Late { worker: active, seq, first_block, since: self.block_start, fault, recovery });
                 } else {
-                    self.installing = None;
+                    self.abandon_install();
                     self.pending_compiled = false;
                     self.failed(active, fault, recovery);
                 }

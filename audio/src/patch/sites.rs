@@ -139,7 +139,7 @@ pub struct TooManySites {
 }
 
 /// Which site ids the installed program uses, and which are waiting to be freed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SiteRegistry {
     tokens: Vec<String>,
     sites: Vec<CallSite>,
@@ -224,6 +224,15 @@ impl SiteRegistry {
     /// The engine freed these sites' state: their ids may be used again.
     pub fn release(&mut self, ids: &[SiteId]) {
         self.pending.retain(|id| !ids.contains(id));
+    }
+
+    /// Reserves (as pending) every id `other` uses or reserves that this
+    /// registry does not know, so none is handed out while state may remain.
+    pub fn reserve_unknown(&mut self, other: &SiteRegistry) {
+        let known = |id: &SiteId| self.sites.iter().any(|s| s.id == *id) || self.pending.contains(id);
+        let extra: Vec<SiteId> =
+            other.sites.iter().map(|s| s.id).chain(other.pending.iter().copied()).filter(|id| !known(id)).collect();
+        self.pending.extend(extra);
     }
 
     pub fn sites(&self) -> &[CallSite] {
