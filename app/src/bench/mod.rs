@@ -4,6 +4,7 @@
 //! (machines here are noisy: only ratios measured side by side are stable).
 
 mod gcc;
+mod live;
 mod stats;
 
 use std::path::PathBuf;
@@ -36,6 +37,9 @@ pub struct BenchArgs {
     /// Also write the table, with the command that made it, to this Markdown file.
     #[arg(long)]
     pub write: Option<PathBuf>,
+    /// Measure the live engine instead: worker round trip, submit to sound, fault recovery.
+    #[arg(long)]
+    pub live: bool,
 }
 
 struct Row {
@@ -48,6 +52,18 @@ struct Row {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if a.live {
+        let table = live::run(&a.patches, a.filter.as_deref())?;
+        println!("{table}");
+        if let Some(path) = &a.write {
+            let cmd = std::env::args().collect::<Vec<_>>().join(" ");
+            let section =
+                format!("## Live engine: workers, swaps, faults\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
+            write_section(path, "live", &section)?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.patches)
         .with_context(|| format!("cannot list {}", a.patches.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))

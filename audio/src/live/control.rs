@@ -82,6 +82,8 @@ pub enum LiveEvent {
         version: u64,
         swap: Duration,
         at: Frames,
+        /// When the first block of the version was rendered.
+        played: Instant,
     },
     /// The source was refused; the old code keeps playing.
     Rejected {
@@ -144,7 +146,7 @@ impl LiveEvent {
                 }
                 s
             }
-            LiveEvent::Playing { version, swap, at } => format!(
+            LiveEvent::Playing { version, swap, at, .. } => format!(
                 "t={:.3}s: version {version} playing (swap {:.2} ms after compile)",
                 at.seconds(sample_rate),
                 swap.as_secs_f64() * 1e3
@@ -231,6 +233,7 @@ impl LiveEngine {
             shm,
             versions: std::collections::HashMap::new(),
             registries: std::collections::HashMap::new(),
+            audio_owns: [false; WORKERS],
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -310,6 +313,8 @@ struct Control {
     /// The call-site registry as each version committed it: after a failure the
     /// version playing on is what the next edit must be diffed against.
     registries: std::collections::HashMap<u64, SiteRegistry>,
+    /// Who owns each slot, as far as the messages say (checked on every message).
+    audio_owns: [bool; WORKERS],
 }
 
 impl Control {
@@ -326,6 +331,12 @@ impl Control {
     }
 
     fn run(mut self, rx: Receiver<ControlMsg>) {
+        // A normal thread, whatever the thread that started the engine was.
+        // SAFETY: sched_setscheduler on the calling thread with a valid param.
+        unsafe {
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+        }
         loop {
             self.poll_audio();
             match rx.recv_timeout(Duration::from_millis(1)) {
@@ -343,20 +354,35 @@ impl Control {
         self.kill_all();
     }
 
+    /// Records a slot changing hands; a message that contradicts the record is a protocol bug.
+    fn hand(&mut self, slot: usize, to_audio: bool, why: &str) {
+        if self.audio_owns[slot] == to_audio {
+            let owner = if to_audio { "audio" } else { "control" };
+            tracing::error!(slot, why, "protocol violation: slot already owned by the {owner} thread");
+            self.emit(LiveEvent::Error(format!("protocol violation: slot {slot} ({why}) already owned by {owner}")));
+        }
+        self.audio_owns[slot] = to_audio;
+    }
+
     fn poll_audio(&mut self) {
         while let Ok(msg) = self.from_audio.pop() {
             match msg {
                 FromAudio::Installed { worker, at, sent, played } => {
-                    self.emit(LiveEvent::Playing { version: worker.version, swap: played.duration_since(sent), at });
+                    let swap = played.duration_since(sent);
+                    self.emit(LiveEvent::Playing { version: worker.version, swap, at, played });
                 }
                 FromAudio::Swapped { version, freed } => {
                     tracing::debug!(version, freed = freed.len(), "swap complete");
                     self.registry.release(&freed);
                 }
-                FromAudio::Retired { slot } => self.idle.push(slot),
+                FromAudio::Retired { slot } => {
+                    self.hand(slot, false, "retired");
+                    self.idle.push(slot);
+                }
                 FromAudio::Abandoned { removed } => drop(removed),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
+                    self.hand(worker.slot, false, "failed");
                     self.emit(LiveEvent::WorkerFailed {
                         version,
                         fault,
@@ -462,6 +488,8 @@ impl Control {
         }
         if self.to_audio.push(ToAudio::Backup(Worker { slot, version })).is_err() {
             self.idle.push(slot);
+        } else {
+            self.hand(slot, true, "backup");
         }
     }
 
@@ -498,6 +526,25 @@ impl Control {
         }
     }
 
+    /// An idle worker, waiting up to `patience` for the audio thread to return one.
+    fn idle_worker(&mut self, patience: Duration) -> Option<usize> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(slot) = self.idle.pop() {
+                if self.audio_owns[slot] {
+                    self.emit(LiveEvent::Error(format!("protocol violation: idle slot {slot} is the audio thread's")));
+                    continue;
+                }
+                return Some(slot);
+            }
+            if t0.elapsed() >= patience {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            self.poll_audio();
+        }
+    }
+
     fn crash_reason(&mut self, slot: usize, what: &str) -> String {
         let s = self.slot(slot);
         let fault = WorkerFault::Crashed {
@@ -515,7 +562,7 @@ impl Control {
             Ok(r) => r,
             Err(e) => return self.emit(LiveEvent::Rejected { name, diagnostics: e.diagnostics().to_vec() }),
         };
-        let Some(slot) = self.idle.pop() else {
+        let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             return self.emit(LiveEvent::Error("no idle worker to compile on (all busy or failed)".into()));
         };
         // Compile.
@@ -585,6 +632,7 @@ impl Control {
             self.idle.push(slot);
             return self.emit(LiveEvent::Error("the audio thread is not taking commands".into()));
         }
+        self.hand(slot, true, "install");
         self.registry.commit(&rewritten.plan);
         self.versions.insert(self.version, (source, rewritten.body.clone()));
         self.registries.insert(self.version, self.registry.clone());

@@ -221,6 +221,9 @@ struct Late {
     since: Instant,
     fault: WorkerFault,
     recovery: Recovery,
+    /// When the deadline was missed (into its block), and how the block was covered.
+    detected: Duration,
+    fallback: Option<Result<Duration, WorkerFault>>,
 }
 
 /// How long a late worker may take before it is declared hung and killed.
@@ -398,10 +401,16 @@ impl LiveProcessor {
         for i in 0..self.late.len() {
             if let Some(late) = self.late[i].take() {
                 // A new version replaces whatever it was: stop waiting for it.
-                self.failed(late.worker, late.fault, late.recovery);
+                self.failed_late(late);
             }
         }
         self.finish_fade();
+        // During the fade the fallback is the version fading out: the backup
+        // (two versions back) goes back to the control thread now, ready for
+        // the next compile.
+        if let Some(b) = self.backup.take() {
+            self.send(FromAudio::Retired { slot: b.slot });
+        }
         match self.active.take() {
             Some(old) if self.crossfade_len.0 > 0 => {
                 // SAFETY: no worker runs on LIVE or SHADOW between our requests.
@@ -542,7 +551,9 @@ impl LiveProcessor {
             if Status::from_u32(slot.resp.status) == Some(Status::Ok) {
                 // A hiccup: it plays again; whoever filled in is the backup again.
                 if let Some(acting) = self.active.replace(late.worker) {
-                    self.backup = Some(acting);
+                    if let Some(b) = self.backup.replace(acting) {
+                        self.send(FromAudio::Retired { slot: b.slot });
+                    }
                 }
                 if late.first_block {
                     self.pending_compiled = false;
@@ -554,13 +565,11 @@ impl LiveProcessor {
                 let late_by = late.since.elapsed();
                 self.send(FromAudio::Late { worker: late.worker, late_by, at: Frames(self.frame) });
             } else {
-                self.fallback = None;
-                self.failed(late.worker, late.fault, late.recovery);
+                self.failed_late(late);
             }
         } else if late.since.elapsed() >= HANG_LIMIT {
             self.late[i] = None;
-            self.fallback = None;
-            self.failed(late.worker, late.fault, late.recovery);
+            self.failed_late(late);
         }
     }
 
@@ -662,8 +671,11 @@ impl LiveProcessor {
                     // SAFETY: the slot is still ours.
                     let seq = unsafe { (*self.slots[active.slot]).request.load(Ordering::Relaxed) };
                     let first_block = call_compiled;
+                    let detected = self.block_start.elapsed();
+                    let fallback = self.fallback.take();
+                    let since = self.block_start;
                     self.late[i] =
-                        Some(Late { worker: active, seq, first_block, since: self.block_start, fault, recovery });
+                        Some(Late { worker: active, seq, first_block, since, fault, recovery, detected, fallback });
                 } else {
                     self.abandon_install();
                     self.pending_compiled = false;
@@ -675,9 +687,25 @@ impl LiveProcessor {
     }
 
     fn failed(&mut self, w: Worker, fault: WorkerFault, recovery: Recovery) {
-        let now_playing = self.active.map(|a| a.version);
         let detected = self.block_start.elapsed();
         let fallback = self.fallback.take();
+        self.failed_with(w, fault, recovery, detected, fallback);
+    }
+
+    /// A late worker declared hung: report what was measured when it missed its deadline.
+    fn failed_late(&mut self, late: Late) {
+        self.failed_with(late.worker, late.fault, late.recovery, late.detected, late.fallback);
+    }
+
+    fn failed_with(
+        &mut self,
+        w: Worker,
+        fault: WorkerFault,
+        recovery: Recovery,
+        detected: Duration,
+        fallback: Option<Result<Duration, WorkerFault>>,
+    ) {
+        let now_playing = self.active.map(|a| a.version);
         self.send(FromAudio::Failed {
             worker: w,
             fault,

@@ -31,6 +31,9 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
             libc::_exit(3);
         }
     }
+    // Start at normal priority whatever we inherited: a starting worker must
+    // never compete with the audio thread (see docs/LIVE_PROTOCOL.md).
+    set_priority(0);
     // SAFETY: the engine passed us its memfd by number.
     let shm = match unsafe { Shm::open_worker(fd, slot_index) } {
         Ok(s) => s,
@@ -63,13 +66,15 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
         patch::compile_rewritten(&PatchSource::from_text("warm-up.c", "void play(void) {}"), "void play(void) {}", &[]);
     #[cfg(target_os = "linux")]
     let sandboxed = super::sandbox_enter();
+    // The baseline comes first: a request sent the moment we say "ready" must
+    // look new to us, not like one we have already served.
+    let mut seen = slot.request.load(Ordering::Acquire);
     slot.pid.store(std::process::id(), Ordering::SeqCst);
     slot.ready.store(if sandboxed { 2 } else { 1 }, Ordering::Release);
     futex::wake(&slot.ready);
 
     let mut program: Option<Program> = None;
     let mut priority = 0;
-    let mut seen = slot.request.load(Ordering::Acquire);
     loop {
         let now = slot.request.load(Ordering::Acquire);
         if now == seen {
