@@ -140,23 +140,23 @@ impl Drop for AudioThread {
     }
 }
 
-/// Waits for an event matching `f` (others are passed to `seen`).
+/// Waits for an event matching `f`; on failure, says what the engine said last.
 fn wait_for(e: &LiveEngine, timeout: Duration, mut f: impl FnMut(&LiveEvent) -> bool) -> anyhow::Result<LiveEvent> {
     let t0 = Instant::now();
+    let mut recent: Vec<String> = Vec::new();
     while t0.elapsed() < timeout {
         if let Some(ev) = e.next_event(Duration::from_millis(10)) {
             if f(&ev) {
                 return Ok(ev);
             }
-            if std::env::var_os("CLAVM_BENCH_DEBUG").is_some() {
-                eprintln!("  {}", ev.describe(SR));
-            }
-            if matches!(ev, LiveEvent::Rejected { .. } | LiveEvent::TestFailed { .. }) {
+            if matches!(ev, LiveEvent::Rejected { .. } | LiveEvent::TestFailed { .. } | LiveEvent::Error(_)) {
                 bail!("{}", ev.describe(SR));
             }
+            recent.push(ev.describe(SR));
         }
     }
-    bail!("timed out")
+    let last = recent.iter().rev().take(6).rev().cloned().collect::<Vec<_>>().join("\n  ");
+    bail!("timed out waiting for the engine; its last words:\n  {last}")
 }
 
 /// B. One patch: submit-to-first-new-block latencies, and compile+test times.

@@ -53,6 +53,9 @@ pub struct PlayArgs {
     /// List the output devices of the chosen host and exit.
     #[arg(long)]
     pub list_devices: bool,
+    /// Do not ask the kernel for zero CPU wake-up latency (saves power; worse worst-case timing).
+    #[arg(long)]
+    pub no_latency_qos: bool,
 }
 
 fn jack_running() -> bool {
@@ -113,6 +116,7 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the clavm executable to start workers")?;
     let mut cfg = LiveConfig::new(rate as f64, a.channels as usize, exe);
     cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
+    cfg.latency_qos = !a.no_latency_qos;
     let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -145,6 +149,9 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         )
         .with_context(|| format!("opening {} at {rate} Hz", device.name().unwrap_or_default()))?;
     stream.play().context("starting the audio stream")?;
+    if !a.no_latency_qos && !engine.has_latency_qos() {
+        eprintln!("clavm: note: no access to /dev/cpu_dma_latency: worker wake-ups may be slower (run as root, or grant write access)");
+    }
     eprintln!(
         "clavm: playing {} on {} ({} Hz, {} ch, {}); Ctrl-C to stop",
         a.patch.display(),
