@@ -242,6 +242,7 @@ impl LiveEngine {
             versions: std::collections::HashMap::new(),
             registries: std::collections::HashMap::new(),
             audio_owns: [false; WORKERS],
+            meters: meters.clone(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -344,6 +345,7 @@ struct Control {
     registries: std::collections::HashMap<u64, SiteRegistry>,
     /// Who owns each slot, as far as the messages say (checked on every message).
     audio_owns: [bool; WORKERS],
+    meters: Arc<Meters>,
 }
 
 impl Control {
@@ -629,6 +631,8 @@ impl Control {
         s.req.call_compiled = 1;
         s.req.frames = self.config.test_frames as u32;
         s.req.compiled_epoch = u64::MAX - 1;
+        // The test run happens now: `_time()` reads the engine's current time.
+        s.req.frame = self.meters.frames.load(Ordering::Relaxed);
         s.req.priority = 0;
         let status = self.request(slot, self.config.test_timeout);
         let test = t1.elapsed();
