@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
   libasound2-dev libjack-jackd2-dev jackd2
-  sox
+  sox spin
 )
 
 as_root() {

@@ -80,6 +80,17 @@ fn frequency(x: &[f32]) -> f64 {
     rising as f64 * SR as f64 / x.len() as f64
 }
 
+/// Reads a child's stderr on a thread as it comes (a full pipe would block the
+/// child's writes); join it for the text.
+fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut s);
+        s
+    })
+}
+
 fn workers_of(pid: u32) -> usize {
     let pid = pid.to_string();
     std::fs::read_dir("/proc")
@@ -230,6 +241,7 @@ fn soak_swaps_every_second_faults_every_30_s_and_xruns_stay_at_the_reference() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = drain_stderr(&mut clavm);
     let (mut crashes, mut hangs) = (0, 0);
     for i in 1..seconds {
         std::thread::sleep(Duration::from_secs(1));
@@ -249,8 +261,7 @@ fn soak_swaps_every_second_faults_every_30_s_and_xruns_stay_at_the_reference() {
         std::fs::write(&patch, text).unwrap();
     }
     let status = clavm.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(clavm.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = stderr.join().unwrap();
     let with_clavm = pt.xruns();
     let playing = err.matches(" playing (swap").count();
     let failed = err.matches("play() crashed").count() + err.matches("deadline: infinite loop").count();
@@ -263,4 +274,41 @@ fn soak_swaps_every_second_faults_every_30_s_and_xruns_stay_at_the_reference() {
     assert!(failed as u64 >= crashes + hangs, "{err}");
     // Xruns are timing: reported (and recorded in BENCHMARKS.md), never asserted.
     assert_eq!(workers_of(clavm.id()), 0);
+}
+
+#[test]
+fn ctrl_c_stops_play_cleanly_and_leaves_no_worker_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("p.c");
+    std::fs::write(&patch, "void play(void) { _out(0, 0.2f * Cycle(220)); }\n").unwrap();
+    let mut clavm = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["play", patch.to_str().unwrap(), "--host", "jack"])
+        .env("JACK_DEFAULT_SERVER", &jackd.name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while workers_of(clavm.id()) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "workers never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(clavm.id() as i32, libc::SIGINT) };
+    let t1 = Instant::now();
+    let status = loop {
+        if let Some(s) = clavm.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t1.elapsed() < Duration::from_secs(5), "clavm did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(clavm.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("clavm: stopped"), "{err}");
+    assert_eq!(workers_of(clavm.id()), 0, "workers left behind");
 }

@@ -314,3 +314,29 @@ fn shutdown_leaves_no_worker_process_behind() {
     s.engine.shutdown();
     assert!(our_workers().is_empty(), "{:?}", our_workers());
 }
+
+#[test]
+fn a_patch_that_touches_gigabytes_is_stopped_and_the_sound_goes_on() {
+    // 3 GB of static memory, touched a page at a time while playing: the worker
+    // is bounded (4 GB of address space), so this ends as a hang or a crash of
+    // that worker, covered by the previous version, never as the machine's OOM.
+    let text = "static char big[3000000000u];\n\
+                void compiled(void) { *_double(0) = _time(); }\n\
+                void play(void) {\n\
+                  if (_time() > *_double(0) + 0.05) for (long i = 0; i < 3000000000L; i += 4096) big[i] = 1;\n\
+                  _out(0, 0.5f * Cycle(440));\n}\n";
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = Session::with_sine();
+    s.submit("big.c", text);
+    let f0 = s.frame();
+    let x = s.play(0.5);
+    let said = s.describe_all();
+    if s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })) {
+        let (_, now_playing, _) = s.failure();
+        assert_eq!(now_playing, Some(1), "{said}");
+    } else {
+        assert!(s.has(|e| matches!(e, LiveEvent::Rejected { .. } | LiveEvent::TestFailed { .. })), "{said}");
+    }
+    assert_no_gap(&x, f0, &s.events);
+    s.engine.shutdown();
+}

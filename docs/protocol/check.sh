@@ -14,21 +14,25 @@
 #   block_progress    [] <> block_done                          (pan -a -f: weak fairness)
 #   compile_answer    [] (compile_requested -> <> compile_answered)
 #   failed_replaced   [] (failed(i) -> <> !failed(i)), each slot i
+# (compile_answer also from START=2, where a save must wait for an idle worker).
 # Runs that must FAIL (they show the checks are not vacuous):
 #   BUG               the audio thread waits for its worker without a deadline
-#   and (unless --main) variants where the spec is ambiguous: see live.pml's header.
+#   and (unless --main) variants where the spec is ambiguous, and one where it
+#   has a problem (live_exclusive): see live.pml's header.
 #
 # Exits 0 only if every run ended as expected; prints one line per run. On an
 # unexpected result it keeps the working directory (pan's output, the trail).
 set -uo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=${BASH_SOURCE[0]}
+case "$src" in */*) here=${src%/*} ;; *) here=. ;; esac
+here=$(cd "$here" && pwd)
 model="$here/live.pml"
 main_only=0
 for a in "$@"; do
   case "$a" in
     --main) main_only=1 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$src"; exit 0 ;;
     *) echo "check.sh: unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -50,23 +54,23 @@ trap 'exit 130' INT TERM
 # name | expect (hold or fail) | spin -D flags | what: safety, or an ltl name | description
 checks=(
   "failed_replaced|hold||failed_replaced|4. a failed worker is always replaced"
-  "compile_answer_busy|hold|-DSTART=2|compile_answer|3. the same, starting with a backup (a save waits for a worker)"
+  "compile_answer_backup|hold|-DSTART=2|compile_answer|3. the same, starting with a backup (a save waits for a worker)"
   "compile_answer|hold||compile_answer|3. every compile request is answered"
   "block_progress|hold||block_progress|2. the audio thread finishes every block"
   "safety|hold||safety|1. no deadlock (invalid end state), assertions"
   "safety_silent_start|hold|-DSTART=0 -DMAXSUB=3|safety|1. the same, from silence, three saves"
-  "safety_three_saves|hold|-DSTART=1 -DMAXSUB=3|safety|1. the same, three saves"
-  "safety_after_swap|hold|-DSTART=2|safety|1. the same, starting with a backup"
+  "safety_backup_three|hold|-DSTART=2 -DMAXSUB=3|safety|1. the same, starting with a backup, three saves"
   "BUG_safety|fail|-DBUG|safety|BUG: audio waits without a deadline: deadlock expected"
   "BUG_block_progress|fail|-DBUG|block_progress|BUG: audio waits without a deadline: a block never ends"
 )
 if [ "$main_only" -eq 0 ]; then
   checks+=(
-    "promote_failed_backup|fail|-DPROMOTE_FAILED_BACKUP|safety|variant: a backup that failed is promoted anyway"
+    "promote_failed_backup|fail|-DPROMOTE_FAILED_BACKUP|safety|variant: a backup that failed is made active anyway"
     "no_ctl_replace|fail|-DNO_CTL_REPLACE|failed_replaced|variant: control keeps a worker that failed its own Compile/TestRun"
     "no_ctl_deadline|fail|-DNO_CTL_DEADLINE|compile_answer|variant: control waits for Compile/TestRun without a deadline"
     "ready_first|fail|-DREADY_FIRST|safety|variant: a fresh worker says ready before reading its baseline"
-    "small_ring|fail|-DSTART=1 -DMAXSUB=3 -DA2C_CAP=5|safety|variant: audio->control ring of 5 (one short)"
+    "small_ring|fail|-DSTART=0 -DMAXSUB=3 -DA2C_CAP=5|safety|variant: audio->control ring of 5"
+    "live_exclusive|fail|-DLIVE_EXCLUSIVE|safety|spec issue: a worker that missed its deadline may still run on LIVE"
   )
 fi
 
@@ -78,17 +82,17 @@ build_key() { # defs kind
   echo "build$k"
 }
 
-build_one() { # defs kind
-  local defs=$1 kind=$2 dir
+build_one() { # defs kind opt
+  local defs=$1 kind=$2 opt=$3 dir
   dir="$tmp/$(build_key "$defs" "$kind")"
   mkdir -p "$dir" && cd "$dir" || return 1
   cp "$model" live.pml
   # shellcheck disable=SC2086
   spin $defs -a live.pml >build.log 2>&1 || return 1
   if [ "$kind" = safety ]; then
-    gcc -w -O1 -DSAFETY -DNOCLAIM -o pan pan.c >>build.log 2>&1 || return 1
+    gcc -w "$opt" -DSAFETY -DNOCLAIM -o pan pan.c >>build.log 2>&1 || return 1
   else
-    gcc -w -O1 -DNFAIR=3 -o pan pan.c >>build.log 2>&1 || return 1
+    gcc -w "$opt" -DNFAIR=3 -o pan pan.c >>build.log 2>&1 || return 1
   fi
   rm -f pan.c pan.b pan.h pan.m pan.p pan.t
 }
@@ -136,7 +140,8 @@ for c in "${checks[@]}"; do
   key=$(build_key "$defs" "$kind")
   [ -n "${built[$key]:-}" ] && continue
   built[$key]=1
-  spawn build_one "$defs" "$kind"
+  opt=-O1; [ "$expect" = fail ] && opt=-O0   # these stop at the first error: compile fast
+  spawn build_one "$defs" "$kind" "$opt"
 done
 wait; running=0
 for c in "${checks[@]}"; do

@@ -1,8 +1,8 @@
 //! `clavm [PATCH.c]`: the main job.
 //!
-//! The desktop window (issue 6) and live audio output (issue 3) are not part of
-//! this build yet. Until they are, the main job says so plainly and falls back
-//! to what works headless: rendering the patch to a WAV file.
+//! The desktop window (issue 6) is not part of this build yet. Until it is,
+//! the main job says so plainly, points at `clavm play` for live sound, and
+//! falls back to what works headless: rendering the patch to a WAV file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     };
     let display = std::env::var_os("WAYLAND_DISPLAY").is_some();
     eprintln!(
-        "clavm: {}; the desktop window and live audio are not in this build yet.",
+        "clavm: {}; the desktop window is not in this build yet (for live sound: clavm play PATCH.c).",
         if display { "a Wayland display is available" } else { "no Wayland display (WAYLAND_DISPLAY is not set)" }
     );
     eprintln!(

@@ -179,8 +179,13 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             }
             last = now;
         }
-        while let Some(e) = engine.next_event(Duration::from_millis(50)) {
+        // Wait for one event at most 50 ms, then drain what is queued: a steady
+        // stream of events must not keep this loop from checking the stop flag.
+        if let Some(e) = engine.next_event(Duration::from_millis(50)) {
             print_event(&e, rate as f64);
+            while let Some(e) = engine.next_event(Duration::ZERO) {
+                print_event(&e, rate as f64);
+            }
         }
         if last_meter.elapsed() >= Duration::from_secs(1) {
             let m = engine.meters();

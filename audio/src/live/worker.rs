@@ -41,6 +41,7 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     };
     let slot_ptr = shm.slot(slot_index);
     SLOT.store(slot_ptr, Ordering::SeqCst);
+    bounded_memory();
     // First bound the stack: the crash handler reads the stack's extent, which
     // for the main thread glibc derives from the limit in force.
     bounded_stack();
@@ -110,6 +111,17 @@ fn set_priority(p: i32) {
     unsafe {
         let param = libc::sched_param { sched_priority: p };
         libc::sched_setscheduler(0, policy, &param);
+    }
+}
+
+/// Caps the worker's address space: a patch that declares and touches a huge
+/// array fails inside its own worker instead of exhausting the machine's memory.
+fn bounded_memory() {
+    const LIMIT: libc::rlim_t = 4 << 30;
+    // SAFETY: setrlimit with a valid struct on ourselves.
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
+        libc::setrlimit(libc::RLIMIT_AS, &lim);
     }
 }
 
