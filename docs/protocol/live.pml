@@ -62,13 +62,14 @@
  * The -D variants show what goes wrong with the other choices:
  *   -DBUG                    the audio thread waits without a deadline
  *   -DPROMOTE_FAILED_BACKUP  a backup that failed becomes active anyway (what
- *                            audio/src/live/rt.rs does today)
+ *                            rt.rs did before this model found it)
  *   -DNO_CTL_REPLACE         control keeps a worker that crashed/hung on its Compile/TestRun
  *   -DNO_CTL_DEADLINE        control waits for a Compile/TestRun without a deadline
  *   -DREADY_FIRST            a fresh worker says ready before reading its baseline
- *   -DLIVE_EXCLUSIVE         asserts that no two workers run on LIVE at once: it
- *                            fails (a worker that missed its deadline may go on
- *                            running on LIVE while the next one is asked)
+ *   -DLIVE_EXCLUSIVE         asserts that no two workers run on LIVE at once. It
+ *                            failed for the first design (a worker that missed its
+ *                            deadline went on running on LIVE while the next one
+ *                            was asked); with the taint (LIVEMEM) it holds.
  *   -DA2C_CAP=n              a smaller audio -> control ring (5 is too small)
  */
 
@@ -160,6 +161,11 @@ bool creq;          /* a compile was requested (a save) and is not answered yet 
 byte nsub;
 byte nver;          /* the newest version */
 byte mem[NS];       /* the memory of the slot's latest request */
+/* A worker that missed its deadline on LIVE and may still write it: until it
+ * answers or is killed, the playing version runs on SHADOW (OTHER), and no
+ * Install (which needs SHADOW for its fade) is taken. See rt.rs `taint`. */
+byte tainted = NONE;
+#define LIVEMEM (tainted == NONE -> LIVE : OTHER)
 
 #define aowns(i)      (act == i || backup == i || old == i || lateA == i || lateB == i || failing == i)
 #define owned_once(i) ((cown[i] + inflight[i] + aowns(i)) == 1)
@@ -293,6 +299,7 @@ inline set_aside(w, how) {
 inline check_late(L, age) {
   if
   :: L != NONE && resp[L] == req[L] ->
+     if :: tainted == L -> tainted = NONE :: else -> skip fi;   /* it is done with LIVE */
      if
      :: fault[L] -> give(Failed, L)
      :: else ->     /* a hiccup: it plays again; whoever filled in is the backup again */
@@ -335,7 +342,7 @@ proctype Audio()
        block_done = false;
        /* 1. drain control -> audio */
        do
-       :: c2a?[Install,_,_] ->
+       :: tainted == NONE && c2a?[Install,_,_] ->
           c2a?Install,s,v;
           inflight[s] = false;
           assert(ver[s] == v);
@@ -365,7 +372,7 @@ proctype Audio()
           :: else -> give(Retired, s)                   /* not needed (any more) */
           fi;
           s = 0; v = 0
-       :: empty(c2a) -> break
+       :: else -> break      /* empty, or an Install waiting for LIVE to be clean */
        od;
        /* 2. the late workers */
        check_late(lateA, ageA);
@@ -373,7 +380,7 @@ proctype Audio()
        /* 3. in a fade, the old version first (on SHADOW), else the active (on LIVE) */
        if
        :: old != NONE -> put_request(old, OTHER); o = ASKED
-       :: old == NONE && act != NONE -> put_request(act, LIVE); n = ASKED
+       :: old == NONE && act != NONE -> put_request(act, LIVEMEM); n = ASKED
        :: else -> skip          /* no version: silence */
        fi;
        assert(ownership)
@@ -397,7 +404,7 @@ proctype Audio()
           fi;
           /* the new (active) version, on LIVE, with the time left */
           if
-          :: timeleft -> put_request(act, LIVE); n = ASKED
+          :: timeleft -> put_request(act, LIVEMEM); n = ASKED
           :: else -> n = SKIP   /* fade the last frame out; nobody to blame */
           fi;
           assert(ownership)
@@ -412,6 +419,10 @@ proctype Audio()
           await_audio(act, n);
           if
           :: n == CRASH || n == EXPIRED ->
+             if   /* it may still be writing LIVE: the others run on a copy until it answers or dies */
+             :: n == EXPIRED && mem[act] == LIVE && tainted == NONE -> tainted = act
+             :: else -> skip
+             fi;
              if
              :: old != NONE ->  /* in a fade: the old version rendered this block; it plays on */
                 failing = act;
@@ -423,7 +434,7 @@ proctype Audio()
                 failing = act;
                 act = NONE;
                 if
-                :: backup != NONE -> put_request(backup, LIVE); b = ASKED
+                :: backup != NONE -> put_request(backup, LIVEMEM); b = ASKED
                 :: else ->      /* fade out */
                    set_aside(failing, n)
                 fi
@@ -450,7 +461,12 @@ proctype Audio()
           fi;
           set_aside(failing, n);   /* the active that failed */
           if
-          :: backup != NONE -> set_aside(backup, b)   /* it failed too: fade out */
+          :: backup != NONE ->     /* it failed too: fade out */
+             if   /* a backup that missed on LIVE may still write it, like an active */
+             :: b == EXPIRED && mem[backup] == LIVE && tainted == NONE -> tainted = backup
+             :: else -> skip
+             fi;
+             set_aside(backup, b)
           :: else -> skip
           fi;
           assert(ownership)
@@ -483,6 +499,7 @@ proctype Audio()
  * waits until it is ready. The slot is reset: nothing is outstanding. */
 inline kill_spawn(x) {
   assert(cown[x]);
+  if :: tainted == x -> tainted = NONE :: else -> skip fi;   /* Killed: LIVE is clean */
   condemned[x] = true;
   ws[x] = SPAWNING;
   resp[x] = req[x];

@@ -485,6 +485,8 @@ impl Control {
     fn replace(&mut self, slot: usize) {
         self.idle.retain(|s| *s != slot);
         self.kill(slot);
+        // Dead and reaped: it can no longer write the state (the audio thread may be waiting for this).
+        let _ = self.to_audio.push(ToAudio::Killed { slot });
         match self.spawn(slot) {
             Ok(startup) => {
                 self.idle.push(slot);

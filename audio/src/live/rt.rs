@@ -42,6 +42,10 @@ pub enum ToAudio {
     Crossfade(Frames),
     /// `worker` holds the version playing now: keep it as the backup (after a failure used it up).
     Backup(Worker),
+    /// The worker in `slot` is dead (killed and reaped): it can no longer write the state.
+    Killed {
+        slot: usize,
+    },
 }
 
 /// Why a worker failed.
@@ -208,6 +212,13 @@ pub struct LiveProcessor {
     /// Workers that missed their deadline but may only have been held up
     /// (at most two: the active and the backup that stood in for it).
     late: [Option<Late>; 2],
+    /// A worker that missed its deadline on LIVE and may still be writing it.
+    /// Until it answers or is confirmed dead, everything runs on SHADOW (a copy).
+    live_tainted_by: Option<usize>,
+    /// An install that arrived while LIVE was tainted (SHADOW is in use).
+    deferred_install: Option<(Worker, Vec<SiteId>, Instant)>,
+    /// Must-arrive messages waiting for room in the ring.
+    held: [Option<FromAudio>; HELD],
 }
 
 /// A worker set aside after missing its deadline: a hiccup if it answers
@@ -229,6 +240,11 @@ struct Late {
 /// How long a late worker may take before it is declared hung and killed.
 /// Virtual machines preempt for 1-4 ms at times: that is not a hang.
 const HANG_LIMIT: Duration = Duration::from_millis(25);
+
+/// Ring slots kept free of reports (Late, Fault, Protect) for must-arrive messages.
+const RESERVED_SLOTS: usize = 64;
+/// Must-arrive messages kept when even the reserve is full.
+const HELD: usize = 16;
 
 /// Share of a block's duration a fallback to the backup may still use.
 const FALLBACK_SHARE: f64 = 0.85;
@@ -291,6 +307,9 @@ impl LiveProcessor {
             block_start: Instant::now(),
             fallback: None,
             late: [None, None],
+            held: Default::default(),
+            live_tainted_by: None,
+            deferred_install: None,
             shm: p.shm,
         }
     }
@@ -330,6 +349,7 @@ impl LiveProcessor {
         }
         self.last_callback = Some(t0);
         self.last_block = block;
+        self.flush_held();
         self.drain_commands();
         let deadline = t0 + self.deadline_for(frames);
         // A failed block may take longer to fill from the backup: rare, and
@@ -364,17 +384,63 @@ impl LiveProcessor {
         m.frames.store(self.frame, Ordering::Relaxed);
     }
 
+    /// Sends a message the control thread must get (Failed, Retired, Swapped,
+    /// Abandoned, Installed). If the ring is full it waits in `held` and is
+    /// retried every block: never dropped (and never freed here: some carry vectors).
     fn send(&mut self, r: FromAudio) {
-        if self.from_audio.push(r).is_err() {
-            // Full: the control thread is not reading. Never block; count it.
+        if !matches!(r, FromAudio::Late { .. } | FromAudio::Fault { .. } | FromAudio::Protect(_)) {
+            if let Err(rtrb::PushError::Full(r)) = self.from_audio.push(r) {
+                match self.held.iter_mut().find(|h| h.is_none()) {
+                    Some(h) => *h = Some(r),
+                    // More than HELD must-arrive messages while the control thread does not read:
+                    // keep the message rather than free it here; it is lost, and counted.
+                    None => {
+                        self.dropped_reports += 1;
+                        std::mem::forget(r);
+                    }
+                }
+            }
+            return;
+        }
+        // Reports may only use the ring while room for must-arrive messages remains.
+        if self.from_audio.slots() > RESERVED_SLOTS {
+            let _ = self.from_audio.push(r);
+        } else {
             self.dropped_reports += 1;
+        }
+    }
+
+    /// Retries held must-arrive messages, oldest first.
+    fn flush_held(&mut self) {
+        for i in 0..HELD {
+            if let Some(r) = self.held[i].take() {
+                if let Err(rtrb::PushError::Full(r)) = self.from_audio.push(r) {
+                    self.held[i] = Some(r);
+                    return;
+                }
+            }
         }
     }
 
     fn drain_commands(&mut self) {
         while let Ok(cmd) = self.to_audio.pop() {
             match cmd {
-                ToAudio::Install { worker, removed, sent } => self.install(worker, removed, sent),
+                ToAudio::Install { worker, removed, sent } => {
+                    if self.live_tainted_by.is_some() {
+                        // SHADOW stands in for LIVE now: no fade can start; install when clean.
+                        if let Some((w, removed, _)) = self.deferred_install.replace((worker, removed, sent)) {
+                            self.send(FromAudio::Retired { slot: w.slot });
+                            self.send(FromAudio::Abandoned { removed });
+                        }
+                    } else {
+                        self.install(worker, removed, sent);
+                    }
+                }
+                ToAudio::Killed { slot } => {
+                    if self.live_tainted_by == Some(slot) {
+                        self.untaint();
+                    }
+                }
                 ToAudio::Param(p) => {
                     let i = |n: u8| (n as usize).min(PARAMS - 1);
                     match p {
@@ -438,6 +504,56 @@ impl LiveProcessor {
             if removed.capacity() > 0 {
                 self.send(FromAudio::Abandoned { removed });
             }
+        }
+    }
+
+    /// The memory the playing version runs on: LIVE, or SHADOW while LIVE is tainted.
+    fn live_memory(&self) -> Memory {
+        if self.live_tainted_by.is_some() {
+            Memory::Shadow
+        } else {
+            Memory::Live
+        }
+    }
+
+    /// `slot` missed its deadline on LIVE: from now on the others run on a copy.
+    fn taint(&mut self, slot: usize, copy: bool) {
+        if self.live_tainted_by.is_none() {
+            if copy {
+                // SAFETY: SHADOW is not in use (no fade); the late worker may be mid-write
+                // on LIVE, so the copy may be torn in the cells it is writing: that is the fault's.
+                unsafe { (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live)) };
+            }
+            self.live_tainted_by = Some(slot);
+        }
+    }
+
+    /// LIVE is ours again: carry on from the state the stand-ins kept on SHADOW.
+    fn untaint(&mut self) {
+        if self.live_tainted_by.take().is_some() {
+            // SAFETY: the tainting worker has answered or is dead; nothing else runs now.
+            unsafe { (*self.shm.state(Memory::Live)).copy_from(&*self.shm.state(Memory::Shadow)) };
+            if let Some((w, removed, sent)) = self.deferred_install.take() {
+                self.install(w, removed, sent);
+            }
+        }
+    }
+
+    /// A worker that failed while covering for another: set aside if it may only be
+    /// late (it still has a request running), reported failed otherwise.
+    fn set_aside_or_fail(&mut self, w: Worker, fault: WorkerFault) {
+        let free = self.late.iter().position(Option::is_none);
+        match (fault, free) {
+            (WorkerFault::Deadline { .. }, Some(i)) => {
+                // SAFETY: the slot is still ours.
+                let seq = unsafe { (*self.slots[w.slot]).request.load(Ordering::Relaxed) };
+                let since = self.block_start;
+                let detected = self.block_start.elapsed();
+                let recovery = Recovery::FadedOut;
+                self.late[i] =
+                    Some(Late { worker: w, seq, first_block: false, since, fault, recovery, detected, fallback: None });
+            }
+            _ => self.failed_with(w, fault, Recovery::FadedOut, self.block_start.elapsed(), None),
         }
     }
 
@@ -548,6 +664,10 @@ impl LiveProcessor {
         let slot = unsafe { &*self.slots[late.worker.slot] };
         if slot.response.load(Ordering::Acquire) == late.seq {
             self.late[i] = None;
+            if self.live_tainted_by == Some(late.worker.slot) {
+                // It is done writing LIVE: continue there from the stand-ins' state.
+                self.untaint();
+            }
             if Status::from_u32(slot.resp.status) == Some(Status::Ok) {
                 // A hiccup: it plays again; whoever filled in is the backup again.
                 if let Some(acting) = self.active.replace(late.worker) {
@@ -599,7 +719,8 @@ impl LiveProcessor {
         // backup that reserve protects nothing, so the active worker may use it.
         let active_deadline =
             if self.backup.is_some() || self.fade.is_some() { deadline } else { self.fallback_deadline };
-        match self.request(active, Memory::Live, input, frames, call_compiled, active_deadline) {
+        let memory = self.live_memory();
+        match self.request(active, memory, input, frames, call_compiled, active_deadline) {
             Ok(()) => {
                 self.pending_compiled = false;
                 if call_compiled {
@@ -634,29 +755,45 @@ impl LiveProcessor {
             }
             Err(fault) => {
                 let was_fading = self.fade.is_some();
+                if matches!(fault, WorkerFault::Deadline { .. }) && memory == Memory::Live {
+                    // It may still be writing LIVE: stand-ins run on a copy until it answers or dies.
+                    // In a fade, SHADOW already holds the old version's state: no copy.
+                    self.taint(active.slot, !was_fading);
+                }
                 // The new version failed: fall back to what played before it.
                 let fallback = match self.fade.take() {
                     Some((old, _)) if old_ok => Some((old, true)),
                     _ => self.backup.take().map(|b| (b, false)),
                 };
                 self.active = None;
+                let mut second: Option<(Worker, WorkerFault)> = None;
                 let recovery = match fallback {
                     Some((w, already)) => {
                         let t = Instant::now();
                         let result = if already {
                             Ok(())
                         } else {
-                            self.request(w, Memory::Live, input, frames, false, self.fallback_deadline)
+                            let memory = self.live_memory();
+                            self.request(w, memory, input, frames, false, self.fallback_deadline)
                         };
                         self.fallback = Some(result.map(|()| t.elapsed()));
-                        let ok = result.is_ok();
-                        self.active = Some(w);
-                        if ok {
-                            out.copy_from_slice(self.output_of(w, frames));
-                            Recovery::FilledByBackup
-                        } else {
-                            self.fade_out(out);
-                            Recovery::FadedOut
+                        match result {
+                            Ok(()) => {
+                                self.active = Some(w);
+                                out.copy_from_slice(self.output_of(w, frames));
+                                Recovery::FilledByBackup
+                            }
+                            Err(f2) => {
+                                // The backup failed too: it must not be asked again while
+                                // its request may still be running (one request at a time).
+                                if matches!(f2, WorkerFault::Deadline { .. }) && memory == Memory::Live {
+                                    // Like an active that missed on LIVE, it may still be writing it.
+                                    self.taint(w.slot, true);
+                                }
+                                second = Some((w, f2));
+                                self.fade_out(out);
+                                Recovery::FadedOut
+                            }
                         }
                     }
                     None => {
@@ -680,6 +817,9 @@ impl LiveProcessor {
                     self.abandon_install();
                     self.pending_compiled = false;
                     self.failed(active, fault, recovery);
+                }
+                if let Some((w, f2)) = second {
+                    self.set_aside_or_fail(w, f2);
                 }
             }
         }
