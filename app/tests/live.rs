@@ -340,3 +340,30 @@ fn a_patch_that_touches_gigabytes_is_stopped_and_the_sound_goes_on() {
     assert_no_gap(&x, f0, &s.events);
     s.engine.shutdown();
 }
+
+#[test]
+fn a_patch_that_floods_stdout_with_raw_syscalls_is_contained() {
+    // `printf` does not link, but inline assembly can still call write(2).
+    // Workers' stdout is /dev/null; the flood is so slow that the worker misses
+    // its deadline, is covered by the previous version, and is replaced.
+    let text = "void compiled(void) { *_double(0) = _time(); }\n\
+                void play(void) {\n\
+                  if (_time() > *_double(0) + 0.05)\n\
+                    for (int i = 0; i < 1000000; i++) {\n\
+                      long r;\n\
+                      __asm__ volatile (\"syscall\" : \"=a\"(r) : \"a\"(1L), \"D\"(1L), \"S\"(\"flood\\n\"), \"d\"(6L) : \"rcx\", \"r11\", \"memory\");\n\
+                    }\n\
+                  _out(0, 0.5f * Cycle(440));\n}\n";
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = Session::with_sine();
+    s.submit("flood.c", text);
+    let said = s.describe_all();
+    assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
+    let f0 = s.frame();
+    let x = s.play(0.5);
+    let (_, now_playing, what) = s.failure();
+    assert!(what.contains("deadline"), "{what}");
+    assert_eq!(now_playing, Some(1));
+    assert_no_gap(&x, f0, &s.events);
+    s.engine.shutdown();
+}

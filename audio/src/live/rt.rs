@@ -715,10 +715,12 @@ impl LiveProcessor {
             None => false,
         };
         let call_compiled = self.pending_compiled;
-        // The half-block deadline keeps time for a backup to fill in; with no
-        // backup that reserve protects nothing, so the active worker may use it.
+        // The half-block deadline keeps time for a backup to fill in. With no
+        // backup, or in a fade (the old version's output already covers this
+        // block), that reserve protects nothing, so the active worker may use it:
+        // a healthy new version is not blamed for the time the old one took.
         let active_deadline =
-            if self.backup.is_some() || self.fade.is_some() { deadline } else { self.fallback_deadline };
+            if self.backup.is_some() && self.fade.is_none() { deadline } else { self.fallback_deadline };
         let memory = self.live_memory();
         match self.request(active, memory, input, frames, call_compiled, active_deadline) {
             Ok(()) => {
