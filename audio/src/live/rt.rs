@@ -78,6 +78,7 @@ impl WorkerFault {
                     libc::SIGILL => "SIGILL (illegal instruction)".to_string(),
                     libc::SIGABRT => "SIGABRT (aborted)".to_string(),
                     libc::SIGSYS => "SIGSYS (forbidden system call)".to_string(),
+                    libc::SIGXCPU => "ran 10 ms at realtime priority without a break: infinite loop?".to_string(),
                     s => format!("signal {s}"),
                 };
                 format!("{} crashed: {what}", f(in_compiled))

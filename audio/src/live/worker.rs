@@ -42,6 +42,7 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     let slot_ptr = shm.slot(slot_index);
     SLOT.store(slot_ptr, Ordering::SeqCst);
     bounded_memory();
+    bounded_realtime_cpu();
     // First bound the stack: the crash handler reads the stack's extent, which
     // for the main thread glibc derives from the limit in force.
     bounded_stack();
@@ -116,6 +117,22 @@ fn set_priority(p: i32) {
 
 /// Caps the worker's address space: a patch that declares and touches a huge
 /// array fails inside its own worker instead of exhausting the machine's memory.
+/// Caps the CPU time a worker may use at realtime priority without blocking:
+/// a healthy worker sleeps on its futex after every request (well under 1 ms
+/// of CPU), so only a runaway loop reaches this, and SIGXCPU turns it into a
+/// crash report at once, instead of a core spinning at realtime priority until
+/// the worker is declared hung and killed (which starved everything else).
+fn bounded_realtime_cpu() {
+    // SAFETY: setrlimit with a valid struct on ourselves (microseconds).
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: REALTIME_CPU_US, rlim_max: 2 * REALTIME_CPU_US };
+        libc::setrlimit(libc::RLIMIT_RTTIME, &lim);
+    }
+}
+
+/// See `bounded_realtime_cpu`.
+pub const REALTIME_CPU_US: libc::rlim_t = 10_000;
+
 fn bounded_memory() {
     const LIMIT: libc::rlim_t = 4 << 30;
     // SAFETY: setrlimit with a valid struct on ourselves.
@@ -237,7 +254,7 @@ fn install_crash_handler() {
         let stack = Box::leak(vec![0u8; size].into_boxed_slice());
         let ss = libc::stack_t { ss_sp: stack.as_mut_ptr() as *mut libc::c_void, ss_flags: 0, ss_size: size };
         libc::sigaltstack(&ss, std::ptr::null_mut());
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGSYS]
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGSYS, libc::SIGXCPU]
         {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_crash as *const () as usize;
