@@ -16,7 +16,10 @@ struct Jackd {
 
 impl Jackd {
     fn start() -> Jackd {
-        let name = format!("clavm-test-{}", std::process::id());
+        // One fixed name: a stale registry entry left by a crashed run is then
+        // reclaimed by the next server, instead of piling up until JACK refuses
+        // to start ("Too many servers already active").
+        let name = "clavm-test".to_string();
         let child = Command::new("jackd")
             .args(["-n", &name, "-d", "dummy", "-r", "48000", "-p", "128"])
             .stdout(Stdio::null())
@@ -37,7 +40,17 @@ impl Jackd {
 
 impl Drop for Jackd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: jackd removes itself from JACK's server registry. SIGKILL only if it hangs.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if t0.elapsed() > Duration::from_secs(5) {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.wait();
     }
 }
