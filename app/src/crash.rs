@@ -61,30 +61,8 @@ pub fn set_phase(p: Phase) {
 pub fn arm(patches: &[&str], sample_rate: f64) {
     let _ = PATCHES.set(patches.iter().map(|p| p.as_bytes().to_vec()).collect());
     SAMPLE_RATE.store(sample_rate as u64, Ordering::SeqCst);
-    // SAFETY: plain libc calls with valid pointers. The alternate stack is
-    // leaked on purpose: it must outlive the thread's use of it.
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-            STACK_LO.store(addr as usize, Ordering::SeqCst);
-            libc::pthread_attr_destroy(&mut attr);
-        }
-        let size = 256 * 1024;
-        let stack = Box::leak(vec![0u8; size].into_boxed_slice());
-        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr() as *mut libc::c_void, ss_flags: 0, ss_size: size };
-        libc::sigaltstack(&ss, std::ptr::null_mut());
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGSYS]
-        {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
+    STACK_LO.store(clavm_audio::crash_signals::stack_low(), Ordering::SeqCst);
+    clavm_audio::crash_signals::install(on_signal);
 }
 
 /// Writes to stderr without allocating (async-signal-safe).

@@ -27,6 +27,19 @@ pub struct Params {
     pub cc: [f32; PARAMS],
 }
 
+impl Params {
+    /// Sets one parameter (`_cc` values are clamped to 0..1, indices to the table).
+    pub fn apply(&mut self, p: crate::engine::Param) {
+        use crate::engine::Param;
+        let i = |n: u8| (n as usize).min(PARAMS - 1);
+        match p {
+            Param::P(n, v) => self.p[i(n)] = v,
+            Param::I(n, v) => self.i[i(n)] = v,
+            Param::Cc(n, v) => self.cc[i(n)] = v.clamp(0.0, 1.0),
+        }
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params { p: [0.0; PARAMS], i: [0; PARAMS], cc: [0.0; PARAMS] }

@@ -19,7 +19,7 @@ pub use denormals::FlushDenormals;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::builtins::api::{Ctx, FaultKind, Params, MAX_CHANNELS, PARAMS};
+use crate::builtins::api::{Ctx, FaultKind, Params, MAX_CHANNELS};
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, PatchError, PatchSource, Prepared};
 use crate::protect::{ProtectEvent, Protection};
@@ -357,12 +357,7 @@ impl Engine {
     }
 
     fn set_param(&mut self, p: Param) {
-        let i = |n: u8| (n as usize).min(PARAMS - 1);
-        match p {
-            Param::P(n, v) => self.params.p[i(n)] = v,
-            Param::I(n, v) => self.params.i[i(n)] = v,
-            Param::Cc(n, v) => self.params.cc[i(n)] = v.clamp(0.0, 1.0),
-        }
+        self.params.apply(p);
     }
 
     fn install(&mut self, new: Box<Prepared>) {

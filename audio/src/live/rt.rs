@@ -16,7 +16,7 @@ use rtrb::{Consumer, Producer};
 use super::futex;
 use super::shm::{Memory, Shm, WORKERS};
 use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
-use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS, PARAMS};
+use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS};
 use crate::engine::swap::Crossfade;
 use crate::engine::{FlushDenormals, Param};
 use crate::patch::sites::SiteId;
@@ -442,14 +442,7 @@ impl LiveProcessor {
                         self.untaint();
                     }
                 }
-                ToAudio::Param(p) => {
-                    let i = |n: u8| (n as usize).min(PARAMS - 1);
-                    match p {
-                        Param::P(n, v) => self.params.p[i(n)] = v,
-                        Param::I(n, v) => self.params.i[i(n)] = v,
-                        Param::Cc(n, v) => self.params.cc[i(n)] = v.clamp(0.0, 1.0),
-                    }
-                }
+                ToAudio::Param(p) => self.params.apply(p),
                 ToAudio::Crossfade(f) => self.crossfade_len = f,
                 ToAudio::Backup(w) => {
                     let current = self.active.map(|a| a.version);

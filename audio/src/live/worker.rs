@@ -239,38 +239,8 @@ fn run(slot: &mut Slot, program: &Program, ctxs: &mut [Ctx; 3], channels: usize,
 }
 
 fn install_crash_handler() {
-    // SAFETY: plain libc calls with valid pointers; the alternate stack is
-    // leaked on purpose (it must outlive every signal).
-    unsafe {
-        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
-        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
-            let mut addr: *mut libc::c_void = std::ptr::null_mut();
-            let mut size: libc::size_t = 0;
-            libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
-            STACK_LO.store(addr as usize, Ordering::SeqCst);
-            libc::pthread_attr_destroy(&mut attr);
-        }
-        let size = 256 * 1024;
-        let stack = Box::leak(vec![0u8; size].into_boxed_slice());
-        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr() as *mut libc::c_void, ss_flags: 0, ss_size: size };
-        libc::sigaltstack(&ss, std::ptr::null_mut());
-        for sig in [
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGFPE,
-            libc::SIGILL,
-            libc::SIGTRAP,
-            libc::SIGABRT,
-            libc::SIGSYS,
-            libc::SIGXCPU,
-        ] {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_crash as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
+    STACK_LO.store(crate::crash_signals::stack_low(), Ordering::SeqCst);
+    crate::crash_signals::install(on_crash);
 }
 
 /// Reports the crash through the slot and exits. Async-signal-safe: atomics,
