@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::workers_of;
+
 const SR: usize = 48000;
 
 /// A private JACK server; killed on drop.
@@ -104,17 +107,16 @@ fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
     })
 }
 
-fn workers_of(pid: u32) -> usize {
-    let pid = pid.to_string();
-    std::fs::read_dir("/proc")
+/// `clavm play PATCH --host jack [extra]` on `jackd`, stderr piped.
+fn play_on(jackd: &Jackd, patch: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["play", patch.to_str().unwrap(), "--host", "jack"])
+        .args(extra)
+        .env("JACK_DEFAULT_SERVER", &jackd.name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            args.len() > 4 && args[1] == b"__worker" && args[4] == pid.as_bytes()
-        })
-        .count()
 }
 
 /// JACK tests share one server name per process: one at a time.
@@ -127,13 +129,7 @@ fn play_reaches_jack_swaps_on_save_and_survives_a_segfaulting_edit() {
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("live.c");
     std::fs::write(&patch, "void play(void) { _out(0, 0.5f * Cycle(440)); _out(1, 0.5f * Cycle(440)); }\n").unwrap();
-    let mut clavm = Command::new(env!("CARGO_BIN_EXE_clavm"))
-        .args(["play", patch.to_str().unwrap(), "--host", "jack", "--seconds", "8"])
-        .env("JACK_DEFAULT_SERVER", &jackd.name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut clavm = play_on(&jackd, &patch, &["--seconds", "8"]);
     let (client, rec) = recorder();
     // Connect our recorder to clavm's first output once it exists.
     let t0 = Instant::now();
@@ -247,13 +243,7 @@ fn soak_swaps_every_second_faults_every_30_s_and_xruns_stay_at_the_reference() {
         )
     };
     std::fs::write(&patch, version(0)).unwrap();
-    let mut clavm = Command::new(env!("CARGO_BIN_EXE_clavm"))
-        .args(["play", patch.to_str().unwrap(), "--host", "jack", "--seconds", &(seconds + 2).to_string()])
-        .env("JACK_DEFAULT_SERVER", &jackd.name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut clavm = play_on(&jackd, &patch, &["--seconds", &(seconds + 2).to_string()]);
     let stderr = drain_stderr(&mut clavm);
     let (mut crashes, mut hangs) = (0, 0);
     for i in 1..seconds {
@@ -296,13 +286,7 @@ fn ctrl_c_stops_play_cleanly_and_leaves_no_worker_behind() {
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("p.c");
     std::fs::write(&patch, "void play(void) { _out(0, 0.2f * Cycle(220)); }\n").unwrap();
-    let mut clavm = Command::new(env!("CARGO_BIN_EXE_clavm"))
-        .args(["play", patch.to_str().unwrap(), "--host", "jack"])
-        .env("JACK_DEFAULT_SERVER", &jackd.name)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut clavm = play_on(&jackd, &patch, &[]);
     let t0 = Instant::now();
     while workers_of(clavm.id()) < 3 {
         assert!(t0.elapsed() < Duration::from_secs(10), "workers never started");

@@ -15,6 +15,8 @@ use clavm_audio::PatchSource;
 #[global_allocator]
 static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
+mod common;
+
 const SR: f64 = 48000.0;
 const BLOCK: usize = 128;
 const SINE: &str = "void play(void) { _out(0, 0.5f * Cycle(440)); }";
@@ -291,28 +293,14 @@ fn an_edit_keeps_phase_across_workers() {
     s.engine.shutdown();
 }
 
-/// The worker processes of this test process (their parent is us).
-fn our_workers() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            args.len() > 4 && args[1] == b"__worker" && args[4] == me.as_bytes()
-        })
-        .collect()
-}
-
 #[test]
 fn shutdown_leaves_no_worker_process_behind() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Session::with_sine();
     s.play(0.05);
-    assert_eq!(our_workers().len(), 3, "three workers while playing");
+    assert_eq!(common::workers_of(std::process::id()), 3, "three workers while playing");
     s.engine.shutdown();
-    assert!(our_workers().is_empty(), "{:?}", our_workers());
+    assert_eq!(common::workers_of(std::process::id()), 0);
 }
 
 #[test]

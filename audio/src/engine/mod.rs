@@ -289,10 +289,7 @@ impl Engine {
     /// frame; `input` is interleaved with `inputs` samples per frame (or empty).
     /// Runs patch code, so it can take as long as the patch does.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
-        #[cfg(all(feature = "alloc-guard", debug_assertions))]
-        assert_no_alloc::assert_no_alloc(|| self.process_inner(input, output));
-        #[cfg(not(all(feature = "alloc-guard", debug_assertions)))]
-        self.process_inner(input, output);
+        realtime(|| self.process_inner(input, output))
     }
 
     fn process_inner(&mut self, input: &[f32], output: &mut [f32]) {
@@ -446,6 +443,17 @@ impl Engine {
     pub fn dropped_reports(&self) -> u64 {
         self.dropped_reports
     }
+}
+
+/// Runs one block of an audio callback. In debug builds (feature
+/// `alloc-guard`) an allocation inside aborts, where the program installs
+/// `assert_no_alloc`'s allocator (the tests do): the realtime rules, enforced.
+#[inline]
+pub fn realtime<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(all(feature = "alloc-guard", debug_assertions))]
+    return assert_no_alloc::assert_no_alloc(f);
+    #[cfg(not(all(feature = "alloc-guard", debug_assertions)))]
+    f()
 }
 
 #[inline]

@@ -327,10 +327,7 @@ impl LiveProcessor {
     /// Renders one device block: `output` interleaved with `channels` samples
     /// per frame, `input` with `inputs` (or empty). Never waits past the deadline.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
-        #[cfg(all(feature = "alloc-guard", debug_assertions))]
-        assert_no_alloc::assert_no_alloc(|| self.process_inner(input, output));
-        #[cfg(not(all(feature = "alloc-guard", debug_assertions)))]
-        self.process_inner(input, output);
+        crate::engine::realtime(|| self.process_inner(input, output))
     }
 
     fn process_inner(&mut self, input: &[f32], output: &mut [f32]) {
