@@ -302,18 +302,27 @@ inline check_late(L, age) {
      if :: tainted == L -> tainted = NONE :: else -> skip fi;   /* it is done with LIVE */
      if
      :: fault[L] -> give(Failed, L)
-     :: else ->     /* a hiccup: it plays again; whoever filled in is the backup again */
+     :: else ->     /* a hiccup: the newest version plays, the other is the backup */
         assert(old == NONE);
         if
-        :: act != NONE ->
+        :: act != NONE && ver[act] > ver[L] ->   /* the stand-in is newer: L is the spare */
            if
            :: backup != NONE -> give(Retired, backup)
            :: else -> skip
            fi;
-           backup = act
-        :: else -> skip
+           backup = L
+        :: else ->
+           if
+           :: act != NONE ->
+              if
+              :: backup != NONE -> give(Retired, backup)
+              :: else -> skip
+              fi;
+              backup = act
+           :: else -> skip
+           fi;
+           act = L
         fi;
-        act = L;
         L = NONE;
         if                 /* a report: dropped if the ring is too full */
         :: len(a2c) < REPORT_ROOM -> a2c!Late,act,0

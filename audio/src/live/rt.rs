@@ -660,9 +660,15 @@ impl LiveProcessor {
                 self.untaint();
             }
             if Status::from_u32(slot.resp.status) == Some(Status::Ok) {
-                // A hiccup: it plays again; whoever filled in is the backup again.
-                if let Some(acting) = self.active.replace(late.worker) {
-                    if let Some(b) = self.backup.replace(acting) {
+                // A hiccup: the newest version plays, the other is the backup. (When
+                // both the active and its stand-in were late, the older may answer last.)
+                let (play, spare) = match self.active {
+                    Some(a) if a.version > late.worker.version => (a, Some(late.worker)),
+                    other => (late.worker, other),
+                };
+                self.active = Some(play);
+                if let Some(spare) = spare {
+                    if let Some(b) = self.backup.replace(spare) {
                         self.send(FromAudio::Retired { slot: b.slot });
                     }
                 }
