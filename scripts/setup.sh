@@ -5,12 +5,13 @@ set -euo pipefail
 
 # Build: our libtcc binding links Debian's static libtcc; `tcc` ships TinyCC's
 # runtime (libtcc1.a) and headers. Tests and benchmarks: gcc (the -O2
-# reference build), sox (inspecting rendered audio).
+# reference build), sox (inspecting rendered audio), spin (the protocol
+# model), neovim (the editor plugin's tests).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
   libasound2-dev libjack-jackd2-dev jackd2
-  sox spin
+  sox spin neovim
 )
 
 as_root() {

@@ -8,5 +8,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo build (libclavm_submit.so, which the Neovim test loads)"
+cargo build --workspace
 echo "== cargo test"
 cargo test --workspace

@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod crash;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -42,9 +43,16 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Measure compile times and DSP cost (TinyCC vs gcc -O2) of the example patches.
     Bench(bench::BenchArgs),
+    /// Send a patch to a running engine (`clavm play`) and print its reply.
+    Submit(commands::submit::SubmitArgs),
+    /// Set a live parameter (_p, _i or _cc) in a running engine.
+    Param(commands::param::ParamArgs),
     /// Internal: a live engine's worker process (started by the engine, not by hand).
     #[command(name = "__worker", hide = true)]
     Worker { fd: i32, slot: usize, parent: u32 },
+    /// The far side of `clavm bench --transport`'s round trips.
+    #[command(name = "__echo", hide = true)]
+    Echo { engine: String, style: String },
 }
 
 fn init_logging(verbose: u8) {
@@ -64,13 +72,18 @@ fn main() -> ExitCode {
         // Before anything else: no logging set-up, no threads.
         clavm_audio::live::worker::main(fd, slot, parent);
     }
+    if let Some(Command::Echo { engine, style }) = &cli.command {
+        bench::transport::echo(engine, style);
+    }
     init_logging(cli.verbose);
     let result = match cli.command {
         Some(Command::Render(a)) => commands::render::run(a),
         Some(Command::Check(a)) => commands::check::run(a),
         Some(Command::Play(a)) => commands::play::run(a),
         Some(Command::Bench(a)) => bench::run(a),
-        Some(Command::Worker { .. }) => unreachable!("handled above"),
+        Some(Command::Submit(a)) => commands::submit::run(a),
+        Some(Command::Param(a)) => commands::param::run(a),
+        Some(Command::Worker { .. }) | Some(Command::Echo { .. }) => unreachable!("handled above"),
         None => commands::main_job::run(cli.patch, cli.main),
     };
     match result {

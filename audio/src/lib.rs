@@ -12,6 +12,7 @@ pub mod builtins;
 pub mod crash_signals;
 pub mod engine;
 pub mod live;
+pub mod params;
 pub mod patch;
 pub mod protect;
 pub mod render;

@@ -37,7 +37,7 @@ fn realtime() -> bool {
     }
 }
 
-fn start() -> anyhow::Result<(LiveEngine, LiveProcessor)> {
+pub(super) fn start() -> anyhow::Result<(LiveEngine, LiveProcessor)> {
     let exe = std::env::current_exe()?;
     Ok(LiveEngine::start(LiveConfig::new(SR, 2, exe))?)
 }
@@ -106,13 +106,13 @@ fn round_trip(source: &PatchSource, seconds: f64) -> anyhow::Result<(Percentiles
 }
 
 /// A paced audio thread owning the processor, until dropped.
-struct AudioThread {
+pub(super) struct AudioThread {
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl AudioThread {
-    fn start(mut p: LiveProcessor) -> AudioThread {
+    pub(super) fn start(mut p: LiveProcessor) -> AudioThread {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -141,7 +141,11 @@ impl Drop for AudioThread {
 }
 
 /// Waits for an event matching `f`; on failure, says what the engine said last.
-fn wait_for(e: &LiveEngine, timeout: Duration, mut f: impl FnMut(&LiveEvent) -> bool) -> anyhow::Result<LiveEvent> {
+pub(super) fn wait_for(
+    e: &LiveEngine,
+    timeout: Duration,
+    mut f: impl FnMut(&LiveEvent) -> bool,
+) -> anyhow::Result<LiveEvent> {
     let t0 = Instant::now();
     let mut recent: Vec<String> = Vec::new();
     while t0.elapsed() < timeout {

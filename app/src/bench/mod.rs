@@ -6,6 +6,7 @@
 mod gcc;
 mod live;
 mod stats;
+pub mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,10 @@ pub struct BenchArgs {
     /// Measure the live engine instead: worker round trip, submit to sound, fault recovery.
     #[arg(long)]
     pub live: bool,
+    /// Measure the shared-memory transport instead: round trips against a socket and polling,
+    /// throughput, and `clavm submit`'s round trip.
+    #[arg(long, conflicts_with = "live")]
+    pub transport: bool,
 }
 
 struct Row {
@@ -52,6 +57,17 @@ struct Row {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if a.transport {
+        let table = transport::run(&a.patches, a.filter.as_deref())?;
+        println!("{table}");
+        if let Some(path) = &a.write {
+            let cmd = std::env::args().collect::<Vec<_>>().join(" ");
+            let section = format!("## Transport: channels, submits\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
+            write_section(path, "transport", &section)?;
+            eprintln!("wrote {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.live {
         let table = live::run(&a.patches, a.filter.as_deref())?;
         println!("{table}");

@@ -2,8 +2,10 @@
 
 pub mod check;
 pub mod main_job;
+pub mod param;
 pub mod play;
 pub mod render;
+pub mod submit;
 
 use std::path::Path;
 

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent};
 use clavm_audio::Frames;
+
+use crate::remote::params::ParamInputs;
+use crate::remote::submit::SubmitServer;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +59,18 @@ pub struct PlayArgs {
     /// Do not ask the kernel for zero CPU wake-up latency (saves power; worse worst-case timing).
     #[arg(long)]
     pub no_latency_qos: bool,
+    /// This engine's name, for `clavm submit --engine` (default: $CLAVM_ENGINE or "default").
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// UDP port on 127.0.0.1 for OSC parameters.
+    #[arg(long, default_value_t = 57130)]
+    pub osc_port: u16,
+    /// Do not listen for OSC.
+    #[arg(long)]
+    pub no_osc: bool,
+    /// MIDI control change inputs.
+    #[arg(long, value_enum, default_value_t = crate::remote::params::Midi::Auto)]
+    pub midi: crate::remote::params::Midi,
 }
 
 fn jack_running() -> bool {
@@ -89,6 +104,11 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=10_000.0).contains(&a.crossfade) {
         bail!("--crossfade {} ms is out of range (0..=10000)", a.crossfade);
     }
+    let on_jack = match a.host {
+        Host::Jack => true,
+        Host::Alsa => false,
+        Host::Auto => jack_running(),
+    };
     let host = host(a.host)?;
     if a.list_devices {
         for d in host.output_devices()? {
@@ -118,6 +138,10 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
     cfg.latency_qos = !a.no_latency_qos;
     let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
+    let engine_name = crate::remote::engine_name(a.engine.clone());
+    let _submits = SubmitServer::start(&engine_name, &engine)?;
+    let osc = (!a.no_osc).then_some(a.osc_port);
+    let inputs = ParamInputs::start(&engine_name, engine.params(), osc, a.midi, on_jack)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -153,7 +177,7 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         eprintln!("clavm: note: no access to /dev/cpu_dma_latency: worker wake-ups may be slower (run as root, or grant write access)");
     }
     eprintln!(
-        "clavm: playing {} on {} ({} Hz, {} ch, {}); Ctrl-C to stop",
+        "clavm: engine '{engine_name}' playing {} on {} ({} Hz, {} ch, {}); Ctrl-C to stop",
         a.patch.display(),
         device.name().unwrap_or_default(),
         rate,
@@ -174,7 +198,9 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         let now = fingerprint(&a.patch);
         if now.is_some() && now != last {
             match clavm_audio::PatchSource::from_file(&a.patch) {
-                Ok(src) => engine.submit(src),
+                Ok(src) => {
+                    engine.submit(src);
+                }
                 Err(e) => crate::commands::print_patch_error(&e),
             }
             last = now;
@@ -195,6 +221,10 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
                 m.take_peak() * 100.0,
                 m.xruns.load(Ordering::Relaxed) + backend_xruns.load(Ordering::Relaxed)
             );
+            let refused = inputs.stats.refused.load(Ordering::Relaxed);
+            if refused > 0 {
+                eprintln!("clavm: {refused} parameter messages refused so far");
+            }
             last_meter = Instant::now();
         }
     }

@@ -1,4 +1,7 @@
-//! Helpers shared by the end-to-end test files.
+//! Helpers shared by the end-to-end test files (each file uses some of them).
+#![allow(dead_code)]
+
+pub mod jack;
 
 /// How many `clavm __worker` processes the engine in process `pid` has running.
 pub fn workers_of(pid: u32) -> usize {

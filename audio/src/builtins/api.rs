@@ -25,6 +25,14 @@ pub struct Params {
     pub p: [f32; PARAMS],
     pub i: [i32; PARAMS],
     pub cc: [f32; PARAMS],
+    /// The values at the start of the block: `_p` and `_cc` ramp linearly from
+    /// these to `p`/`cc` over the block, so a jump does not click. `_i` steps.
+    pub p_from: [f32; PARAMS],
+    pub cc_from: [f32; PARAMS],
+    /// The block the ramp spans: its first frame and its length.
+    pub ramp_start: u64,
+    pub ramp_len: u32,
+    pub _pad: u32,
 }
 
 impl Params {
@@ -40,9 +48,29 @@ impl Params {
     }
 }
 
+impl Params {
+    /// Starts a block at `frame`: what was the target is where the ramp starts.
+    pub fn begin_block(&mut self, frame: u64, frames: usize) {
+        self.p_from = self.p;
+        self.cc_from = self.cc;
+        self.ramp_start = frame;
+        self.ramp_len = frames as u32;
+    }
+
+    /// Parameter `n` of `to` at `frame`, on the ramp from `from`.
+    fn ramped(&self, from: &[f32; PARAMS], to: &[f32; PARAMS], n: usize, frame: u64) -> f32 {
+        let (a, b) = (from[n], to[n]);
+        if a == b {
+            return b;
+        }
+        let t = (frame.wrapping_sub(self.ramp_start).saturating_add(1)) as f32 / self.ramp_len.max(1) as f32;
+        a + (b - a) * t.clamp(0.0, 1.0)
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
-        Params { p: [0.0; PARAMS], i: [0; PARAMS], cc: [0.0; PARAMS] }
+        bytemuck::Zeroable::zeroed()
     }
 }
 
@@ -404,11 +432,22 @@ fn param<T: Copy + Default>(ctx: &mut Ctx, n: i32, pick: impl FnOnce(&Params) ->
         T::default()
     }
 }
+/// `_p`/`_cc`: the value on its ramp through the block.
+fn ramped(ctx: &mut Ctx, n: i32, cc: bool) -> f32 {
+    if !(0..PARAMS as i32).contains(&n) {
+        ctx.faults.raise(FaultKind::Param, n as i64);
+        return 0.0;
+    }
+    // SAFETY: `params` is valid while the context is entered.
+    let p = unsafe { &*ctx.params };
+    let (from, to) = if cc { (&p.cc_from, &p.cc) } else { (&p.p_from, &p.p) };
+    p.ramped(from, to, n as usize, ctx.frame)
+}
 extern "C" fn api_cc(n: i32) -> f32 {
-    with_ctx(0.0, |ctx| param(ctx, n, |p| &p.cc))
+    with_ctx(0.0, |ctx| ramped(ctx, n, true))
 }
 extern "C" fn api_p(n: i32) -> f32 {
-    with_ctx(0.0, |ctx| param(ctx, n, |p| &p.p))
+    with_ctx(0.0, |ctx| ramped(ctx, n, false))
 }
 extern "C" fn api_i(n: i32) -> i32 {
     with_ctx(0, |ctx| param(ctx, n, |p| &p.i))

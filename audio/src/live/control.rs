@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +18,7 @@ use super::shm::{Memory, Shm, ShmError, WORKERS};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
 use crate::builtins::api::FaultKind;
 use crate::engine::Param;
+use crate::params::ParamTable;
 use crate::patch::sites::SiteRegistry;
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
@@ -77,6 +78,7 @@ pub enum LiveError {
 pub enum LiveEvent {
     /// A version compiled and passed its test run; it plays from the next block.
     Compiled {
+        submit: SubmitId,
         version: u64,
         name: String,
         compile: Duration,
@@ -93,11 +95,13 @@ pub enum LiveEvent {
     },
     /// The source was refused; the old code keeps playing.
     Rejected {
+        submit: SubmitId,
         name: String,
         diagnostics: Vec<Diagnostic>,
     },
-    /// The new version failed its test run; the old code keeps playing.
+    /// The new version failed its test run (or could not be installed); the old code keeps playing.
     TestFailed {
+        submit: SubmitId,
         name: String,
         reason: String,
     },
@@ -140,7 +144,7 @@ impl LiveEvent {
     /// One line for the terminal.
     pub fn describe(&self, sample_rate: f64) -> String {
         match self {
-            LiveEvent::Compiled { version, name, compile, test, warnings } => {
+            LiveEvent::Compiled { version, name, compile, test, warnings, .. } => {
                 let mut s = format!(
                     "{name}: version {version} compiled in {:.2} ms, test run {:.2} ms",
                     compile.as_secs_f64() * 1e3,
@@ -160,7 +164,7 @@ impl LiveEvent {
             LiveEvent::Rejected { diagnostics, .. } => {
                 diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
             }
-            LiveEvent::TestFailed { name, reason } => {
+            LiveEvent::TestFailed { name, reason, .. } => {
                 format!("{name}: {reason}; the old code keeps playing")
             }
             LiveEvent::WorkerFailed { version, fault, recovery, now_playing, at, .. } => {
@@ -190,9 +194,31 @@ impl LiveEvent {
     }
 }
 
+/// Which submit an outcome answers: [`LiveEngine::submit`] returns it, and the
+/// one event that ends the submit (`Compiled`, `Rejected` or `TestFailed`) carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubmitId(pub u64);
+
+/// Submits patches to the engine from any thread.
+#[derive(Clone)]
+pub struct Submitter {
+    tx: Sender<ControlMsg>,
+    submits: Arc<AtomicU64>,
+}
+
+impl Submitter {
+    /// As [`LiveEngine::submit`].
+    pub fn submit(&self, source: PatchSource) -> SubmitId {
+        let id = SubmitId(self.submits.fetch_add(1, Ordering::Relaxed) + 1);
+        let _ = self.tx.send(ControlMsg::Submit(id, source));
+        id
+    }
+}
+
+type Subscribers = Arc<std::sync::Mutex<Vec<Sender<LiveEvent>>>>;
+
 enum ControlMsg {
-    Submit(PatchSource),
-    Param(Param),
+    Submit(SubmitId, PatchSource),
     Crossfade(Frames),
     Shutdown,
 }
@@ -201,7 +227,9 @@ enum ControlMsg {
 pub struct LiveEngine {
     /// The open PM QoS request (released when closed), if we could make one.
     latency_qos: Option<std::fs::File>,
-    tx: Sender<ControlMsg>,
+    submitter: Submitter,
+    param_table: Arc<ParamTable>,
+    subscribers: Subscribers,
     events: Receiver<LiveEvent>,
     thread: Option<JoinHandle<()>>,
     meters: Arc<Meters>,
@@ -219,6 +247,8 @@ impl LiveEngine {
         let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
         let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
         let meters = Arc::new(Meters::default());
+        let param_table = Arc::new(ParamTable::default());
+        let subscribers: Subscribers = Arc::default();
         let processor = LiveProcessor::new(ProcessorParts {
             shm: shm.clone(),
             sample_rate: config.sample_rate,
@@ -228,6 +258,7 @@ impl LiveEngine {
             to_audio: to_audio_rx,
             from_audio: from_audio_tx,
             meters: meters.clone(),
+            param_table: param_table.clone(),
         });
         let mut control = Control {
             workers: [None, None, None],
@@ -243,6 +274,7 @@ impl LiveEngine {
             registries: std::collections::HashMap::new(),
             audio_owns: [false; WORKERS],
             meters: meters.clone(),
+            subscribers: subscribers.clone(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -258,7 +290,9 @@ impl LiveEngine {
         let latency_qos = if config.latency_qos { request_zero_wakeup_latency() } else { None };
         let engine = LiveEngine {
             latency_qos,
-            tx,
+            submitter: Submitter { tx, submits: Arc::default() },
+            param_table,
+            subscribers,
             events: ev_rx,
             thread: Some(thread),
             meters,
@@ -268,17 +302,35 @@ impl LiveEngine {
     }
 
     /// Compiles, test-runs and installs `source`; the outcome arrives as events.
-    pub fn submit(&self, source: PatchSource) {
-        let _ = self.tx.send(ControlMsg::Submit(source));
+    pub fn submit(&self, source: PatchSource) -> SubmitId {
+        self.submitter.submit(source)
     }
 
+    /// A handle that submits from another thread (a submit server).
+    pub fn submitter(&self) -> Submitter {
+        self.submitter.clone()
+    }
+
+    /// Sets a live parameter; `play()` sees it from the next block (no control thread in between).
     pub fn set_param(&self, p: Param) {
-        let _ = self.tx.send(ControlMsg::Param(p));
+        self.param_table.set(p);
+    }
+
+    /// The parameter table, for inputs on other threads (OSC, MIDI, the param channel).
+    pub fn params(&self) -> Arc<ParamTable> {
+        self.param_table.clone()
+    }
+
+    /// Another receiver of every event from now on (dropped receivers are forgotten).
+    pub fn subscribe(&self) -> Receiver<LiveEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
     }
 
     /// Crossfade length for the following swaps (0 = switch at once).
     pub fn set_crossfade(&self, f: Frames) {
-        let _ = self.tx.send(ControlMsg::Crossfade(f));
+        let _ = self.submitter.tx.send(ControlMsg::Crossfade(f));
     }
 
     /// Waits up to `timeout` for the next event.
@@ -305,7 +357,7 @@ impl LiveEngine {
     }
 
     fn stop(&mut self) {
-        let _ = self.tx.send(ControlMsg::Shutdown);
+        let _ = self.submitter.tx.send(ControlMsg::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -346,6 +398,7 @@ struct Control {
     /// Who owns each slot, as far as the messages say (checked on every message).
     audio_owns: [bool; WORKERS],
     meters: Arc<Meters>,
+    subscribers: Subscribers,
 }
 
 impl Control {
@@ -358,6 +411,8 @@ impl Control {
     }
 
     fn emit(&self, e: LiveEvent) {
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|s| s.send(e.clone()).is_ok());
         let _ = self.events.send(e);
     }
 
@@ -371,10 +426,7 @@ impl Control {
         loop {
             self.poll_audio();
             match rx.recv_timeout(Duration::from_millis(1)) {
-                Ok(ControlMsg::Submit(src)) => self.submit(src),
-                Ok(ControlMsg::Param(p)) => {
-                    let _ = self.to_audio.push(ToAudio::Param(p));
-                }
+                Ok(ControlMsg::Submit(id, src)) => self.submit(id, src),
                 Ok(ControlMsg::Crossfade(f)) => {
                     let _ = self.to_audio.push(ToAudio::Crossfade(f));
                 }
@@ -588,15 +640,16 @@ impl Control {
         format!("{what}: {}", fault.describe())
     }
 
-    fn submit(&mut self, source: PatchSource) {
+    fn submit(&mut self, submit: SubmitId, source: PatchSource) {
         let name = source.name.clone();
         let t0 = Instant::now();
         let rewritten = match patch::prepare(&source, &self.registry, &CompileOptions::default()) {
             Ok(r) => r,
-            Err(e) => return self.emit(LiveEvent::Rejected { name, diagnostics: e.diagnostics().to_vec() }),
+            Err(e) => return self.emit(LiveEvent::Rejected { submit, name, diagnostics: e.diagnostics().to_vec() }),
         };
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
-            return self.emit(LiveEvent::Error("no idle worker to compile on (all busy or failed)".into()));
+            let reason = "no idle worker to compile on (all busy or failed)".to_string();
+            return self.emit(LiveEvent::TestFailed { submit, name, reason });
         };
         // Compile.
         let status = self.load(slot, &source, &rewritten.body);
@@ -609,17 +662,17 @@ impl Control {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
-                return self.emit(LiveEvent::Rejected { name, diagnostics: messages });
+                return self.emit(LiveEvent::Rejected { submit, name, diagnostics: messages });
             }
             Some(Status::Crashed) => {
                 let reason = self.crash_reason(slot, "TinyCC crashed while compiling");
                 self.replace(slot);
-                return self.emit(LiveEvent::TestFailed { name, reason });
+                return self.emit(LiveEvent::TestFailed { submit, name, reason });
             }
             _ => {
                 self.replace(slot);
                 let reason = format!("compiling took longer than {:.1} s", self.config.compile_timeout.as_secs_f64());
-                return self.emit(LiveEvent::TestFailed { name, reason });
+                return self.emit(LiveEvent::TestFailed { submit, name, reason });
             }
         }
         // Test run: compiled() and one block on a copy of the live state.
@@ -657,7 +710,7 @@ impl Control {
             } else {
                 self.replace(slot);
             }
-            return self.emit(LiveEvent::TestFailed { name, reason });
+            return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
         // Install.
         self.version += 1;
@@ -665,7 +718,8 @@ impl Control {
         let removed = rewritten.plan.removed.clone();
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
             self.idle.push(slot);
-            return self.emit(LiveEvent::Error("the audio thread is not taking commands".into()));
+            let reason = "the audio thread is not taking commands".to_string();
+            return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
         self.hand(slot, true, "install");
         self.registry.commit(&rewritten.plan);
@@ -675,6 +729,6 @@ impl Control {
         let newest = self.version;
         self.versions.retain(|v, _| *v + 4 > newest);
         self.registries.retain(|v, _| *v + 4 > newest);
-        self.emit(LiveEvent::Compiled { version: self.version, name, compile, test, warnings: messages });
+        self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
     }
 }

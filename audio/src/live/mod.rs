@@ -3,14 +3,14 @@
 //! the sound. The protocol is in docs/LIVE_PROTOCOL.md.
 
 mod control;
-pub mod futex;
+pub use clavm_channel::futex;
 mod rt;
 pub mod sandbox;
 pub mod shm;
 pub mod slot;
 pub mod worker;
 
-pub use control::{LiveConfig, LiveEngine, LiveError, LiveEvent};
+pub use control::{LiveConfig, LiveEngine, LiveError, LiveEvent, SubmitId, Submitter};
 pub use rt::{LiveProcessor, Meters, Recovery, Worker, WorkerFault};
 
 /// Enters the worker sandbox; true if it was enforced.

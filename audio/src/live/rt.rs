@@ -18,7 +18,8 @@ use super::shm::{Memory, Shm, WORKERS};
 use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS};
 use crate::engine::swap::Crossfade;
-use crate::engine::{FlushDenormals, Param};
+use crate::engine::FlushDenormals;
+use crate::params::ParamTable;
 use crate::patch::sites::SiteId;
 use crate::protect::{ProtectEvent, Protection};
 use crate::Frames;
@@ -38,7 +39,6 @@ pub enum ToAudio {
         removed: Vec<SiteId>,
         sent: Instant,
     },
-    Param(Param),
     Crossfade(Frames),
     /// `worker` holds the version playing now: keep it as the backup (after a failure used it up).
     Backup(Worker),
@@ -191,6 +191,9 @@ pub struct LiveProcessor {
     installing: Option<(Instant, Vec<SiteId>)>,
     crossfade_len: Frames,
     params: Params,
+    /// Where parameter changes come from (any thread), and the generation last copied.
+    param_table: Arc<ParamTable>,
+    params_seen: u64,
     protection: Protection,
     frame: u64,
     compiled_epoch: u64,
@@ -263,6 +266,7 @@ pub(super) struct ProcessorParts {
     pub to_audio: Consumer<ToAudio>,
     pub from_audio: Producer<FromAudio>,
     pub meters: Arc<Meters>,
+    pub param_table: Arc<ParamTable>,
 }
 
 /// This thread's SCHED_FIFO/SCHED_RR priority, if it is realtime.
@@ -291,6 +295,8 @@ impl LiveProcessor {
             installing: None,
             crossfade_len: p.crossfade,
             params: Params::default(),
+            param_table: p.param_table,
+            params_seen: 0,
             protection: Protection::new(p.sample_rate, p.channels),
             frame: 0,
             compiled_epoch: u64::MAX,
@@ -439,7 +445,6 @@ impl LiveProcessor {
                         self.untaint();
                     }
                 }
-                ToAudio::Param(p) => self.params.apply(p),
                 ToAudio::Crossfade(f) => self.crossfade_len = f,
                 ToAudio::Backup(w) => {
                     let current = self.active.map(|a| a.version);
@@ -693,6 +698,8 @@ impl LiveProcessor {
     fn render(&mut self, input: &[f32], out: &mut [f32], deadline: Instant) {
         self.check_late();
         let frames = out.len() / self.channels;
+        self.params.begin_block(self.frame, frames);
+        self.param_table.read_into(&mut self.params_seen, &mut self.params);
         let Some(active) = self.active else {
             self.fade_out(out);
             self.advance(out, frames);

@@ -12,13 +12,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::slot::Slot;
 use crate::state::{StateMemory, DELAY_POOL_BYTES};
 
-/// Types that may be placed in the shared memory: `#[repr(C)]`, no pointers or
-/// references (indices instead), every bit pattern of zeroes a valid value, and
-/// no value read from a worker trusted without checking (workers run patches).
-///
-/// # Safety
-/// Implementors must meet all of the above (iceoryx2's `ZeroCopySend`, in short).
-pub unsafe trait ShmSafe {}
+/// The marker for what may live in shared memory (see `clavm_channel::ShmSafe`);
+/// here also: all zeroes is a valid initial value, and nothing a worker wrote is
+/// trusted without checking (workers run patches).
+pub use clavm_channel::ShmSafe;
 
 // SAFETY: repr(C), plain numbers and arrays, all-zero is the initial state.
 unsafe impl ShmSafe for StateMemory {}

@@ -1,0 +1,332 @@
+//! Live parameter inputs: the shared-memory `ENGINE.param` channel (`clavm
+//! param`), OSC over UDP on localhost, and MIDI control change from JACK MIDI
+//! and the ALSA sequencer. Each writes into the engine's lock-free parameter
+//! table, which the audio thread reads at the start of every block.
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use clavm_audio::engine::Param;
+use clavm_audio::params::ParamTable;
+use clavm_channel::{Receiver, RecvError, Wait};
+use clavm_submit::protocol::{param_config, ParamKind, ParamMsg, PARAM_CHANNEL};
+
+const IDLE: Duration = Duration::from_millis(200);
+
+/// What the inputs took and refused (for the meter line and tests).
+#[derive(Default)]
+pub struct InputStats {
+    pub applied: AtomicU64,
+    /// Messages that were malformed, of the wrong type, or out of range.
+    pub refused: AtomicU64,
+    pub midi_events: AtomicU64,
+}
+
+/// A parameter change from any input, checked.
+fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
+    let n = u8::try_from(index).ok().filter(|n| (*n as usize) < clavm_audio::builtins::api::PARAMS)?;
+    if !value.is_finite() {
+        return None;
+    }
+    Some(match kind {
+        ParamKind::P => Param::P(n, value as f32),
+        ParamKind::I => Param::I(n, value.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32),
+        ParamKind::Cc => Param::Cc(n, value as f32),
+    })
+}
+
+fn apply(table: &ParamTable, stats: &InputStats, p: Option<Param>) -> bool {
+    match p {
+        Some(p) if table.set(p) => {
+            stats.applied.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        _ => {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// Reports the first few refusals of an input, then only counts them.
+struct Complaints(u32);
+
+impl Complaints {
+    fn say(&mut self, what: &str) {
+        self.0 += 1;
+        if self.0 <= 5 {
+            eprintln!("clavm: ignored {what}");
+        }
+        if self.0 == 5 {
+            eprintln!("clavm: (further ignored messages are only counted)");
+        }
+    }
+}
+
+/// The running inputs; stopped on drop.
+pub struct ParamInputs {
+    pub stats: Arc<InputStats>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    _jack_midi: Option<jack::AsyncClient<(), MidiHandler>>,
+    _alsa_midi: Option<midir::MidiInputConnection<()>>,
+}
+
+/// Which MIDI inputs to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Midi {
+    /// JACK MIDI when a JACK server runs, and the ALSA sequencer when the kernel has it.
+    Auto,
+    Jack,
+    Alsa,
+    None,
+}
+
+impl ParamInputs {
+    /// Starts the param channel of `engine_name`, OSC on `osc_port` (None: off), and `midi`.
+    pub fn start(
+        engine_name: &str,
+        table: Arc<ParamTable>,
+        osc_port: Option<u16>,
+        midi: Midi,
+        jack_running: bool,
+    ) -> anyhow::Result<ParamInputs> {
+        let stats = Arc::new(InputStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        let rx = Receiver::create(engine_name, PARAM_CHANNEL, param_config())
+            .with_context(|| format!("opening the param channel of engine '{engine_name}'"))?;
+        {
+            let (table, stats, stop) = (table.clone(), stats.clone(), stop.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("clavm-param".into())
+                    .spawn(move || serve_channel(rx, &table, &stats, &stop))?,
+            );
+        }
+        // Without OSC the engine still plays (a second engine may hold the port): said, not fatal.
+        match osc_port.map(|port| (port, UdpSocket::bind(("127.0.0.1", port)))) {
+            Some((port, Ok(socket))) => {
+                socket.set_read_timeout(Some(IDLE))?;
+                let (table, stats, stop) = (table.clone(), stats.clone(), stop.clone());
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("clavm-osc".into())
+                        .spawn(move || serve_osc(socket, &table, &stats, &stop))?,
+                );
+                eprintln!("clavm: OSC on udp://127.0.0.1:{port} (/clavm/p, /clavm/i, /clavm/cc)");
+            }
+            Some((port, Err(e))) => {
+                eprintln!(
+                    "clavm: warning: no OSC: cannot listen on 127.0.0.1:{port}: {e} (pick another with --osc-port)"
+                )
+            }
+            None => {}
+        }
+        let want_jack = matches!(midi, Midi::Jack) || (midi == Midi::Auto && jack_running);
+        let jack_midi = if want_jack {
+            match jack_midi(table.clone(), stats.clone()) {
+                Ok(c) => Some(c),
+                Err(e) if midi == Midi::Auto => {
+                    eprintln!("clavm: note: no JACK MIDI input: {e:#}");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        let want_alsa = matches!(midi, Midi::Alsa | Midi::Auto);
+        let alsa_midi = if want_alsa {
+            match alsa_midi(table.clone(), stats.clone()) {
+                Ok(c) => Some(c),
+                Err(e) if midi == Midi::Auto => {
+                    tracing::info!("no ALSA sequencer MIDI input: {e:#}");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        Ok(ParamInputs { stats, stop, threads, _jack_midi: jack_midi, _alsa_midi: alsa_midi })
+    }
+}
+
+impl Drop for ParamInputs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_channel(mut rx: Receiver, table: &ParamTable, stats: &InputStats, stop: &AtomicBool) {
+    let mut complaints = Complaints(0);
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv::<ParamMsg>(Wait::Sleep, IDLE) {
+            Ok(m) => {
+                let p = m.decode().and_then(|(kind, index, value)| param(kind, index as i64, value));
+                if !apply(table, stats, p) {
+                    complaints.say("a malformed or out-of-range message on the param channel");
+                }
+            }
+            Err(RecvError::WrongSize { .. }) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                complaints.say("a message of the wrong size on the param channel");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The OSC addresses we answer: `/clavm/p N VALUE`, `/clavm/i N VALUE`, `/clavm/cc N VALUE`.
+fn osc_param(msg: &rosc::OscMessage) -> Result<Option<Param>, String> {
+    use rosc::OscType;
+    let kind = match msg.addr.as_str() {
+        "/clavm/p" => ParamKind::P,
+        "/clavm/i" => ParamKind::I,
+        "/clavm/cc" => ParamKind::Cc,
+        other => return Err(format!("OSC address {other} (use /clavm/p, /clavm/i or /clavm/cc)")),
+    };
+    let number = |a: &OscType| match *a {
+        OscType::Int(v) => Some(v as f64),
+        OscType::Long(v) => Some(v as f64),
+        OscType::Float(v) => Some(v as f64),
+        OscType::Double(v) => Some(v),
+        _ => None,
+    };
+    match msg.args.as_slice() {
+        [n @ (OscType::Int(_) | OscType::Long(_)), v] if number(v).is_some() => {
+            let n = number(n).unwrap_or(-1.0) as i64;
+            Ok(param(kind, n, number(v).unwrap_or(f64::NAN)))
+        }
+        _ => Err(format!("OSC {} with arguments {:?} (want an integer index and a number)", msg.addr, msg.args)),
+    }
+}
+
+fn osc_packet(packet: rosc::OscPacket, table: &ParamTable, stats: &InputStats, complaints: &mut Complaints) {
+    match packet {
+        rosc::OscPacket::Message(m) => match osc_param(&m) {
+            Ok(p) => {
+                if !apply(table, stats, p) {
+                    complaints.say(&format!("OSC {} {:?}: index out of 0..127 or value not finite", m.addr, m.args));
+                }
+            }
+            Err(why) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                complaints.say(&why);
+            }
+        },
+        rosc::OscPacket::Bundle(b) => {
+            for p in b.content {
+                osc_packet(p, table, stats, complaints);
+            }
+        }
+    }
+}
+
+fn serve_osc(socket: UdpSocket, table: &ParamTable, stats: &InputStats, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65536];
+    let mut complaints = Complaints(0);
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
+        match rosc::decoder::decode_udp(&buf[..n]) {
+            Ok((_, packet)) => osc_packet(packet, table, stats, &mut complaints),
+            Err(e) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                complaints.say(&format!("a malformed OSC packet ({e:?})"));
+            }
+        }
+    }
+}
+
+/// A MIDI message, if it is a control change: (controller, value 0..1).
+fn control_change(bytes: &[u8]) -> Option<(u8, f32)> {
+    match *bytes {
+        [status, controller, value] if status & 0xf0 == 0xb0 && controller < 128 && value < 128 => {
+            Some((controller, value as f32 / 127.0))
+        }
+        _ => None,
+    }
+}
+
+/// JACK's process callback for the MIDI input: realtime, so only atomics.
+pub struct MidiHandler {
+    port: jack::Port<jack::MidiIn>,
+    table: Arc<ParamTable>,
+    stats: Arc<InputStats>,
+}
+
+impl jack::ProcessHandler for MidiHandler {
+    fn process(&mut self, _: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        for ev in self.port.iter(ps) {
+            self.stats.midi_events.fetch_add(1, Ordering::Relaxed);
+            if let Some((cc, v)) = control_change(ev.bytes) {
+                self.table.set(Param::Cc(cc, v));
+            }
+        }
+        jack::Control::Continue
+    }
+}
+
+fn jack_midi(table: Arc<ParamTable>, stats: Arc<InputStats>) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
+    let (client, _) = jack::Client::new("clavm-midi", jack::ClientOptions::NO_START_SERVER)
+        .map_err(|e| anyhow::anyhow!("cannot open a JACK client: {e}"))?;
+    let port = client.register_port("cc_in", jack::MidiIn).context("registering the JACK MIDI port")?;
+    let active = client.activate_async((), MidiHandler { port, table, stats }).context("activating JACK MIDI")?;
+    eprintln!("clavm: MIDI control change from JACK port clavm-midi:cc_in");
+    Ok(active)
+}
+
+fn alsa_midi(table: Arc<ParamTable>, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiInputConnection<()>> {
+    use midir::os::unix::VirtualInput;
+    let input = midir::MidiInput::new("clavm").context("opening the ALSA sequencer")?;
+    let conn = input
+        .create_virtual(
+            "cc in",
+            move |_, bytes, _| {
+                stats.midi_events.fetch_add(1, Ordering::Relaxed);
+                if let Some((cc, v)) = control_change(bytes) {
+                    table.set(Param::Cc(cc, v));
+                }
+            },
+            (),
+        )
+        .map_err(|e| anyhow::anyhow!("creating an ALSA sequencer port: {e}"))?;
+    eprintln!("clavm: MIDI control change from ALSA sequencer port clavm:cc in");
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rosc::{OscMessage, OscType};
+
+    fn msg(addr: &str, args: Vec<OscType>) -> OscMessage {
+        OscMessage { addr: addr.into(), args }
+    }
+
+    #[test]
+    fn osc_messages_map_to_parameters_and_bad_ones_are_refused() {
+        assert_eq!(osc_param(&msg("/clavm/p", vec![OscType::Int(3), OscType::Float(0.5)])), Ok(Some(Param::P(3, 0.5))));
+        assert_eq!(osc_param(&msg("/clavm/i", vec![OscType::Int(1), OscType::Double(2.6)])), Ok(Some(Param::I(1, 3))));
+        assert_eq!(osc_param(&msg("/clavm/cc", vec![OscType::Long(7), OscType::Int(1)])), Ok(Some(Param::Cc(7, 1.0))));
+        assert_eq!(osc_param(&msg("/clavm/p", vec![OscType::Int(300), OscType::Float(1.0)])), Ok(None));
+        assert!(osc_param(&msg("/clavm/p", vec![OscType::Float(1.0), OscType::Float(1.0)])).is_err());
+        assert!(osc_param(&msg("/clavm/p", vec![OscType::Int(1), OscType::String("x".into())])).is_err());
+        assert!(osc_param(&msg("/other", vec![])).is_err());
+    }
+
+    #[test]
+    fn only_control_changes_become_cc_values() {
+        assert_eq!(control_change(&[0xb3, 7, 127]), Some((7, 1.0)));
+        assert_eq!(control_change(&[0x90, 60, 100]), None, "note on");
+        assert_eq!(control_change(&[0xb0, 7]), None, "truncated");
+    }
+}

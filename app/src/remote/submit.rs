@@ -1,0 +1,160 @@
+//! The engine's end of the submit path: patches arrive on the shared-memory
+//! channel `ENGINE.submit`, go to the live engine, and each client gets one
+//! reply on its own channel when its patch plays, or why it does not.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use clavm_audio::live::{LiveEngine, LiveEvent, SubmitId, Submitter};
+use clavm_audio::PatchSource;
+use clavm_channel::{Receiver, Sender, Wait};
+use clavm_submit::protocol::{submit_config, Outcome, Reply, Submit, SUBMIT_CHANNEL};
+
+/// How often the server threads look at their stop flag while idle.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// A client waiting for the outcome of its submit.
+struct Waiting {
+    reply: Sender,
+    request: u64,
+}
+
+impl Waiting {
+    fn answer(self, reply: Reply) {
+        let bytes = Reply { request: self.request, ..reply }.encode();
+        if let Err(e) = self.reply.try_send_bytes(&bytes) {
+            tracing::warn!("cannot reply to a submit: {e}");
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    by_submit: HashMap<SubmitId, Waiting>,
+    /// Compiled and installed; waiting for the first block: (client, compile, test, warnings).
+    by_version: BTreeMap<u64, (Waiting, Duration, Duration, String)>,
+}
+
+/// Serves `ENGINE.submit` until dropped.
+pub struct SubmitServer {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SubmitServer {
+    pub fn start(engine_name: &str, engine: &LiveEngine) -> anyhow::Result<SubmitServer> {
+        let rx = Receiver::create(engine_name, SUBMIT_CHANNEL, submit_config()).with_context(|| {
+            format!("opening the submit channel of engine '{engine_name}' (another engine of that name? use --engine)")
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let events = engine.subscribe();
+        let submitter = engine.submitter();
+        let engine_name = engine_name.to_string();
+        let receive = {
+            let (stop, pending) = (stop.clone(), pending.clone());
+            std::thread::Builder::new()
+                .name("clavm-submit".into())
+                .spawn(move || receive(rx, &engine_name, submitter, &pending, &stop))?
+        };
+        let answer = {
+            let (stop, pending) = (stop.clone(), pending.clone());
+            std::thread::Builder::new().name("clavm-reply".into()).spawn(move || answer(events, &pending, &stop))?
+        };
+        Ok(SubmitServer { stop, threads: vec![receive, answer] })
+    }
+}
+
+impl Drop for SubmitServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn receive(mut rx: Receiver, engine: &str, submitter: Submitter, pending: &Mutex<Pending>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(msg) = rx.recv_bytes(Wait::Sleep, IDLE) else { continue };
+        let submit = match Submit::decode(&msg) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("clavm: ignored a submit: {e}");
+                continue;
+            }
+        };
+        let reply = match Sender::open(engine, submit.reply) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "clavm: a submit of {} came without a usable reply channel ({e}); not installed",
+                    submit.name
+                );
+                continue;
+            }
+        };
+        let source = PatchSource {
+            name: submit.name.to_string(),
+            text: submit.code.to_string(),
+            dir: Path::new(submit.name).parent().filter(|d| d.is_dir()).map(Path::to_path_buf),
+        };
+        let waiting = Waiting { reply, request: submit.request };
+        // Hold the lock across the submit: its outcome cannot be looked up before it is recorded.
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        let id = submitter.submit(source);
+        p.by_submit.insert(id, waiting);
+    }
+}
+
+fn answer(events: std::sync::mpsc::Receiver<LiveEvent>, pending: &Mutex<Pending>, stop: &AtomicBool) {
+    let failed = |outcome, text: String| Reply {
+        request: 0,
+        outcome,
+        version: 0,
+        compile: Duration::ZERO,
+        test: Duration::ZERO,
+        swap: Duration::ZERO,
+        text,
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(e) = events.recv_timeout(IDLE) else { continue };
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        match e {
+            LiveEvent::Compiled { submit, version, compile, test, warnings, .. } => {
+                if let Some(w) = p.by_submit.remove(&submit) {
+                    let text: String = warnings.iter().map(|d| format!("{d}\n")).collect();
+                    p.by_version.insert(version, (w, compile, test, text));
+                }
+            }
+            LiveEvent::Rejected { submit, diagnostics, .. } => {
+                if let Some(w) = p.by_submit.remove(&submit) {
+                    w.answer(failed(Outcome::Rejected, diagnostics.iter().map(|d| format!("{d}\n")).collect()));
+                }
+            }
+            LiveEvent::TestFailed { submit, name, reason } => {
+                if let Some(w) = p.by_submit.remove(&submit) {
+                    w.answer(failed(Outcome::Failed, format!("{name}: {reason}; the old code keeps playing\n")));
+                }
+            }
+            LiveEvent::Playing { version, swap, .. } => {
+                // Versions installed before this one and never played were replaced before their first block.
+                let older: Vec<u64> = p.by_version.range(..version).map(|(v, _)| *v).collect();
+                for v in older {
+                    let (w, compile, test, mut text) = p.by_version.remove(&v).expect("listed");
+                    text.push_str(&format!("note: replaced by version {version} before its first block\n"));
+                    w.answer(Reply { version: v, compile, test, text, ..failed(Outcome::Playing, String::new()) });
+                }
+                if let Some((w, compile, test, text)) = p.by_version.remove(&version) {
+                    w.answer(Reply { version, compile, test, swap, text, ..failed(Outcome::Playing, String::new()) });
+                }
+            }
+            _ => {}
+        }
+    }
+}

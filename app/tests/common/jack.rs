@@ -1,0 +1,124 @@
+//! A private JACK server (`jackd -d dummy`), a recorder client, and `clavm play` on it.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SR: usize = 48000;
+
+/// A private JACK server; killed on drop.
+pub struct Jackd {
+    child: Child,
+    pub name: String,
+}
+
+impl Jackd {
+    pub fn start() -> Jackd {
+        // One fixed name: a stale registry entry left by a crashed run is then
+        // reclaimed by the next server, instead of piling up until JACK refuses
+        // to start ("Too many servers already active").
+        let name = "clavm-test".to_string();
+        let child = Command::new("jackd")
+            .args(["-n", &name, "-d", "dummy", "-r", "48000", "-p", "128"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("jackd (Debian package jackd2) must be installed: run scripts/setup.sh");
+        // SAFETY (of the environment): this test binary runs one test, before any other thread uses JACK.
+        std::env::set_var("JACK_DEFAULT_SERVER", &name);
+        std::env::set_var("JACK_NO_START_SERVER", "1");
+        let t0 = Instant::now();
+        while jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "jackd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Jackd { child, name }
+    }
+}
+
+impl Drop for Jackd {
+    fn drop(&mut self) {
+        // SIGTERM: jackd removes itself from JACK's server registry. SIGKILL only if it hangs.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if t0.elapsed() > Duration::from_secs(5) {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.wait();
+    }
+}
+
+pub type Recording = Arc<Mutex<(bool, Vec<f32>)>>;
+
+/// A client `name` with one input port `in`, recorded while the flag is on.
+pub fn recorder(name: &str) -> (jack::AsyncClient<(), impl jack::ProcessHandler>, Recording) {
+    let (client, _) = jack::Client::new(name, jack::ClientOptions::NO_START_SERVER).unwrap();
+    let port = client.register_port("in", jack::AudioIn).unwrap();
+    let rec: Recording = Arc::new(Mutex::new((false, Vec::new())));
+    let r = rec.clone();
+    let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
+        if let Ok(mut g) = r.try_lock() {
+            if g.0 {
+                g.1.extend_from_slice(port.as_slice(ps));
+            }
+        }
+        jack::Control::Continue
+    });
+    (client.activate_async((), handler).unwrap(), rec)
+}
+
+pub fn record(rec: &Recording, seconds: f64) -> Vec<f32> {
+    rec.lock().unwrap().1.clear();
+    rec.lock().unwrap().0 = true;
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let mut g = rec.lock().unwrap();
+    g.0 = false;
+    std::mem::take(&mut g.1)
+}
+
+pub fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+/// Zero crossings per second, rising: the frequency of a clean sine.
+pub fn frequency(x: &[f32]) -> f64 {
+    let rising = x.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    rising as f64 * SR as f64 / x.len() as f64
+}
+
+/// Reads a child's stderr on a thread as it comes (a full pipe would block the
+/// child's writes); join it for the text.
+pub fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut s);
+        s
+    })
+}
+
+/// `clavm play PATCH --host jack [extra]` on `jackd`, stderr piped.
+pub fn play_on(jackd: &Jackd, patch: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["play", patch.to_str().unwrap(), "--host", "jack"])
+        .args(extra)
+        .env("JACK_DEFAULT_SERVER", &jackd.name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Connects `from` to `to` as soon as both ports exist (within 10 s).
+pub fn connect_when_ready(client: &jack::Client, from: &str, to: &str) {
+    let t0 = Instant::now();
+    while client.connect_ports_by_name(from, to).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "cannot connect {from} to {to}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

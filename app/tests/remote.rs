@@ -1,0 +1,226 @@
+//! The submit path and live parameters end to end: `clavm play` on a real JACK
+//! server (`jackd -d dummy`), `clavm submit` and `clavm param` against it, OSC
+//! over loopback, and MIDI control change from a JACK MIDI client of our own.
+
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::jack::{connect_when_ready, drain_stderr, play_on, record, recorder, rms, Jackd};
+use common::workers_of;
+
+/// JACK tests share one server name per process: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn clavm(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = c.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    c.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Waits until engine `name` answers a submit (its channels exist once it plays).
+fn wait_for_engine(name: &str, patch: &std::path::Path) {
+    let t0 = Instant::now();
+    loop {
+        let o = clavm(&["submit", "--engine", name, "--timeout", "1", patch.to_str().unwrap()], None);
+        if o.status.code() == Some(0) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "engine {name} never answered: {}", text(&o));
+    }
+}
+
+fn stop(mut c: Child) -> String {
+    // SAFETY: signalling our own child: Ctrl-C, which `clavm play` handles.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let err = drain_stderr(&mut c);
+    let status = c.wait().unwrap();
+    let err = err.join().unwrap();
+    assert!(status.success(), "{err}");
+    err
+}
+
+const SINE: &str = "void play(void) { float s = 0.4f * Cycle(440); _out(0, s); _out(1, s); }\n";
+
+#[test]
+fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("live.c");
+    std::fs::write(&patch, SINE).unwrap();
+    let engine = format!("t{}a", std::process::id());
+    let play = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
+    wait_for_engine(&engine, &patch);
+
+    // A good patch: exit 0, a version and its times.
+    let good = dir.path().join("good.c");
+    std::fs::write(&good, SINE.replace("440", "660")).unwrap();
+    let o = clavm(&["submit", "--engine", &engine, good.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("playing: compile") && out.contains("swap"), "{out}");
+
+    // A broken one: exit 1, FILE:LINE:COL diagnostics, and the old code plays on.
+    let bad = dir.path().join("bad.c");
+    std::fs::write(&bad, "void play(void) {\n  _out(0, Cycle(440) +);\n}\n").unwrap();
+    let o = clavm(&["submit", "--engine", &engine, bad.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{}:2:", bad.display())) && err.contains("error:"), "{err}");
+
+    // From standard input, with a name.
+    let o = clavm(&["submit", "--engine", &engine, "--name", "stdin.c", "-"], Some(&SINE.replace("440", "550")));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = clavm(&["submit", "--engine", &engine, "--name", "stdin.c", "-"], Some("void play(void) { x }\n"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("stdin.c:1:"), "{}", text(&o));
+
+    // A patch that crashes in its test run: exit 1 with why.
+    let o = clavm(&["submit", "--engine", &engine, "-"], Some("void play(void) { int *p = 0; *p = 1; }\n"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("crashed"), "{}", text(&o));
+
+    // Too large: refused before sending, never truncated.
+    let big = dir.path().join("big.c");
+    std::fs::write(&big, format!("{SINE}/*{}*/\n", "x".repeat(1 << 21))).unwrap();
+    let o = clavm(&["submit", "--engine", &engine, big.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("takes patches up to"), "{}", text(&o));
+
+    // No such engine: exit 2 after the timeout.
+    let t0 = Instant::now();
+    let o = clavm(&["submit", "--engine", "nobody-here", "--timeout", "0.3", good.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not responding"), "{}", text(&o));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+
+    // A second engine under the same name is refused, clearly.
+    let mut twin = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
+    let twin_err = drain_stderr(&mut twin);
+    assert!(!twin.wait().unwrap().success());
+    assert!(twin_err.join().unwrap().contains("another engine of that name"));
+
+    // The engine killed: the next submit says so (exit 2) and leaks nothing; a restart under the
+    // same name recovers the stale channels.
+    let pid = play.id();
+    let mut play = play;
+    play.kill().unwrap();
+    play.wait().unwrap();
+    let o = clavm(&["submit", "--engine", &engine, "--timeout", "0.5", good.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t0 = Instant::now();
+    while workers_of(pid) > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "workers outlived their engine");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let again = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
+    wait_for_engine(&engine, &good);
+    let err = stop(again);
+    assert!(err.contains("playing"), "{err}");
+}
+
+/// The level of a 440 Hz sine whose amplitude is `_p(0)`, `_cc(1)` or `_i(2)/10`, per channel.
+const LEVELS: &str = "void play(void) {\n\
+    _out(0, _p(0) * Cycle(440));\n\
+    _out(1, (_cc(1) + 0.1f * (float)_i(2)) * Cycle(440));\n}\n";
+
+fn amplitude(rec: &common::jack::Recording) -> f64 {
+    rms(&record(rec, 0.3)) * 2f64.sqrt()
+}
+
+#[test]
+fn parameters_arrive_from_clavm_param_osc_and_jack_midi_and_bad_input_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("levels.c");
+    std::fs::write(&patch, LEVELS).unwrap();
+    let engine = format!("t{}b", std::process::id());
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let play = play_on(&jackd, &patch, &["--engine", &engine, "--osc-port", &port.to_string(), "--midi", "jack"]);
+    wait_for_engine(&engine, &patch);
+    let (left, rec_l) = recorder("clavm-left");
+    let (right, rec_r) = recorder("clavm-right");
+    connect_when_ready(left.as_client(), "cpal_client_out:out_0", "clavm-left:in");
+    connect_when_ready(right.as_client(), "cpal_client_out:out_1", "clavm-right:in");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(amplitude(&rec_l) < 0.01);
+
+    // clavm param over shared memory.
+    let o = clavm(&["param", "--engine", &engine, "0", "0.5"], None);
+    assert!(o.status.success(), "{}", text(&o));
+    std::thread::sleep(Duration::from_millis(100));
+    let a = amplitude(&rec_l);
+    assert!((a - 0.5).abs() < 0.02, "_p(0) = 0.5 gave amplitude {a}");
+    let o = clavm(&["param", "--engine", &engine, "--int", "2", "3"], None);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // OSC over loopback: good messages, then garbage that must only be counted.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |addr: &str, args: Vec<rosc::OscType>| {
+        let msg = rosc::OscPacket::Message(rosc::OscMessage { addr: addr.into(), args });
+        sock.send_to(&rosc::encoder::encode(&msg).unwrap(), ("127.0.0.1", port)).unwrap();
+    };
+    send("/clavm/p", vec![rosc::OscType::Int(0), rosc::OscType::Float(0.25)]);
+    sock.send_to(b"\x00garbage that is not OSC", ("127.0.0.1", port)).unwrap();
+    send("/clavm/p", vec![rosc::OscType::String("zero".into()), rosc::OscType::Float(0.9)]);
+    send("/clavm/p", vec![rosc::OscType::Int(500), rosc::OscType::Float(0.9)]);
+    send("/clavm/nothing", vec![]);
+    std::thread::sleep(Duration::from_millis(150));
+    let a = amplitude(&rec_l);
+    assert!((a - 0.25).abs() < 0.02, "OSC _p(0) = 0.25 gave amplitude {a}");
+    let r = amplitude(&rec_r);
+    assert!((r - 0.3).abs() < 0.02, "_i(2) = 3 gave amplitude {r}");
+
+    // JACK MIDI: a CC from our own client, then a flood.
+    let (midi, _) = jack::Client::new("clavm-test-midi", jack::ClientOptions::NO_START_SERVER).unwrap();
+    let mut out = midi.register_port("out", jack::MidiOut).unwrap();
+    let queue: std::sync::Arc<Mutex<Vec<[u8; 3]>>> = Default::default();
+    let q = queue.clone();
+    let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
+        let mut w = out.writer(ps);
+        if let Ok(mut q) = q.try_lock() {
+            for (i, m) in q.drain(..).enumerate() {
+                // Past what a port buffer holds JACK refuses: that is the flood being dropped.
+                let _ = w.write(&jack::RawMidi { time: (i as u32) % ps.n_frames(), bytes: &m });
+            }
+        }
+        jack::Control::Continue
+    });
+    let midi = midi.activate_async((), handler).unwrap();
+    connect_when_ready(midi.as_client(), "clavm-test-midi:out", "clavm-midi:cc_in");
+    queue.lock().unwrap().push([0xb0, 1, 127]);
+    std::thread::sleep(Duration::from_millis(150));
+    let r = amplitude(&rec_r);
+    // 1.3 before the output limiter (ceiling 0.98).
+    assert!(r > 0.9, "_cc(1) = 1 gave amplitude {r}");
+    // A flood of CCs in one cycle, ending at 0.5: whatever JACK drops, the engine stays up.
+    queue.lock().unwrap().extend((0..5000).map(|i| [0xb0, 1, (i % 128) as u8]));
+    std::thread::sleep(Duration::from_millis(100));
+    queue.lock().unwrap().push([0xb0, 1, 64]);
+    std::thread::sleep(Duration::from_millis(150));
+    let r = amplitude(&rec_r);
+    assert!((r - (64.0 / 127.0 + 0.3)).abs() < 0.03, "_cc(1) = 64/127 after the flood gave {r}");
+
+    drop(midi);
+    drop((left, right));
+    let err = stop(play);
+    assert!(err.contains("ignored a malformed OSC packet"), "{err}");
+    assert!(err.contains("ignored OSC address /clavm/nothing"), "{err}");
+}

@@ -1,0 +1,52 @@
+//! Named shared-memory channels between processes.
+//!
+//! A channel is a file in `/dev/shm` holding a ring of fixed-size slots
+//! (Vyukov's bounded queue: a sequence number per slot, so producers and the
+//! consumer never share a lock). One process creates a channel and owns it;
+//! others open it by name. Messages are raw bytes, written and read in place
+//! (zero-copy), or plain-old-data values marked [`ShmSafe`].
+//!
+//! What it promises:
+//! - **Never blocks a producer.** A full ring drops the message, counts the
+//!   drop and says so; realtime threads may send.
+//! - **Waits without polling.** A consumer sleeps on a futex in the ring and a
+//!   producer wakes it only when it is asleep; optional spinning first.
+//! - **Survives dead peers.** A producer that dies halfway through a message
+//!   is detected (its pid is in the slot) and skipped; a channel left behind
+//!   by a killed owner is detected (pid and start time) and replaced on the
+//!   next `create`; a client whose owner is gone gets [`Error::OwnerGone`].
+//! - **Distrusts the bytes.** Sizes and indices read from the ring are checked:
+//!   a garbage file is refused, a garbage slot is skipped and counted.
+
+mod error;
+pub mod futex;
+mod layout;
+mod map;
+mod process;
+mod ring;
+
+pub use error::{Error, RecvError, SendError};
+pub use layout::{Config, Mode, Stats};
+pub use ring::{Grant, Message, Receiver, Sender, Wait};
+
+/// Types that may be placed in shared memory and read by another process:
+/// `#[repr(C)]`, no pointers or references (indices instead), no padding, and
+/// every bit pattern a valid value (`bytemuck::Pod`). The other side may be a
+/// different build or a broken process: check what a value means before using it.
+///
+/// # Safety
+/// Implementors must meet all of the above (iceoryx2's `ZeroCopySend`, in short).
+pub unsafe trait ShmSafe: 'static {}
+
+/// Where channels live: `/dev/shm/clavm-<engine>.<channel>`.
+pub fn path_of(engine: &str, channel: &str) -> Result<std::path::PathBuf, Error> {
+    for part in [engine, channel] {
+        let ok = !part.is_empty()
+            && part.len() <= 64
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(Error::BadName(part.to_string()));
+        }
+    }
+    Ok(std::path::PathBuf::from(format!("/dev/shm/clavm-{engine}.{channel}")))
+}

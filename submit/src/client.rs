@@ -1,0 +1,157 @@
+//! The editor's side: send a patch, wait for the engine's reply.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clavm_channel::{Error as ChannelError, Receiver, SendError, Sender, Wait};
+
+use crate::protocol::{
+    reply_config, ParamKind, ParamMsg, Reply, Submit, MAX_NAME_BYTES, MAX_PATCH_BYTES, PARAM_CHANNEL, SUBMIT_CHANNEL,
+};
+
+/// While waiting for a reply, how often to look whether the engine still runs.
+const LIVENESS_CHECK: Duration = Duration::from_millis(50);
+/// While the engine is not there (yet), how often to look for it again.
+const RECONNECT: Duration = Duration::from_millis(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// No engine of that name answered within the timeout: not running,
+    /// restarting, stuck, or killed mid-reply.
+    #[error("engine {engine:?} not responding: {why}")]
+    NotResponding { engine: String, why: String },
+    #[error("{name} is {len} bytes; the engine takes patches up to {max} bytes")]
+    TooLarge { name: String, len: usize, max: usize },
+    #[error("the engine's submit queue is full; try again")]
+    Busy,
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}
+
+impl SubmitError {
+    /// The process exit status for `clavm submit`: 2 when the engine did not answer, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SubmitError::NotResponding { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A connection to one engine: its submit channel and our reply channel.
+pub struct Client {
+    engine: String,
+    submit: Sender,
+    reply: Receiver,
+    reply_name: String,
+    next_request: u64,
+}
+
+fn connect_error(engine: &str, e: ChannelError) -> SubmitError {
+    match e {
+        ChannelError::NotFound(_) => {
+            SubmitError::NotResponding { engine: engine.to_string(), why: "it is not running".into() }
+        }
+        ChannelError::OwnerGone { pid, .. } => {
+            SubmitError::NotResponding { engine: engine.to_string(), why: format!("its process ({pid}) has exited") }
+        }
+        e => SubmitError::Channel(e),
+    }
+}
+
+impl Client {
+    /// Connects to `engine`, waiting up to `timeout` for it to appear (it may be starting).
+    pub fn connect(engine: &str, timeout: Duration) -> Result<Client, SubmitError> {
+        let deadline = Instant::now() + timeout;
+        let submit = loop {
+            match Sender::open(engine, SUBMIT_CHANNEL) {
+                Ok(s) => break s,
+                Err(e @ (ChannelError::NotFound(_) | ChannelError::OwnerGone { .. })) => {
+                    if Instant::now() + RECONNECT > deadline {
+                        return Err(connect_error(engine, e));
+                    }
+                    std::thread::sleep(RECONNECT);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        static N: AtomicU64 = AtomicU64::new(0);
+        let reply_name = format!("reply-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let reply = Receiver::create(engine, &reply_name, reply_config())?;
+        Ok(Client { engine: engine.to_string(), submit, reply, reply_name, next_request: 1 })
+    }
+
+    pub fn engine(&self) -> &str {
+        &self.engine
+    }
+
+    /// Whether the engine this client talks to still runs.
+    pub fn engine_alive(&self) -> bool {
+        self.submit.owner_alive()
+    }
+
+    /// Sends `code` (shown as `name` in diagnostics) and waits up to `timeout` for the reply.
+    pub fn send(&mut self, name: &str, code: &str, timeout: Duration) -> Result<Reply, SubmitError> {
+        if code.len() > MAX_PATCH_BYTES {
+            return Err(SubmitError::TooLarge { name: name.to_string(), len: code.len(), max: MAX_PATCH_BYTES });
+        }
+        let mut cut = name.len().min(MAX_NAME_BYTES);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let request = self.next_request;
+        self.next_request += 1;
+        let msg = Submit { request, reply: &self.reply_name, name: &name[..cut], code };
+        let deadline = Instant::now() + timeout;
+        let mut grant = match self.submit.try_reserve(msg.encoded_len()) {
+            Ok(g) => g,
+            Err(SendError::Full) if !self.submit.owner_alive() => {
+                return Err(self.not_responding("its process has exited"));
+            }
+            Err(SendError::Full) => return Err(SubmitError::Busy),
+            Err(SendError::TooLarge { len, max }) => {
+                return Err(SubmitError::TooLarge { name: name.to_string(), len, max })
+            }
+            Err(SendError::Abandoned) => return Err(SubmitError::Busy),
+        };
+        let len = msg.encode(grant.bytes_mut());
+        grant.commit(len).map_err(|_| SubmitError::Busy)?;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.not_responding(&format!("no reply in {:.1} s", timeout.as_secs_f64())));
+            }
+            let got = match self.reply.recv_bytes(Wait::Sleep, (deadline - now).min(LIVENESS_CHECK)) {
+                Ok(m) => Some(Reply::decode(&m)),
+                Err(_) => None,
+            };
+            match got {
+                // A late reply to an earlier request that timed out: not ours.
+                Some(Ok(r)) if r.request != request => continue,
+                Some(Ok(r)) => return Ok(r),
+                Some(Err(e)) => return Err(self.not_responding(&format!("it sent a {e}"))),
+                None if !self.submit.owner_alive() => {
+                    return Err(self.not_responding("its process exited before replying"))
+                }
+                None => continue,
+            }
+        }
+    }
+
+    fn not_responding(&self, why: &str) -> SubmitError {
+        SubmitError::NotResponding { engine: self.engine.clone(), why: why.to_string() }
+    }
+}
+
+/// Sends one patch to `engine` and waits for the reply (connecting included).
+pub fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> Result<Reply, SubmitError> {
+    let t0 = Instant::now();
+    let mut client = Client::connect(engine, timeout)?;
+    client.send(name, code, timeout.saturating_sub(t0.elapsed()))
+}
+
+/// Sets a live parameter in `engine` (fire and forget: it reaches `play()` within a block).
+pub fn set_param(engine: &str, kind: ParamKind, index: u32, value: f64) -> Result<(), SubmitError> {
+    let tx = Sender::open(engine, PARAM_CHANNEL).map_err(|e| connect_error(engine, e))?;
+    tx.try_send(&ParamMsg::new(kind, index, value)).map_err(|_| SubmitError::Busy)
+}
