@@ -47,6 +47,8 @@ enum Command {
     Submit(commands::submit::SubmitArgs),
     /// Set a live parameter (_p, _i or _cc) in a running engine.
     Param(commands::param::ParamArgs),
+    /// Record what a running engine plays (from its audio tap) to a WAV file.
+    Tap(commands::tap::TapArgs),
     /// Internal: a live engine's worker process (started by the engine, not by hand).
     #[command(name = "__worker", hide = true)]
     Worker { fd: i32, slot: usize, parent: u32 },
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Submit(a)) => commands::submit::run(a),
         Some(Command::Param(a)) => commands::param::run(a),
+        Some(Command::Tap(a)) => commands::tap::run(a),
         Some(Command::Worker { .. }) | Some(Command::Echo { .. }) => unreachable!("handled above"),
         None => commands::main_job::run(cli.patch, cli.main),
     };

@@ -188,6 +188,19 @@ fn parameters_arrive_from_clavm_param_osc_and_jack_midi_and_bad_input_is_refused
     let r = amplitude(&rec_r);
     assert!((r - 0.3).abs() < 0.02, "_i(2) = 3 gave amplitude {r}");
 
+    // The audio tap: what the engine plays, recorded without disturbing it.
+    let wav = dir.path().join("tap.wav");
+    let o = clavm(&["tap", "--engine", &engine, "--seconds", "0.5", "-o", wav.to_str().unwrap()], None);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 48000));
+    let samples: Vec<f32> = reader.samples::<f32>().map(|s| s.unwrap()).collect();
+    assert_eq!(samples.len(), 48000);
+    let left: Vec<f32> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<f32> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!((rms(&left) * 2f64.sqrt() - 0.25).abs() < 0.02, "tap left {}", rms(&left));
+    assert!((rms(&right) * 2f64.sqrt() - 0.3).abs() < 0.02, "tap right {}", rms(&right));
+
     // JACK MIDI: a CC from our own client, then a flood.
     let (midi, _) = jack::Client::new("clavm-test-midi", jack::ClientOptions::NO_START_SERVER).unwrap();
     let mut out = midi.register_port("out", jack::MidiOut).unwrap();

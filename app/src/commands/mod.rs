@@ -6,6 +6,7 @@ pub mod param;
 pub mod play;
 pub mod render;
 pub mod submit;
+pub mod tap;
 
 use std::path::Path;
 

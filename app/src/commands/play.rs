@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use clavm_audio::live::tap::Tap;
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent};
 use clavm_audio::Frames;
 
@@ -140,6 +141,7 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
     let engine_name = crate::remote::engine_name(a.engine.clone());
     let _submits = SubmitServer::start(&engine_name, &engine)?;
+    processor.set_tap(Tap::create(&engine_name, a.channels as usize).context("creating the audio tap")?);
     let osc = (!a.no_osc).then_some(a.osc_port);
     let inputs = ParamInputs::start(&engine_name, engine.params(), osc, a.midi, on_jack)?;
 

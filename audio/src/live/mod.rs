@@ -8,6 +8,7 @@ mod rt;
 pub mod sandbox;
 pub mod shm;
 pub mod slot;
+pub mod tap;
 pub mod worker;
 
 pub use control::{LiveConfig, LiveEngine, LiveError, LiveEvent, SubmitId, Submitter};

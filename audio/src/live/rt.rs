@@ -194,6 +194,8 @@ pub struct LiveProcessor {
     /// Where parameter changes come from (any thread), and the generation last copied.
     param_table: Arc<ParamTable>,
     params_seen: u64,
+    /// Where every played block is published (the scope, recording), if anyone asked.
+    tap: Option<super::tap::Tap>,
     protection: Protection,
     frame: u64,
     compiled_epoch: u64,
@@ -297,6 +299,7 @@ impl LiveProcessor {
             params: Params::default(),
             param_table: p.param_table,
             params_seen: 0,
+            tap: None,
             protection: Protection::new(p.sample_rate, p.channels),
             frame: 0,
             compiled_epoch: u64::MAX,
@@ -328,6 +331,11 @@ impl LiveProcessor {
     /// The deadline the workers have for `frames` frames.
     pub fn deadline_for(&self, frames: usize) -> Duration {
         Duration::from_secs_f64(frames as f64 / self.sample_rate * self.deadline_share)
+    }
+
+    /// Publishes every block played from now on (set before the audio starts).
+    pub fn set_tap(&mut self, tap: super::tap::Tap) {
+        self.tap = Some(tap);
     }
 
     /// Renders one device block: `output` interleaved with `channels` samples
@@ -371,6 +379,9 @@ impl LiveProcessor {
             };
             self.render(inp, &mut output[done * ch..(done + n) * ch], deadline);
             done += n;
+        }
+        if let Some(tap) = &self.tap {
+            tap.publish(self.frame - frames as u64, self.sample_rate, ch, output);
         }
         let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
         self.meter(elapsed as f32, frames);

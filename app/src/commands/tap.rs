@@ -1,0 +1,74 @@
+//! `clavm tap -o FILE.wav`: record what a running engine plays, from its audio
+//! tap (the shared-memory channel the scope will read), without disturbing it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clavm_audio::live::tap::{open_tap, read_tap};
+use clavm_audio::render::{WavFile, WavFormat};
+use clavm_channel::Wait;
+
+#[derive(clap::Args)]
+pub struct TapArgs {
+    /// The WAV file to write (32-bit float).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Seconds to record.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// The engine (default: $CLAVM_ENGINE or "default").
+    #[arg(long)]
+    pub engine: Option<String>,
+}
+
+pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
+    if !(a.seconds > 0.0 && a.seconds <= 24.0 * 3600.0) {
+        anyhow::bail!("--seconds {} is out of range", a.seconds);
+    }
+    let engine = crate::remote::engine_name(a.engine);
+    let mut rx = open_tap(&engine).with_context(|| format!("opening the tap of engine '{engine}'"))?;
+    let dropped_before = rx.stats().dropped_full;
+    let mut writer: Option<WavFile> = None;
+    let (mut frames, mut wanted, mut rate) = (0u64, u64::MAX, 0.0);
+    let mut next_frame = None;
+    let mut gaps = 0u64;
+    let t0 = Instant::now();
+    while frames < wanted {
+        if t0.elapsed() > Duration::from_secs_f64(a.seconds + 5.0) {
+            anyhow::bail!("the engine stopped playing ({} of {} frames recorded)", frames, wanted);
+        }
+        let Ok(m) = rx.recv_bytes(Wait::Sleep, Duration::from_millis(500)) else { continue };
+        let Some((h, samples)) = read_tap(&m) else { continue };
+        drop(m);
+        if writer.is_none() {
+            rate = h.sample_rate;
+            wanted = (a.seconds * rate).round() as u64;
+            let file = WavFile::create(&a.output, h.channels as usize, rate as u32, WavFormat::Float32)
+                .with_context(|| format!("creating {}", a.output.display()))?;
+            writer = Some(file);
+        }
+        if next_frame.is_some_and(|n| n != h.frame) {
+            gaps += 1;
+        }
+        next_frame = Some(h.frame + h.frames as u64);
+        let w = writer.as_mut().expect("created above");
+        let take = (h.frames as u64).min(wanted - frames) as usize * h.channels as usize;
+        w.write(&samples[..take])?;
+        frames += (take / h.channels.max(1) as usize) as u64;
+    }
+    writer.expect("recorded something").finish()?;
+    let dropped = rx.stats().dropped_full - dropped_before;
+    eprintln!(
+        "clavm: recorded {:.2} s at {rate} Hz to {}{}",
+        frames as f64 / rate,
+        a.output.display(),
+        if gaps > 0 {
+            format!(" ({gaps} gaps: {dropped} blocks dropped while this reader was late)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
