@@ -129,8 +129,58 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
         assert!(t0.elapsed() < Duration::from_secs(5), "workers outlived their engine");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A submit made while the engine is down waits (within its timeout) for the restart.
+    let waiting = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["submit", "--engine", &engine, "--timeout", "20", good.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let again = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
-    wait_for_engine(&engine, &good);
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "the submit made during the restart: {}", text(&o));
+
+    // The C ABI (libclavm_submit.so through its header), as LuaJIT's FFI uses it.
+    let c = dir.path().join("send.c");
+    std::fs::write(
+        &c,
+        r#"#include <stdio.h>
+#include "clavm_submit.h"
+int main(int argc, char **argv) {
+    const char *r = clavm_send_named(argv[1], "c.c", "void play(void) { _out(0, 0.1f * Cycle(220)); }\n", 2000);
+    puts(r);
+    clavm_free(r);
+    r = clavm_send(argv[1], "void play(void) {\n  oops\n}\n", 2000);
+    puts(r);
+    clavm_free(r);
+    printf("param %d\n", clavm_param(argv[1], 0, 3, 0.5));
+    printf("missing %d\n", clavm_param("nobody-here", 0, 3, 0.5));
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let lib_dir = std::path::Path::new(env!("CARGO_BIN_EXE_clavm")).parent().unwrap();
+    assert!(lib_dir.join("libclavm_submit.so").exists(), "build the workspace first (cargo build --workspace)");
+    let exe = dir.path().join("send");
+    let include = concat!(env!("CARGO_MANIFEST_DIR"), "/../submit/include");
+    let cc = Command::new("cc")
+        .args([c.to_str().unwrap(), "-o", exe.to_str().unwrap(), "-I", include])
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-lclavm_submit")
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", text(&cc));
+    let o = Command::new(&exe).arg(&engine).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(o.status.success() && lines.len() == 4, "{}", text(&o));
+    assert!(lines[0].contains(r#""status":"playing""#) && lines[0].contains(r#""ok":true"#), "{out}");
+    assert!(lines[1].contains(r#""status":"rejected""#) && lines[1].contains(r#""line":2"#), "{out}");
+    assert_eq!(&lines[2..], ["param 0", "missing -1"], "{out}");
+
     let err = stop(again);
     assert!(err.contains("playing"), "{err}");
 }

@@ -223,9 +223,9 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
                 m.take_peak() * 100.0,
                 m.xruns.load(Ordering::Relaxed) + backend_xruns.load(Ordering::Relaxed)
             );
-            let refused = inputs.stats.refused.load(Ordering::Relaxed);
-            if refused > 0 {
-                eprintln!("clavm: {refused} parameter messages refused so far");
+            let (refused, dropped) = (inputs.stats.refused.load(Ordering::Relaxed), inputs.dropped());
+            if refused + dropped > 0 {
+                eprintln!("clavm: parameter messages so far: {refused} refused, {dropped} dropped (flood)");
             }
             last_meter = Instant::now();
         }

@@ -1,7 +1,9 @@
-//! Live parameter inputs: the shared-memory `ENGINE.param` channel (`clavm
-//! param`), OSC over UDP on localhost, and MIDI control change from JACK MIDI
-//! and the ALSA sequencer. Each writes into the engine's lock-free parameter
-//! table, which the audio thread reads at the start of every block.
+//! Live parameter inputs: `clavm param`, OSC over UDP on localhost, and MIDI
+//! control change from JACK MIDI and the ALSA sequencer. All of them send on
+//! the engine's shared-memory channel `ENGINE.param` (a flood overflows it
+//! into counted drops, never into a queue that grows); one thread applies
+//! what arrives to the engine's lock-free parameter table, which the audio
+//! thread reads at the start of every block.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clavm_audio::engine::Param;
 use clavm_audio::params::ParamTable;
-use clavm_channel::{Receiver, RecvError, Wait};
+use clavm_channel::{Receiver, RecvError, Sender, Wait};
 use clavm_submit::protocol::{param_config, ParamKind, ParamMsg, PARAM_CHANNEL};
 
 const IDLE: Duration = Duration::from_millis(200);
@@ -37,6 +39,29 @@ fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
         ParamKind::I => Param::I(n, value.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32),
         ParamKind::Cc => Param::Cc(n, value as f32),
     })
+}
+
+/// The channel message for a checked change.
+fn message(p: Param) -> ParamMsg {
+    match p {
+        Param::P(n, v) => ParamMsg::new(ParamKind::P, n as u32, v as f64),
+        Param::I(n, v) => ParamMsg::new(ParamKind::I, n as u32, v as f64),
+        Param::Cc(n, v) => ParamMsg::new(ParamKind::Cc, n as u32, v as f64),
+    }
+}
+
+/// Sends a checked change to the param channel (a full channel counts the drop itself).
+fn forward(tx: &Sender, stats: &InputStats, p: Option<Param>) -> bool {
+    match p {
+        Some(p) => {
+            let _ = tx.try_send(&message(p));
+            true
+        }
+        None => {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
 }
 
 fn apply(table: &ParamTable, stats: &InputStats, p: Option<Param>) -> bool {
@@ -70,6 +95,8 @@ impl Complaints {
 /// The running inputs; stopped on drop.
 pub struct ParamInputs {
     pub stats: Arc<InputStats>,
+    /// Our own handle on the param channel, for its counts.
+    channel: Sender,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     _jack_midi: Option<jack::AsyncClient<(), MidiHandler>>,
@@ -100,6 +127,8 @@ impl ParamInputs {
         let mut threads = Vec::new();
         let rx = Receiver::create(engine_name, PARAM_CHANNEL, param_config())
             .with_context(|| format!("opening the param channel of engine '{engine_name}'"))?;
+        let sender = || Sender::open(engine_name, PARAM_CHANNEL).context("opening the param channel to send on");
+        let channel = sender()?;
         {
             let (table, stats, stop) = (table.clone(), stats.clone(), stop.clone());
             threads.push(
@@ -112,11 +141,11 @@ impl ParamInputs {
         match osc_port.map(|port| (port, UdpSocket::bind(("127.0.0.1", port)))) {
             Some((port, Ok(socket))) => {
                 socket.set_read_timeout(Some(IDLE))?;
-                let (table, stats, stop) = (table.clone(), stats.clone(), stop.clone());
+                let (tx, stats, stop) = (sender()?, stats.clone(), stop.clone());
                 threads.push(
                     std::thread::Builder::new()
                         .name("clavm-osc".into())
-                        .spawn(move || serve_osc(socket, &table, &stats, &stop))?,
+                        .spawn(move || serve_osc(socket, &tx, &stats, &stop))?,
                 );
                 eprintln!("clavm: OSC on udp://127.0.0.1:{port} (/clavm/p, /clavm/i, /clavm/cc)");
             }
@@ -129,7 +158,7 @@ impl ParamInputs {
         }
         let want_jack = matches!(midi, Midi::Jack) || (midi == Midi::Auto && jack_running);
         let jack_midi = if want_jack {
-            match jack_midi(table.clone(), stats.clone()) {
+            match jack_midi(sender()?, stats.clone()) {
                 Ok(c) => Some(c),
                 Err(e) if midi == Midi::Auto => {
                     eprintln!("clavm: note: no JACK MIDI input: {e:#}");
@@ -142,7 +171,7 @@ impl ParamInputs {
         };
         let want_alsa = matches!(midi, Midi::Alsa | Midi::Auto);
         let alsa_midi = if want_alsa {
-            match alsa_midi(table.clone(), stats.clone()) {
+            match alsa_midi(sender()?, stats.clone()) {
                 Ok(c) => Some(c),
                 Err(e) if midi == Midi::Auto => {
                     tracing::info!("no ALSA sequencer MIDI input: {e:#}");
@@ -153,7 +182,12 @@ impl ParamInputs {
         } else {
             None
         };
-        Ok(ParamInputs { stats, stop, threads, _jack_midi: jack_midi, _alsa_midi: alsa_midi })
+        Ok(ParamInputs { stats, channel, stop, threads, _jack_midi: jack_midi, _alsa_midi: alsa_midi })
+    }
+
+    /// Parameter messages lost because the param channel was full (a flood).
+    pub fn dropped(&self) -> u64 {
+        self.channel.stats().dropped_full
     }
 }
 
@@ -210,11 +244,11 @@ fn osc_param(msg: &rosc::OscMessage) -> Result<Option<Param>, String> {
     }
 }
 
-fn osc_packet(packet: rosc::OscPacket, table: &ParamTable, stats: &InputStats, complaints: &mut Complaints) {
+fn osc_packet(packet: rosc::OscPacket, tx: &Sender, stats: &InputStats, complaints: &mut Complaints) {
     match packet {
         rosc::OscPacket::Message(m) => match osc_param(&m) {
             Ok(p) => {
-                if !apply(table, stats, p) {
+                if !forward(tx, stats, p) {
                     complaints.say(&format!("OSC {} {:?}: index out of 0..127 or value not finite", m.addr, m.args));
                 }
             }
@@ -225,19 +259,19 @@ fn osc_packet(packet: rosc::OscPacket, table: &ParamTable, stats: &InputStats, c
         },
         rosc::OscPacket::Bundle(b) => {
             for p in b.content {
-                osc_packet(p, table, stats, complaints);
+                osc_packet(p, tx, stats, complaints);
             }
         }
     }
 }
 
-fn serve_osc(socket: UdpSocket, table: &ParamTable, stats: &InputStats, stop: &AtomicBool) {
+fn serve_osc(socket: UdpSocket, tx: &Sender, stats: &InputStats, stop: &AtomicBool) {
     let mut buf = vec![0u8; 65536];
     let mut complaints = Complaints(0);
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
         match rosc::decoder::decode_udp(&buf[..n]) {
-            Ok((_, packet)) => osc_packet(packet, table, stats, &mut complaints),
+            Ok((_, packet)) => osc_packet(packet, tx, stats, &mut complaints),
             Err(e) => {
                 stats.refused.fetch_add(1, Ordering::Relaxed);
                 complaints.say(&format!("a malformed OSC packet ({e:?})"));
@@ -256,10 +290,11 @@ fn control_change(bytes: &[u8]) -> Option<(u8, f32)> {
     }
 }
 
-/// JACK's process callback for the MIDI input: realtime, so only atomics.
+/// JACK's process callback for the MIDI input: realtime, so it only sends
+/// on the param channel (never waits; a flood is counted as drops there).
 pub struct MidiHandler {
     port: jack::Port<jack::MidiIn>,
-    table: Arc<ParamTable>,
+    tx: Sender,
     stats: Arc<InputStats>,
 }
 
@@ -268,23 +303,23 @@ impl jack::ProcessHandler for MidiHandler {
         for ev in self.port.iter(ps) {
             self.stats.midi_events.fetch_add(1, Ordering::Relaxed);
             if let Some((cc, v)) = control_change(ev.bytes) {
-                self.table.set(Param::Cc(cc, v));
+                let _ = self.tx.try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
             }
         }
         jack::Control::Continue
     }
 }
 
-fn jack_midi(table: Arc<ParamTable>, stats: Arc<InputStats>) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
+fn jack_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
     let (client, _) = jack::Client::new("clavm-midi", jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow::anyhow!("cannot open a JACK client: {e}"))?;
     let port = client.register_port("cc_in", jack::MidiIn).context("registering the JACK MIDI port")?;
-    let active = client.activate_async((), MidiHandler { port, table, stats }).context("activating JACK MIDI")?;
+    let active = client.activate_async((), MidiHandler { port, tx, stats }).context("activating JACK MIDI")?;
     eprintln!("clavm: MIDI control change from JACK port clavm-midi:cc_in");
     Ok(active)
 }
 
-fn alsa_midi(table: Arc<ParamTable>, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiInputConnection<()>> {
+fn alsa_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiInputConnection<()>> {
     use midir::os::unix::VirtualInput;
     let input = midir::MidiInput::new("clavm").context("opening the ALSA sequencer")?;
     let conn = input
@@ -293,7 +328,7 @@ fn alsa_midi(table: Arc<ParamTable>, stats: Arc<InputStats>) -> anyhow::Result<m
             move |_, bytes, _| {
                 stats.midi_events.fetch_add(1, Ordering::Relaxed);
                 if let Some((cc, v)) = control_change(bytes) {
-                    table.set(Param::Cc(cc, v));
+                    let _ = tx.try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
                 }
             },
             (),

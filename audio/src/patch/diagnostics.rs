@@ -64,18 +64,33 @@ fn named_token(message: &str) -> Option<&str> {
     rest.find('\'').map(|j| &rest[..j]).filter(|t| !t.is_empty())
 }
 
-/// 1-based column for a message on `line` of `src`.
-pub fn column_for(src: &str, line: u32, message: &str) -> u32 {
-    let Some(text) = src.lines().nth(line.saturating_sub(1) as usize) else {
-        return 1;
+/// Lines before the reported one searched for the token a message names.
+const LOOK_BACK: u32 = 4;
+
+/// Where a message TinyCC reported on `line` of `src` points: (line, column),
+/// both 1-based. TinyCC knows only the line of the token it was reading when
+/// it noticed, which can be past the token the message names (`oops` alone on
+/// a line is reported at the `}` after it): the named token is looked for on
+/// the reported line, then on the few lines before it.
+pub fn locate(src: &str, line: u32, message: &str) -> (u32, u32) {
+    let lines: Vec<&str> = src.lines().collect();
+    let Some(text) = lines.get(line.saturating_sub(1) as usize) else {
+        return (line, 1);
     };
     let toks = tokenize(text);
     if let Some(name) = named_token(message) {
         if let Some(t) = toks.iter().find(|t| t.text(text) == name) {
-            return t.col;
+            return (line, t.col);
+        }
+        for back in 1..=LOOK_BACK.min(line.saturating_sub(1)) {
+            let l = line - back;
+            let earlier = lines[(l - 1) as usize];
+            if let Some(t) = tokenize(earlier).iter().rev().find(|t| t.text(earlier) == name) {
+                return (l, t.col);
+            }
         }
     }
-    toks.first().map(|t| t.col).unwrap_or(1)
+    (line, toks.first().map(|t| t.col).unwrap_or(1))
 }
 
 /// Where an identifier is first used as a name in `src` (for link errors, which have no line).
@@ -108,9 +123,17 @@ mod tests {
     #[test]
     fn column_is_that_of_the_named_token() {
         let src = "void play(void) {\n  float x = yy + 1;\n}";
-        assert_eq!(column_for(src, 2, "'yy' undeclared"), 13);
-        assert_eq!(column_for(src, 3, "';' expected (got \"}\")"), 1);
-        assert_eq!(column_for(src, 2, "something else"), 3);
+        assert_eq!(locate(src, 2, "'yy' undeclared"), (2, 13));
+        assert_eq!(locate(src, 3, "';' expected (got \"}\")"), (3, 1));
+        assert_eq!(locate(src, 2, "something else"), (2, 3));
         assert_eq!(first_use(src, "yy"), Some((2, 13)));
+    }
+
+    #[test]
+    fn a_named_token_on_an_earlier_line_moves_the_diagnostic_there() {
+        let src = "void play(void) {\n  oops\n}\n";
+        assert_eq!(locate(src, 3, "'oops' undeclared"), (2, 3));
+        assert_eq!(locate(src, 3, "';' expected (got \"}\")"), (3, 1));
+        assert_eq!(locate(src, 1, "'nowhere' undeclared"), (1, 1));
     }
 }

@@ -285,11 +285,15 @@ fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
     let mut message = m.text.clone();
     let is_patch = m.file.as_deref() == Some(source.name.as_str());
     let (file, line, col) = match (m.file.as_deref(), m.line) {
-        (Some(f), Some(l)) if is_patch => (f.to_string(), l, diagnostics::column_for(&source.text, l, &m.text)),
+        (Some(f), Some(l)) if is_patch => {
+            let (l, c) = diagnostics::locate(&source.text, l, &m.text);
+            (f.to_string(), l, c)
+        }
         (Some(f), Some(l)) if f != api::PRELUDE_NAME => {
             // In an included file: read it to find the column.
             let text = std::fs::read_to_string(f).unwrap_or_default();
-            (f.to_string(), l, diagnostics::column_for(&text, l, &m.text))
+            let (l, c) = diagnostics::locate(&text, l, &m.text);
+            (f.to_string(), l, c)
         }
         _ => {
             // Link errors have no position: point at the first use of the symbol.
