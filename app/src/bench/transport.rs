@@ -264,7 +264,7 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
     let of = |st: Style| rows.iter().find(|(x, _)| *x == st).map(|(_, p)| *p).unwrap_or_default();
     let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64().max(1e-12);
     s.push_str(&format!(
-        "\nRatios at p50 (higher: the channel is faster): socket / sleeping channel {:.2}, 100 µs polling / sleeping channel {:.1}, socket / busy-waiting channel {:.0}.\n\n",
+        "\nRatios at p50 (higher: the channel is faster): socket / sleeping channel {:.2}, 100 µs polling / sleeping channel {:.1}, socket / busy-waiting channel {:.0}. A sleeping receiver pays one wake-up per message, like a socket's reader: on these VMs waking an idle core dominates both (this run holds no PM QoS request; `clavm play` does).\n\n",
         ratio(of(Style::Sleep).p50, of(Style::Socket).p50),
         ratio(of(Style::Sleep).p50, of(Style::Poll).p50),
         ratio(of(Style::Spin).p50, of(Style::Socket).p50),
