@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -204,14 +204,30 @@ pub struct SubmitId(pub u64);
 pub struct Submitter {
     tx: Sender<ControlMsg>,
     submits: Arc<AtomicU64>,
+    doorbell: Arc<AtomicU32>,
+}
+
+/// How long the control thread sleeps at most without its doorbell ringing.
+const DOORBELL_SAFETY_NET: Duration = Duration::from_millis(100);
+
+/// Wakes the control thread (from any thread, the audio thread included: one
+/// atomic add and a futex wake, which never blocks).
+pub(super) fn ring(doorbell: &AtomicU32) {
+    doorbell.fetch_add(1, Ordering::Release);
+    futex::wake(doorbell);
 }
 
 impl Submitter {
     /// As [`LiveEngine::submit`].
     pub fn submit(&self, source: PatchSource) -> SubmitId {
         let id = SubmitId(self.submits.fetch_add(1, Ordering::Relaxed) + 1);
-        let _ = self.tx.send(ControlMsg::Submit(id, source));
+        self.send(ControlMsg::Submit(id, source));
         id
+    }
+
+    fn send(&self, m: ControlMsg) {
+        let _ = self.tx.send(m);
+        ring(&self.doorbell);
     }
 }
 
@@ -249,6 +265,7 @@ impl LiveEngine {
         let meters = Arc::new(Meters::default());
         let param_table = Arc::new(ParamTable::default());
         let subscribers: Subscribers = Arc::default();
+        let doorbell: Arc<AtomicU32> = Arc::default();
         let processor = LiveProcessor::new(ProcessorParts {
             shm: shm.clone(),
             sample_rate: config.sample_rate,
@@ -259,6 +276,7 @@ impl LiveEngine {
             from_audio: from_audio_tx,
             meters: meters.clone(),
             param_table: param_table.clone(),
+            doorbell: doorbell.clone(),
         });
         let mut control = Control {
             workers: [None, None, None],
@@ -275,6 +293,7 @@ impl LiveEngine {
             audio_owns: [false; WORKERS],
             meters: meters.clone(),
             subscribers: subscribers.clone(),
+            doorbell: doorbell.clone(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -290,7 +309,7 @@ impl LiveEngine {
         let latency_qos = if config.latency_qos { request_zero_wakeup_latency() } else { None };
         let engine = LiveEngine {
             latency_qos,
-            submitter: Submitter { tx, submits: Arc::default() },
+            submitter: Submitter { tx, submits: Arc::default(), doorbell },
             param_table,
             subscribers,
             events: ev_rx,
@@ -330,7 +349,7 @@ impl LiveEngine {
 
     /// Crossfade length for the following swaps (0 = switch at once).
     pub fn set_crossfade(&self, f: Frames) {
-        let _ = self.submitter.tx.send(ControlMsg::Crossfade(f));
+        self.submitter.send(ControlMsg::Crossfade(f));
     }
 
     /// Waits up to `timeout` for the next event.
@@ -357,7 +376,7 @@ impl LiveEngine {
     }
 
     fn stop(&mut self) {
-        let _ = self.submitter.tx.send(ControlMsg::Shutdown);
+        self.submitter.send(ControlMsg::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -399,6 +418,8 @@ struct Control {
     audio_owns: [bool; WORKERS],
     meters: Arc<Meters>,
     subscribers: Subscribers,
+    /// Rung by commands and by the audio thread's messages; the control thread sleeps on it.
+    doorbell: Arc<AtomicU32>,
 }
 
 impl Control {
@@ -423,16 +444,24 @@ impl Control {
             let param = libc::sched_param { sched_priority: 0 };
             libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
         }
-        loop {
+        // Sleep until the doorbell rings (a command, or a message from the audio
+        // thread), not on a timer: a thread waking every millisecond beside
+        // the audio threads was itself a source of late wake-ups. The long
+        // timeout is only a safety net.
+        'serve: loop {
+            let seen = self.doorbell.load(Ordering::Acquire);
             self.poll_audio();
-            match rx.recv_timeout(Duration::from_millis(1)) {
-                Ok(ControlMsg::Submit(id, src)) => self.submit(id, src),
-                Ok(ControlMsg::Crossfade(f)) => {
-                    let _ = self.to_audio.push(ToAudio::Crossfade(f));
+            loop {
+                match rx.try_recv() {
+                    Ok(ControlMsg::Submit(id, src)) => self.submit(id, src),
+                    Ok(ControlMsg::Crossfade(f)) => {
+                        let _ = self.to_audio.push(ToAudio::Crossfade(f));
+                    }
+                    Ok(ControlMsg::Shutdown) | Err(TryRecvError::Disconnected) => break 'serve,
+                    Err(TryRecvError::Empty) => break,
                 }
-                Ok(ControlMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {}
             }
+            futex::wait(&self.doorbell, seen, DOORBELL_SAFETY_NET);
         }
         self.kill_all();
     }

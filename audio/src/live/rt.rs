@@ -196,6 +196,9 @@ pub struct LiveProcessor {
     params_seen: u64,
     /// Where every played block is published (the scope, recording), if anyone asked.
     tap: Option<super::tap::Tap>,
+    /// The control thread's doorbell, rung at the end of a block that sent it messages.
+    doorbell: Arc<AtomicU32>,
+    sent_this_block: bool,
     protection: Protection,
     frame: u64,
     compiled_epoch: u64,
@@ -269,6 +272,7 @@ pub(super) struct ProcessorParts {
     pub from_audio: Producer<FromAudio>,
     pub meters: Arc<Meters>,
     pub param_table: Arc<ParamTable>,
+    pub doorbell: Arc<AtomicU32>,
 }
 
 /// This thread's SCHED_FIFO/SCHED_RR priority, if it is realtime.
@@ -300,6 +304,8 @@ impl LiveProcessor {
             param_table: p.param_table,
             params_seen: 0,
             tap: None,
+            doorbell: p.doorbell,
+            sent_this_block: false,
             protection: Protection::new(p.sample_rate, p.channels),
             frame: 0,
             compiled_epoch: u64::MAX,
@@ -383,6 +389,9 @@ impl LiveProcessor {
         if let Some(tap) = &self.tap {
             tap.publish(self.frame - frames as u64, self.sample_rate, ch, output);
         }
+        if std::mem::take(&mut self.sent_this_block) {
+            super::control::ring(&self.doorbell);
+        }
         let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
         self.meter(elapsed as f32, frames);
     }
@@ -403,6 +412,7 @@ impl LiveProcessor {
     /// Abandoned, Installed). If the ring is full it waits in `held` and is
     /// retried every block: never dropped (and never freed here: some carry vectors).
     fn send(&mut self, r: FromAudio) {
+        self.sent_this_block = true;
         if !matches!(r, FromAudio::Late { .. } | FromAudio::Fault { .. } | FromAudio::Protect(_)) {
             if let Err(rtrb::PushError::Full(r)) = self.from_audio.push(r) {
                 match self.held.iter_mut().find(|h| h.is_none()) {
@@ -433,6 +443,7 @@ impl LiveProcessor {
                     self.held[i] = Some(r);
                     return;
                 }
+                self.sent_this_block = true;
             }
         }
     }
