@@ -600,10 +600,29 @@ impl Control {
             self.replace(slot);
             return;
         }
+        self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Backup(Worker { slot, version })).is_err() {
             self.idle.push(slot);
         } else {
             self.hand(slot, true, "backup");
+        }
+    }
+
+    /// Raises an idle worker to the audio thread's worker priority before
+    /// handing it over, so it sleeps, and wakes for its first block, as a
+    /// realtime thread. (It serves compiles at normal priority and would
+    /// otherwise wake for that block at normal priority, behind whatever the
+    /// machine is compiling: a first block late by tens of milliseconds.)
+    fn make_realtime(&self, slot: usize) {
+        let priority = self.meters.worker_priority.load(Ordering::Relaxed);
+        let Some(child) = &self.workers[slot] else { return };
+        if priority > 0 {
+            let param = libc::sched_param { sched_priority: priority };
+            // SAFETY: sched_setscheduler on our own child process with a valid param.
+            let r = unsafe { libc::sched_setscheduler(child.id() as i32, libc::SCHED_FIFO, &param) };
+            if r != 0 {
+                tracing::debug!(slot, "cannot raise the worker's priority: {}", std::io::Error::last_os_error());
+            }
         }
     }
 
@@ -745,6 +764,7 @@ impl Control {
         self.version += 1;
         let worker = Worker { slot, version: self.version };
         let removed = rewritten.plan.removed.clone();
+        self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
             self.idle.push(slot);
             let reason = "the audio thread is not taking commands".to_string();

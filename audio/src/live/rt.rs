@@ -163,6 +163,9 @@ pub struct Meters {
     pub blocks: AtomicU64,
     /// Frames processed.
     pub frames: AtomicU64,
+    /// The SCHED_FIFO priority workers serve the audio thread at (0 until the
+    /// first callback, or when the audio thread is not realtime).
+    pub worker_priority: std::sync::atomic::AtomicI32,
 }
 
 impl Meters {
@@ -356,6 +359,7 @@ impl LiveProcessor {
         if !self.priority_known {
             self.priority_known = true;
             self.worker_priority = own_realtime_priority().map_or(0, |p| (p - 1).max(1));
+            self.meters.worker_priority.store(self.worker_priority, Ordering::Relaxed);
         }
         let frames = output.len() / self.channels;
         let block = Duration::from_secs_f64(frames as f64 / self.sample_rate);

@@ -85,7 +85,10 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
         }
         seen = now;
         let t0 = Instant::now();
-        if slot.req.priority != priority {
+        // Normal-priority requests (compiles, test runs) always set it: the
+        // engine may have raised us behind our back (before handing us to the
+        // audio thread), and a compile must never run at realtime priority.
+        if slot.req.priority != priority || slot.req.priority == 0 {
             priority = slot.req.priority;
             set_priority(priority);
         }
