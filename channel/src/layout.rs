@@ -1,7 +1,7 @@
-//! The bytes of a channel file: a header of three cache lines, then the slots.
+//! The bytes of a channel file: a header of five cache lines, then the slots.
 //!
 //! ```text
-//! [ Header: identity | producer side | consumer side + stats ][ slot 0 ][ slot 1 ] ...
+//! [ Header: identity | producers | consumer | wake-up | rare counts ][ slot 0 ][ slot 1 ] ...
 //! slot = [ SlotHeader (16 bytes) | payload (slot_size bytes) ], padded to 64 bytes
 //! ```
 //! A slot's `seq` is Vyukov's sequence number: `pos` when free for the producer
@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub(crate) const MAGIC: u64 = 0x434c_4156_4d43_4831; // "CLAVMCH1"
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 pub(crate) const LINE: usize = 64;
 /// `len` of a slot whose producer cancelled it (a dropped [`crate::Grant`]).
 pub(crate) const CANCELLED: u32 = u32::MAX;
@@ -83,27 +83,32 @@ pub(crate) struct Header {
     /// The claiming producer of an SPSC channel (0 = none).
     pub producer_pid: AtomicU32,
     pub _pad2: [u8; 52],
-    // Consumer side.
+    // Consumer side: written by the consumer for every message, so on a line
+    // of its own (producers read it only to report stats).
     pub tail: AtomicU64,
+    /// Messages the consumer has taken.
+    pub received: AtomicU64,
     /// The claiming consumer (0 = none).
     pub consumer_pid: AtomicU32,
+    pub _pad3: [u8; 44],
+    // Wake-up: read by every publish, written only when the consumer goes to
+    // sleep, so it must not share a line with `tail`.
     /// Non-zero while the consumer sleeps (or is about to) on `signal`.
     pub consumer_waiting: AtomicU32,
     /// The futex word: bumped by a producer that saw the consumer waiting.
     pub signal: AtomicU32,
-    pub _pad3: [u8; 44],
-    // Stats (written by either side, relaxed). Sends are counted by `head`.
+    pub _pad4: [u8; 56],
+    // Rare events (written by either side, relaxed). Sends are counted by `head`.
     pub cancelled: AtomicU64,
-    pub received: AtomicU64,
     pub dropped_full: AtomicU64,
     pub dropped_too_large: AtomicU64,
     pub skipped_dead: AtomicU64,
     pub garbage: AtomicU64,
     pub wakeups: AtomicU64,
-    pub _pad4: [u8; 8],
+    pub _pad5: [u8; 16],
 }
 
-const _: () = assert!(std::mem::size_of::<Header>() == 4 * LINE);
+const _: () = assert!(std::mem::size_of::<Header>() == 5 * LINE);
 
 impl Header {
     pub fn config(&self) -> Option<Config> {

@@ -127,6 +127,12 @@ impl Mapping {
         unsafe { &*(self.base as *const Header) }
     }
 
+    /// Whether the process that created the channel still runs.
+    pub fn owner_alive(&self) -> bool {
+        let h = self.header();
+        process::alive(h.owner_pid, Some(h.owner_start))
+    }
+
     /// The header of slot `i` (`i < slot_count`).
     pub fn slot(&self, i: usize) -> &SlotHeader {
         debug_assert!(i < self.config.slot_count);

@@ -80,8 +80,7 @@ impl Sender {
 
     /// Whether the channel's owner still runs (for a client waiting on an engine).
     pub fn owner_alive(&self) -> bool {
-        let h = self.map.header();
-        process::alive(h.owner_pid, Some(h.owner_start))
+        self.map.owner_alive()
     }
 
     /// Sends a copy of `bytes`.
@@ -223,8 +222,7 @@ impl Receiver {
 
     /// Whether the channel's owner still runs.
     pub fn owner_alive(&self) -> bool {
-        let h = self.map.header();
-        process::alive(h.owner_pid, Some(h.owner_start))
+        self.map.owner_alive()
     }
 
     fn header(&self) -> &Header {

@@ -10,12 +10,12 @@
 //!    failure was known, how long the backup took to fill the block, and how
 //!    soon a fresh worker was ready.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clavm_audio::engine::{self, EngineConfig};
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor, Recovery};
 use clavm_audio::{Frames, PatchSource};
@@ -247,13 +247,7 @@ fn fault_recovery(name: &'static str, fault: &str, runs: usize) -> anyhow::Resul
 
 pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
     let rt = realtime();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(patches)
-        .with_context(|| format!("cannot list {}", patches.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .filter(|p| filter.is_none_or(|f| p.file_name().is_some_and(|n| n.to_string_lossy().contains(f))))
-        .collect();
-    files.sort();
+    let files = super::patch_files(patches, filter)?;
     let mut s = format!(
         "128-frame blocks at 48 kHz (budget {} ms), the measuring thread {}.\n\n",
         ms(budget()),

@@ -8,7 +8,7 @@ mod live;
 mod stats;
 pub mod transport;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -80,15 +80,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&a.patches)
-        .with_context(|| format!("cannot list {}", a.patches.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .filter(|p| {
-            a.filter.as_ref().is_none_or(|f| p.file_name().is_some_and(|n| n.to_string_lossy().contains(f.as_str())))
-        })
-        .collect();
-    files.sort();
+    let files = patch_files(&a.patches, a.filter.as_deref())?;
     anyhow::ensure!(!files.is_empty(), "no .c patches in {}", a.patches.display());
     let gcc = gcc::Gcc::find();
     if let Err(why) = &gcc {
@@ -291,4 +283,16 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     format!("{cpu}, {cores} cores")
+}
+
+/// The `.c` patches in `dir` whose file names contain `filter`, sorted.
+fn patch_files(dir: &Path, filter: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .filter(|p| filter.is_none_or(|f| p.file_name().is_some_and(|n| n.to_string_lossy().contains(f))))
+        .collect();
+    files.sort();
+    Ok(files)
 }

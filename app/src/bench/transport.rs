@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -285,13 +285,7 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
     s.push_str("### C. `clavm submit` round trip\n\n");
     s.push_str("A patch sent through the submit channel (as `clavm submit` does): when its first block sounded, and when the reply that it plays arrived; against `submit()` in-process to its first block. All include compile, test run and the wait for the next 128-frame block, paced by a thread standing in for the device; 10 submits of each.\n\n");
     s.push_str("| patch | channel: submit to sound p50 ms | p99 | channel: reply p50 ms | p99 | in-process: submit to sound p50 ms | p99 |\n|---|---:|---:|---:|---:|---:|---:|\n");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(patches)
-        .with_context(|| format!("cannot list {}", patches.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .filter(|p| filter.is_none_or(|f| p.file_name().is_some_and(|n| n.to_string_lossy().contains(f))))
-        .collect();
-    files.sort();
+    let files = super::patch_files(patches, filter)?;
     let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1e3);
     for f in &files {
         let file = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
