@@ -38,6 +38,35 @@ pub use ring::{Grant, Message, Receiver, Sender, Wait};
 /// Implementors must meet all of the above (iceoryx2's `ZeroCopySend`, in short).
 pub unsafe trait ShmSafe: 'static {}
 
+/// Removes the channels of `engine` whose owner is gone, and half-built ones
+/// of creators that died: what killed processes leave in `/dev/shm` under
+/// names no one will create again (a client's reply channel). A channel is
+/// also replaced when its name is created again; this is for the rest.
+/// Returns how many files were removed.
+pub fn remove_stale(engine: &str) -> Result<usize, Error> {
+    let path = path_of(engine, "x")?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("/dev/shm"));
+    let (ours, building) = (format!("clavm-{engine}."), format!(".clavm-{engine}."));
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir).map_err(|source| Error::Io { what: "listing", path: dir.into(), source })? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = if name.starts_with(&ours) {
+            matches!(map::Mapping::open(&entry.path()), Err(Error::OwnerGone { .. } | Error::Corrupt { .. }))
+        } else if let Some(rest) = name.strip_prefix(&building).and_then(|r| r.strip_suffix(".tmp")) {
+            // `.clavm-ENGINE.CHANNEL.PID.N.tmp`, written by `Mapping::create`.
+            let pid = rest.rsplit('.').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+            !process::alive(pid, None)
+        } else {
+            false
+        };
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Where channels live: `/dev/shm/clavm-<engine>.<channel>`.
 pub fn path_of(engine: &str, channel: &str) -> Result<std::path::PathBuf, Error> {
     for part in [engine, channel] {

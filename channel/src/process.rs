@@ -5,30 +5,27 @@ pub(crate) fn own_pid() -> u32 {
     std::process::id()
 }
 
-/// The start time of `pid` in clock ticks since boot (field 22 of
-/// `/proc/PID/stat`), which tells a live process from a recycled pid.
-pub(crate) fn start_time(pid: u32) -> Option<u64> {
+/// The state (field 3) and start time (field 22, clock ticks since boot) of
+/// `pid` from `/proc/PID/stat`; the start time tells a live process from a recycled pid.
+fn stat(pid: u32) -> Option<(String, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces: skip past the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // Field 3 is the first after it; the start time is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.to_string();
+    Some((state, fields.nth(18)?.parse().ok()?))
+}
+
+/// The start time of `pid`.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
 /// Whether `pid` exists (any state but a zombie) and, if `start` is given, started then.
 pub(crate) fn alive(pid: u32, start: Option<u64>) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-    let Some(close) = stat.rfind(')') else { return false };
-    let mut fields = stat[close + 1..].split_whitespace();
-    if matches!(fields.next(), Some("Z") | Some("X") | None) {
-        return false;
-    }
-    match start {
-        None => true,
-        Some(s) => fields.nth(18).and_then(|f| f.parse::<u64>().ok()) == Some(s),
+    match (pid, stat(pid)) {
+        (0, _) | (_, None) => false,
+        (_, Some((state, _))) if state == "Z" || state == "X" => false,
+        (_, Some((_, started))) => start.is_none_or(|s| s == started),
     }
 }
 

@@ -90,6 +90,12 @@ fn a_channel_left_by_a_killed_owner_is_reported_gone_and_replaced_on_the_next_st
     }
     assert_eq!(full, 12);
     assert!(matches!(Sender::open(&e, "c"), Err(Error::OwnerGone { .. })));
+    // A sweep removes what the dead owner left; a live engine's channels stay.
+    let live = Receiver::create(&e, "live", Config::new(Mode::Mpsc, 8, 2)).unwrap();
+    assert_eq!(clavm_channel::remove_stale(&e).unwrap(), 1);
+    assert!(matches!(Sender::open(&e, "c"), Err(Error::NotFound(_))));
+    assert!(Sender::open(&e, "live").is_ok());
+    drop(live);
     // The next owner recovers the name.
     let mut rx = Receiver::create(&e, "c", Config::new(Mode::Mpsc, 64, 8)).unwrap();
     Sender::open(&e, "c").unwrap().try_send_bytes(b"fresh").unwrap();

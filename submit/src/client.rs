@@ -75,6 +75,8 @@ impl Client {
                 Err(e) => return Err(e.into()),
             }
         };
+        // Reply channels of clients that were killed are never created again: sweep them.
+        let _ = clavm_channel::remove_stale(engine);
         static N: AtomicU64 = AtomicU64::new(0);
         let reply_name = format!("reply-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let reply = Receiver::create(engine, &reply_name, reply_config())?;

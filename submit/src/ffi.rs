@@ -30,6 +30,11 @@ fn reply_json(r: &Reply) -> serde_json::Value {
     })
 }
 
+/// A reply for a submit that did not reach the engine, or could not start.
+fn failure(status: &str, message: &str) -> serde_json::Value {
+    json!({ "status": status, "ok": false, "message": message, "diagnostics": [] })
+}
+
 fn error_json(e: &SubmitError) -> serde_json::Value {
     let status = match e {
         SubmitError::NotResponding { .. } => "not_responding",
@@ -37,7 +42,7 @@ fn error_json(e: &SubmitError) -> serde_json::Value {
         SubmitError::Busy => "busy",
         SubmitError::Channel(_) => "error",
     };
-    json!({ "status": status, "ok": false, "message": e.to_string(), "diagnostics": [] })
+    failure(status, &e.to_string())
 }
 
 fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> serde_json::Value {
@@ -80,9 +85,7 @@ fn out(v: serde_json::Value) -> *const c_char {
 fn guarded(f: impl FnOnce() -> serde_json::Value) -> *const c_char {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(v) => out(v),
-        Err(_) => out(
-            json!({ "status": "error", "ok": false, "message": "internal error in libclavm_submit", "diagnostics": [] }),
-        ),
+        Err(_) => out(failure("error", "internal error in libclavm_submit")),
     }
 }
 
@@ -112,10 +115,10 @@ pub unsafe extern "C" fn clavm_send_named(
         // SAFETY: the caller's contract.
         let args = unsafe { (text(engine, DEFAULT_ENGINE), text(name, "submit.c"), text(code, "")) };
         let (Ok(engine), Ok(name), Ok(code)) = args else {
-            return json!({ "status": "error", "ok": false, "message": "arguments must be UTF-8", "diagnostics": [] });
+            return failure("error", "arguments must be UTF-8");
         };
         if code.is_empty() {
-            return json!({ "status": "error", "ok": false, "message": "no code to send", "diagnostics": [] });
+            return failure("error", "no code to send");
         }
         let timeout = Duration::from_millis(if timeout_ms > 0 { timeout_ms as u64 } else { 2000 });
         send(engine, name, code, timeout)

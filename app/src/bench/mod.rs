@@ -59,25 +59,12 @@ struct Row {
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.transport {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
-        println!("{table}");
-        if let Some(path) = &a.write {
-            let cmd = std::env::args().collect::<Vec<_>>().join(" ");
-            let section = format!("## Transport: channels, submits\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
-            write_section(path, "transport", &section)?;
-            eprintln!("wrote {}", path.display());
-        }
+        publish(&a, "transport", "Transport: channels, submits", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.live {
         let table = live::run(&a.patches, a.filter.as_deref())?;
-        println!("{table}");
-        if let Some(path) = &a.write {
-            let cmd = std::env::args().collect::<Vec<_>>().join(" ");
-            let section =
-                format!("## Live engine: workers, swaps, faults\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
-            write_section(path, "live", &section)?;
-            eprintln!("wrote {}", path.display());
-        }
+        publish(&a, "live", "Live engine: workers, swaps, faults", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     let files = patch_files(&a.patches, a.filter.as_deref())?;
@@ -101,15 +88,20 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         rows.push(Row { name: file_name(f), sites, prelude, math_h, tcc_ns, gcc_ns });
     }
     let table = render_table(&rows, a.compiles, a.frames);
+    publish(&a, "engine-core", "Engine core: compile time and DSP cost", &table)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a table and, with `--write`, records it (with the command that made it) as section `name`.
+fn publish(a: &BenchArgs, name: &str, title: &str, table: &str) -> anyhow::Result<()> {
     println!("{table}");
     if let Some(path) = &a.write {
         let cmd = std::env::args().collect::<Vec<_>>().join(" ");
-        let section =
-            format!("## Engine core: compile time and DSP cost\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
-        write_section(path, "engine-core", &section)?;
+        let section = format!("## {title}\n\nMade by `{cmd}` on {}.\n\n{table}", machine());
+        write_section(path, name, &section)?;
         eprintln!("wrote {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`

@@ -81,13 +81,17 @@ fn jack_running() -> bool {
         .unwrap_or(false)
 }
 
-fn host(choice: Host) -> anyhow::Result<cpal::Host> {
-    let want_jack = match choice {
+/// Whether `choice` means JACK on this machine now.
+fn uses_jack(choice: Host) -> bool {
+    match choice {
         Host::Jack => true,
         Host::Alsa => false,
         Host::Auto => jack_running(),
-    };
-    if want_jack {
+    }
+}
+
+fn host(choice: Host) -> anyhow::Result<cpal::Host> {
+    if uses_jack(choice) {
         cpal::host_from_id(cpal::HostId::Jack).map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))
     } else {
         Ok(cpal::default_host())
@@ -105,11 +109,7 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     if !(0.0..=10_000.0).contains(&a.crossfade) {
         bail!("--crossfade {} ms is out of range (0..=10000)", a.crossfade);
     }
-    let on_jack = match a.host {
-        Host::Jack => true,
-        Host::Alsa => false,
-        Host::Auto => jack_running(),
-    };
+    let on_jack = uses_jack(a.host);
     let host = host(a.host)?;
     if a.list_devices {
         for d in host.output_devices()? {

@@ -169,7 +169,8 @@ impl ParamInputs {
         } else {
             None
         };
-        let want_alsa = matches!(midi, Midi::Alsa | Midi::Auto);
+        // Auto asks only where the kernel has a sequencer (alsa-lib prints its own error otherwise).
+        let want_alsa = midi == Midi::Alsa || (midi == Midi::Auto && std::path::Path::new("/dev/snd/seq").exists());
         let alsa_midi = if want_alsa {
             match alsa_midi(sender()?, stats.clone()) {
                 Ok(c) => Some(c),

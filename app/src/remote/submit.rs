@@ -44,6 +44,7 @@ struct Pending {
 pub struct SubmitServer {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    engine: String,
 }
 
 impl SubmitServer {
@@ -51,22 +52,24 @@ impl SubmitServer {
         let rx = Receiver::create(engine_name, SUBMIT_CHANNEL, submit_config()).with_context(|| {
             format!("opening the submit channel of engine '{engine_name}' (another engine of that name? use --engine)")
         })?;
+        // Reply channels of clients killed while this name last ran.
+        let _ = clavm_channel::remove_stale(engine_name);
         let stop = Arc::new(AtomicBool::new(false));
         let pending = Arc::new(Mutex::new(Pending::default()));
         let events = engine.subscribe();
         let submitter = engine.submitter();
-        let engine_name = engine_name.to_string();
+        let engine = engine_name.to_string();
         let receive = {
             let (stop, pending) = (stop.clone(), pending.clone());
             std::thread::Builder::new()
                 .name("clavm-submit".into())
-                .spawn(move || receive(rx, &engine_name, submitter, &pending, &stop))?
+                .spawn(move || receive(rx, &engine, submitter, &pending, &stop))?
         };
         let answer = {
             let (stop, pending) = (stop.clone(), pending.clone());
             std::thread::Builder::new().name("clavm-reply".into()).spawn(move || answer(events, &pending, &stop))?
         };
-        Ok(SubmitServer { stop, threads: vec![receive, answer] })
+        Ok(SubmitServer { stop, threads: vec![receive, answer], engine: engine_name.to_string() })
     }
 }
 
@@ -76,6 +79,8 @@ impl Drop for SubmitServer {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // Clients that exited without closing (an editor's cached connection) leave their reply channels.
+        let _ = clavm_channel::remove_stale(&self.engine);
     }
 }
 

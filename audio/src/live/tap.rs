@@ -75,7 +75,7 @@ pub fn read_tap(bytes: &[u8]) -> Option<(TapHeader, Vec<f32>)> {
     let h: TapHeader = bytemuck::pod_read_unaligned(bytes.get(..hl)?);
     let n = (h.frames as usize).checked_mul(h.channels as usize)?;
     let body = bytes.get(hl..hl + n * 4).filter(|_| bytes.len() == hl + n * 4)?;
-    Some((h, body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    Some((h, bytemuck::pod_collect_to_vec(body)))
 }
 
 #[cfg(test)]
