@@ -66,7 +66,8 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
     let patch = dir.path().join("live.c");
     std::fs::write(&patch, SINE).unwrap();
     let engine = format!("t{}a", std::process::id());
-    let play = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
+    let mut play = play_on(&jackd, &patch, &["--engine", &engine, "--no-osc", "--midi", "none"]);
+    let play_err = drain_stderr(&mut play);
     wait_for_engine(&engine, &patch);
 
     // A good patch: exit 0, a version and its times.
@@ -96,6 +97,14 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("crashed"), "{}", text(&o));
 
+    // Garbage on the submit channel (not a submit, or one with lying lengths): ignored and
+    // said, and the engine answers the next submit.
+    let raw = clavm_channel::Sender::open(&engine, "submit").unwrap();
+    raw.try_send_bytes(b"\x00garbage that is not a submit").unwrap();
+    raw.try_send_bytes(&[0x5a; 200]).unwrap();
+    let o = clavm(&["submit", "--engine", &engine, good.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(0), "after garbage: {}", text(&o));
+
     // Too large: refused before sending, never truncated.
     let big = dir.path().join("big.c");
     std::fs::write(&big, format!("{SINE}/*{}*/\n", "x".repeat(1 << 21))).unwrap();
@@ -119,7 +128,6 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
     // The engine killed: the next submit says so (exit 2) and leaks nothing; a restart under the
     // same name recovers the stale channels.
     let pid = play.id();
-    let mut play = play;
     play.kill().unwrap();
     play.wait().unwrap();
     let o = clavm(&["submit", "--engine", &engine, "--timeout", "0.5", good.to_str().unwrap()], None);
@@ -183,6 +191,8 @@ int main(int argc, char **argv) {
 
     let err = stop(again);
     assert!(err.contains("playing"), "{err}");
+    let first = play_err.join().unwrap();
+    assert!(first.contains("ignored a submit: malformed message"), "{first}");
 }
 
 /// The level of a 440 Hz sine whose amplitude is `_p(0)`, `_cc(1)` or `_i(2)/10`, per channel.
