@@ -1,7 +1,21 @@
-//! CLAVM's Vulkan renderer: scope, XY, waveforms, spectrum, meters and the
-//! bar tree, headless on lavapipe and presented through our own dmabuf/shm
-//! swapchain in the desktop app.
+//! CLAVM's Vulkan renderer: scope, XY, waveforms, spectrum and meters.
 //!
-//! Nothing is here yet: the renderer is its own issue (see
-//! docs/ARCHITECTURE.md, "Crates"). The crate exists so the workspace shows
-//! the architecture from the start; it has no code to pretend otherwise.
+//! - `analysis/`: audio blocks in, what the views draw out (CPU, deterministic).
+//! - `draw/`: the canvas of shapes and text a frame is made of (CPU).
+//! - `views/`: the panels, laid out on a canvas from the analysis.
+//! - `gpu/`: the Vulkan device, validation and memory.
+//! - `renderer.rs` + `target.rs`: one instanced draw of the canvas into a
+//!   frame target (an offscreen image read back to memory now; the desktop
+//!   app adds window targets behind the same seam), two frames in flight.
+
+pub mod draw;
+mod error;
+pub mod gpu;
+mod pipeline;
+mod renderer;
+mod shaders;
+pub mod target;
+pub mod views;
+
+pub use error::RenderError;
+pub use renderer::{FrameTicket, Renderer};

@@ -1,0 +1,132 @@
+//! Where frames go: the seam between drawing and delivering. The renderer
+//! draws into the target's image for the frame slot, then the target records
+//! what must follow on the GPU (a copy to memory here; for a window, a copy
+//! into a shared-memory buffer or a hand-over of a dmabuf-exported image).
+
+use std::sync::Arc;
+
+use ash::vk;
+use gpu_allocator::MemoryLocation;
+
+use crate::error::RenderError;
+use crate::gpu::{color_range, Buffer, Gpu, Image, FRAME_FORMAT};
+use crate::renderer::FRAMES_IN_FLIGHT;
+
+/// A destination for frames, one image per frame slot so a frame can be
+/// drawn while the one before is still being read or shown.
+pub trait FrameTarget {
+    fn extent(&self) -> vk::Extent2D;
+    fn format(&self) -> vk::Format;
+    /// The image (and view) frame slot `slot` draws into. The renderer moves
+    /// it from UNDEFINED (its old content is not kept) to colour attachment.
+    fn image(&self, slot: usize) -> (vk::Image, vk::ImageView);
+    /// Records what follows the drawing, in the same command buffer. The
+    /// image is in COLOR_ATTACHMENT_OPTIMAL, written at
+    /// COLOR_ATTACHMENT_OUTPUT.
+    fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize);
+}
+
+/// Frames drawn offscreen and copied back to memory as tightly packed RGBA
+/// (sRGB) rows: snapshots, video frames, tests.
+pub struct Offscreen {
+    images: Vec<Image>,
+    readback: Vec<Buffer>,
+    extent: vk::Extent2D,
+}
+
+impl Offscreen {
+    pub fn new(gpu: &Arc<Gpu>, width: u32, height: u32) -> Result<Offscreen, RenderError> {
+        gpu.check_size(width, height)?;
+        let extent = vk::Extent2D { width, height };
+        let bytes = width as u64 * height as u64 * 4;
+        let mut images = Vec::new();
+        let mut readback = Vec::new();
+        for slot in 0..FRAMES_IN_FLIGHT {
+            images.push(Image::new(
+                gpu,
+                &format!("offscreen frame {slot}"),
+                extent,
+                FRAME_FORMAT,
+                vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_SRC,
+            )?);
+            readback.push(Buffer::new(
+                gpu,
+                &format!("offscreen readback {slot}"),
+                bytes,
+                vk::BufferUsageFlags::TRANSFER_DST,
+                MemoryLocation::GpuToCpu,
+            )?);
+        }
+        Ok(Offscreen { images, readback, extent })
+    }
+
+    /// The RGBA pixels of `slot`'s last frame. Only meaningful after the
+    /// renderer has finished that frame (`Renderer::finish`).
+    pub fn pixels(&self, slot: usize) -> &[u8] {
+        self.readback[slot].mapped()
+    }
+}
+
+impl FrameTarget for Offscreen {
+    fn extent(&self) -> vk::Extent2D {
+        self.extent
+    }
+    fn format(&self) -> vk::Format {
+        FRAME_FORMAT
+    }
+    fn image(&self, slot: usize) -> (vk::Image, vk::ImageView) {
+        (self.images[slot].handle(), self.images[slot].view())
+    }
+    fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize) {
+        let image = self.images[slot].handle();
+        let to_transfer = vk::ImageMemoryBarrier2::default()
+            .src_stage_mask(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT)
+            .src_access_mask(vk::AccessFlags2::COLOR_ATTACHMENT_WRITE)
+            .dst_stage_mask(vk::PipelineStageFlags2::COPY)
+            .dst_access_mask(vk::AccessFlags2::TRANSFER_READ)
+            .old_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+            .new_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .image(image)
+            .subresource_range(color_range());
+        let region = vk::BufferImageCopy {
+            buffer_offset: 0,
+            buffer_row_length: 0,
+            buffer_image_height: 0,
+            image_subresource: vk::ImageSubresourceLayers {
+                aspect_mask: vk::ImageAspectFlags::COLOR,
+                mip_level: 0,
+                base_array_layer: 0,
+                layer_count: 1,
+            },
+            image_offset: vk::Offset3D::default(),
+            image_extent: vk::Extent3D { width: self.extent.width, height: self.extent.height, depth: 1 },
+        };
+        let to_host = vk::BufferMemoryBarrier2::default()
+            .src_stage_mask(vk::PipelineStageFlags2::COPY)
+            .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
+            .dst_stage_mask(vk::PipelineStageFlags2::HOST)
+            .dst_access_mask(vk::AccessFlags2::HOST_READ)
+            .buffer(self.readback[slot].handle())
+            .offset(0)
+            .size(vk::WHOLE_SIZE);
+        // SAFETY: `cmd` is recording; image and buffer are ours and sized
+        // for the copy; the barriers order draw -> copy -> host read.
+        unsafe {
+            device.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().image_memory_barriers(std::slice::from_ref(&to_transfer)),
+            );
+            device.cmd_copy_image_to_buffer(
+                cmd,
+                image,
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                self.readback[slot].handle(),
+                &[region],
+            );
+            device.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().buffer_memory_barriers(std::slice::from_ref(&to_host)),
+            );
+        }
+    }
+}
