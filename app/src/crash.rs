@@ -31,20 +31,28 @@ static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 /// The names of the patches, in `Progress::patch` order, set once before any patch code runs.
 static PATCHES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
 
-/// A partial output file to remove if the process dies (NUL-terminated).
-static CLEANUP: OnceLock<std::ffi::CString> = OnceLock::new();
+/// Partial output files to remove if the process dies (NUL-terminated):
+/// a WAV, or a video's temporary streams.
+static CLEANUP: [OnceLock<std::ffi::CString>; 4] = [const { OnceLock::new() }; 4];
 
 /// Asks the crash handler and the watchdog to delete `path` before exiting.
 pub fn remove_on_crash(path: &std::path::Path) {
     use std::os::unix::ffi::OsStrExt;
     if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
-        let _ = CLEANUP.set(c);
+        let mut c = Some(c);
+        for slot in &CLEANUP {
+            if let Some(v) = c.take() {
+                if let Err(v) = slot.set(v) {
+                    c = Some(v);
+                }
+            }
+        }
     }
 }
 
 /// Removes the partial file, async-signal-safely.
 fn cleanup() {
-    if let Some(p) = CLEANUP.get() {
+    for p in CLEANUP.iter().filter_map(|slot| slot.get()) {
         // SAFETY: unlink(2) with a valid NUL-terminated path; async-signal-safe.
         unsafe {
             libc::unlink(p.as_ptr());

@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod crash;
+mod picture;
 mod remote;
 
 use std::process::ExitCode;
@@ -37,6 +38,12 @@ struct Cli {
 enum Command {
     /// Render a patch offline to a WAV file, deterministically.
     Render(commands::render::RenderArgs),
+    /// Render what the window would show at time T of a patch to a PNG (offline, headless).
+    Snapshot(commands::snapshot::SnapshotArgs),
+    /// Record a video of the visuals with the patch's sound (offline, via ffmpeg).
+    Record(commands::record::RecordArgs),
+    /// List the Vulkan devices and which one the renderer would use.
+    Gpus,
     /// Play a patch live and install every saved version (workers, hot swap, fault recovery).
     Play(commands::play::PlayArgs),
     /// Compile a patch without playing it; print diagnostics as FILE:LINE:COL.
@@ -80,6 +87,9 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Some(Command::Render(a)) => commands::render::run(a),
+        Some(Command::Snapshot(a)) => commands::snapshot::run(a),
+        Some(Command::Record(a)) => commands::record::run(a),
+        Some(Command::Gpus) => commands::gpus::run(),
         Some(Command::Check(a)) => commands::check::run(a),
         Some(Command::Play(a)) => commands::play::run(a),
         Some(Command::Bench(a)) => bench::run(a),

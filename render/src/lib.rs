@@ -8,6 +8,7 @@
 //!   frame target (an offscreen image read back to memory now; the desktop
 //!   app adds window targets behind the same seam), two frames in flight.
 
+pub mod analysis;
 pub mod draw;
 mod error;
 pub mod gpu;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ash::vk;
 
-use crate::draw::Shape;
+use crate::draw::{Shape, ShapeKind};
 use crate::error::{RenderError, VkContext};
 use crate::gpu::Gpu;
 use crate::shaders;
@@ -22,7 +22,9 @@ pub struct ShapePipeline {
     gpu: Arc<Gpu>,
     pub format: vk::Format,
     pub layout: vk::PipelineLayout,
-    pub pipeline: vk::Pipeline,
+    /// One pipeline per drawn [`ShapeKind`], indexed by its value (`Solid`
+    /// is a clear, not a pipeline).
+    pub pipelines: [vk::Pipeline; 4],
     set_layout: vk::DescriptorSetLayout,
     pool: vk::DescriptorPool,
     pub set: vk::DescriptorSet,
@@ -37,7 +39,7 @@ impl ShapePipeline {
             gpu: gpu.clone(),
             format,
             layout: vk::PipelineLayout::null(),
-            pipeline: vk::Pipeline::null(),
+            pipelines: [vk::Pipeline::null(); 4],
             set_layout: vk::DescriptorSetLayout::null(),
             pool: vk::DescriptorPool::null(),
             set: vk::DescriptorSet::null(),
@@ -109,14 +111,22 @@ impl ShapePipeline {
                 return Err(e);
             }
         };
-        let result = build(device, me.layout, format, vert, frag);
-        // SAFETY: modules are only needed while the pipeline is created.
+        let mut result = Ok(());
+        for kind in [ShapeKind::Segment, ShapeKind::Rect, ShapeKind::Glyph, ShapeKind::Corner] {
+            match build(device, me.layout, format, vert, frag, kind) {
+                Ok(p) => me.pipelines[kind as usize] = p,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // SAFETY: modules are only needed while the pipelines are created.
         unsafe {
             device.destroy_shader_module(vert, None);
             device.destroy_shader_module(frag, None);
         }
-        me.pipeline = result?;
-        Ok(me)
+        result.map(|()| me)
     }
 }
 
@@ -126,10 +136,22 @@ fn build(
     format: vk::Format,
     vert: vk::ShaderModule,
     frag: vk::ShaderModule,
+    kind: ShapeKind,
 ) -> Result<vk::Pipeline, RenderError> {
+    let kind_value = (kind as u32).to_ne_bytes();
+    let entries = [vk::SpecializationMapEntry { constant_id: 0, offset: 0, size: 4 }];
+    let specialization = vk::SpecializationInfo::default().map_entries(&entries).data(&kind_value);
     let stages = [
-        vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::VERTEX).module(vert).name(c"main"),
-        vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::FRAGMENT).module(frag).name(c"main"),
+        vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::VERTEX)
+            .module(vert)
+            .name(c"main")
+            .specialization_info(&specialization),
+        vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::FRAGMENT)
+            .module(frag)
+            .name(c"main")
+            .specialization_info(&specialization),
     ];
     let bindings = [vk::VertexInputBindingDescription {
         binding: 0,
@@ -141,7 +163,6 @@ fn build(
         attr(0, vk::Format::R32G32B32A32_SFLOAT, 0),
         attr(1, vk::Format::R32G32B32A32_SFLOAT, 16),
         attr(2, vk::Format::R8G8B8A8_UNORM, 32),
-        attr(3, vk::Format::R32_UINT, 36),
     ];
     let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
         .vertex_binding_descriptions(&bindings)
@@ -191,7 +212,9 @@ impl Drop for ShapePipeline {
         // SAFETY: the renderer waits for the device before dropping its
         // pipelines; destroying null handles is a no-op.
         unsafe {
-            device.destroy_pipeline(self.pipeline, None);
+            for p in self.pipelines {
+                device.destroy_pipeline(p, None);
+            }
             device.destroy_pipeline_layout(self.layout, None);
             device.destroy_descriptor_pool(self.pool, None);
             device.destroy_descriptor_set_layout(self.set_layout, None);

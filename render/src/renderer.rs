@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ash::vk;
 use gpu_allocator::MemoryLocation;
 
-use crate::draw::{Canvas, Shape, ATLAS_SIZE};
+use crate::draw::{Canvas, Shape, ShapeKind, ATLAS_SIZE};
 use crate::error::{RenderError, VkContext};
 use crate::gpu::{color_range, Buffer, Gpu, Image};
 use crate::pipeline::{Push, ShapePipeline};
@@ -51,6 +51,8 @@ pub struct Renderer {
     pipelines: Vec<ShapePipeline>,
     atlas: AtlasTexture,
     slots: Vec<Slot>,
+    /// Scratch for `Solid` runs (kept across frames).
+    clear_rects: Vec<vk::ClearRect>,
     pool: vk::CommandPool,
     next_slot: usize,
     serial: u64,
@@ -86,6 +88,7 @@ impl Renderer {
             pipelines: Vec::new(),
             atlas,
             slots: Vec::new(),
+            clear_rects: Vec::new(),
             pool,
             next_slot: 0,
             serial: 0,
@@ -127,7 +130,7 @@ impl Renderer {
         let slot = &self.slots[slot_index];
         let cmd = slot.cmd;
         let (image, view) = target.image(slot_index);
-        let clear = vk::ClearValue { color: vk::ClearColorValue { float32: canvas.background().to_linear() } };
+        let clear = vk::ClearValue { color: vk::ClearColorValue { float32: canvas.background().to_f32() } };
         // SAFETY: the slot's fence has signalled, so its command buffer is
         // free to reset; every handle recorded lives until the fence signals
         // again (the target and canvas are borrowed by the caller, who must
@@ -172,7 +175,6 @@ impl Renderer {
             );
             if !shapes.is_empty() {
                 let pipeline = &self.pipelines[pipeline_index];
-                device.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::GRAPHICS, pipeline.pipeline);
                 device.cmd_set_viewport(
                     cmd,
                     0,
@@ -204,7 +206,45 @@ impl Renderer {
                 );
                 let buffer = slot.instances.as_ref().expect("filled above").handle();
                 device.cmd_bind_vertex_buffers(cmd, 0, &[buffer], &[0]);
-                device.cmd_draw(cmd, 6, shapes.len() as u32, 0, 0);
+                // Shapes draw in order; each run of one kind is one draw with
+                // that kind's pipeline.
+                let mut bound = None;
+                for (first, count, kind) in runs(shapes) {
+                    if kind == ShapeKind::Solid {
+                        let range = first as usize..(first + count) as usize;
+                        self.clear_rects.clear();
+                        self.clear_rects.extend(shapes[range].iter().map(solid_rect));
+                        // One clear per colour run: consecutive fills of one
+                        // colour share a call.
+                        let mut start = 0;
+                        while start < self.clear_rects.len() {
+                            let color = shapes[first as usize + start].color;
+                            let mut end = start + 1;
+                            while end < self.clear_rects.len() && shapes[first as usize + end].color == color {
+                                end += 1;
+                            }
+                            let clear = vk::ClearAttachment {
+                                aspect_mask: vk::ImageAspectFlags::COLOR,
+                                color_attachment: 0,
+                                clear_value: vk::ClearValue {
+                                    color: vk::ClearColorValue { float32: crate::draw::Color(color).opaque().to_f32() },
+                                },
+                            };
+                            device.cmd_clear_attachments(cmd, &[clear], &self.clear_rects[start..end]);
+                            start = end;
+                        }
+                        continue;
+                    }
+                    if bound != Some(kind) {
+                        device.cmd_bind_pipeline(
+                            cmd,
+                            vk::PipelineBindPoint::GRAPHICS,
+                            pipeline.pipelines[kind as usize],
+                        );
+                        bound = Some(kind);
+                    }
+                    device.cmd_draw(cmd, 6, count, 0, first);
+                }
             }
             device.cmd_end_rendering(cmd);
             target.record_after(device, cmd, slot_index);
@@ -359,6 +399,32 @@ impl Renderer {
         buffer.mapped_mut()[..bytes.len()].copy_from_slice(bytes);
         Ok(())
     }
+}
+
+/// A `Solid` shape's whole-pixel rectangle (`Canvas::fill` clamps it to the frame).
+fn solid_rect(s: &Shape) -> vk::ClearRect {
+    let [x0, y0, x1, y1] = s.a;
+    vk::ClearRect {
+        rect: vk::Rect2D {
+            offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
+            extent: vk::Extent2D { width: (x1 - x0) as u32, height: (y1 - y0) as u32 },
+        },
+        base_array_layer: 0,
+        layer_count: 1,
+    }
+}
+
+/// Consecutive shapes of one kind: (first index, count, kind).
+fn runs(shapes: &[Shape]) -> impl Iterator<Item = (u32, u32, ShapeKind)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let kind = shapes.get(i)?.kind();
+        let first = i;
+        while i < shapes.len() && shapes[i].kind() == kind {
+            i += 1;
+        }
+        Some((first as u32, (i - first) as u32, kind))
+    })
 }
 
 impl Drop for Renderer {

@@ -5,6 +5,7 @@
 
 mod gcc;
 mod live;
+mod render;
 mod stats;
 pub mod transport;
 
@@ -45,6 +46,9 @@ pub struct BenchArgs {
     /// throughput, and `clavm submit`'s round trip.
     #[arg(long, conflicts_with = "live")]
     pub transport: bool,
+    /// Measure the renderer instead: frame times against a clear-only frame, and `clavm record`'s speed.
+    #[arg(long, conflicts_with_all = ["live", "transport"])]
+    pub render: bool,
 }
 
 struct Row {
@@ -60,6 +64,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.transport {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
         publish(&a, "transport", "Transport: channels, submits", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.render {
+        let table = render::run(&a.patches)?;
+        publish(&a, "render", "Renderer: frame times, recording speed", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.live {

@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod gpus;
 pub mod main_job;
 pub mod param;
 pub mod play;
+pub mod record;
 pub mod render;
+pub mod snapshot;
 pub mod submit;
 pub mod tap;
 

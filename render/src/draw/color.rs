@@ -26,16 +26,14 @@ impl Color {
         }
         Color(out)
     }
-    /// Linear-light RGBA floats for the clear colour (the target is sRGB).
-    pub fn to_linear(self) -> [f32; 4] {
-        let f = |c: u8| {
-            let c = c as f32 / 255.0;
-            if c <= 0.04045 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        [f(self.0[0]), f(self.0[1]), f(self.0[2]), self.0[3] as f32 / 255.0]
+    /// The same colour, fully opaque.
+    pub fn opaque(self) -> Color {
+        let [r, g, b, _] = self.0;
+        Color([r, g, b, 255])
+    }
+    /// RGBA floats 0..1 of the stored sRGB values (the clear colour: the
+    /// frame format stores sRGB values as they are).
+    pub fn to_f32(self) -> [f32; 4] {
+        self.0.map(|c| c as f32 / 255.0)
     }
 }

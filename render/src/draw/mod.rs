@@ -89,6 +89,45 @@ impl Canvas {
         self.push_rect(r, radius, 0.0, color);
     }
 
+    /// An opaque rectangle snapped to whole pixels, filled without a shader
+    /// (for large areas: panels, bars, fills). `color`'s alpha is ignored.
+    pub fn fill(&mut self, r: Rect, color: Color) {
+        let (w, h) = (self.width as f32, self.height as f32);
+        let x0 = r.min.x.round().clamp(0.0, w);
+        let y0 = r.min.y.round().clamp(0.0, h);
+        let x1 = r.max.x.round().clamp(0.0, w);
+        let y1 = r.max.y.round().clamp(0.0, h);
+        if !(x1 > x0 && y1 > y0) {
+            return;
+        }
+        self.shapes.push(Shape { a: [x0, y0, x1, y1], b: [0.0; 4], color: color.0, kind: ShapeKind::Solid as u32 });
+    }
+
+    /// An opaque panel with rounded corners: a [`fill`](Self::fill) whose
+    /// four corners are masked back to `behind` (the colour around it).
+    pub fn panel(&mut self, r: Rect, radius: f32, color: Color, behind: Color) {
+        let r = Rect { min: vec2(r.min.x.round(), r.min.y.round()), max: vec2(r.max.x.round(), r.max.y.round()) };
+        self.fill(r, color);
+        let k = radius.min(r.width() * 0.5).min(r.height() * 0.5).ceil();
+        if k <= 0.0 {
+            return;
+        }
+        let corners = [
+            (r.min.x, r.min.y, 3.0), // top-left square: centre at its bottom-right
+            (r.max.x - k, r.min.y, 2.0),
+            (r.min.x, r.max.y - k, 1.0),
+            (r.max.x - k, r.max.y - k, 0.0),
+        ];
+        for (x, y, centre) in corners {
+            self.shapes.push(Shape {
+                a: [x, y, x + k, y + k],
+                b: [k, 0.0, centre, 0.0],
+                color: behind.0,
+                kind: ShapeKind::Corner as u32,
+            });
+        }
+    }
+
     /// The outline of a rectangle, `border` pixels wide, inside `r`.
     pub fn rect_outline(&mut self, r: Rect, radius: f32, border: f32, color: Color) {
         self.push_rect(r, radius, border.max(0.01), color);

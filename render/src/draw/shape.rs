@@ -12,6 +12,15 @@ pub enum ShapeKind {
     Rect = 1,
     /// A glyph quad sampling the text atlas.
     Glyph = 2,
+    /// The outside of a quarter circle in a square: rounds the corner of a
+    /// `Solid` panel. `a` is the square, `b.x` the radius, `b.z` which of
+    /// the square's corners is the circle's centre (0 top-left, 1 top-right,
+    /// 2 bottom-left, 3 bottom-right).
+    Corner = 3,
+    /// An opaque pixel-aligned rectangle, filled by the GPU's clear (no
+    /// shader runs: large areas cost next to nothing on a software
+    /// rasteriser). `a` holds whole-pixel corners.
+    Solid = 4,
 }
 
 /// One instance (40 bytes). Pixel coordinates, y down, origin top-left.
@@ -33,7 +42,9 @@ impl Shape {
         match self.kind {
             0 => ShapeKind::Segment,
             1 => ShapeKind::Rect,
-            _ => ShapeKind::Glyph,
+            2 => ShapeKind::Glyph,
+            3 => ShapeKind::Corner,
+            _ => ShapeKind::Solid,
         }
     }
 }

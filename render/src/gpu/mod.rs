@@ -21,8 +21,11 @@ use crate::error::{RenderError, VkContext};
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 
-/// The format every frame is drawn in: 8-bit sRGB, blended in linear light.
-pub const FRAME_FORMAT: vk::Format = vk::Format::R8G8B8A8_SRGB;
+/// The format every frame is drawn in: 8-bit RGBA holding sRGB values,
+/// blended as stored (like egui and most 2D UIs). An `_SRGB` format would
+/// blend in linear light, but costs a third of lavapipe's fill rate, and a
+/// window's shm buffers are plain 8-bit anyway.
+pub const FRAME_FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
 
 /// How to open the device.
 #[derive(Clone, Debug)]
@@ -319,7 +322,7 @@ fn candidates(instance: &ash::Instance) -> Result<Vec<(Candidate, Option<u32>)>,
             }
             let needed = vk::FormatFeatureFlags::COLOR_ATTACHMENT_BLEND | vk::FormatFeatureFlags::TRANSFER_SRC;
             if !format.optimal_tiling_features.contains(needed) {
-                missing.push("blending into R8G8B8A8_SRGB".into());
+                missing.push("blending into R8G8B8A8_UNORM".into());
             }
             (Candidate { index, name, kind, api, missing }, family)
         })

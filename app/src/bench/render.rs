@@ -1,0 +1,139 @@
+//! `clavm bench --render`: the renderer on this machine's Vulkan device
+//! (lavapipe on CI). Frame time of the full view against a clear-only frame
+//! measured in the same run (only ratios are stable here), split into the
+//! CPU half (analysis and layout) and the GPU half (draw and read-back), and
+//! `clavm record`'s speed as a multiple of real time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clavm_audio::engine::EngineConfig;
+use clavm_audio::render::{self as offline, Progress, RenderSpec};
+use clavm_audio::{Frames, PatchSource};
+use clavm_render::gpu::GpuChoice;
+use clavm_render::views::ViewKind;
+
+use super::stats::Percentiles;
+use crate::picture::{self, Picture, Size};
+
+const FRAMES: usize = 60;
+
+pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
+    let patch_path = patches.join("default.c");
+    let patch = PatchSource::from_file(&patch_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rate = 48000.0;
+    let spec = RenderSpec {
+        patch: patch.clone(),
+        length: Frames::from_seconds(3.0, rate),
+        config: EngineConfig::new(rate, 2),
+        swaps: Vec::new(),
+        params: Vec::new(),
+        block: 64,
+    };
+    let audio = offline::render(&spec, &Progress::new()).context("rendering the benchmark's audio")?;
+    let gpu = picture::open_gpu(GpuChoice::Auto)?;
+    let mut table = format!(
+        "Device: {} ({}). {FRAMES} frames each, p50 / p99.\n\n\
+         | frame | size | shapes | CPU: layout | GPU: draw + read-back | total | vs clear |\n\
+         |---|---|---|---|---|---|---|\n",
+        gpu.info().name,
+        gpu.info().kind
+    );
+    let cases = [
+        (Size { width: 1280, height: 720 }, ViewKind::All),
+        (Size { width: 1920, height: 1080 }, ViewKind::All),
+        (Size { width: 1280, height: 720 }, ViewKind::Scope),
+        (Size { width: 1280, height: 720 }, ViewKind::Xy),
+        (Size { width: 1280, height: 720 }, ViewKind::Waves),
+        (Size { width: 1280, height: 720 }, ViewKind::Spectrum),
+        (Size { width: 1280, height: 720 }, ViewKind::Meters),
+    ];
+    for (size, kind) in cases {
+        let mut pic = Picture::new(&gpu, size, kind, rate, 2)?;
+        let block = 800 * 2; // one 60 fps frame of audio per frame drawn
+        let mut fed = 0usize;
+        let mut measure = |pic: &mut Picture,
+                           clear: bool|
+         -> anyhow::Result<(Percentiles, Percentiles, Percentiles, usize)> {
+            let (mut cpu, mut gpu_t, mut total) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..FRAMES + 5 {
+                let end = (fed + block).min(audio.samples.len());
+                if end > fed {
+                    pic.analysis.push((fed / 2) as u64, &audio.samples[fed..end]);
+                    fed = if end == audio.samples.len() { 0 } else { end };
+                    if fed == 0 {
+                        pic.analysis.reset();
+                    }
+                }
+                let t0 = Instant::now();
+                if clear {
+                    pic.build_clear();
+                } else {
+                    pic.build();
+                }
+                let t1 = Instant::now();
+                let ticket = pic.submit()?;
+                pic.pixels(ticket)?;
+                let t2 = Instant::now();
+                if i >= 5 {
+                    cpu.push(t1 - t0);
+                    gpu_t.push(t2 - t1);
+                    total.push(t2 - t0);
+                }
+            }
+            Ok((Percentiles::of(&mut cpu), Percentiles::of(&mut gpu_t), Percentiles::of(&mut total), pic.shape_count()))
+        };
+        let clear = measure(&mut pic, true)?;
+        let full = measure(&mut pic, false)?;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let pp = |p: &Percentiles| format!("{:.2} / {:.2} ms", ms(p.p50), ms(p.p99));
+        let full_name = format!("{kind:?}").to_lowercase();
+        for (name, r) in [("clear only", &clear), (full_name.as_str(), &full)] {
+            if kind != ViewKind::All && name == "clear only" {
+                continue;
+            }
+            table.push_str(&format!(
+                "| {name} | {}x{} | {} | {} | {} | {} | {:.1}x |\n",
+                size.width,
+                size.height,
+                r.3,
+                pp(&r.0),
+                pp(&r.1),
+                pp(&r.2),
+                ms(r.2.p50) / ms(clear.2.p50).max(1e-9)
+            ));
+        }
+    }
+    table.push_str(&record_speed(&patch_path)?);
+    Ok(table)
+}
+
+/// `clavm record` of the default patch, 5 s at 1280x720 and 60 fps, run as
+/// a user would (a child process, ffmpeg included).
+fn record_speed(patch: &std::path::Path) -> anyhow::Result<String> {
+    let dir = tempfile_dir()?;
+    let out = dir.join("bench.mp4");
+    let seconds = 5.0;
+    let t0 = Instant::now();
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(["record", "--seconds", "5", "--size", "1280x720", "--fps", "60", "-o"])
+        .arg(&out)
+        .arg(patch)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running clavm record")?;
+    let wall = t0.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(status.success(), "clavm record failed: {status}");
+    Ok(format!(
+        "\n`clavm record` (default patch, {seconds} s, 1280x720, 60 fps, H.264 via ffmpeg, wall time including \
+         ffmpeg and the mux): {wall:.2} s, **{:.2}x real time** (target: above 1x).\n",
+        seconds / wall
+    ))
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("clavm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

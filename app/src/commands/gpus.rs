@@ -1,0 +1,20 @@
+//! `clavm gpus`: the Vulkan devices, what each lacks, and the one chosen.
+
+use std::process::ExitCode;
+
+use clavm_render::gpu::{choose, Gpu, GpuChoice};
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let list = Gpu::list()?;
+    for c in &list {
+        println!("{c}");
+    }
+    match choose(&list, &GpuChoice::Auto) {
+        Ok(i) => println!("auto: {i}"),
+        Err(e) => {
+            eprintln!("clavm: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

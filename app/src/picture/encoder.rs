@@ -1,0 +1,122 @@
+//! Video through ffmpeg, run as a separate process: raw RGBA frames go to
+//! its stdin and it encodes H.264 into a temporary file; when the frames
+//! are done, a second short run muxes them with the WAV of the same render
+//! (the audio is re-encoded to AAC, the video copied). Two steps instead of
+//! two pipes into one ffmpeg: nothing can deadlock, and the audio is
+//! written by the same block loop that drives the frames.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use anyhow::{bail, Context};
+
+/// The `ffmpeg` to run: `$CLAVM_FFMPEG` or `ffmpeg` on the PATH.
+pub fn ffmpeg_program() -> PathBuf {
+    std::env::var_os("CLAVM_FFMPEG").map(PathBuf::from).unwrap_or_else(|| "ffmpeg".into())
+}
+
+/// Fails with a clear message if ffmpeg cannot be run at all.
+pub fn check_ffmpeg() -> anyhow::Result<()> {
+    let program = ffmpeg_program();
+    match Command::new(&program).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => bail!("`{} -version` failed ({s}): is ffmpeg installed correctly?", program.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "ffmpeg is needed to write video and was not found (looked for `{}`). \
+             Install it (Debian: apt install ffmpeg) or set CLAVM_FFMPEG to its path",
+            program.display()
+        ),
+        Err(e) => bail!("cannot run {}: {e}", program.display()),
+    }
+}
+
+/// An ffmpeg encoding raw frames into a video-only file.
+pub struct FrameEncoder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    frame_bytes: usize,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl FrameEncoder {
+    /// Starts encoding `width`x`height` RGBA frames at `fps` into `video`.
+    pub fn start(video: &Path, width: u32, height: u32, fps: u32) -> anyhow::Result<FrameEncoder> {
+        let mut child = Command::new(ffmpeg_program())
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-s", &format!("{width}x{height}")])
+            .args(["-framerate", &fps.to_string(), "-i", "pipe:0"])
+            // yuv420p plays everywhere; veryfast keeps up with the renderer
+            // on two cores at 720p.
+            .args(["-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p"])
+            .args(["-threads", "2"])
+            .arg(video)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start ffmpeg")?;
+        let stdin = child.stdin.take();
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut e, &mut s);
+                s
+            })
+        });
+        Ok(FrameEncoder { child, stdin, frame_bytes: width as usize * height as usize * 4, stderr })
+    }
+
+    pub fn push(&mut self, rgba: &[u8]) -> anyhow::Result<()> {
+        debug_assert_eq!(rgba.len(), self.frame_bytes);
+        let stdin = self.stdin.as_mut().context("encoder already finished")?;
+        if let Err(e) = stdin.write_all(rgba) {
+            self.stdin = None;
+            let status = self.child.wait().ok();
+            let why = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+            bail!("ffmpeg stopped taking frames ({e}; {status:?}): {}", why.trim());
+        }
+        Ok(())
+    }
+
+    /// Closes the stream and waits for ffmpeg to write the file.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let status = self.child.wait().context("waiting for ffmpeg")?;
+        let why = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        if !status.success() {
+            bail!("ffmpeg failed ({status}): {}", why.trim());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FrameEncoder {
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            // Unfinished (an error elsewhere): stop ffmpeg, the caller removes the file.
+            drop(self.stdin.take());
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Puts `video` (copied) and `audio` (to AAC) into `output`.
+pub fn mux(video: &Path, audio: &Path, output: &Path) -> anyhow::Result<()> {
+    let out = Command::new(ffmpeg_program())
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+        .arg(video)
+        .arg("-i")
+        .arg(audio)
+        .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k"])
+        .args(["-movflags", "+faststart"])
+        .arg(output)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot start ffmpeg")?;
+    if !out.status.success() {
+        bail!("ffmpeg could not mux the audio ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
