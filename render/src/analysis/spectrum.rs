@@ -142,9 +142,10 @@ impl Spectrum {
     /// Replaces `out` with `columns` values in dBFS for a log-frequency axis
     /// from `f_lo` to `f_hi` Hz (clamped to the Nyquist frequency). Column c
     /// covers [freq_of_column(c), freq_of_column(c + 1)) and reads the largest
-    /// bin in it; a column narrower than a bin reads the dB value
-    /// interpolated between the bins around its centre frequency, so the low
-    /// end is a smooth curve rather than steps. Nonsensical ranges (f_lo <= 0,
+    /// bin in it; a column holding no bin (narrower than a bin, at the low
+    /// end) reads the dB value interpolated between the bins around its
+    /// centre frequency, so the low end is a smooth curve rather than steps,
+    /// and a peak still reads its bin's level in the column holding it. Nonsensical ranges (f_lo <= 0,
     /// f_hi <= f_lo, NaN) read -120 everywhere.
     pub fn columns(&self, columns: usize, f_lo: f32, f_hi: f32, out: &mut Vec<f32>) {
         out.clear();
@@ -161,7 +162,7 @@ impl Spectrum {
             let hi = freq_of_column(c as f32 + 1.0, columns, f_lo, f_hi);
             let first = ((lo / bin_hz).ceil() as usize).min(last_bin + 1);
             let end = ((hi / bin_hz).ceil() as usize).min(last_bin + 1);
-            if hi - lo >= bin_hz && first < end {
+            if first < end {
                 self.bins_db[first..end].iter().copied().fold(FLOOR_DB, f32::max)
             } else {
                 let centre = freq_of_column(c as f32 + 0.5, columns, f_lo, f_hi) / bin_hz;

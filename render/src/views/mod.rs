@@ -12,8 +12,8 @@ mod waves;
 mod xy;
 
 pub use meters::MetersView;
-pub use scope::ScopeView;
-pub use spectrum::SpectrumView;
+pub use scope::{ScopeView, SCOPE_HEADROOM};
+pub use spectrum::{SpectrumView, DB_BOTTOM, DB_TOP, F_HI, F_LO};
 pub use theme::Theme;
 pub use waves::WavesView;
 pub use xy::{XyView, XY_HEADROOM};

@@ -12,8 +12,10 @@ pub struct ScopeView {
     /// The channel the trigger follows (`None`: the mix).
     pub trigger: Option<usize>,
     points: Vec<Vec2>,
-    /// The last window drawn (tests and the UI read it).
+    /// The last window drawn and the plot it was drawn in (tests and the UI
+    /// read them).
     pub last_window: Option<ScopeWindow>,
+    pub last_plot: Option<Rect>,
 }
 
 impl Default for ScopeView {
@@ -23,12 +25,13 @@ impl Default for ScopeView {
             trigger: Some(0),
             points: Vec::with_capacity(4096),
             last_window: None,
+            last_plot: None,
         }
     }
 }
 
 /// Vertical scale: full scale (±1) fills this fraction of the half height.
-const HEADROOM: f32 = 0.85;
+pub const SCOPE_HEADROOM: f32 = 0.85;
 
 impl ScopeView {
     pub fn draw(&mut self, c: &mut Canvas, r: Rect, a: &Analysis, theme: &Theme) {
@@ -41,8 +44,9 @@ impl ScopeView {
             (false, _, _) => format!("{:.1} ms · free", w.len / sr * 1000.0),
         };
         let plot = panel(c, r, theme, "SCOPE", &info);
+        self.last_plot = Some(plot);
         self.grid(c, plot, theme, &w);
-        let y_of = |v: f32| plot.center().y - v.clamp(-1.15, 1.15) * plot.height() * 0.5 * HEADROOM;
+        let y_of = |v: f32| plot.center().y - v.clamp(-1.15, 1.15) * plot.height() * 0.5 * SCOPE_HEADROOM;
         // A point every two pixels: smooth at this line width, and each segment
         // is a primitive a software rasteriser pays for.
         let n = ((plot.width() / 2.0) as usize).clamp(2, 2048);
@@ -72,7 +76,7 @@ impl ScopeView {
             c.line(vec2(x, plot.min.y), vec2(x, plot.max.y), thin, color);
         }
         for v in [-1.0f32, -0.5, 0.0, 0.5, 1.0] {
-            let y = plot.center().y - v * plot.height() * 0.5 * HEADROOM;
+            let y = plot.center().y - v * plot.height() * 0.5 * SCOPE_HEADROOM;
             let color = if v == 0.0 { theme.grid_strong } else { theme.grid };
             c.line(vec2(plot.min.x, y), vec2(plot.max.x, y), thin, color);
             if v != 0.0 {
