@@ -6,12 +6,16 @@ set -euo pipefail
 # Build: our libtcc binding links Debian's static libtcc; `tcc` ships TinyCC's
 # runtime (libtcc1.a) and headers. Tests and benchmarks: gcc (the -O2
 # reference build), sox (inspecting rendered audio), spin (the protocol
-# model), neovim (the editor plugin's tests).
+# model), neovim (the editor plugin's tests). Renderer: the Vulkan loader and
+# Mesa's drivers (lavapipe runs without a GPU), the validation layers (on in
+# debug builds and tests), glslang-tools (the build compiles the shaders),
+# ffmpeg (`clavm record`, and ffprobe in the tests).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
   libasound2-dev libjack-jackd2-dev jackd2
   sox spin neovim
+  libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
 )
 
 as_root() {

@@ -307,8 +307,9 @@ fn bad_arguments_are_refused_clearly() {
 fn the_main_job_without_a_display_falls_back_to_a_render_and_says_why() {
     let d = Dir::new();
     let out = d.path("main.wav");
+    let picture = d.path("main.png");
     let o = Command::new(env!("CARGO_BIN_EXE_clavm"))
-        .args(["-o", s(&out), "--seconds", "1"])
+        .args(["-o", s(&out), "--picture", s(&picture), "--seconds", "1"])
         .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
@@ -316,6 +317,11 @@ fn the_main_job_without_a_display_falls_back_to_a_render_and_says_why() {
     assert!(stderr(&o).contains("no Wayland display"), "{}", stderr(&o));
     assert!(stderr(&o).contains("headless fallback"));
     assert_eq!(read_wav(&out).len(), 2 * 48000);
+    // And a picture of the visuals at the end (a PNG of 1280x720).
+    let png = std::fs::read(&picture).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1280);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 720);
 }
 
 #[test]

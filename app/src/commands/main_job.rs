@@ -2,7 +2,8 @@
 //!
 //! The desktop window (issue 6) is not part of this build yet. Until it is,
 //! the main job says so plainly, points at `clavm play` for live sound, and
-//! falls back to what works headless: rendering the patch to a WAV file.
+//! falls back to what works headless: rendering the patch to a WAV file and
+//! a picture of the visuals at its end to a PNG.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,11 @@ use std::time::Duration;
 use clavm_audio::engine::EngineConfig;
 use clavm_audio::render::{RenderSpec, WavFormat};
 use clavm_audio::{Frames, PatchSource};
+use clavm_render::gpu::GpuChoice;
+use clavm_render::views::ViewKind;
+
+use super::snapshot::{self, SnapshotArgs, VisualArgs};
+use crate::picture::Size;
 
 #[derive(clap::Args)]
 pub struct MainArgs {
@@ -20,6 +26,9 @@ pub struct MainArgs {
     /// Headless fallback: how many seconds to render.
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
+    /// Headless fallback: where to write the picture of the visuals at the end.
+    #[arg(long, default_value = "clavm-out.png")]
+    pub picture: PathBuf,
 }
 
 pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
@@ -47,11 +56,28 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     let config = EngineConfig::new(48000.0, 2);
     let spec = RenderSpec {
         length: Frames::from_seconds(args.seconds, 48000.0),
-        patch: source,
+        patch: source.clone(),
         config,
         swaps: vec![],
         params: vec![],
         block: 64,
     };
-    super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))
+    let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    // The picture is a bonus: without Vulkan the sound is still there.
+    let snap = SnapshotArgs {
+        patch: PathBuf::from(&source.name),
+        at: args.seconds,
+        output: args.picture.clone(),
+        size: Size { width: 1280, height: 720 },
+        view: ViewKind::All,
+        common: VisualArgs { gpu: GpuChoice::Auto, rate: 48000, channels: 2, seed: 0, timeout: 10.0 },
+    };
+    match snapshot::snapshot(source, &snap) {
+        Ok(_) => {}
+        Err(e) => eprintln!("clavm: no picture of the visuals: {e:#}"),
+    }
+    Ok(code)
 }

@@ -91,6 +91,11 @@ pub fn run(a: SnapshotArgs) -> anyhow::Result<ExitCode> {
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
     };
+    snapshot(patch, &a)
+}
+
+/// Renders `patch` as `a` asks (its `patch` path is not read again).
+pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let out = png_file::reserve(&a.output)?;
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let spec = a.common.spec(patch, a.at);
