@@ -261,6 +261,44 @@ fn parameters_arrive_from_clavm_param_osc_and_jack_midi_and_bad_input_is_refused
     assert!((rms(&left) * 2f64.sqrt() - 0.25).abs() < 0.02, "tap left {}", rms(&left));
     assert!((rms(&right) * 2f64.sqrt() - 0.3).abs() < 0.02, "tap right {}", rms(&right));
 
+    // The picture of the running engine, from the same tap: both meters show
+    // a level (0.25 and 0.3 sines: green bars), the age of the audio is said.
+    let png_path = dir.path().join("live.png");
+    let o = clavm(
+        &[
+            "snapshot",
+            "--engine",
+            &engine,
+            "--listen",
+            "0.5",
+            "--view",
+            "meters",
+            "--size",
+            "320x240",
+            "-o",
+            png_path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("old when the frame was ready"), "{}", text(&o));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut rgba).unwrap();
+    let green_in = |x0: usize, x1: usize| {
+        (0..180)
+            .flat_map(|y| (x0..x1).map(move |x| (y * 320 + x) * 4))
+            .filter(|&i| rgba[i..i + 3] == [0x3e, 0xcf, 0x6e])
+            .count()
+    };
+    assert!(
+        green_in(0, 167) > 300 && green_in(167, 320) > 300,
+        "both meters show a level: {} {}",
+        green_in(0, 167),
+        green_in(167, 320)
+    );
+
     // JACK MIDI: a CC from our own client, then a flood.
     let (midi, _) = jack::Client::new("clavm-test-midi", jack::ClientOptions::NO_START_SERVER).unwrap();
     let mut out = midi.register_port("out", jack::MidiOut).unwrap();

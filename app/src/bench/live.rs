@@ -43,7 +43,7 @@ pub(super) fn start() -> anyhow::Result<(LiveEngine, LiveProcessor)> {
 }
 
 /// Processes blocks until `version` plays (or 5 s pass).
-fn play_until(e: &LiveEngine, p: &mut LiveProcessor, version: u64) -> anyhow::Result<()> {
+pub(super) fn play_until(e: &LiveEngine, p: &mut LiveProcessor, version: u64) -> anyhow::Result<()> {
     let mut out = vec![0.0f32; BLOCK * 2];
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {

@@ -68,7 +68,9 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     }
     // The picture is a bonus: without Vulkan the sound is still there.
     let snap = SnapshotArgs {
-        patch: PathBuf::from(&source.name),
+        patch: Some(PathBuf::from(&source.name)),
+        engine: None,
+        listen: 0.0,
         at: args.seconds,
         output: args.picture.clone(),
         size: Size { width: 1280, height: 720 },

@@ -12,12 +12,21 @@ use clavm_audio::Frames;
 use clavm_render::gpu::GpuChoice;
 use clavm_render::views::ViewKind;
 
+use crate::picture::live_feed::TapFeed;
 use crate::picture::{self, png_file, Picture, Size};
 
 #[derive(clap::Args)]
 pub struct SnapshotArgs {
-    /// The patch to render.
-    pub patch: PathBuf,
+    /// The patch to render (or --engine to picture a running engine).
+    #[arg(required_unless_present = "engine")]
+    pub patch: Option<PathBuf>,
+    /// Picture what a running engine (`clavm play --engine NAME`) plays now,
+    /// from its audio tap, instead of rendering a patch.
+    #[arg(long, conflicts_with = "patch")]
+    pub engine: Option<String>,
+    /// With --engine: how long to listen before drawing (fills the waveform's history).
+    #[arg(long, default_value_t = 2.5)]
+    pub listen: f64,
     /// The moment to show, in seconds from the start.
     #[arg(long, default_value_t = 1.0)]
     pub at: f64,
@@ -88,10 +97,51 @@ pub fn run(a: SnapshotArgs) -> anyhow::Result<ExitCode> {
     if !(a.at.is_finite() && (0.0..=3600.0).contains(&a.at)) {
         bail!("--at {} is out of range (0..=3600 seconds)", a.at);
     }
-    let Some(patch) = super::load_patch(&a.patch) else {
+    if let Some(engine) = &a.engine {
+        return live_snapshot(engine, &a);
+    }
+    let Some(patch) = a.patch.as_deref().and_then(super::load_patch) else {
         return Ok(ExitCode::FAILURE);
     };
     snapshot(patch, &a)
+}
+
+/// The picture of a running engine: listen to its tap for `--listen`
+/// seconds, then drain what arrived last and draw at once.
+fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
+    if !(a.listen.is_finite() && (0.0..=60.0).contains(&a.listen)) {
+        bail!("--listen {} is out of range (0..=60 seconds)", a.listen);
+    }
+    let out = png_file::reserve(&a.output)?;
+    let gpu = picture::open_gpu(a.common.gpu.clone())?;
+    let mut feed = TapFeed::open(engine, Duration::from_secs(2))?;
+    let mut pic = Picture::new(&gpu, a.size, a.view, feed.sample_rate, feed.channels)?;
+    let until = std::time::Instant::now() + Duration::from_secs_f64(a.listen);
+    while std::time::Instant::now() < until {
+        feed.drain(&mut pic.analysis);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A first frame builds the pipelines and the glyph atlas (tens of ms
+    // on lavapipe); the frame that counts is drawn warm, as a window's are.
+    let warm = pic.draw()?;
+    pic.pixels(warm)?;
+    feed.drain(&mut pic.analysis);
+    let ticket = pic.draw()?;
+    let image = pic.pixels(ticket)?.to_vec();
+    let age = feed.age().unwrap_or_default();
+    png_file::write(out, a.size.width, a.size.height, &image)?;
+    println!(
+        "{}: {}x{} of engine '{engine}', newest audio {:.1} ms old when the frame was ready{}",
+        a.output.display(),
+        a.size.width,
+        a.size.height,
+        age.as_secs_f64() * 1000.0,
+        match feed.dropped() {
+            0 => String::new(),
+            n => format!(" ({n} blocks dropped while this reader was late)"),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Renders `patch` as `a` asks (its `patch` path is not read again).

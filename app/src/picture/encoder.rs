@@ -72,9 +72,10 @@ impl FrameEncoder {
         let stdin = self.stdin.as_mut().context("encoder already finished")?;
         if let Err(e) = stdin.write_all(rgba) {
             self.stdin = None;
-            let status = self.child.wait().ok();
+            let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
             let why = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-            bail!("ffmpeg stopped taking frames ({e}; {status:?}): {}", why.trim());
+            let why = if why.trim().is_empty() { String::new() } else { format!(": {}", why.trim()) };
+            bail!("ffmpeg stopped taking frames ({e}); it {status}{why}");
         }
         Ok(())
     }

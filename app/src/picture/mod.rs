@@ -4,6 +4,7 @@
 //! before T and none after (`clavm snapshot`, `clavm record`).
 
 pub mod encoder;
+pub mod live_feed;
 pub mod partial;
 pub mod png_file;
 

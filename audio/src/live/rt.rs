@@ -390,13 +390,13 @@ impl LiveProcessor {
             self.render(inp, &mut output[done * ch..(done + n) * ch], deadline);
             done += n;
         }
+        let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
         if let Some(tap) = &self.tap {
-            tap.publish(self.frame - frames as u64, self.sample_rate, ch, output);
+            tap.publish(self.frame - frames as u64, self.sample_rate, ch, output, elapsed as f32);
         }
         if std::mem::take(&mut self.sent_this_block) {
             super::control::ring(&self.doorbell);
         }
-        let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
         self.meter(elapsed as f32, frames);
     }
 

@@ -19,8 +19,15 @@ pub struct TapHeader {
     /// The engine's frame count at the block's first frame.
     pub frame: u64,
     pub sample_rate: f64,
+    /// When the block was published: CLOCK_MONOTONIC in nanoseconds, the
+    /// same clock in every process (see [`monotonic_ns`]). A reader knows
+    /// how old the audio it draws is.
+    pub published_ns: u64,
     pub channels: u32,
     pub frames: u32,
+    /// The engine's DSP load for the block: process time over block time.
+    pub dsp_load: f32,
+    pub _pad: u32,
 }
 // SAFETY: repr(C) numbers, no padding.
 unsafe impl ShmSafe for TapHeader {}
@@ -41,17 +48,22 @@ impl Tap {
         Ok(Tap { tx: Sender::create(engine, TAP_CHANNEL, tap_config(channels))? })
     }
 
-    /// Publishes one interleaved block played at `frame` (realtime-safe).
-    pub fn publish(&self, frame: u64, sample_rate: f64, channels: usize, block: &[f32]) {
+    /// Publishes one interleaved block played at `frame` with its DSP load
+    /// (realtime-safe: no allocation, no waiting, no system call).
+    pub fn publish(&self, frame: u64, sample_rate: f64, channels: usize, block: &[f32], dsp_load: f32) {
         let hl = std::mem::size_of::<TapHeader>();
+        let published_ns = monotonic_ns();
         for (i, piece) in block.chunks(TAP_MAX_FRAMES * channels).enumerate() {
             let Ok(mut g) = self.tx.try_reserve(hl + piece.len() * 4) else { return };
             let frames = piece.len() / channels;
             let h = TapHeader {
                 frame: frame + (i * TAP_MAX_FRAMES) as u64,
                 sample_rate,
+                published_ns,
                 channels: channels as u32,
                 frames: frames as u32,
+                dsp_load,
+                _pad: 0,
             };
             let bytes = g.bytes_mut();
             bytes[..hl].copy_from_slice(bytemuck::bytes_of(&h));
@@ -71,11 +83,29 @@ pub fn open_tap(engine: &str) -> Result<clavm_channel::Receiver, clavm_channel::
 
 /// Splits a tap message into its header and samples; `None` if it is not one.
 pub fn read_tap(bytes: &[u8]) -> Option<(TapHeader, Vec<f32>)> {
+    let mut samples = Vec::new();
+    read_tap_into(bytes, &mut samples).map(|h| (h, samples))
+}
+
+/// As [`read_tap`], into a buffer the caller reuses (a reader that runs
+/// every frame allocates nothing once warm).
+pub fn read_tap_into(bytes: &[u8], samples: &mut Vec<f32>) -> Option<TapHeader> {
     let hl = std::mem::size_of::<TapHeader>();
     let h: TapHeader = bytemuck::pod_read_unaligned(bytes.get(..hl)?);
     let n = (h.frames as usize).checked_mul(h.channels as usize)?;
-    let body = bytes.get(hl..hl + n * 4).filter(|_| bytes.len() == hl + n * 4)?;
-    Some((h, bytemuck::pod_collect_to_vec(body)))
+    let body = bytes.get(hl..hl.checked_add(n.checked_mul(4)?)?).filter(|b| bytes.len() == hl + b.len())?;
+    samples.clear();
+    samples.extend(body.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
+    Some(h)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: comparable across processes (unlike
+/// `Instant`), and read through the vDSO without a system call.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we pass; CLOCK_MONOTONIC exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]
@@ -89,15 +119,17 @@ mod tests {
         let tap = Tap::create(&engine, 2).unwrap();
         let mut rx = Receiver::open(&engine, TAP_CHANNEL).unwrap();
         let block: Vec<f32> = (0..256).map(|i| i as f32).collect();
-        tap.publish(1000, 48000.0, 2, &block);
+        let before = monotonic_ns();
+        tap.publish(1000, 48000.0, 2, &block, 0.25);
         let m = rx.try_recv_bytes().unwrap();
         let (h, samples) = read_tap(&m).unwrap();
-        assert_eq!((h.frame, h.channels, h.frames, h.sample_rate), (1000, 2, 128, 48000.0));
+        assert_eq!((h.frame, h.channels, h.frames, h.sample_rate, h.dsp_load), (1000, 2, 128, 48000.0, 0.25));
+        assert!(h.published_ns >= before && h.published_ns <= monotonic_ns(), "stamped when published");
         assert_eq!(samples, block);
         drop(m);
         // A device block larger than a tap message goes in pieces, frames numbered on.
         let big = vec![0.5f32; (TAP_MAX_FRAMES + 10) * 2];
-        tap.publish(5000, 48000.0, 2, &big);
+        tap.publish(5000, 48000.0, 2, &big, 0.0);
         let (h1, _) = read_tap(&rx.try_recv_bytes().unwrap()).unwrap();
         let (h2, s2) = read_tap(&rx.try_recv_bytes().unwrap()).unwrap();
         assert_eq!(
@@ -107,7 +139,7 @@ mod tests {
         assert_eq!(s2.len(), 20);
         // Nobody reading: the ring fills and drops, publishing never waits.
         for i in 0..TAP_SLOTS as u64 + 10 {
-            tap.publish(i * 128, 48000.0, 2, &block);
+            tap.publish(i * 128, 48000.0, 2, &block, 0.0);
         }
         assert_eq!(rx.stats().dropped_full, 10);
         assert!(read_tap(&[1, 2, 3]).is_none());

@@ -115,9 +115,7 @@ impl Gpu {
         }
         // SAFETY: the create info and everything it points to live until the call returns.
         let instance = unsafe { entry.create_instance(&create, None) }.map_err(|e| match e {
-            vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
-                RenderError::NoDevice("no Vulkan driver is installed (Debian: mesa-vulkan-drivers)".into())
-            }
+            vk::Result::ERROR_INCOMPATIBLE_DRIVER => RenderError::NoDevice(no_driver_hint()),
             e => RenderError::NoVulkan(format!("vkCreateInstance: {e}")),
         })?;
         let messenger = if layers_on {
@@ -269,6 +267,16 @@ impl Drop for Gpu {
             self.instance.destroy_instance(None);
         }
     }
+}
+
+/// Why the loader found no driver: the environment may point it elsewhere.
+fn no_driver_hint() -> String {
+    for var in ["VK_ICD_FILENAMES", "VK_DRIVER_FILES"] {
+        if let Some(v) = std::env::var_os(var) {
+            return format!("the Vulkan loader found no driver where {var}={} points", v.to_string_lossy());
+        }
+    }
+    "no Vulkan driver is installed (Debian: mesa-vulkan-drivers)".into()
 }
 
 /// The loader's devices as candidates, each with its graphics queue family.

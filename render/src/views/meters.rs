@@ -46,10 +46,17 @@ impl MetersView {
             let x0 = bars.min.x + ch as f32 * (bar_w + gap);
             let track = Rect { min: vec2(x0, track_top), max: vec2(x0 + bar_w, track_bottom) };
             c.fill(track, track_color(theme));
+            // The RMS bar, coloured by zone as on a hardware meter: green up
+            // to -12 dB, yellow to -3 dB, red above.
             let rms = m.rms_db(ch);
-            let color = level_color(theme, rms);
-            if rms > BOTTOM_DB {
-                c.fill(Rect { min: vec2(track.min.x, y_of(rms)), max: track.max }, color);
+            let top = y_of(rms);
+            for (from, to, color) in
+                [(BOTTOM_DB, -12.0, theme.meter_low), (-12.0, -3.0, theme.meter_mid), (-3.0, TOP_DB, theme.meter_high)]
+            {
+                if rms > from {
+                    let y0 = top.max(y_of(to));
+                    c.fill(Rect { min: vec2(track.min.x, y0), max: vec2(track.max.x, y_of(from)) }, color);
+                }
             }
             let peak = m.peak_db(ch);
             if peak > BOTTOM_DB {
