@@ -173,6 +173,7 @@ impl Renderer {
                     .layer_count(1)
                     .color_attachments(std::slice::from_ref(&attachment)),
             );
+            record_fills(device, cmd, canvas.fills(), &mut self.clear_rects);
             if !shapes.is_empty() {
                 let pipeline = &self.pipelines[pipeline_index];
                 device.cmd_set_viewport(
@@ -210,31 +211,6 @@ impl Renderer {
                 // that kind's pipeline.
                 let mut bound = None;
                 for (first, count, kind) in runs(shapes) {
-                    if kind == ShapeKind::Solid {
-                        let range = first as usize..(first + count) as usize;
-                        self.clear_rects.clear();
-                        self.clear_rects.extend(shapes[range].iter().map(solid_rect));
-                        // One clear per colour run: consecutive fills of one
-                        // colour share a call.
-                        let mut start = 0;
-                        while start < self.clear_rects.len() {
-                            let color = shapes[first as usize + start].color;
-                            let mut end = start + 1;
-                            while end < self.clear_rects.len() && shapes[first as usize + end].color == color {
-                                end += 1;
-                            }
-                            let clear = vk::ClearAttachment {
-                                aspect_mask: vk::ImageAspectFlags::COLOR,
-                                color_attachment: 0,
-                                clear_value: vk::ClearValue {
-                                    color: vk::ClearColorValue { float32: crate::draw::Color(color).opaque().to_f32() },
-                                },
-                            };
-                            device.cmd_clear_attachments(cmd, &[clear], &self.clear_rects[start..end]);
-                            start = end;
-                        }
-                        continue;
-                    }
                     if bound != Some(kind) {
                         device.cmd_bind_pipeline(
                             cmd,
@@ -398,6 +374,40 @@ impl Renderer {
         let buffer = s.instances.as_mut().expect("made above");
         buffer.mapped_mut()[..bytes.len()].copy_from_slice(bytes);
         Ok(())
+    }
+}
+
+/// Records the canvas' opaque fills as clears, one call per run of one
+/// colour (inside the rendering, before any draw).
+///
+/// # Safety
+/// `cmd` is recording, inside `cmd_begin_rendering` of the frame.
+unsafe fn record_fills(
+    device: &ash::Device,
+    cmd: vk::CommandBuffer,
+    fills: &[Shape],
+    scratch: &mut Vec<vk::ClearRect>,
+) {
+    let mut start = 0;
+    while start < fills.len() {
+        let color = fills[start].color;
+        let mut end = start + 1;
+        while end < fills.len() && fills[end].color == color {
+            end += 1;
+        }
+        scratch.clear();
+        scratch.extend(fills[start..end].iter().map(solid_rect));
+        let clear = vk::ClearAttachment {
+            aspect_mask: vk::ImageAspectFlags::COLOR,
+            color_attachment: 0,
+            clear_value: vk::ClearValue {
+                color: vk::ClearColorValue { float32: crate::draw::Color(color).opaque().to_f32() },
+            },
+        };
+        // SAFETY: per the function contract; the rectangles lie inside the
+        // frame (`Canvas::fill` clamps them).
+        unsafe { device.cmd_clear_attachments(cmd, &[clear], scratch) };
+        start = end;
     }
 }
 

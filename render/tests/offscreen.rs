@@ -59,3 +59,32 @@ fn shapes_land_where_drawn_with_smooth_edges() {
     drop(renderer);
     assert_clean(&gpu);
 }
+
+#[test]
+fn fills_are_cleared_beneath_the_shapes_and_panels_get_round_corners() {
+    let gpu = gpu();
+    let mut renderer = Renderer::new(&gpu).unwrap();
+    let (w, h) = (120, 80);
+    let target = Offscreen::new(&gpu, w, h).unwrap();
+    let mut canvas = Canvas::new(w, h);
+    for round in 0..3 {
+        canvas.begin(w, h, Color::rgb(0, 0, 0));
+        canvas.rect(Rect::new(20.0, 20.0, 20.0, 20.0), 0.0, Color::rgb(255, 0, 0));
+        // Pushed after the red square, drawn beneath it.
+        canvas.fill(Rect::new(10.0, 10.0, 60.0, 40.0), Color::rgb(0, 0, 255));
+        canvas.panel(Rect::new(80.0, 10.0, 30.0, 60.0), 8.0, Color::rgb(0, 255, 0), Color::rgb(0, 0, 0));
+        canvas.hline(75.0, 0.0, 120.0, 1.0, Color::rgb(255, 255, 255));
+        let t = renderer.render(&mut canvas, &target).unwrap();
+        renderer.finish(t).unwrap();
+        let rgba = target.pixels(t.slot).to_vec();
+        save_png(&format!("fills-{round}.png"), w, h, &rgba);
+        assert_eq!(px(&rgba, w, 30, 30), [255, 0, 0, 255], "the shape is over the fill");
+        assert_eq!(px(&rgba, w, 15, 15), [0, 0, 255, 255], "the fill");
+        assert_eq!(px(&rgba, w, 95, 40), [0, 255, 0, 255], "inside the panel");
+        assert_eq!(px(&rgba, w, 80, 10), [0, 0, 0, 255], "the panel's corner is masked");
+        assert_eq!(px(&rgba, w, 60, 75), [255, 255, 255, 255], "a one-pixel grid line");
+        assert_eq!(px(&rgba, w, 60, 76), [0, 0, 0, 255]);
+    }
+    drop(renderer);
+    assert_clean(&gpu);
+}

@@ -34,7 +34,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
     let gpu = picture::open_gpu(GpuChoice::Auto)?;
     let mut table = format!(
         "Device: {} ({}). {FRAMES} frames each, p50 / p99.\n\n\
-         | frame | size | shapes | CPU: layout | GPU: draw + read-back | total | vs clear |\n\
+         | frame | size | shapes + fills | CPU: layout | GPU: draw + read-back | total | vs clear |\n\
          |---|---|---|---|---|---|---|\n",
         gpu.info().name,
         gpu.info().kind
@@ -54,7 +54,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
         let mut fed = 0usize;
         let mut measure = |pic: &mut Picture,
                            clear: bool|
-         -> anyhow::Result<(Percentiles, Percentiles, Percentiles, usize)> {
+         -> anyhow::Result<(Percentiles, Percentiles, Percentiles, (usize, usize))> {
             let (mut cpu, mut gpu_t, mut total) = (Vec::new(), Vec::new(), Vec::new());
             for i in 0..FRAMES + 5 {
                 let end = (fed + block).min(audio.samples.len());
@@ -93,10 +93,11 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
                 continue;
             }
             table.push_str(&format!(
-                "| {name} | {}x{} | {} | {} | {} | {} | {:.1}x |\n",
+                "| {name} | {}x{} | {} + {} | {} | {} | {} | {:.1}x |\n",
                 size.width,
                 size.height,
-                r.3,
+                r.3 .0,
+                r.3 .1,
                 pp(&r.0),
                 pp(&r.1),
                 pp(&r.2),

@@ -12,11 +12,12 @@ use std::time::Duration;
 use clavm_audio::engine::EngineConfig;
 use clavm_audio::render::{RenderSpec, WavFormat};
 use clavm_audio::{Frames, PatchSource};
+use clavm_render::analysis::ScopeSpan;
 use clavm_render::gpu::GpuChoice;
 use clavm_render::views::ViewKind;
 
 use super::snapshot::{self, SnapshotArgs, VisualArgs};
-use crate::picture::Size;
+use crate::picture::{ScopeArg, Size};
 
 #[derive(clap::Args)]
 pub struct MainArgs {
@@ -75,7 +76,14 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         output: args.picture.clone(),
         size: Size { width: 1280, height: 720 },
         view: ViewKind::All,
-        common: VisualArgs { gpu: GpuChoice::Auto, rate: 48000, channels: 2, seed: 0, timeout: 10.0 },
+        common: VisualArgs {
+            gpu: GpuChoice::Auto,
+            rate: 48000,
+            channels: 2,
+            seed: 0,
+            timeout: 10.0,
+            scope: ScopeArg(ScopeSpan::Cycles(2.0)),
+        },
     };
     match snapshot::snapshot(source, &snap) {
         Ok(_) => {}

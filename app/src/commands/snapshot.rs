@@ -13,7 +13,7 @@ use clavm_render::gpu::GpuChoice;
 use clavm_render::views::ViewKind;
 
 use crate::picture::live_feed::TapFeed;
-use crate::picture::{self, png_file, Picture, Size};
+use crate::picture::{self, png_file, Picture, ScopeArg, Size};
 
 #[derive(clap::Args)]
 pub struct SnapshotArgs {
@@ -61,6 +61,9 @@ pub struct VisualArgs {
     /// Give up if the patch makes no progress for this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// What the scope shows from its trigger: cycles (2, 4c) or a time (20ms, 0.1s).
+    #[arg(long, default_value = "2")]
+    pub scope: ScopeArg,
 }
 
 impl VisualArgs {
@@ -116,6 +119,7 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut feed = TapFeed::open(engine, Duration::from_secs(2))?;
     let mut pic = Picture::new(&gpu, a.size, a.view, feed.sample_rate, feed.channels)?;
+    pic.visuals.scope.span = a.common.scope.0;
     let until = std::time::Instant::now() + Duration::from_secs_f64(a.listen);
     while std::time::Instant::now() < until {
         feed.drain(&mut pic.analysis);
@@ -129,6 +133,7 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let ticket = pic.draw()?;
     let image = pic.pixels(ticket)?.to_vec();
     let age = feed.age().unwrap_or_default();
+    pic.check_validation()?;
     png_file::write(out, a.size.width, a.size.height, &image)?;
     println!(
         "{}: {}x{} of engine '{engine}', newest audio {:.1} ms old when the frame was ready{}",
@@ -150,6 +155,7 @@ pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Re
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let spec = a.common.spec(patch, a.at);
     let mut pic = Picture::new(&gpu, a.size, a.view, spec.config.sample_rate, spec.config.channels)?;
+    pic.visuals.scope.span = a.common.scope.0;
     let end = spec.length.0;
     let mut image = Vec::new();
     let summary = picture::lockstep(
@@ -169,6 +175,7 @@ pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Re
         return Ok(ExitCode::FAILURE);
     };
     clavm_audio::render::print_events(&mut std::io::stderr(), &summary.events)?;
+    pic.check_validation()?;
     png_file::write(out, a.size.width, a.size.height, &image)?;
     println!("{}: {}x{} at {:.3} s", a.output.display(), a.size.width, a.size.height, a.at);
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clavm_audio::render::{self as offline, RenderSpec, Summary};
-use clavm_render::analysis::Analysis;
+use clavm_render::analysis::{Analysis, ScopeSpan};
 use clavm_render::draw::Canvas;
 use clavm_render::gpu::{Gpu, GpuChoice, GpuOptions};
 use clavm_render::target::Offscreen;
@@ -21,6 +21,34 @@ use clavm_render::views::{ViewKind, Visuals};
 use clavm_render::{FrameTicket, Renderer};
 
 use crate::crash;
+
+/// `--scope`: `2` or `2c` (cycles), `20ms`, `0.5s`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScopeArg(pub ScopeSpan);
+
+impl std::str::FromStr for ScopeArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ScopeArg, String> {
+        let bad = || format!("scope span '{s}' must be cycles (2, 2c) or a time (20ms, 0.5s)");
+        let t = s.trim();
+        let (number, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+        let v: f32 = number.parse().map_err(|_| bad())?;
+        let span = match unit {
+            "" | "c" | "cycles" => ScopeSpan::Cycles(v),
+            "ms" => ScopeSpan::Seconds(v / 1000.0),
+            "s" => ScopeSpan::Seconds(v),
+            _ => return Err(bad()),
+        };
+        let ok = match span {
+            ScopeSpan::Cycles(n) => (0.25..=64.0).contains(&n),
+            ScopeSpan::Seconds(x) => (0.0005..=2.0).contains(&x),
+        };
+        if !ok {
+            return Err(format!("scope span '{s}' is out of range (0.25 to 64 cycles, 0.5 ms to 2 s)"));
+        }
+        Ok(ScopeArg(span))
+    }
+}
 
 /// `--size WxH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,9 +132,24 @@ impl Picture {
         Ok(self.renderer.render(&mut self.canvas, &self.target)?)
     }
 
-    /// Shapes in the frame last built.
-    pub fn shape_count(&self) -> usize {
-        self.canvas.shapes().len()
+    /// Fails if the Vulkan validation layers reported an error (they run in
+    /// debug builds and tests): a validation error is a bug, and the output
+    /// made with it is not trusted.
+    pub fn check_validation(&self) -> anyhow::Result<()> {
+        let log = self.renderer.gpu().validation();
+        if log.errors() > 0 {
+            anyhow::bail!(
+                "Vulkan validation reported {} error(s), the first: {}",
+                log.errors(),
+                log.messages().first().map(String::as_str).unwrap_or("?")
+            );
+        }
+        Ok(())
+    }
+
+    /// Shaded shapes and opaque fills in the frame last built.
+    pub fn shape_count(&self) -> (usize, usize) {
+        (self.canvas.shapes().len(), self.canvas.fills().len())
     }
 
     /// Waits for a frame and returns its RGBA pixels.
@@ -205,4 +248,24 @@ pub fn lockstep(
         next += 1;
     }
     Ok(Some(summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_scope_spans_parse_or_say_why_not() {
+        assert_eq!("1280x720".parse::<Size>().unwrap(), Size { width: 1280, height: 720 });
+        assert!("0x10".parse::<Size>().unwrap_err().contains("at least 1"));
+        assert!("100000x10".parse::<Size>().unwrap_err().contains("16384"));
+        assert!("wide".parse::<Size>().unwrap_err().contains("1280x720"));
+        assert_eq!("2".parse::<ScopeArg>().unwrap().0, ScopeSpan::Cycles(2.0));
+        assert_eq!("4c".parse::<ScopeArg>().unwrap().0, ScopeSpan::Cycles(4.0));
+        assert_eq!("20ms".parse::<ScopeArg>().unwrap().0, ScopeSpan::Seconds(0.02));
+        assert_eq!("0.5s".parse::<ScopeArg>().unwrap().0, ScopeSpan::Seconds(0.5));
+        assert!("7x".parse::<ScopeArg>().unwrap_err().contains("cycles"));
+        assert!("0c".parse::<ScopeArg>().unwrap_err().contains("out of range"));
+        assert!("5s".parse::<ScopeArg>().unwrap_err().contains("out of range"));
+    }
 }

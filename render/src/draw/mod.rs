@@ -14,7 +14,14 @@ pub use text::{Align, GlyphAtlas, ATLAS_SIZE};
 
 /// One frame's shapes, plus the glyph atlas that lives across frames.
 /// Reuse one canvas frame after frame: `begin` keeps the allocations.
+///
+/// Two layers: opaque pixel fills ([`fill`](Self::fill), [`panel`](Self::panel),
+/// [`hline`](Self::hline)) are drawn first, in the order given, then every
+/// shaded shape in the order given. Fills are GPU clears that run no shader;
+/// keeping them in one batch before the draws matters because a clear in the
+/// middle of the draws makes a software rasteriser flush its binned work.
 pub struct Canvas {
+    fills: Vec<Shape>,
     shapes: Vec<Shape>,
     width: u32,
     height: u32,
@@ -25,6 +32,7 @@ pub struct Canvas {
 impl Canvas {
     pub fn new(width: u32, height: u32) -> Canvas {
         Canvas {
+            fills: Vec::with_capacity(4 * 1024),
             shapes: Vec::with_capacity(16 * 1024),
             width,
             height,
@@ -35,6 +43,7 @@ impl Canvas {
 
     /// Starts a new frame of this size on this background.
     pub fn begin(&mut self, width: u32, height: u32, background: Color) {
+        self.fills.clear();
         self.shapes.clear();
         self.width = width;
         self.height = height;
@@ -50,8 +59,13 @@ impl Canvas {
     pub fn background(&self) -> Color {
         self.background
     }
+    /// The shaded shapes, drawn over the fills.
     pub fn shapes(&self) -> &[Shape] {
         &self.shapes
+    }
+    /// The opaque fills (`ShapeKind::Solid`), drawn first.
+    pub fn fills(&self) -> &[Shape] {
+        &self.fills
     }
     pub fn atlas(&self) -> &GlyphAtlas {
         &self.atlas
@@ -90,7 +104,8 @@ impl Canvas {
     }
 
     /// An opaque rectangle snapped to whole pixels, filled without a shader
-    /// (for large areas: panels, bars, fills). `color`'s alpha is ignored.
+    /// beneath every shaded shape (for large areas: panels, bars, fills).
+    /// `color`'s alpha is ignored.
     pub fn fill(&mut self, r: Rect, color: Color) {
         let (w, h) = (self.width as f32, self.height as f32);
         let x0 = r.min.x.round().clamp(0.0, w);
@@ -100,7 +115,22 @@ impl Canvas {
         if !(x1 > x0 && y1 > y0) {
             return;
         }
-        self.shapes.push(Shape { a: [x0, y0, x1, y1], b: [0.0; 4], color: color.0, kind: ShapeKind::Solid as u32 });
+        self.fills.push(Shape { a: [x0, y0, x1, y1], b: [0.0; 4], color: color.0, kind: ShapeKind::Solid as u32 });
+    }
+
+    /// A horizontal grid line `thickness` pixels high (at least one), as a
+    /// fill: axis-aligned lines on whole pixels need no anti-aliasing.
+    pub fn hline(&mut self, y: f32, x0: f32, x1: f32, thickness: f32, color: Color) {
+        let t = thickness.round().max(1.0);
+        let top = (y - t * 0.5).round();
+        self.fill(Rect { min: vec2(x0, top), max: vec2(x1, top + t) }, color);
+    }
+
+    /// A vertical grid line, as [`hline`](Self::hline).
+    pub fn vline(&mut self, x: f32, y0: f32, y1: f32, thickness: f32, color: Color) {
+        let t = thickness.round().max(1.0);
+        let left = (x - t * 0.5).round();
+        self.fill(Rect { min: vec2(left, y0), max: vec2(left + t, y1) }, color);
     }
 
     /// An opaque panel with rounded corners: a [`fill`](Self::fill) whose

@@ -33,12 +33,7 @@ impl MetersView {
         for db in [6, 0, -6, -12, -24, -36, -48, -60] {
             let y = y_of(db as f32);
             c.label(vec2(scale.max.x, y), theme.label_px(), theme.text_dim, Align::Right, &db.to_string());
-            c.line(
-                vec2(bars.min.x, y),
-                vec2(bars.max.x, y),
-                theme.px(1.0),
-                if db == 0 { theme.grid_strong } else { theme.grid },
-            );
+            c.hline(y, bars.min.x, bars.max.x, theme.px(1.0), if db == 0 { theme.grid_strong } else { theme.grid });
         }
         let gap = theme.px(6.0);
         let bar_w = (bars.width() - gap * (channels - 1) as f32) / channels as f32;

@@ -73,12 +73,12 @@ impl ScopeView {
         for i in 0..=divisions {
             let x = plot.min.x + plot.width() * i as f32 / divisions as f32;
             let color = if i % 2 == 0 { theme.grid_strong } else { theme.grid };
-            c.line(vec2(x, plot.min.y), vec2(x, plot.max.y), thin, color);
+            c.vline(x, plot.min.y, plot.max.y, thin, color);
         }
         for v in [-1.0f32, -0.5, 0.0, 0.5, 1.0] {
             let y = plot.center().y - v * plot.height() * 0.5 * SCOPE_HEADROOM;
             let color = if v == 0.0 { theme.grid_strong } else { theme.grid };
-            c.line(vec2(plot.min.x, y), vec2(plot.max.x, y), thin, color);
+            c.hline(y, plot.min.x, plot.max.x, thin, color);
             if v != 0.0 {
                 c.label(
                     vec2(plot.min.x + theme.px(4.0), y),

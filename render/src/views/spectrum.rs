@@ -70,12 +70,7 @@ impl SpectrumView {
         }
         for db in (-100..=0).step_by(20) {
             let y = y_of(db as f32);
-            c.line(
-                vec2(plot.min.x, y),
-                vec2(plot.max.x, y),
-                thin,
-                if db == 0 { theme.grid_strong } else { theme.grid },
-            );
+            c.hline(y, plot.min.x, plot.max.x, thin, if db == 0 { theme.grid_strong } else { theme.grid });
             c.label(
                 vec2(plot.min.x - theme.px(4.0), y),
                 theme.label_px(),
@@ -90,7 +85,7 @@ impl SpectrumView {
             }
             let x = plot.min.x + column_of_freq(f, columns, F_LO, f_hi) * col_w;
             let strong = matches!(f as u32, 100 | 1000 | 10000);
-            c.line(vec2(x, plot.min.y), vec2(x, plot.max.y), thin, if strong { theme.grid_strong } else { theme.grid });
+            c.vline(x, plot.min.y, plot.max.y, thin, if strong { theme.grid_strong } else { theme.grid });
             c.text(vec2(x, plot.max.y + theme.px(12.0)), theme.label_px(), theme.text_dim, Align::Center, &hz(f));
         }
 

@@ -32,16 +32,16 @@ impl WavesView {
             let lane = Rect::new(plot.min.x, plot.min.y + ch as f32 * (lane_h + gap), plot.width(), lane_h);
             let mid = lane.center().y;
             let half = lane.height() * 0.5 * 0.9;
-            c.line(vec2(lane.min.x, mid), vec2(lane.max.x, mid), thin, theme.grid_strong);
+            c.hline(mid, lane.min.x, lane.max.x, thin, theme.grid_strong);
             for v in [-0.5f32, 0.5] {
                 let y = mid - v * half;
-                c.line(vec2(lane.min.x, y), vec2(lane.max.x, y), thin, theme.grid);
+                c.hline(y, lane.min.x, lane.max.x, thin, theme.grid);
             }
             // One second per tick, counted back from now (right edge).
             let whole = self.seconds.floor() as usize;
             for s in 1..=whole {
                 let x = lane.max.x - lane.width() * s as f32 / self.seconds;
-                c.line(vec2(x, lane.min.y), vec2(x, lane.max.y), thin, theme.grid);
+                c.vline(x, lane.min.y, lane.max.y, thin, theme.grid);
             }
             a.wave_columns(ch, span, columns, &mut self.columns);
             let color = theme.channel(ch);
@@ -55,7 +55,14 @@ impl WavesView {
                 prev_lo = lo;
                 prev_hi = hi;
                 let x = lane.min.x + (i as f32 + 0.5) * width;
-                c.line(vec2(x, y_of(hi2)), vec2(x, y_of(lo2)), theme.px(1.2).max(width * 0.9), color);
+                let (top, bottom) = (y_of(hi2), y_of(lo2));
+                if bottom - top >= 3.0 {
+                    // A tall envelope column: an opaque fill, no shader (the
+                    // fills are one batch beneath the shaded shapes).
+                    c.fill(Rect { min: vec2(x - width * 0.5, top), max: vec2(x + width * 0.5, bottom) }, color);
+                } else {
+                    c.line(vec2(x, top), vec2(x, bottom), theme.px(1.2).max(width * 0.9), color);
+                }
             }
             let name = match (channels, ch) {
                 (2, 0) => "L".to_string(),

@@ -39,8 +39,8 @@ impl XyView {
         self.last_plot = Some(plot);
         let half = side * 0.5 * XY_HEADROOM;
         let thin = theme.px(1.0);
-        c.line(vec2(plot.min.x, center.y), vec2(plot.max.x, center.y), thin, theme.grid_strong);
-        c.line(vec2(center.x, plot.min.y), vec2(center.x, plot.max.y), thin, theme.grid_strong);
+        c.hline(center.y, plot.min.x, plot.max.x, thin, theme.grid_strong);
+        c.vline(center.x, plot.min.y, plot.max.y, thin, theme.grid_strong);
         for radius in [0.5f32, 1.0] {
             let steps = 96;
             c.polyline(
