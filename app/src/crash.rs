@@ -50,8 +50,32 @@ pub fn remove_on_crash(path: &std::path::Path) {
     }
 }
 
-/// Removes the partial file, async-signal-safely.
+/// A helper process writing one of those files (ffmpeg), killed first so it
+/// cannot write or re-create a file after it was removed. 0: none.
+static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Asks the crash handler and the watchdog to kill `pid` before removing files.
+pub fn kill_on_crash(pid: u32) {
+    CHILD.store(pid as i32, Ordering::SeqCst);
+}
+
+/// The helper process has exited (or been waited for): forget its pid, which
+/// the system may give to another process.
+pub fn forget_child() {
+    CHILD.store(0, Ordering::SeqCst);
+}
+
+/// Kills the helper process and removes the partial files, async-signal-safely.
 fn cleanup() {
+    let child = CHILD.swap(0, Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill(2) and waitpid(2) are async-signal-safe; the pid is our
+        // own child, not yet waited for (forget_child runs after the wait).
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+    }
     for p in CLEANUP.iter().filter_map(|slot| slot.get()) {
         // SAFETY: unlink(2) with a valid NUL-terminated path; async-signal-safe.
         unsafe {

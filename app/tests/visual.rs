@@ -342,6 +342,28 @@ fn a_broken_patch_names_its_line_and_writes_nothing() {
 }
 
 #[test]
+fn a_patch_that_crashes_or_hangs_mid_render_leaves_nothing_behind() {
+    let d = Dir::new();
+    let at_start = d.file("crash0.c", "void play(void) {\n  int *p = 0; *p = 1;\n  _out(0, Cycle(220));\n}\n");
+    let later = d.file(
+        "crash.c",
+        "void play(void) {\n  if (_time() > 0.3) { int *p = 0; *p = 1; }\n  _out(0, Cycle(220));\n}\n",
+    );
+    let hang = d.file("hang.c", "void play(void) {\n  if (_time() > 0.3) { for (;;) {} }\n  _out(0, Cycle(220));\n}\n");
+    let all = ["crash.c", "crash0.c", "hang.c"];
+    for (patch, why) in [(&at_start, "crashed"), (&later, "crashed"), (&hang, "no progress")] {
+        let out = d.path("out.mp4");
+        let o = clavm(&["record", s(patch), "--seconds", "1", "--size", "320x180", "--timeout", "1", "-o", s(&out)]);
+        // ffmpeg was killed with the process: nothing re-creates a file later.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_fails(&o, 1, &[why], &d, &all);
+        let out = d.path("out.png");
+        let o = clavm(&["snapshot", s(patch), "--at", "1", "--size", "320x180", "--timeout", "1", "-o", s(&out)]);
+        assert_fails(&o, 1, &[why], &d, &all);
+    }
+}
+
+#[test]
 fn no_vulkan_is_a_clear_error() {
     let d = Dir::new();
     let p = d.file("sine.c", SINE);

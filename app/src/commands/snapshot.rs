@@ -152,6 +152,7 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
 /// Renders `patch` as `a` asks (its `patch` path is not read again).
 pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let out = png_file::reserve(&a.output)?;
+    crate::crash::remove_on_crash(out.work_path());
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let spec = a.common.spec(patch, a.at);
     let mut pic = Picture::new(&gpu, a.size, a.view, spec.config.sample_rate, spec.config.channels)?;

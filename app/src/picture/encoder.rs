@@ -57,6 +57,7 @@ impl FrameEncoder {
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot start ffmpeg")?;
+        crate::crash::kill_on_crash(child.id());
         let stdin = child.stdin.take();
         let stderr = child.stderr.take().map(|mut e| {
             std::thread::spawn(move || {
@@ -74,6 +75,7 @@ impl FrameEncoder {
         if let Err(e) = stdin.write_all(rgba) {
             self.stdin = None;
             let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            crate::crash::forget_child();
             let why = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
             let why = if why.trim().is_empty() { String::new() } else { format!(": {}", why.trim()) };
             bail!("ffmpeg stopped taking frames ({e}); it {status}{why}");
@@ -84,7 +86,9 @@ impl FrameEncoder {
     /// Closes the stream and waits for ffmpeg to write the file.
     pub fn finish(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
-        let status = self.child.wait().context("waiting for ffmpeg")?;
+        let status = self.child.wait().context("waiting for ffmpeg");
+        crate::crash::forget_child();
+        let status = status?;
         let why = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
         if !status.success() {
             bail!("ffmpeg failed ({status}): {}", why.trim());
@@ -100,6 +104,7 @@ impl Drop for FrameEncoder {
             drop(self.stdin.take());
             let _ = self.child.kill();
             let _ = self.child.wait();
+            crate::crash::forget_child();
         }
     }
 }
