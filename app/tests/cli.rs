@@ -5,23 +5,10 @@ use std::process::{Command, Output};
 
 use realfft::RealFftPlanner;
 
+mod common;
+use common::Dir;
+
 const SR: f64 = 48000.0;
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Dir {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-}
 
 fn clavm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_clavm")).args(args).output().expect("run clavm")

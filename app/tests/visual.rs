@@ -1,8 +1,11 @@
 //! End-to-end: the real `clavm` binary's visual output, `snapshot` (PNG) and
 //! `record` (H.264 + AAC through ffmpeg), checked by decoding what it wrote.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod common;
+use common::Dir;
 
 /// The theme's colours (render/src/views/theme.rs).
 const BACKGROUND: [u8; 3] = [0x0b, 0x0d, 0x12];
@@ -19,37 +22,6 @@ const STEP: &str = "void play(void) {
     _out(1, s);
 }
 ";
-
-struct Dir(tempfile::TempDir);
-
-impl Dir {
-    fn new() -> Dir {
-        Dir(tempfile::tempdir().unwrap())
-    }
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.path().join(name)
-    }
-    /// Every name in the directory (hidden ones too), sorted.
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.0.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-    /// Asserts the directory holds exactly `names` (nothing written, nothing left over).
-    fn assert_holds(&self, names: &[&str]) {
-        let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        want.sort();
-        assert_eq!(self.names(), want, "directory contents");
-    }
-}
 
 fn clavm(args: &[&str]) -> Output {
     clavm_env(args, &[])

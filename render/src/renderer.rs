@@ -10,7 +10,7 @@ use gpu_allocator::MemoryLocation;
 
 use crate::draw::{Canvas, Shape, ShapeKind, ATLAS_SIZE};
 use crate::error::{RenderError, VkContext};
-use crate::gpu::{color_range, Buffer, Gpu, Image};
+use crate::gpu::{layout_change, rows_copy, Access, Buffer, Gpu, Image};
 use crate::pipeline::{Push, ShapePipeline};
 use crate::target::FrameTarget;
 
@@ -146,15 +146,13 @@ impl Renderer {
             if let Some(rows) = upload {
                 self.record_atlas_upload(cmd, rows);
             }
-            let to_attachment = vk::ImageMemoryBarrier2::default()
-                .src_stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)
-                .src_access_mask(vk::AccessFlags2::empty())
-                .dst_stage_mask(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT)
-                .dst_access_mask(vk::AccessFlags2::COLOR_ATTACHMENT_WRITE)
-                .old_layout(vk::ImageLayout::UNDEFINED)
-                .new_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-                .image(image)
-                .subresource_range(color_range());
+            let to_attachment = layout_change(
+                image,
+                Access(vk::PipelineStageFlags2::ALL_COMMANDS, vk::AccessFlags2::empty()),
+                Access(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT, vk::AccessFlags2::COLOR_ATTACHMENT_WRITE),
+                vk::ImageLayout::UNDEFINED,
+                vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+            );
             device.cmd_pipeline_barrier2(
                 cmd,
                 &vk::DependencyInfo::default().image_memory_barriers(std::slice::from_ref(&to_attachment)),
@@ -310,37 +308,21 @@ impl Renderer {
         let device = self.gpu.device();
         let image = self.atlas.image.handle();
         let old = if self.atlas.fresh { vk::ImageLayout::UNDEFINED } else { vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL };
-        let to_dst = vk::ImageMemoryBarrier2::default()
-            .src_stage_mask(vk::PipelineStageFlags2::FRAGMENT_SHADER)
-            .src_access_mask(vk::AccessFlags2::SHADER_SAMPLED_READ)
-            .dst_stage_mask(vk::PipelineStageFlags2::COPY)
-            .dst_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
-            .old_layout(old)
-            .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-            .image(image)
-            .subresource_range(color_range());
-        let region = vk::BufferImageCopy {
-            buffer_offset: rows.0 as u64 * ATLAS_SIZE as u64,
-            buffer_row_length: 0,
-            buffer_image_height: 0,
-            image_subresource: vk::ImageSubresourceLayers {
-                aspect_mask: vk::ImageAspectFlags::COLOR,
-                mip_level: 0,
-                base_array_layer: 0,
-                layer_count: 1,
-            },
-            image_offset: vk::Offset3D { x: 0, y: rows.0 as i32, z: 0 },
-            image_extent: vk::Extent3D { width: ATLAS_SIZE, height: rows.1 - rows.0, depth: 1 },
-        };
-        let to_read = vk::ImageMemoryBarrier2::default()
-            .src_stage_mask(vk::PipelineStageFlags2::COPY)
-            .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
-            .dst_stage_mask(vk::PipelineStageFlags2::FRAGMENT_SHADER)
-            .dst_access_mask(vk::AccessFlags2::SHADER_SAMPLED_READ)
-            .old_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-            .new_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)
-            .image(image)
-            .subresource_range(color_range());
+        let to_dst = layout_change(
+            image,
+            Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
+            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
+            old,
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+        );
+        let region = rows_copy(rows.0 as u64 * ATLAS_SIZE as u64, ATLAS_SIZE, rows.0, rows.1 - rows.0);
+        let to_read = layout_change(
+            image,
+            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
+            Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+            vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+        );
         // SAFETY: per the function contract; staging holds the rows (stage_atlas).
         unsafe {
             device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&[to_dst]));

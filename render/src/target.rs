@@ -9,7 +9,7 @@ use ash::vk;
 use gpu_allocator::MemoryLocation;
 
 use crate::error::RenderError;
-use crate::gpu::{color_range, Buffer, Gpu, Image, FRAME_FORMAT};
+use crate::gpu::{layout_change, rows_copy, Access, Buffer, Gpu, Image, FRAME_FORMAT};
 use crate::renderer::FRAMES_IN_FLIGHT;
 
 /// A destination for frames, one image per frame slot so a frame can be
@@ -79,28 +79,14 @@ impl FrameTarget for Offscreen {
     }
     fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize) {
         let image = self.images[slot].handle();
-        let to_transfer = vk::ImageMemoryBarrier2::default()
-            .src_stage_mask(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT)
-            .src_access_mask(vk::AccessFlags2::COLOR_ATTACHMENT_WRITE)
-            .dst_stage_mask(vk::PipelineStageFlags2::COPY)
-            .dst_access_mask(vk::AccessFlags2::TRANSFER_READ)
-            .old_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
-            .new_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
-            .image(image)
-            .subresource_range(color_range());
-        let region = vk::BufferImageCopy {
-            buffer_offset: 0,
-            buffer_row_length: 0,
-            buffer_image_height: 0,
-            image_subresource: vk::ImageSubresourceLayers {
-                aspect_mask: vk::ImageAspectFlags::COLOR,
-                mip_level: 0,
-                base_array_layer: 0,
-                layer_count: 1,
-            },
-            image_offset: vk::Offset3D::default(),
-            image_extent: vk::Extent3D { width: self.extent.width, height: self.extent.height, depth: 1 },
-        };
+        let to_transfer = layout_change(
+            image,
+            Access(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT, vk::AccessFlags2::COLOR_ATTACHMENT_WRITE),
+            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_READ),
+            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
+            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+        );
+        let region = rows_copy(0, self.extent.width, 0, self.extent.height);
         let to_host = vk::BufferMemoryBarrier2::default()
             .src_stage_mask(vk::PipelineStageFlags2::COPY)
             .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)

@@ -201,6 +201,16 @@ impl SampleHistory {
     }
 }
 
+/// One channel of `frames` samples of `signal(frame)` (for the tests of
+/// everything that reads a history).
+#[cfg(test)]
+pub(crate) fn mono_history(signal: impl Fn(u64) -> f32, frames: u64) -> SampleHistory {
+    let mut h = SampleHistory::new(1, 0);
+    let block: Vec<f32> = (0..frames).map(signal).collect();
+    h.push_interleaved(&block);
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,12 +184,7 @@ mod tests {
 
     const SR: f64 = 48_000.0;
 
-    fn history_of(signal: impl Fn(u64) -> f32, frames: u64) -> SampleHistory {
-        let mut h = SampleHistory::new(1, 0);
-        let block: Vec<f32> = (0..frames).map(signal).collect();
-        h.push_interleaved(&block);
-        h
-    }
+    use crate::analysis::history::mono_history as history_of;
 
     /// A deterministic noise sample for frame `f` in -1..1.
     fn noise(f: u64) -> f32 {

@@ -199,3 +199,45 @@ pub fn color_range() -> vk::ImageSubresourceRange {
         layer_count: 1,
     }
 }
+
+/// A pipeline stage and the accesses it makes: one side of a barrier.
+#[derive(Clone, Copy, Debug)]
+pub struct Access(pub vk::PipelineStageFlags2, pub vk::AccessFlags2);
+
+/// The barrier moving a whole colour image from layout `old` (after `from`)
+/// to `new` (before `to`).
+pub fn layout_change(
+    image: vk::Image,
+    from: Access,
+    to: Access,
+    old: vk::ImageLayout,
+    new: vk::ImageLayout,
+) -> vk::ImageMemoryBarrier2<'static> {
+    vk::ImageMemoryBarrier2::default()
+        .src_stage_mask(from.0)
+        .src_access_mask(from.1)
+        .dst_stage_mask(to.0)
+        .dst_access_mask(to.1)
+        .old_layout(old)
+        .new_layout(new)
+        .image(image)
+        .subresource_range(color_range())
+}
+
+/// A copy between tightly packed buffer rows (from `buffer_offset`) and the
+/// rows `first_row..first_row + rows` of a colour image `width` wide.
+pub fn rows_copy(buffer_offset: u64, width: u32, first_row: u32, rows: u32) -> vk::BufferImageCopy {
+    vk::BufferImageCopy {
+        buffer_offset,
+        buffer_row_length: 0,
+        buffer_image_height: 0,
+        image_subresource: vk::ImageSubresourceLayers {
+            aspect_mask: vk::ImageAspectFlags::COLOR,
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: 1,
+        },
+        image_offset: vk::Offset3D { x: 0, y: first_row as i32, z: 0 },
+        image_extent: vk::Extent3D { width, height: rows, depth: 1 },
+    }
+}
