@@ -398,6 +398,15 @@ fn an_odd_record_size_is_refused() {
 }
 
 #[test]
+fn gpus_lists_the_devices_and_the_automatic_choice() {
+    let o = clavm(&["gpus"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.starts_with("0: ") && l.contains("Vulkan 1.")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("auto: ")), "{out}");
+}
+
+#[test]
 fn an_unknown_gpu_lists_the_devices() {
     let d = Dir::new();
     let p = d.file("sine.c", SINE);

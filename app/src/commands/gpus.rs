@@ -10,7 +10,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         println!("{c}");
     }
     match choose(&list, &GpuChoice::Auto) {
-        Ok(i) => println!("auto: {i}"),
+        Ok(i) => println!("auto: {i} ({})", list.iter().find(|c| c.index == i).map_or("?", |c| c.name.as_str())),
         Err(e) => {
             eprintln!("clavm: {e}");
             return Ok(ExitCode::FAILURE);

@@ -1,7 +1,7 @@
 //! The panels, drawn from an [`Analysis`] onto a [`Canvas`]: scope, XY,
 //! waveform, spectrum and meters, alone or all together. Each view keeps its
-//! settings and scratch buffers, so drawing a frame allocates nothing once
-//! warm.
+//! settings and its point buffers across frames; only the few label strings
+//! are formatted anew (this runs on the UI thread, never the audio thread).
 
 mod meters;
 mod panel;
