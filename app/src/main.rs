@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod crash;
+mod live;
 mod picture;
 mod remote;
 

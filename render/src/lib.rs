@@ -16,6 +16,7 @@ mod pipeline;
 mod renderer;
 mod shaders;
 pub mod target;
+pub mod ui;
 pub mod views;
 
 pub use error::RenderError;

@@ -1,7 +1,9 @@
-//! Draws a [`Canvas`] into a [`FrameTarget`]: one instanced draw of its
-//! shapes, two frames in flight (frame N+1 is recorded while the GPU still
-//! works on frame N; each slot has its own command buffer, fence and
-//! instance buffer, reused only after its fence).
+//! Draws a [`Canvas`] (and egui's output, when there is a UI) into a
+//! [`FrameTarget`]: the canvas' fills as clears, its shapes as instanced
+//! draws, egui's meshes in their order with the canvas' panes where egui's
+//! callbacks put them. Two frames in flight: frame N+1 is recorded while the
+//! GPU still works on frame N; each slot has its own command buffer, fence
+//! and buffers, reused only after its fence.
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use crate::error::{RenderError, VkContext};
 use crate::gpu::{layout_change, rows_copy, Access, Buffer, Gpu, Image};
 use crate::pipeline::{Push, ShapePipeline};
 use crate::target::FrameTarget;
+use crate::ui::{textures::ensure_staging, CanvasPane, UiFrame, UiPipeline, UiPush, UiRecord, UiTextures};
 
 /// Frames the CPU may run ahead of the GPU.
 pub const FRAMES_IN_FLIGHT: usize = 2;
@@ -33,6 +36,9 @@ struct Slot {
     cmd: vk::CommandBuffer,
     fence: vk::Fence,
     instances: Option<Buffer>,
+    ui_vertices: Option<Buffer>,
+    ui_indices: Option<Buffer>,
+    ui_staging: Option<Buffer>,
     /// The serial of the frame in flight on this slot, if any.
     pending: Option<u64>,
 }
@@ -49,6 +55,8 @@ pub struct Renderer {
     // Field order is drop order: pipelines and buffers before the pool,
     // everything before `gpu`.
     pipelines: Vec<ShapePipeline>,
+    ui_pipelines: Vec<UiPipeline>,
+    ui_textures: Option<UiTextures>,
     atlas: AtlasTexture,
     slots: Vec<Slot>,
     /// Scratch for `Solid` runs (kept across frames).
@@ -86,6 +94,8 @@ impl Renderer {
         let pool = unsafe { device.create_command_pool(&pool_info, None) }.vk("create_command_pool")?;
         let mut me = Renderer {
             pipelines: Vec::new(),
+            ui_pipelines: Vec::new(),
+            ui_textures: None,
             atlas,
             slots: Vec::new(),
             clear_rects: Vec::new(),
@@ -103,7 +113,15 @@ impl Renderer {
         for cmd in cmds {
             // SAFETY: unsignalled fence, destroyed in Drop.
             let fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }.vk("create_fence")?;
-            me.slots.push(Slot { cmd, fence, instances: None, pending: None });
+            me.slots.push(Slot {
+                cmd,
+                fence,
+                instances: None,
+                ui_vertices: None,
+                ui_indices: None,
+                ui_staging: None,
+                pending: None,
+            });
         }
         Ok(me)
     }
@@ -115,26 +133,73 @@ impl Renderer {
     /// Records and submits one frame of `canvas` into `target`, after the
     /// frame that last used this slot has finished. Returns at once.
     pub fn render(&mut self, canvas: &mut Canvas, target: &dyn FrameTarget) -> Result<FrameTicket, RenderError> {
+        self.render_frame(canvas, None, target)
+    }
+
+    /// As [`render`](Self::render), with egui's output: its meshes in order,
+    /// and the canvas drawn only where egui's paint callbacks put
+    /// [`CanvasPane`]s.
+    pub fn render_with_ui(
+        &mut self,
+        canvas: &mut Canvas,
+        ui: UiFrame<'_>,
+        target: &dyn FrameTarget,
+    ) -> Result<FrameTicket, RenderError> {
+        // Taken here, so the deltas count as applied even if this frame fails
+        // (egui would re-send a lost texture only if told; a failed frame is
+        // followed by a rebuilt renderer, which starts from egui's full state).
+        let mut textures = std::mem::take(ui.textures);
+        let record = UiRecord { primitives: ui.primitives, textures: &textures, pixels_per_point: ui.pixels_per_point };
+        let result = self.render_frame(canvas, Some(&record), target);
+        textures.clear();
+        result
+    }
+
+    fn render_frame(
+        &mut self,
+        canvas: &mut Canvas,
+        ui: Option<&UiRecord<'_>>,
+        target: &dyn FrameTarget,
+    ) -> Result<FrameTicket, RenderError> {
         let extent = target.extent();
         let slot_index = self.next_slot;
         self.wait_slot(slot_index)?;
         self.serial += 1;
         let serial = self.serial;
+        // Every frame up to this one's predecessor on the slot has finished.
+        if let Some(t) = &mut self.ui_textures {
+            t.collect(serial.saturating_sub(FRAMES_IN_FLIGHT as u64));
+        }
 
         let pipeline_index = self.pipeline_for(target.format())?;
+        let ui_pipeline_index = match ui {
+            Some(_) => Some(self.ui_pipeline_for(target.format())?),
+            None => None,
+        };
         let upload = self.stage_atlas(canvas)?;
-        let shapes = canvas.shapes();
-        self.fill_instances(slot_index, shapes)?;
+        self.fill_instances(slot_index, canvas.shapes())?;
+        let meshes = match ui {
+            Some(ui) => {
+                let bytes = UiTextures::staging_bytes(ui.textures);
+                if bytes > 0 {
+                    ensure_staging(&self.gpu, &mut self.slots[slot_index].ui_staging, bytes)?;
+                }
+                self.fill_ui_buffers(slot_index, ui.primitives)?
+            }
+            None => Vec::new(),
+        };
 
         let device = self.gpu.device();
-        let slot = &self.slots[slot_index];
+        let slot = &mut self.slots[slot_index];
         let cmd = slot.cmd;
         let (image, view) = target.image(slot_index);
         let clear = vk::ClearValue { color: vk::ClearColorValue { float32: canvas.background().to_f32() } };
-        // SAFETY: the slot's fence has signalled, so its command buffer is
-        // free to reset; every handle recorded lives until the fence signals
-        // again (the target and canvas are borrowed by the caller, who must
-        // keep the target until `finish`).
+        let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
+        let full = Clip::full(extent);
+        // SAFETY: the slot's fence has signalled, so its command buffer and
+        // buffers are free to reuse; every handle recorded lives until the
+        // fence signals again (the target and canvas are borrowed by the
+        // caller, who must keep the target until `finish`).
         unsafe {
             device.reset_command_buffer(cmd, vk::CommandBufferResetFlags::empty()).vk("reset_command_buffer")?;
             device
@@ -144,7 +209,14 @@ impl Renderer {
                 )
                 .vk("begin_command_buffer")?;
             if let Some(rows) = upload {
-                self.record_atlas_upload(cmd, rows);
+                record_atlas_upload(device, &self.atlas, cmd, rows);
+            }
+            if let (Some(ui), Some(staging)) = (ui, slot.ui_staging.as_mut()) {
+                let textures = match &mut self.ui_textures {
+                    Some(t) => t,
+                    None => self.ui_textures.insert(UiTextures::new(&self.gpu)?),
+                };
+                textures.upload(cmd, ui.textures, staging, serial)?;
             }
             let to_attachment = layout_change(
                 image,
@@ -163,7 +235,6 @@ impl Renderer {
                 .load_op(vk::AttachmentLoadOp::CLEAR)
                 .store_op(vk::AttachmentStoreOp::STORE)
                 .clear_value(clear);
-            let area = vk::Rect2D { offset: vk::Offset2D::default(), extent };
             device.cmd_begin_rendering(
                 cmd,
                 &vk::RenderingInfo::default()
@@ -171,53 +242,81 @@ impl Renderer {
                     .layer_count(1)
                     .color_attachments(std::slice::from_ref(&attachment)),
             );
-            record_fills(device, cmd, canvas.fills(), &mut self.clear_rects);
-            if !shapes.is_empty() {
-                let pipeline = &self.pipelines[pipeline_index];
-                device.cmd_set_viewport(
-                    cmd,
-                    0,
-                    &[vk::Viewport {
-                        x: 0.0,
-                        y: 0.0,
-                        width: extent.width as f32,
-                        height: extent.height as f32,
-                        min_depth: 0.0,
-                        max_depth: 1.0,
-                    }],
-                );
-                device.cmd_set_scissor(cmd, 0, &[area]);
-                device.cmd_bind_descriptor_sets(
-                    cmd,
-                    vk::PipelineBindPoint::GRAPHICS,
-                    pipeline.layout,
-                    0,
-                    &[pipeline.set],
-                    &[],
-                );
-                let push = Push { viewport: [extent.width as f32, extent.height as f32] };
-                device.cmd_push_constants(
-                    cmd,
-                    pipeline.layout,
-                    vk::ShaderStageFlags::VERTEX,
-                    0,
-                    bytemuck::bytes_of(&push),
-                );
-                let buffer = slot.instances.as_ref().expect("filled above").handle();
-                device.cmd_bind_vertex_buffers(cmd, 0, &[buffer], &[0]);
-                // Shapes draw in order; each run of one kind is one draw with
-                // that kind's pipeline.
-                let mut bound = None;
-                for (first, count, kind) in runs(shapes) {
-                    if bound != Some(kind) {
-                        device.cmd_bind_pipeline(
-                            cmd,
-                            vk::PipelineBindPoint::GRAPHICS,
-                            pipeline.pipelines[kind as usize],
-                        );
-                        bound = Some(kind);
+            device.cmd_set_viewport(
+                cmd,
+                0,
+                &[vk::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: extent.width as f32,
+                    height: extent.height as f32,
+                    min_depth: 0.0,
+                    max_depth: 1.0,
+                }],
+            );
+            let mut pass = Pass {
+                device,
+                cmd,
+                extent,
+                shapes: canvas.shapes(),
+                fills: canvas.fills(),
+                shape_pipeline: &self.pipelines[pipeline_index],
+                instances: slot.instances.as_ref().map(|b| b.handle()),
+                scratch: &mut self.clear_rects,
+                bound: Bound::Nothing,
+            };
+            match ui {
+                None => {
+                    pass.fills(0..canvas.fills().len(), full);
+                    pass.shapes(0..canvas.shapes().len(), full);
+                }
+                Some(ui) => {
+                    let ui_pipeline = &self.ui_pipelines[ui_pipeline_index.expect("made above")];
+                    let textures = self.ui_textures.as_ref().expect("made above");
+                    let (vertices, indices) =
+                        (slot.ui_vertices.as_ref().map(|b| b.handle()), slot.ui_indices.as_ref().map(|b| b.handle()));
+                    let mut meshes = meshes.iter();
+                    for prim in ui.primitives {
+                        let Some(clip) = Clip::of(prim.clip_rect, ui.pixels_per_point, extent) else {
+                            if matches!(prim.primitive, epaint::Primitive::Mesh(_)) {
+                                meshes.next();
+                            }
+                            continue;
+                        };
+                        match &prim.primitive {
+                            epaint::Primitive::Mesh(mesh) => {
+                                let Some(&(first_index, vertex_offset)) = meshes.next() else { continue };
+                                let (Some(set), Some(vb), Some(ib)) =
+                                    (textures.set_of(mesh.texture_id), vertices, indices)
+                                else {
+                                    continue;
+                                };
+                                pass.ui_mesh(
+                                    ui_pipeline,
+                                    ui.pixels_per_point,
+                                    vb,
+                                    ib,
+                                    set,
+                                    clip,
+                                    mesh.indices.len() as u32,
+                                    first_index,
+                                    vertex_offset,
+                                );
+                            }
+                            epaint::Primitive::Callback(cb) => {
+                                // A pane draws inside its own rectangle, within egui's clip.
+                                let Some(pane_clip) =
+                                    Clip::of(cb.rect.intersect(prim.clip_rect), ui.pixels_per_point, extent)
+                                else {
+                                    continue;
+                                };
+                                if let Some(pane) = cb.callback.downcast_ref::<CanvasPane>() {
+                                    pass.fills(pane.fills.clone(), pane_clip);
+                                    pass.shapes(pane.shapes.clone(), pane_clip);
+                                }
+                            }
+                        }
                     }
-                    device.cmd_draw(cmd, 6, count, 0, first);
                 }
             }
             device.cmd_end_rendering(cmd);
@@ -229,6 +328,9 @@ impl Renderer {
         }
         if upload.is_some() {
             self.atlas.fresh = false;
+        }
+        if let (Some(ui), Some(t)) = (ui, &mut self.ui_textures) {
+            t.free(ui.textures, serial);
         }
         self.slots[slot_index].pending = Some(serial);
         self.next_slot = (slot_index + 1) % FRAMES_IN_FLIGHT;
@@ -274,6 +376,54 @@ impl Renderer {
         Ok(())
     }
 
+    /// The egui pipeline for `format`, built on first use (with the
+    /// texture set that owns its descriptor layout).
+    fn ui_pipeline_for(&mut self, format: vk::Format) -> Result<usize, RenderError> {
+        if let Some(i) = self.ui_pipelines.iter().position(|p| p.format == format) {
+            return Ok(i);
+        }
+        let textures = match &mut self.ui_textures {
+            Some(t) => t,
+            None => self.ui_textures.insert(UiTextures::new(&self.gpu)?),
+        };
+        self.ui_pipelines.push(UiPipeline::new(&self.gpu, format, textures.set_layout)?);
+        Ok(self.ui_pipelines.len() - 1)
+    }
+
+    /// Writes egui's meshes into the slot's vertex and index buffers; returns
+    /// each mesh's (first index, vertex offset) in order.
+    fn fill_ui_buffers(
+        &mut self,
+        slot: usize,
+        primitives: &[epaint::ClippedPrimitive],
+    ) -> Result<Vec<(u32, i32)>, RenderError> {
+        let meshes = || {
+            primitives.iter().filter_map(|p| match &p.primitive {
+                epaint::Primitive::Mesh(m) => Some(m),
+                epaint::Primitive::Callback(_) => None,
+            })
+        };
+        let vertex_bytes: u64 =
+            meshes().map(|m| (m.vertices.len() * std::mem::size_of::<epaint::Vertex>()) as u64).sum();
+        let index_bytes: u64 = meshes().map(|m| (m.indices.len() * 4) as u64).sum();
+        let s = &mut self.slots[slot];
+        grow(&self.gpu, &mut s.ui_vertices, vertex_bytes, vk::BufferUsageFlags::VERTEX_BUFFER, "egui vertices")?;
+        grow(&self.gpu, &mut s.ui_indices, index_bytes, vk::BufferUsageFlags::INDEX_BUFFER, "egui indices")?;
+        let (vb, ib) = (s.ui_vertices.as_mut().expect("grown"), s.ui_indices.as_mut().expect("grown"));
+        let (mut v_at, mut i_at) = (0usize, 0usize);
+        let mut out = Vec::new();
+        for m in meshes() {
+            let v: &[u8] = bytemuck::cast_slice(&m.vertices);
+            let i: &[u8] = bytemuck::cast_slice(&m.indices);
+            vb.mapped_mut()[v_at..v_at + v.len()].copy_from_slice(v);
+            ib.mapped_mut()[i_at..i_at + i.len()].copy_from_slice(i);
+            out.push(((i_at / 4) as u32, (v_at / std::mem::size_of::<epaint::Vertex>()) as i32));
+            v_at += v.len();
+            i_at += i.len();
+        }
+        Ok(out)
+    }
+
     /// The pipeline for `format`, built on first use (a window's format may
     /// differ from the offscreen one).
     fn pipeline_for(&mut self, format: vk::Format) -> Result<usize, RenderError> {
@@ -300,96 +450,241 @@ impl Renderer {
         Ok(Some(rows))
     }
 
-    /// Records the copy of atlas rows from staging, with the layout changes.
-    ///
-    /// # Safety
-    /// `cmd` is recording.
-    unsafe fn record_atlas_upload(&self, cmd: vk::CommandBuffer, rows: (u32, u32)) {
-        let device = self.gpu.device();
-        let image = self.atlas.image.handle();
-        let old = if self.atlas.fresh { vk::ImageLayout::UNDEFINED } else { vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL };
-        let to_dst = layout_change(
-            image,
-            Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
-            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
-            old,
-            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-        );
-        let region = rows_copy(rows.0 as u64 * ATLAS_SIZE as u64, ATLAS_SIZE, rows.0, rows.1 - rows.0);
-        let to_read = layout_change(
-            image,
-            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
-            Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
-            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-            vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
-        );
-        // SAFETY: per the function contract; staging holds the rows (stage_atlas).
-        unsafe {
-            device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&[to_dst]));
-            device.cmd_copy_buffer_to_image(
-                cmd,
-                self.atlas.staging.handle(),
-                image,
-                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                &[region],
-            );
-            device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&[to_read]));
-        }
-    }
-
     /// Writes the shapes into the slot's instance buffer, growing it (to the
     /// next power of two) when the frame has more shapes than ever before.
     fn fill_instances(&mut self, slot: usize, shapes: &[Shape]) -> Result<(), RenderError> {
         let bytes: &[u8] = bytemuck::cast_slice(shapes);
-        let needed = (bytes.len() as u64).max(4096);
         let s = &mut self.slots[slot];
-        if s.instances.as_ref().is_none_or(|b| b.size() < needed) {
-            s.instances = None; // the slot's fence has signalled: free to drop
-            s.instances = Some(Buffer::new(
-                &self.gpu,
-                "shape instances",
-                needed.next_power_of_two(),
-                vk::BufferUsageFlags::VERTEX_BUFFER,
-                MemoryLocation::CpuToGpu,
-            )?);
-        }
+        grow(&self.gpu, &mut s.instances, bytes.len() as u64, vk::BufferUsageFlags::VERTEX_BUFFER, "shape instances")?;
         let buffer = s.instances.as_mut().expect("made above");
         buffer.mapped_mut()[..bytes.len()].copy_from_slice(bytes);
         Ok(())
     }
 }
 
-/// Records the canvas' opaque fills as clears, one call per run of one
-/// colour (inside the rendering, before any draw).
+/// Records the copy of atlas rows from staging, with the layout changes.
 ///
 /// # Safety
-/// `cmd` is recording, inside `cmd_begin_rendering` of the frame.
-unsafe fn record_fills(
-    device: &ash::Device,
-    cmd: vk::CommandBuffer,
-    fills: &[Shape],
-    scratch: &mut Vec<vk::ClearRect>,
-) {
-    let mut start = 0;
-    while start < fills.len() {
-        let color = fills[start].color;
-        let mut end = start + 1;
-        while end < fills.len() && fills[end].color == color {
-            end += 1;
-        }
-        scratch.clear();
-        scratch.extend(fills[start..end].iter().map(solid_rect));
-        let clear = vk::ClearAttachment {
-            aspect_mask: vk::ImageAspectFlags::COLOR,
-            color_attachment: 0,
-            clear_value: vk::ClearValue {
-                color: vk::ClearColorValue { float32: crate::draw::Color(color).opaque().to_f32() },
-            },
+/// `cmd` is recording.
+unsafe fn record_atlas_upload(device: &ash::Device, atlas: &AtlasTexture, cmd: vk::CommandBuffer, rows: (u32, u32)) {
+    let image = atlas.image.handle();
+    let old = if atlas.fresh { vk::ImageLayout::UNDEFINED } else { vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL };
+    let to_dst = layout_change(
+        image,
+        Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
+        Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
+        old,
+        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+    );
+    let region = rows_copy(rows.0 as u64 * ATLAS_SIZE as u64, ATLAS_SIZE, rows.0, rows.1 - rows.0);
+    let to_read = layout_change(
+        image,
+        Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
+        Access(vk::PipelineStageFlags2::FRAGMENT_SHADER, vk::AccessFlags2::SHADER_SAMPLED_READ),
+        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+        vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL,
+    );
+    // SAFETY: per the function contract; staging holds the rows (stage_atlas).
+    unsafe {
+        device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&[to_dst]));
+        device.cmd_copy_buffer_to_image(
+            cmd,
+            atlas.staging.handle(),
+            image,
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+            &[region],
+        );
+        device.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&[to_read]));
+    }
+}
+
+/// A host-visible buffer of at least `bytes` (4 KiB at least, grown to a
+/// power of two). The slot's fence has signalled, so the old one may go.
+fn grow(
+    gpu: &Arc<Gpu>,
+    slot: &mut Option<Buffer>,
+    bytes: u64,
+    usage: vk::BufferUsageFlags,
+    name: &str,
+) -> Result<(), RenderError> {
+    let needed = bytes.max(4096);
+    if slot.as_ref().is_none_or(|b| b.size() < needed) {
+        *slot = None;
+        *slot = Some(Buffer::new(gpu, name, needed.next_power_of_two(), usage, MemoryLocation::CpuToGpu)?);
+    }
+    Ok(())
+}
+
+/// A scissor rectangle in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Clip {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+impl Clip {
+    fn full(extent: vk::Extent2D) -> Clip {
+        Clip { x0: 0, y0: 0, x1: extent.width, y1: extent.height }
+    }
+
+    /// egui's clip rectangle (points) in pixels, inside the frame; `None` if empty.
+    fn of(r: epaint::Rect, pixels_per_point: f32, extent: vk::Extent2D) -> Option<Clip> {
+        let px = |v: f32, max: u32| ((v * pixels_per_point).round().max(0.0) as u32).min(max);
+        let c = Clip {
+            x0: px(r.min.x, extent.width),
+            y0: px(r.min.y, extent.height),
+            x1: px(r.max.x, extent.width),
+            y1: px(r.max.y, extent.height),
         };
-        // SAFETY: per the function contract; the rectangles lie inside the
-        // frame (`Canvas::fill` clamps them).
-        unsafe { device.cmd_clear_attachments(cmd, &[clear], scratch) };
-        start = end;
+        (c.x1 > c.x0 && c.y1 > c.y0).then_some(c)
+    }
+
+    fn rect(&self) -> vk::Rect2D {
+        vk::Rect2D {
+            offset: vk::Offset2D { x: self.x0 as i32, y: self.y0 as i32 },
+            extent: vk::Extent2D { width: self.x1 - self.x0, height: self.y1 - self.y0 },
+        }
+    }
+
+    /// A fill's rectangle cut to this clip; `None` if nothing is left.
+    fn cut(&self, r: vk::ClearRect) -> Option<vk::ClearRect> {
+        let x0 = (r.rect.offset.x.max(0) as u32).max(self.x0);
+        let y0 = (r.rect.offset.y.max(0) as u32).max(self.y0);
+        let x1 = (r.rect.offset.x.max(0) as u32 + r.rect.extent.width).min(self.x1);
+        let y1 = (r.rect.offset.y.max(0) as u32 + r.rect.extent.height).min(self.y1);
+        (x1 > x0 && y1 > y0).then_some(vk::ClearRect {
+            rect: vk::Rect2D {
+                offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
+                extent: vk::Extent2D { width: x1 - x0, height: y1 - y0 },
+            },
+            base_array_layer: 0,
+            layer_count: 1,
+        })
+    }
+}
+
+/// What pipeline the pass has bound, so runs of one kind bind once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Nothing,
+    Shape(ShapeKind),
+    Ui,
+}
+
+/// One frame's rendering, inside `cmd_begin_rendering`: the helpers that
+/// record the canvas' fills and shapes and egui's meshes, in the order called.
+struct Pass<'a> {
+    device: &'a ash::Device,
+    cmd: vk::CommandBuffer,
+    extent: vk::Extent2D,
+    shapes: &'a [Shape],
+    fills: &'a [Shape],
+    shape_pipeline: &'a ShapePipeline,
+    instances: Option<vk::Buffer>,
+    scratch: &'a mut Vec<vk::ClearRect>,
+    bound: Bound,
+}
+
+impl Pass<'_> {
+    /// The fills `range`, cut to `clip`, as clears: one call per run of one colour.
+    ///
+    /// # Safety
+    /// Inside the frame's rendering.
+    unsafe fn fills(&mut self, range: std::ops::Range<usize>, clip: Clip) {
+        let Some(fills) = self.fills.get(range) else { return };
+        let mut start = 0;
+        while start < fills.len() {
+            let color = fills[start].color;
+            let mut end = start + 1;
+            while end < fills.len() && fills[end].color == color {
+                end += 1;
+            }
+            self.scratch.clear();
+            self.scratch.extend(fills[start..end].iter().filter_map(|f| clip.cut(solid_rect(f))));
+            if !self.scratch.is_empty() {
+                let clear = vk::ClearAttachment {
+                    aspect_mask: vk::ImageAspectFlags::COLOR,
+                    color_attachment: 0,
+                    clear_value: vk::ClearValue {
+                        color: vk::ClearColorValue { float32: crate::draw::Color(color).opaque().to_f32() },
+                    },
+                };
+                // SAFETY: per the contract; the rectangles lie inside the frame.
+                unsafe { self.device.cmd_clear_attachments(self.cmd, &[clear], self.scratch) };
+            }
+            start = end;
+        }
+    }
+
+    /// The shapes `range`, clipped, each run of one kind with its pipeline.
+    ///
+    /// # Safety
+    /// Inside the frame's rendering; the instance buffer holds the shapes.
+    unsafe fn shapes(&mut self, range: std::ops::Range<usize>, clip: Clip) {
+        let (Some(shapes), Some(buffer)) = (self.shapes.get(range.clone()), self.instances) else { return };
+        if shapes.is_empty() {
+            return;
+        }
+        let p = self.shape_pipeline;
+        let (device, cmd) = (self.device, self.cmd);
+        // SAFETY: per the contract; the pipeline's layout matches its set and push range.
+        unsafe {
+            device.cmd_set_scissor(cmd, 0, &[clip.rect()]);
+            if !matches!(self.bound, Bound::Shape(_)) {
+                device.cmd_bind_descriptor_sets(cmd, vk::PipelineBindPoint::GRAPHICS, p.layout, 0, &[p.set], &[]);
+                let push = Push { viewport: [self.extent.width as f32, self.extent.height as f32] };
+                device.cmd_push_constants(cmd, p.layout, vk::ShaderStageFlags::VERTEX, 0, bytemuck::bytes_of(&push));
+                device.cmd_bind_vertex_buffers(cmd, 0, &[buffer], &[0]);
+            }
+            for (first, count, kind) in runs(shapes) {
+                if self.bound != Bound::Shape(kind) {
+                    device.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::GRAPHICS, p.pipelines[kind as usize]);
+                    self.bound = Bound::Shape(kind);
+                }
+                device.cmd_draw(cmd, 6, count, 0, range.start as u32 + first);
+            }
+        }
+    }
+
+    /// One egui mesh.
+    ///
+    /// # Safety
+    /// Inside the frame's rendering; the buffers hold the mesh at the offsets.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn ui_mesh(
+        &mut self,
+        p: &UiPipeline,
+        pixels_per_point: f32,
+        vertices: vk::Buffer,
+        indices: vk::Buffer,
+        set: vk::DescriptorSet,
+        clip: Clip,
+        count: u32,
+        first_index: u32,
+        vertex_offset: i32,
+    ) {
+        let (device, cmd) = (self.device, self.cmd);
+        // SAFETY: per the contract.
+        unsafe {
+            if self.bound != Bound::Ui {
+                device.cmd_bind_pipeline(cmd, vk::PipelineBindPoint::GRAPHICS, p.pipeline);
+                let push = UiPush {
+                    screen_points: [
+                        self.extent.width as f32 / pixels_per_point,
+                        self.extent.height as f32 / pixels_per_point,
+                    ],
+                };
+                device.cmd_push_constants(cmd, p.layout, vk::ShaderStageFlags::VERTEX, 0, bytemuck::bytes_of(&push));
+                device.cmd_bind_vertex_buffers(cmd, 0, &[vertices], &[0]);
+                device.cmd_bind_index_buffer(cmd, indices, 0, vk::IndexType::UINT32);
+                self.bound = Bound::Ui;
+            }
+            device.cmd_set_scissor(cmd, 0, &[clip.rect()]);
+            device.cmd_bind_descriptor_sets(cmd, vk::PipelineBindPoint::GRAPHICS, p.layout, 0, &[set], &[]);
+            device.cmd_draw_indexed(cmd, count, 1, first_index, vertex_offset, 0);
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use crate::error::{RenderError, VkContext};
 
 pub const SHAPE_VERT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shape.vert.spv"));
 pub const SHAPE_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shape.frag.spv"));
+pub const UI_VERT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui.vert.spv"));
+pub const UI_FRAG: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ui.frag.spv"));
 
 /// A shader module from embedded SPIR-V (realigned to words by `read_spv`).
 pub fn module(device: &ash::Device, spirv: &[u8]) -> Result<vk::ShaderModule, RenderError> {

@@ -12,6 +12,13 @@ pub use geometry::{vec2, Rect, Vec2};
 pub use shape::{Shape, ShapeKind};
 pub use text::{Align, GlyphAtlas, ATLAS_SIZE};
 
+/// A position in a canvas' shapes and fills (see [`Canvas::mark`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CanvasMark {
+    pub shapes: usize,
+    pub fills: usize,
+}
+
 /// One frame's shapes, plus the glyph atlas that lives across frames.
 /// Reuse one canvas frame after frame: `begin` keeps the allocations.
 ///
@@ -39,6 +46,17 @@ impl Canvas {
             background: Color::rgb(0, 0, 0),
             atlas: GlyphAtlas::new(),
         }
+    }
+
+    /// Where the next fill and shape will go: two marks bracket what a view
+    /// added, for a [`crate::ui::CanvasPane`].
+    pub fn mark(&self) -> CanvasMark {
+        CanvasMark { shapes: self.shapes.len(), fills: self.fills.len() }
+    }
+
+    /// What was added since `from`.
+    pub fn pane_since(&self, from: CanvasMark) -> crate::ui::CanvasPane {
+        crate::ui::CanvasPane { shapes: from.shapes..self.shapes.len(), fills: from.fills..self.fills.len() }
     }
 
     /// Starts a new frame of this size on this background.

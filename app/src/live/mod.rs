@@ -1,0 +1,263 @@
+//! A live engine with its audio output and its remote inputs, as `clavm play`
+//! and the desktop app both run it: the engine, the cpal stream (or a paced
+//! stand-in when there is no audio device), the audio tap, the submit server
+//! and the parameter inputs.
+
+mod null_output;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use clavm_audio::live::tap::Tap;
+use clavm_audio::live::{LiveConfig, LiveEngine, LiveProcessor};
+use clavm_audio::Frames;
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+use crate::remote::params::{Midi, ParamInputs};
+use crate::remote::submit::SubmitServer;
+
+pub use null_output::NullOutput;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Host {
+    /// JACK if a JACK server is running, else the system default (ALSA, which PipeWire also serves).
+    Auto,
+    Alsa,
+    Jack,
+}
+
+/// How to open the audio output and the inputs.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AudioOptions {
+    /// Audio system.
+    #[arg(long, value_enum, default_value_t = Host::Auto)]
+    pub host: Host,
+    /// Output device (a name as listed by `clavm play --list-devices`; default: the system's default).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Sample rate in Hz (default: the device's).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Frames per block (default: the device's; JACK decides its own).
+    #[arg(long)]
+    pub buffer: Option<u32>,
+    /// Crossfade on a swap, in milliseconds (0 = switch at once).
+    #[arg(long, default_value_t = 10.0)]
+    pub crossfade: f64,
+    /// Output channels.
+    #[arg(long, default_value_t = 2)]
+    pub channels: u16,
+    /// Do not ask the kernel for zero CPU wake-up latency (saves power; worse worst-case timing).
+    #[arg(long)]
+    pub no_latency_qos: bool,
+    /// This engine's name, for `clavm submit --engine` (default: $CLAVM_ENGINE or "default").
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// UDP port on 127.0.0.1 for OSC parameters.
+    #[arg(long, default_value_t = 57130)]
+    pub osc_port: u16,
+    /// Do not listen for OSC.
+    #[arg(long)]
+    pub no_osc: bool,
+    /// MIDI control change inputs.
+    #[arg(long, value_enum, default_value_t = Midi::Auto)]
+    pub midi: Midi,
+}
+
+pub fn jack_running() -> bool {
+    // A JACK server leaves its socket in /dev/shm (jackd2); asking libjack would start one.
+    std::fs::read_dir("/dev/shm")
+        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("jack")))
+        .unwrap_or(false)
+}
+
+/// Whether `choice` means JACK on this machine now.
+pub fn uses_jack(choice: Host) -> bool {
+    match choice {
+        Host::Jack => true,
+        Host::Alsa => false,
+        Host::Auto => jack_running(),
+    }
+}
+
+pub fn host(choice: Host) -> anyhow::Result<cpal::Host> {
+    if uses_jack(choice) {
+        cpal::host_from_id(cpal::HostId::Jack).map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))
+    } else {
+        Ok(cpal::default_host())
+    }
+}
+
+/// Where the blocks go (held: dropping it stops the output).
+#[allow(dead_code)]
+enum Output {
+    Device(cpal::Stream),
+    /// No audio device: a paced thread runs the engine so editing, compiling
+    /// and the visuals still work (and the tap still carries the sound).
+    Null(NullOutput),
+}
+
+/// A running live engine with its output. Dropping it stops the output
+/// first, then the engine.
+pub struct LiveSession {
+    output: Option<Output>,
+    pub engine: Option<LiveEngine>,
+    pub name: String,
+    pub rate: u32,
+    /// What the output is, for messages ("JACK: system (48000 Hz)"), and
+    /// why there is no real output when there is none.
+    pub output_name: String,
+    pub stream_failed: Arc<AtomicBool>,
+    pub backend_xruns: Arc<AtomicU64>,
+    pub inputs: ParamInputs,
+    _submits: SubmitServer,
+}
+
+impl LiveSession {
+    /// Starts the engine and its output. With `allow_null`, a missing audio
+    /// device is not an error: the engine runs on a paced thread instead.
+    pub fn start(a: &AudioOptions, allow_null: bool) -> anyhow::Result<LiveSession> {
+        if !(0.0..=10_000.0).contains(&a.crossfade) {
+            anyhow::bail!("--crossfade {} ms is out of range (0..=10000)", a.crossfade);
+        }
+        let on_jack = uses_jack(a.host);
+        let device = open_device(a);
+        let (device, no_device) = match device {
+            Ok(d) => (Some(d), None),
+            Err(e) if allow_null => (None, Some(format!("{e:#}"))),
+            Err(e) => return Err(e),
+        };
+        let (rate, config) = match &device {
+            Some((d, _)) => {
+                let default = d.default_output_config().context("the output device has no usable configuration")?;
+                let rate = a.rate.unwrap_or(default.sample_rate().0);
+                let config = cpal::StreamConfig {
+                    channels: a.channels,
+                    sample_rate: cpal::SampleRate(rate),
+                    buffer_size: match a.buffer {
+                        Some(n) => cpal::BufferSize::Fixed(n),
+                        None => cpal::BufferSize::Default,
+                    },
+                };
+                (rate, Some(config))
+            }
+            None => (a.rate.unwrap_or(48000), None),
+        };
+        let exe = std::env::current_exe().context("cannot find the clavm executable to start workers")?;
+        let mut cfg = LiveConfig::new(rate as f64, a.channels as usize, exe);
+        cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
+        cfg.latency_qos = !a.no_latency_qos;
+        let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
+        let name = crate::remote::engine_name(a.engine.clone());
+        let submits = SubmitServer::start(&name, &engine)?;
+        processor.set_tap(Tap::create(&name, a.channels as usize).context("creating the audio tap")?);
+        let osc = (!a.no_osc).then_some(a.osc_port);
+        let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
+        let stream_failed = Arc::new(AtomicBool::new(false));
+        let backend_xruns = Arc::new(AtomicU64::new(0));
+        let (output, output_name) = match (device, config) {
+            (Some((device, host_name)), Some(config)) => {
+                let stream = build_stream(&device, &config, processor, &stream_failed, &backend_xruns)?;
+                stream.play().context("starting the audio stream")?;
+                let block = match a.buffer {
+                    Some(n) => format!("{n}-frame blocks"),
+                    None => "device block size".into(),
+                };
+                let desc = format!(
+                    "{host_name}: {} ({rate} Hz, {} ch, {block})",
+                    device.name().unwrap_or_default(),
+                    a.channels
+                );
+                (Output::Device(stream), desc)
+            }
+            _ => (
+                Output::Null(NullOutput::start(processor, rate, a.channels as usize)),
+                format!("no audio device, a silent clock instead ({})", no_device.as_deref().unwrap_or("?")),
+            ),
+        };
+        Ok(LiveSession {
+            output: Some(output),
+            engine: Some(engine),
+            name,
+            rate,
+            output_name,
+            stream_failed,
+            backend_xruns,
+            inputs,
+            _submits: submits,
+        })
+    }
+
+    pub fn engine(&self) -> &LiveEngine {
+        self.engine.as_ref().expect("the engine lives until drop")
+    }
+
+    /// Xruns from the engine's timing and from the backend.
+    pub fn xruns(&self) -> u64 {
+        self.engine().meters().xruns.load(Ordering::Relaxed) + self.backend_xruns.load(Ordering::Relaxed)
+    }
+
+    /// Stops the output, then the engine (its workers, its channels).
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        drop(self.output.take());
+        if let Some(e) = self.engine.take() {
+            e.shutdown();
+        }
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The cpal device `a` names, with its host's name.
+fn open_device(a: &AudioOptions) -> anyhow::Result<(cpal::Device, String)> {
+    let host = host(a.host)?;
+    let host_name = host.id().name().to_string();
+    let device = match &a.device {
+        Some(name) => host
+            .output_devices()?
+            .find(|d| d.name().is_ok_and(|n| &n == name))
+            .with_context(|| format!("no output device named '{name}' (see --list-devices)"))?,
+        None => host.default_output_device().context("no output device (no sound card, and no JACK server?)")?,
+    };
+    // A device that cannot tell its configuration cannot play either.
+    device.default_output_config().context("the output device has no usable configuration")?;
+    Ok((device, host_name))
+}
+
+fn build_stream(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    mut processor: LiveProcessor,
+    failed: &Arc<AtomicBool>,
+    xruns: &Arc<AtomicU64>,
+) -> anyhow::Result<cpal::Stream> {
+    let (failed, xruns) = (failed.clone(), xruns.clone());
+    device
+        .build_output_stream(
+            config,
+            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| processor.process(&[], data),
+            move |e| match e {
+                // The device is gone: nothing more to play to.
+                cpal::StreamError::DeviceNotAvailable => {
+                    eprintln!("clavm: the audio device went away");
+                    failed.store(true, Ordering::SeqCst);
+                }
+                // An xrun is counted, never the end of a performance.
+                cpal::StreamError::BackendSpecific { err } if err.description.contains("xrun") => {
+                    xruns.fetch_add(1, Ordering::Relaxed);
+                }
+                other => eprintln!("clavm: audio stream: {other}"),
+            },
+            None,
+        )
+        .with_context(|| format!("opening {} at {} Hz", device.name().unwrap_or_default(), config.sample_rate.0))
+}
