@@ -39,13 +39,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
   else
-    echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), Rust 1.85 or newer." >&2
+    echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), Rust 1.95 or newer." >&2
     exit 1
   fi
 fi
 rustc_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
-if [ "$rustc_minor" -lt 85 ]; then
-  echo "setup: Rust $(rustc --version) is too old; CLAVM needs 1.85 or newer (rustup update)." >&2
+if [ "$rustc_minor" -lt 95 ]; then
+  echo "setup: Rust $(rustc --version) is too old; CLAVM needs 1.95 or newer (egui 0.37) (rustup update)." >&2
   exit 1
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true

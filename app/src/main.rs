@@ -6,6 +6,8 @@ mod crash;
 mod live;
 mod picture;
 mod remote;
+mod ui;
+mod window;
 
 use std::process::ExitCode;
 

@@ -26,16 +26,24 @@ pub trait FrameTarget {
     fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize);
 }
 
-/// Frames drawn offscreen and copied back to memory as tightly packed RGBA
-/// (sRGB) rows: snapshots, video frames, tests.
+/// Frames drawn offscreen and copied back to memory as tightly packed rows
+/// of sRGB values: RGBA for snapshots, video frames and tests; BGRA for a
+/// window's shared-memory buffers (Wayland's XRGB8888 is BGRA in memory).
 pub struct Offscreen {
     images: Vec<Image>,
     readback: Vec<Buffer>,
     extent: vk::Extent2D,
+    format: vk::Format,
 }
 
 impl Offscreen {
+    /// RGBA frames.
     pub fn new(gpu: &Arc<Gpu>, width: u32, height: u32) -> Result<Offscreen, RenderError> {
+        Offscreen::with_format(gpu, width, height, FRAME_FORMAT)
+    }
+
+    /// Frames in `format` (8-bit, 4 channels: `R8G8B8A8_UNORM` or `B8G8R8A8_UNORM`).
+    pub fn with_format(gpu: &Arc<Gpu>, width: u32, height: u32, format: vk::Format) -> Result<Offscreen, RenderError> {
         gpu.check_size(width, height)?;
         let extent = vk::Extent2D { width, height };
         let bytes = width as u64 * height as u64 * 4;
@@ -46,7 +54,7 @@ impl Offscreen {
                 gpu,
                 &format!("offscreen frame {slot}"),
                 extent,
-                FRAME_FORMAT,
+                format,
                 vk::ImageUsageFlags::COLOR_ATTACHMENT | vk::ImageUsageFlags::TRANSFER_SRC,
             )?);
             readback.push(Buffer::new(
@@ -57,7 +65,7 @@ impl Offscreen {
                 MemoryLocation::GpuToCpu,
             )?);
         }
-        Ok(Offscreen { images, readback, extent })
+        Ok(Offscreen { images, readback, extent, format })
     }
 
     /// The RGBA pixels of `slot`'s last frame. Only meaningful after the
@@ -72,7 +80,7 @@ impl FrameTarget for Offscreen {
         self.extent
     }
     fn format(&self) -> vk::Format {
-        FRAME_FORMAT
+        self.format
     }
     fn image(&self, slot: usize) -> (vk::Image, vk::ImageView) {
         (self.images[slot].handle(), self.images[slot].view())

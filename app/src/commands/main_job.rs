@@ -1,9 +1,9 @@
 //! `clavm [PATCH.c]`: the main job.
 //!
-//! The desktop window (issue 6) is not part of this build yet. Until it is,
-//! the main job says so plainly, points at `clavm play` for live sound, and
-//! falls back to what works headless: rendering the patch to a WAV file and
-//! a picture of the visuals at its end to a PNG.
+//! With a Wayland display: the desktop window (`window/`). Without one, it
+//! says so plainly, names the headless commands, and falls back to what works
+//! headless: rendering the patch to a WAV file and a picture of the visuals at
+//! its end to a PNG.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,9 +30,25 @@ pub struct MainArgs {
     /// Headless fallback: where to write the picture of the visuals at the end.
     #[arg(long, default_value = "clavm-out.png")]
     pub picture: PathBuf,
+    #[command(flatten)]
+    pub window: crate::window::WindowArgs,
 }
 
 pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
+    if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        match crate::window::run(patch.clone(), args.window.clone()) {
+            Ok(code) => return Ok(code),
+            Err(crate::window::OpenError::NoDisplay(why)) => {
+                eprintln!("clavm: cannot reach the Wayland display ({why}): no window.")
+            }
+            Err(crate::window::OpenError::Other(e)) => return Err(e),
+        }
+    } else {
+        eprintln!("clavm: no Wayland display (WAYLAND_DISPLAY is not set): the desktop window needs one.");
+    }
+    eprintln!(
+        "clavm: headless, use: clavm play PATCH.c (live sound), clavm snapshot / clavm record (the visuals), clavm render (WAV)."
+    );
     let source = match &patch {
         Some(p) => match super::load_patch(p) {
             Some(s) => s,
@@ -40,11 +56,6 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         },
         None => PatchSource::from_text(super::DEFAULT_PATCH_NAME, super::DEFAULT_PATCH),
     };
-    let display = std::env::var_os("WAYLAND_DISPLAY").is_some();
-    eprintln!(
-        "clavm: {}; the desktop window is not in this build yet (for live sound: clavm play PATCH.c).",
-        if display { "a Wayland display is available" } else { "no Wayland display (WAYLAND_DISPLAY is not set)" }
-    );
     eprintln!(
         "clavm: headless fallback: rendering {} for {} s to {}",
         source.name,

@@ -3,6 +3,7 @@
 //! stand-in when there is no audio device), the audio tap, the submit server
 //! and the parameter inputs.
 
+mod gain;
 mod null_output;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use crate::remote::params::{Midi, ParamInputs};
 use crate::remote::submit::SubmitServer;
 
+pub use gain::{GainStage, OutputControl};
 pub use null_output::NullOutput;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -110,6 +112,8 @@ pub struct LiveSession {
     pub output_name: String,
     pub stream_failed: Arc<AtomicBool>,
     pub backend_xruns: Arc<AtomicU64>,
+    /// Master gain, mute and panic, applied after the engine.
+    pub control: Arc<OutputControl>,
     pub inputs: ParamInputs,
     _submits: SubmitServer,
 }
@@ -156,9 +160,11 @@ impl LiveSession {
         let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
         let stream_failed = Arc::new(AtomicBool::new(false));
         let backend_xruns = Arc::new(AtomicU64::new(0));
+        let control = Arc::new(OutputControl::default());
+        let gain = GainStage::new(control.clone());
         let (output, output_name) = match (device, config) {
             (Some((device, host_name)), Some(config)) => {
-                let stream = build_stream(&device, &config, processor, &stream_failed, &backend_xruns)?;
+                let stream = build_stream(&device, &config, processor, gain, &stream_failed, &backend_xruns)?;
                 stream.play().context("starting the audio stream")?;
                 let block = match a.buffer {
                     Some(n) => format!("{n}-frame blocks"),
@@ -172,7 +178,7 @@ impl LiveSession {
                 (Output::Device(stream), desc)
             }
             _ => (
-                Output::Null(NullOutput::start(processor, rate, a.channels as usize)),
+                Output::Null(NullOutput::start(processor, gain, rate, a.channels as usize)),
                 format!("no audio device, a silent clock instead ({})", no_device.as_deref().unwrap_or("?")),
             ),
         };
@@ -184,6 +190,7 @@ impl LiveSession {
             output_name,
             stream_failed,
             backend_xruns,
+            control,
             inputs,
             _submits: submits,
         })
@@ -237,14 +244,19 @@ fn build_stream(
     device: &cpal::Device,
     config: &cpal::StreamConfig,
     mut processor: LiveProcessor,
+    mut gain: GainStage,
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
 ) -> anyhow::Result<cpal::Stream> {
     let (failed, xruns) = (failed.clone(), xruns.clone());
+    let channels = config.channels as usize;
     device
         .build_output_stream(
             config,
-            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| processor.process(&[], data),
+            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+                processor.process(&[], data);
+                gain.apply(data, channels);
+            },
             move |e| match e {
                 // The device is gone: nothing more to play to.
                 cpal::StreamError::DeviceNotAvailable => {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use clavm_audio::live::LiveProcessor;
 
+use super::GainStage;
+
 const BLOCK: usize = 256;
 
 pub struct NullOutput {
@@ -17,7 +19,7 @@ pub struct NullOutput {
 }
 
 impl NullOutput {
-    pub fn start(mut processor: LiveProcessor, rate: u32, channels: usize) -> NullOutput {
+    pub fn start(mut processor: LiveProcessor, mut gain: GainStage, rate: u32, channels: usize) -> NullOutput {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let period = Duration::from_secs_f64(BLOCK as f64 / rate.max(1) as f64);
@@ -28,6 +30,7 @@ impl NullOutput {
                 let mut next = Instant::now();
                 while !s.load(Ordering::Relaxed) {
                     processor.process(&[], &mut out);
+                    gain.apply(&mut out, channels);
                     next += period;
                     match next.checked_duration_since(Instant::now()) {
                         Some(wait) => std::thread::sleep(wait),

@@ -352,6 +352,13 @@ impl LiveEngine {
         self.submitter.send(ControlMsg::Crossfade(f));
     }
 
+    /// Hands the event stream to a caller that waits on it (a UI's
+    /// forwarding thread); [`next_event`](Self::next_event) returns nothing
+    /// afterwards.
+    pub fn take_events(&mut self) -> Receiver<LiveEvent> {
+        std::mem::replace(&mut self.events, mpsc::channel().1)
+    }
+
     /// Waits up to `timeout` for the next event.
     pub fn next_event(&self, timeout: Duration) -> Option<LiveEvent> {
         self.events.recv_timeout(timeout).ok()

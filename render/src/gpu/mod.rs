@@ -27,6 +27,9 @@ const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 /// window's shm buffers are plain 8-bit anyway.
 pub const FRAME_FORMAT: vk::Format = vk::Format::R8G8B8A8_UNORM;
 
+/// The same in BGRA order: Wayland's XRGB8888 in memory (a window's shm buffers).
+pub const BGRA_FORMAT: vk::Format = vk::Format::B8G8R8A8_UNORM;
+
 /// How to open the device.
 #[derive(Clone, Debug)]
 pub struct GpuOptions {

@@ -104,6 +104,39 @@ pub struct Visuals {
 }
 
 impl Visuals {
+    /// Draws one panel (not `All`) into `rect` of a canvas already begun:
+    /// a pane of the desktop app's layout.
+    pub fn draw_view(
+        &mut self,
+        canvas: &mut Canvas,
+        analysis: &mut Analysis,
+        kind: ViewKind,
+        rect: Rect,
+        theme: &Theme,
+    ) {
+        match kind {
+            ViewKind::Scope => self.scope.draw(canvas, rect, analysis, theme),
+            ViewKind::Xy => self.xy.draw(canvas, rect, analysis, theme),
+            ViewKind::Waves => self.waves.draw(canvas, rect, analysis, theme),
+            ViewKind::Spectrum => self.spectrum.draw(canvas, rect, analysis, theme),
+            ViewKind::Meters => self.meters.draw(canvas, rect, analysis, theme),
+            ViewKind::All => {
+                let l = layout(ViewKind::All, rect, theme);
+                for (kind, r) in [
+                    (ViewKind::Scope, l.scope),
+                    (ViewKind::Xy, l.xy),
+                    (ViewKind::Waves, l.waves),
+                    (ViewKind::Spectrum, l.spectrum),
+                    (ViewKind::Meters, l.meters),
+                ] {
+                    if let Some(r) = r {
+                        self.draw_view(canvas, analysis, kind, r, theme);
+                    }
+                }
+            }
+        }
+    }
+
     /// Starts a frame the canvas' size and draws `kind` from `analysis`.
     pub fn draw(&mut self, canvas: &mut Canvas, analysis: &mut Analysis, kind: ViewKind) {
         let (w, h) = canvas.size();

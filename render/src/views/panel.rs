@@ -15,7 +15,13 @@ pub fn panel(c: &mut Canvas, r: Rect, theme: &Theme, title: &str, info: &str) ->
     let baseline = r.min.y + title_h * 0.5 + c.atlas().cap_height(theme.title_px()) * 0.5 + theme.px(2.0);
     c.text(vec2(r.min.x + pad, baseline), theme.title_px(), theme.text, Align::Left, title);
     if !info.is_empty() {
-        c.text(vec2(r.max.x - pad, baseline), theme.label_px(), theme.text_dim, Align::Right, info);
+        c.text(
+            vec2(r.max.x - pad - theme.header_inset, baseline),
+            theme.label_px(),
+            theme.text_dim,
+            Align::Right,
+            info,
+        );
     }
     Rect { min: vec2(r.min.x + pad, r.min.y + title_h + theme.px(4.0)), max: vec2(r.max.x - pad, r.max.y - pad) }
 }

@@ -21,12 +21,19 @@ pub struct Theme {
     pub clip: Color,
     /// Pixels per design pixel (1.0 at 1280x720).
     pub scale: f32,
+    /// Pixels kept free at the right of a panel's title line (a host UI's
+    /// menu button sits there).
+    pub header_inset: f32,
 }
 
 impl Theme {
-    /// The theme for a frame of this size.
+    /// The theme for a frame of this size (snapshots and videos scale with it).
     pub fn for_size(width: u32, height: u32) -> Theme {
-        let scale = (width as f32 / 1280.0).min(height as f32 / 720.0).clamp(0.5, 4.0);
+        Theme::with_scale((width as f32 / 1280.0).min(height as f32 / 720.0).clamp(0.5, 4.0))
+    }
+
+    /// The theme at a fixed scale (a window: its pixels per point).
+    pub fn with_scale(scale: f32) -> Theme {
         Theme {
             background: Color::hex(0x0b0d12),
             panel: Color::hex(0x12161e),
@@ -42,6 +49,7 @@ impl Theme {
             meter_high: Color::hex(0xf0584a),
             clip: Color::hex(0xff3b30),
             scale,
+            header_inset: 0.0,
         }
     }
 

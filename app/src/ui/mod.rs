@@ -1,0 +1,277 @@
+//! The desktop app's interface (egui): the editor, the visual panes, the
+//! transport and safety controls, the parameter sliders and the status bar.
+//! It only draws and reports what the performer asked for ([`Action`]); the
+//! window loop carries the actions out.
+
+pub mod editor;
+pub mod highlight;
+
+use std::sync::Arc;
+
+use clavm_render::analysis::Analysis;
+use clavm_render::draw::{Canvas, Rect as CanvasRect};
+use clavm_render::views::{Theme, ViewKind, Visuals};
+
+pub use editor::{Diagnostic, Editor};
+
+/// What the performer asked for in this frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Compile and play the editor's text (Ctrl+Enter).
+    Submit,
+    /// Save to the file, then submit (Ctrl+S).
+    Save,
+    /// Ask for a file name and open it (Ctrl+O).
+    Open,
+    /// Silence at once (the panic key, Escape twice or the button).
+    Panic,
+    SetMuted(bool),
+    SetGain(f32),
+    SetCrossfadeMs(f32),
+    SetParam(u8, f32),
+    /// Start or stop recording the window to a video.
+    ToggleRecording,
+    ToggleFullscreen,
+    /// Restore the autosaved text offered at start, or drop it.
+    RestoreAutosave(bool),
+}
+
+/// What the status bar shows, filled in by the window loop.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub compile: String,
+    pub dsp_avg: f32,
+    pub dsp_peak: f32,
+    pub xruns: u64,
+    pub presentation: String,
+    pub fps: f32,
+    pub last_error: String,
+    pub output: String,
+    pub recording: Option<String>,
+    pub notice: String,
+}
+
+/// The app's interface state.
+pub struct Studio {
+    pub editor: Editor,
+    pub status: Status,
+    pub muted: bool,
+    pub gain: f32,
+    pub crossfade_ms: f32,
+    pub params: [f32; 8],
+    /// Which view each pane shows (rearranged from each pane's menu).
+    pub panes: [ViewKind; 4],
+    /// Autosaved text from a previous session, offered until answered.
+    pub offered_autosave: Option<String>,
+    visuals: Visuals,
+}
+
+impl Studio {
+    pub fn new(editor: Editor) -> Studio {
+        Studio {
+            editor,
+            status: Status::default(),
+            muted: false,
+            gain: 0.8,
+            crossfade_ms: 10.0,
+            params: [0.0; 8],
+            panes: [ViewKind::Scope, ViewKind::Xy, ViewKind::Waves, ViewKind::Spectrum],
+            offered_autosave: None,
+            visuals: Visuals::default(),
+        }
+    }
+
+    /// Lays out one frame. The canvas has been begun at the frame's pixel
+    /// size; panes add their shapes to it and egui callbacks place them.
+    pub fn show(&mut self, root: &mut egui::Ui, canvas: &mut Canvas, analysis: &mut Analysis) -> Vec<Action> {
+        let ctx = root.ctx().clone();
+        let mut actions = Vec::new();
+        ctx.input_mut(|i| {
+            if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter) {
+                actions.push(Action::Submit);
+            }
+            if i.consume_key(egui::Modifiers::COMMAND, egui::Key::S) {
+                actions.push(Action::Save);
+            }
+            if i.consume_key(egui::Modifiers::COMMAND, egui::Key::O) {
+                actions.push(Action::Open);
+            }
+            if i.consume_key(egui::Modifiers::NONE, egui::Key::F11) {
+                actions.push(Action::ToggleFullscreen);
+            }
+            if i.consume_key(egui::Modifiers::CTRL | egui::Modifiers::SHIFT, egui::Key::Escape)
+                || i.consume_key(egui::Modifiers::NONE, egui::Key::Pause)
+            {
+                actions.push(Action::Panic);
+            }
+        });
+        let ppp = ctx.pixels_per_point();
+
+        egui::Panel::top("transport").show(root, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("CLAVM");
+                ui.separator();
+                if ui.button("Submit").on_hover_text("Ctrl+Enter").clicked() {
+                    actions.push(Action::Submit);
+                }
+                if ui.button("Save").on_hover_text("Ctrl+S: save, then submit").clicked() {
+                    actions.push(Action::Save);
+                }
+                if ui.button("Open").on_hover_text("Ctrl+O").clicked() {
+                    actions.push(Action::Open);
+                }
+                ui.separator();
+                if ui.toggle_value(&mut self.muted, "Mute").changed() {
+                    actions.push(Action::SetMuted(self.muted));
+                }
+                let panic = egui::Button::new(egui::RichText::new("PANIC").color(egui::Color32::WHITE))
+                    .fill(egui::Color32::from_rgb(0xb0, 0x2a, 0x22));
+                if ui.add(panic).on_hover_text("Silence at once (Ctrl+Shift+Esc or Pause)").clicked() {
+                    actions.push(Action::Panic);
+                }
+                ui.separator();
+                ui.label("Gain");
+                if ui.add(egui::Slider::new(&mut self.gain, 0.0..=1.0).fixed_decimals(2)).changed() {
+                    actions.push(Action::SetGain(self.gain));
+                }
+                ui.label("Crossfade");
+                if ui
+                    .add(egui::Slider::new(&mut self.crossfade_ms, 0.0..=500.0).suffix(" ms").logarithmic(true))
+                    .changed()
+                {
+                    actions.push(Action::SetCrossfadeMs(self.crossfade_ms));
+                }
+                ui.separator();
+                let rec = if self.status.recording.is_some() { "Stop recording" } else { "Record" };
+                if ui.button(rec).clicked() {
+                    actions.push(Action::ToggleRecording);
+                }
+            });
+        });
+
+        egui::Panel::bottom("status").show(root, |ui| {
+            ui.horizontal(|ui| {
+                let s = &self.status;
+                ui.label(format!("{}{}", self.editor.name(), if self.editor.is_dirty() { " •" } else { "" }));
+                ui.separator();
+                ui.label(&s.compile);
+                ui.separator();
+                ui.label(format!("DSP {:.0}% avg {:.0}% peak", s.dsp_avg * 100.0, s.dsp_peak * 100.0));
+                ui.label(format!("xruns {}", s.xruns));
+                ui.separator();
+                ui.label(&s.presentation);
+                ui.label(format!("{:.0} fps", s.fps));
+                if let Some(r) = &s.recording {
+                    ui.separator();
+                    ui.colored_label(egui::Color32::from_rgb(0xff, 0x5f, 0x56), format!("REC {r}"));
+                }
+                if !s.last_error.is_empty() {
+                    ui.separator();
+                    ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x60), &s.last_error);
+                }
+                if !s.notice.is_empty() {
+                    ui.separator();
+                    ui.label(&s.notice);
+                }
+            });
+        });
+
+        egui::Panel::left("editor").resizable(true).default_size(ctx.content_rect().width() * 0.42).show(root, |ui| {
+            if let Some(text) = self.offered_autosave.clone() {
+                ui.horizontal_wrapped(|ui| {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(0xe8, 0xc5, 0x47),
+                        "Unsaved text from the last session was found.",
+                    );
+                    if ui.button("Restore it").clicked() {
+                        actions.push(Action::RestoreAutosave(true));
+                    }
+                    if ui.button("Discard").clicked() {
+                        actions.push(Action::RestoreAutosave(false));
+                    }
+                    ui.label(format!("({} lines)", text.lines().count()));
+                });
+                ui.separator();
+            }
+            egui::Panel::bottom("diagnostics").resizable(true).show(ui, |ui| {
+                egui::ScrollArea::vertical().max_height(120.0).show(ui, |ui| {
+                    if self.editor.diagnostics.is_empty() {
+                        ui.weak("No diagnostics. Ctrl+Enter compiles and plays; Ctrl+S saves too.");
+                    }
+                    self.editor.show_diagnostics(ui);
+                });
+                ui.collapsing("Parameters _p(0..7)", |ui| {
+                    for (i, v) in self.params.iter_mut().enumerate() {
+                        if ui.add(egui::Slider::new(v, 0.0..=1.0).text(format!("_p({i})"))).changed() {
+                            actions.push(Action::SetParam(i as u8, *v));
+                        }
+                    }
+                });
+            });
+            self.editor.show(ui);
+        });
+
+        egui::Panel::right("meters").resizable(true).default_size(170.0).min_size(150.0).show(root, |ui| {
+            let rect = ui.available_rect_before_wrap();
+            self.pane(ui, canvas, analysis, ViewKind::Meters, rect, ppp);
+        });
+
+        egui::CentralPanel::default().show(root, |ui| {
+            let area = ui.available_rect_before_wrap();
+            let (top, bottom) = (area.height() * 0.5, area.height() * 0.5);
+            let cells = [
+                egui::Rect::from_min_size(area.min, egui::vec2(area.width() * 0.62, top)),
+                egui::Rect::from_min_size(
+                    area.min + egui::vec2(area.width() * 0.62, 0.0),
+                    egui::vec2(area.width() * 0.38, top),
+                ),
+                egui::Rect::from_min_size(area.min + egui::vec2(0.0, top), egui::vec2(area.width(), bottom * 0.45)),
+                egui::Rect::from_min_size(
+                    area.min + egui::vec2(0.0, top + bottom * 0.45),
+                    egui::vec2(area.width(), bottom * 0.55),
+                ),
+            ];
+            for (i, cell) in cells.into_iter().enumerate() {
+                let kind = self.panes[i];
+                self.pane(ui, canvas, analysis, kind, cell.shrink(2.0), ppp);
+                // The pane's menu: which view it shows.
+                let menu_rect =
+                    egui::Rect::from_min_size(cell.right_top() + egui::vec2(-30.0, 4.0), egui::vec2(26.0, 18.0));
+                let mut chosen = kind;
+                ui.scope_builder(egui::UiBuilder::new().max_rect(menu_rect), |ui| {
+                    ui.menu_button("...", |ui| {
+                        for k in [ViewKind::Scope, ViewKind::Xy, ViewKind::Waves, ViewKind::Spectrum, ViewKind::Meters]
+                        {
+                            if ui.selectable_label(k == kind, format!("{k:?}")).clicked() {
+                                chosen = k;
+                                ui.close();
+                            }
+                        }
+                    });
+                });
+                self.panes[i] = chosen;
+            }
+        });
+        actions
+    }
+
+    /// One visual pane: its shapes go into the canvas, an egui paint
+    /// callback puts them at `rect` in egui's drawing order.
+    fn pane(
+        &mut self,
+        ui: &mut egui::Ui,
+        canvas: &mut Canvas,
+        analysis: &mut Analysis,
+        kind: ViewKind,
+        rect: egui::Rect,
+        ppp: f32,
+    ) {
+        let mark = canvas.mark();
+        let mut theme = Theme::with_scale(ppp);
+        theme.header_inset = if kind == ViewKind::Meters { 0.0 } else { 30.0 * ppp };
+        let r = CanvasRect::new(rect.min.x * ppp, rect.min.y * ppp, rect.width() * ppp, rect.height() * ppp);
+        self.visuals.draw_view(canvas, analysis, kind, r, &theme);
+        let pane = canvas.pane_since(mark);
+        ui.painter().add(egui::PaintCallback { rect, callback: Arc::new(pane) });
+    }
+}

@@ -1,0 +1,652 @@
+//! The desktop app's window: Wayland through smithay-client-toolkit (no
+//! winit, no toolkit), frames drawn by our renderer (egui and the visuals in
+//! one pass) and presented through shared memory (`shm.rs`); the live engine
+//! plays underneath. The loop sleeps until something happens: a Wayland
+//! event, an engine event, a due autosave; it draws on the compositor's
+//! frame callbacks while audio moves the visuals, and not at all when idle.
+
+mod autosave;
+mod dmabuf;
+mod handlers;
+mod keys;
+mod shm;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clavm_audio::live::LiveEvent;
+use clavm_audio::PatchSource;
+use clavm_render::analysis::Analysis;
+use clavm_render::draw::Canvas;
+use clavm_render::gpu::{Gpu, GpuChoice, GpuOptions};
+use clavm_render::ui::UiFrame;
+use clavm_render::Renderer;
+use smithay_client_toolkit::compositor::CompositorState;
+use smithay_client_toolkit::data_device_manager::data_device::DataDevice;
+use smithay_client_toolkit::data_device_manager::DataDeviceManagerState;
+use smithay_client_toolkit::output::OutputState;
+use smithay_client_toolkit::reexports::calloop::channel as loop_channel;
+use smithay_client_toolkit::reexports::calloop::EventLoop;
+use smithay_client_toolkit::reexports::calloop_wayland_source::WaylandSource;
+use smithay_client_toolkit::registry::RegistryState;
+use smithay_client_toolkit::seat::keyboard::Modifiers;
+use smithay_client_toolkit::seat::SeatState;
+use smithay_client_toolkit::shell::xdg::window::{Window, WindowDecorations};
+use smithay_client_toolkit::shell::xdg::XdgShell;
+use smithay_client_toolkit::shell::WaylandSurface;
+use smithay_client_toolkit::shm::Shm;
+use wayland_client::globals::registry_queue_init;
+use wayland_client::protocol::{wl_keyboard, wl_pointer};
+use wayland_client::{Connection, QueueHandle};
+
+use crate::live::{AudioOptions, LiveSession};
+use crate::picture::live_feed::TapFeed;
+use crate::ui::{Action, Diagnostic, Editor, Studio};
+
+pub use dmabuf::PresentChoice;
+
+/// What the window can be asked for on the command line.
+#[derive(Clone, Debug, clap::Args)]
+pub struct WindowArgs {
+    /// How frames reach the compositor: dmabuf (zero-copy, needs a GPU that
+    /// exports them), shm (a copy through shared memory), or auto.
+    #[arg(long, value_enum, default_value_t = PresentChoice::Auto)]
+    pub present: PresentChoice,
+    /// Vulkan device: auto (a GPU first, else lavapipe), an index, or part of a name.
+    #[arg(long, default_value = "auto")]
+    pub gpu: GpuChoice,
+    #[command(flatten)]
+    pub audio: AudioOptions,
+}
+
+/// Why the window could not open, as the caller must act on it.
+#[derive(Debug)]
+pub enum OpenError {
+    /// No Wayland display: say so and offer the headless commands.
+    NoDisplay(String),
+    Other(anyhow::Error),
+}
+
+/// Files dropped or pasted text arriving from a reader thread.
+enum Incoming {
+    Dropped(Result<Vec<u8>, String>),
+    Pasted(String),
+}
+
+pub struct App {
+    // Wayland.
+    registry: RegistryState,
+    seats: SeatState,
+    outputs: OutputState,
+    _compositor: CompositorState,
+    shm: Shm,
+    _xdg: XdgShell,
+    data_devices_state: Option<DataDeviceManagerState>,
+    data_devices: Vec<DataDevice>,
+    window: Window,
+    qh: QueueHandle<App>,
+    keyboard: Option<wl_keyboard::WlKeyboard>,
+    pointer: Option<wl_pointer::WlPointer>,
+    incoming: loop_channel::Sender<Incoming>,
+    loop_handle: smithay_client_toolkit::reexports::calloop::LoopHandle<'static, App>,
+    /// What we offer as the clipboard, while we own it.
+    clipboard: Option<(smithay_client_toolkit::data_device_manager::data_source::CopyPasteSource, String)>,
+    // Window state.
+    /// Logical size (surface coordinates).
+    size: (u32, u32),
+    scale: i32,
+    configured: bool,
+    fullscreen: bool,
+    exit: Option<String>,
+    frame_pending: bool,
+    needs_redraw: bool,
+    last_serial: u32,
+    // egui.
+    egui: egui::Context,
+    events: Vec<egui::Event>,
+    modifiers: Modifiers,
+    #[allow(dead_code)] // kept for drop-position hints
+    pointer_pos: Option<egui::Pos2>,
+    // Drawing.
+    gpu: Arc<Gpu>,
+    renderer: Renderer,
+    presenter: Option<shm::ShmPresenter>,
+    canvas: Canvas,
+    analysis: Analysis,
+    // Audio.
+    session: LiveSession,
+    feed: Option<TapFeed>,
+    playing: bool,
+    submitted: Option<(clavm_audio::live::SubmitId, String)>,
+    // Interface.
+    studio: Studio,
+    autosave: autosave::Autosave,
+    frame_times: std::collections::VecDeque<Instant>,
+}
+
+/// Opens the window on `patch` (or the default patch) and runs until it closes.
+pub fn run(patch: Option<PathBuf>, args: WindowArgs) -> Result<ExitCode, OpenError> {
+    let conn = Connection::connect_to_env().map_err(|e| OpenError::NoDisplay(e.to_string()))?;
+    let (text, path) = match &patch {
+        Some(p) => match read_patch_file(p) {
+            Ok(t) => (t, Some(p.clone())),
+            Err(e) => return Err(OpenError::Other(e)),
+        },
+        None => (crate::commands::DEFAULT_PATCH.to_string(), None),
+    };
+    run_on(conn, text, path, args).map_err(OpenError::Other)
+}
+
+/// Reads a patch for the editor: text, at most 1 MiB (a performer's patch
+/// is kilobytes; a 50 MB file is a mistake, not a patch).
+pub fn read_patch_file(p: &Path) -> anyhow::Result<String> {
+    const MAX: u64 = 1 << 20;
+    let meta = std::fs::metadata(p).with_context(|| format!("cannot open {}", p.display()))?;
+    anyhow::ensure!(meta.is_file(), "{} is not a file", p.display());
+    anyhow::ensure!(meta.len() <= MAX, "{} is {} bytes: a patch is at most 1 MiB", p.display(), meta.len());
+    let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not text (not UTF-8): not a C patch", p.display()))
+}
+
+fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArgs) -> anyhow::Result<ExitCode> {
+    let (globals, queue) = registry_queue_init(&conn).context("reading the compositor's globals")?;
+    let qh = queue.handle();
+    let mut event_loop: EventLoop<App> = EventLoop::try_new().context("creating the event loop")?;
+    WaylandSource::new(conn.clone(), queue)
+        .insert(event_loop.handle())
+        .map_err(|e| anyhow::anyhow!("watching the Wayland connection: {e}"))?;
+    let compositor = CompositorState::bind(&globals, &qh).context("the compositor offers no wl_compositor")?;
+    let xdg = XdgShell::bind(&globals, &qh)
+        .context("the compositor offers no xdg_wm_base: it cannot show application windows")?;
+    let shm = Shm::bind(&globals, &qh).context("the compositor offers no wl_shm: no buffer type this app can use")?;
+    let dmabuf_global = dmabuf::offered(&globals);
+    let data_devices_state = DataDeviceManagerState::bind(&globals, &qh).ok();
+
+    let gpu = Gpu::new(&GpuOptions { choice: args.gpu.clone(), ..Default::default() })
+        .context("opening the Vulkan device")?;
+    let (present_path, present_reason) = dmabuf::choose(args.present, dmabuf_global, &gpu);
+    if present_path == dmabuf::PresentPath::Dmabuf {
+        // Negotiated but not implemented yet on this build: say so, never pretend.
+        anyhow::bail!(
+            "--present dmabuf: {present_reason}; the dmabuf swapchain is not in this build yet, use --present shm"
+        );
+    }
+    tracing::info!("presentation: {present_reason}");
+
+    let surface = compositor.create_surface(&qh);
+    let window = xdg.create_window(surface, WindowDecorations::RequestServer, &qh);
+    let editor = Editor::new(text.clone(), path.clone());
+    window.set_title(format!("{} — CLAVM", editor.name()));
+    window.set_app_id("clavm");
+    window.set_min_size(Some((480, 320)));
+    window.commit();
+
+    let session = LiveSession::start(&args.audio, true).context("starting the live engine")?;
+    let feed = TapFeed::open(&session.name, Duration::from_secs(2)).ok();
+    let analysis = Analysis::new(session.rate as f64, args.audio.channels as usize);
+    let (autosave, offered) = autosave::Autosave::open(autosave::file_for(path.as_deref()), &text);
+    let mut studio = Studio::new(editor);
+    studio.offered_autosave = offered;
+    studio.status.output = session.output_name.clone();
+    studio.status.presentation = present_reason.clone();
+    if session.output_name.starts_with("no audio device") {
+        studio.status.last_error = session.output_name.clone();
+    }
+
+    let (incoming_tx, incoming_rx) = loop_channel::channel::<Incoming>();
+    event_loop
+        .handle()
+        .insert_source(incoming_rx, |event, _, app: &mut App| {
+            if let loop_channel::Event::Msg(m) = event {
+                app.on_incoming(m);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Engine events arrive on their own thread's channel; a forwarder wakes the loop.
+    let (engine_tx, engine_rx) = loop_channel::channel::<LiveEvent>();
+    event_loop
+        .handle()
+        .insert_source(engine_rx, |event, _, app: &mut App| {
+            if let loop_channel::Event::Msg(e) = event {
+                app.on_engine_event(e);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let egui = egui::Context::default();
+    egui.all_styles_mut(|s| s.visuals.text_cursor.blink = false);
+    let mut app = App {
+        registry: RegistryState::new(&globals),
+        seats: SeatState::new(&globals, &qh),
+        outputs: OutputState::new(&globals, &qh),
+        _compositor: compositor,
+        shm,
+        _xdg: xdg,
+        data_devices_state,
+        data_devices: Vec::new(),
+        window,
+        qh: qh.clone(),
+        keyboard: None,
+        pointer: None,
+        incoming: incoming_tx,
+        loop_handle: event_loop.handle(),
+        clipboard: None,
+        size: (1280, 800),
+        scale: 1,
+        configured: false,
+        fullscreen: false,
+        exit: None,
+        frame_pending: false,
+        needs_redraw: true,
+        last_serial: 0,
+        egui,
+        events: Vec::new(),
+        modifiers: Modifiers::default(),
+        pointer_pos: None,
+        renderer: Renderer::new(&gpu)?,
+        gpu,
+        presenter: None,
+        canvas: Canvas::new(1, 1),
+        analysis,
+        session,
+        feed,
+        playing: false,
+        submitted: None,
+        studio,
+        autosave,
+        frame_times: Default::default(),
+    };
+    app.forward_engine_events(engine_tx);
+    // The patch plays from the start, as `clavm play` would.
+    app.submit();
+
+    let started = Instant::now();
+    loop {
+        let animating = app.playing && app.configured;
+        let timeout = match (app.needs_redraw || animating, app.frame_pending, app.autosave.due_in()) {
+            // Waiting for the compositor's frame callback (a Wayland event wakes us).
+            (true, true, due) => due.or(Some(Duration::from_millis(250))),
+            (true, false, _) => Some(Duration::ZERO),
+            (false, _, due) => due,
+        };
+        if let Err(e) = event_loop.dispatch(timeout, &mut app) {
+            app.exit = Some(format!("the Wayland connection failed: {e}"));
+        }
+        if let Err(e) = app.autosave.tick(&app.studio.editor.text, false) {
+            app.studio.status.last_error = format!("autosave failed: {e}");
+        }
+        if app.exit.is_some() {
+            break;
+        }
+        if app.configured && !app.frame_pending && (app.needs_redraw || app.playing) {
+            if let Err(e) = app.draw() {
+                app.exit = Some(format!("drawing failed: {e:#}"));
+                break;
+            }
+        }
+        if std::env::var_os("CLAVM_EXIT_AFTER")
+            .and_then(|s| s.to_str()?.parse::<f64>().ok())
+            .is_some_and(|s| started.elapsed().as_secs_f64() > s)
+        {
+            app.exit = Some("CLAVM_EXIT_AFTER elapsed".into());
+            break;
+        }
+    }
+    // Nothing typed is lost, whatever ended the loop.
+    let saved = app.autosave.tick(&app.studio.editor.text, true);
+    let autosave_path = app.autosave.path().to_path_buf();
+    let reason = app.exit.take().unwrap_or_default();
+    let App { session, .. } = app;
+    session.shutdown();
+    match reason.as_str() {
+        "closed" | "CLAVM_EXIT_AFTER elapsed" => Ok(ExitCode::SUCCESS),
+        other => {
+            eprintln!("clavm: {other}");
+            match saved {
+                Ok(()) => eprintln!(
+                    "clavm: the editor's text is kept in {}",
+                    autosave_path.display()
+                ),
+                Err(e) => eprintln!("clavm: could not autosave the editor's text: {e}"),
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+impl App {
+    fn forward_engine_events(&mut self, tx: loop_channel::Sender<LiveEvent>) {
+        // The engine's event queue is read by a small thread that wakes the
+        // loop; it ends when the engine is gone (the channel closes).
+        let events = self.session.engine.as_mut().expect("the engine runs").take_events();
+        std::thread::Builder::new()
+            .name("clavm-engine-events".into())
+            .spawn(move || {
+                while let Ok(e) = events.recv() {
+                    if tx.send(e).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawning the engine event thread");
+    }
+
+    /// Compiles and plays the editor's text.
+    fn submit(&mut self) {
+        let name =
+            self.studio.editor.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "untitled.c".into());
+        let text = self.studio.editor.text.clone();
+        let id = self.session.engine().submit(PatchSource::from_text(&name, &text));
+        self.submitted = Some((id, text));
+        self.studio.status.compile = "compiling…".into();
+        self.needs_redraw = true;
+    }
+
+    fn save(&mut self) {
+        let Some(path) = self.studio.editor.path.clone() else {
+            self.studio.status.last_error = "no file to save to: open one (Ctrl+O) or start clavm with a file".into();
+            return;
+        };
+        let text = self.studio.editor.text.clone();
+        let tmp = path.with_extension("c.clavm-saving");
+        match std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, &path)) {
+            Ok(()) => {
+                self.studio.editor.saved = text.clone();
+                self.autosave.saved(&text);
+                self.studio.status.notice = format!("saved {}", path.display());
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                self.studio.status.last_error =
+                    format!("cannot save {}: {e} (the text is kept in the autosave)", path.display());
+            }
+        }
+    }
+
+    fn on_engine_event(&mut self, e: LiveEvent) {
+        let rate = self.session.rate as f64;
+        match &e {
+            LiveEvent::Compiled { submit, compile, test, warnings, .. } => {
+                self.studio.status.compile = format!(
+                    "compiled in {:.2} ms, tested in {:.2} ms",
+                    compile.as_secs_f64() * 1e3,
+                    test.as_secs_f64() * 1e3
+                );
+                self.studio.status.last_error.clear();
+                if let Some((id, text)) = &self.submitted {
+                    if id == submit {
+                        let d = warnings.iter().map(diag).collect();
+                        self.studio.editor.set_diagnostics(d, &text.clone());
+                    }
+                }
+            }
+            LiveEvent::Playing { swap, .. } => {
+                self.playing = true;
+                self.studio.status.compile = format!(
+                    "{} · playing ({:.2} ms to sound)",
+                    self.studio.status.compile.split(" · ").next().unwrap_or(""),
+                    swap.as_secs_f64() * 1e3
+                );
+            }
+            LiveEvent::Rejected { submit, diagnostics, .. } => {
+                self.studio.status.compile = "rejected: the previous version keeps playing".into();
+                if let Some((id, text)) = &self.submitted {
+                    if id == submit {
+                        let d = diagnostics.iter().map(diag).collect();
+                        self.studio.editor.set_diagnostics(d, &text.clone());
+                    }
+                }
+                self.studio.status.last_error = diagnostics.first().map(|d| d.to_string()).unwrap_or_default();
+            }
+            LiveEvent::TestFailed { reason, .. } => {
+                self.studio.status.compile = "test run failed: the previous version keeps playing".into();
+                self.studio.status.last_error = reason.clone();
+            }
+            other => {
+                let text = other.describe(rate);
+                if matches!(
+                    other,
+                    LiveEvent::WorkerFailed { .. }
+                        | LiveEvent::Fault { .. }
+                        | LiveEvent::Error(_)
+                        | LiveEvent::Protect(_)
+                ) {
+                    self.studio.status.last_error = text;
+                } else {
+                    tracing::info!("{text}");
+                }
+            }
+        }
+        self.needs_redraw = true;
+    }
+
+    fn on_incoming(&mut self, m: Incoming) {
+        match m {
+            Incoming::Pasted(text) => self.events.push(egui::Event::Paste(text)),
+            Incoming::Dropped(Err(e)) => self.studio.status.last_error = format!("drop failed: {e}"),
+            Incoming::Dropped(Ok(bytes)) => {
+                let list = String::from_utf8_lossy(&bytes);
+                let files: Vec<PathBuf> = list
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .filter_map(uri_to_path)
+                    .collect();
+                match files.first() {
+                    None => self.studio.status.last_error = "refused the drop: it holds no file".into(),
+                    Some(p) if p.extension().and_then(|e| e.to_str()) != Some("c") => {
+                        self.studio.status.last_error =
+                            format!("refused {}: only .c patches can be dropped", p.display());
+                    }
+                    Some(p) => self.open_file(p.clone()),
+                }
+            }
+        }
+        self.needs_redraw = true;
+    }
+
+    /// Loads a patch file into the editor and plays it; the old text stays
+    /// in the autosave of its own file.
+    fn open_file(&mut self, p: PathBuf) {
+        match read_patch_file(&p) {
+            Ok(text) => {
+                let _ = self.autosave.tick(&self.studio.editor.text, true);
+                let (autosave, offered) = autosave::Autosave::open(autosave::file_for(Some(&p)), &text);
+                self.autosave = autosave;
+                self.studio.offered_autosave = offered;
+                self.studio.editor = Editor::new(text, Some(p.clone()));
+                self.window.set_title(format!("{} — CLAVM", self.studio.editor.name()));
+                self.studio.status.notice = format!("opened {}", p.display());
+                self.submit();
+            }
+            Err(e) => self.studio.status.last_error = format!("{e:#}"),
+        }
+    }
+
+    fn act(&mut self, a: Action) {
+        match a {
+            Action::Submit => self.submit(),
+            Action::Save => {
+                self.save();
+                self.submit();
+            }
+            Action::Open => {
+                self.studio.status.notice =
+                    "drop a .c file onto the window, or start clavm with a file (no file dialog in this build)".into()
+            }
+            Action::Panic => {
+                self.session.control.panic();
+                self.studio.muted = true;
+                self.studio.status.notice = "PANIC: output silenced and muted".into();
+            }
+            Action::SetMuted(m) => self.session.control.set_muted(m),
+            Action::SetGain(g) => self.session.control.set_gain(g),
+            Action::SetCrossfadeMs(ms) => self
+                .session
+                .engine()
+                .set_crossfade(clavm_audio::Frames::from_seconds(ms as f64 / 1000.0, self.session.rate as f64)),
+            Action::SetParam(n, v) => self.session.engine().set_param(clavm_audio::engine::Param::P(n, v)),
+            Action::ToggleRecording => self.studio.status.notice = "live recording: use clavm record for now".into(),
+            Action::ToggleFullscreen => {
+                if self.fullscreen {
+                    self.window.unset_fullscreen();
+                } else {
+                    self.window.set_fullscreen(None);
+                }
+                self.fullscreen = !self.fullscreen;
+            }
+            Action::RestoreAutosave(yes) => {
+                if let Some(t) = self.studio.offered_autosave.take() {
+                    if yes {
+                        self.studio.editor.text = t;
+                        self.autosave.touch();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs egui, renders the frame and presents it.
+    fn draw(&mut self) -> anyhow::Result<()> {
+        let (w, h) = (self.size.0 * self.scale as u32, self.size.1 * self.scale as u32);
+        match &mut self.presenter {
+            Some(p) => {
+                if p.size() != (w, h) {
+                    // The old target is dropped: no frame may still draw into it.
+                    self.renderer.finish_all()?;
+                    p.resize(&self.gpu, w, h)?;
+                }
+            }
+            None => self.presenter = Some(shm::ShmPresenter::new(&self.shm, &self.gpu, w, h)?),
+        }
+        if let Some(feed) = &mut self.feed {
+            feed.drain(&mut self.analysis);
+        }
+        let m = self.session.engine().meters();
+        self.studio.status.dsp_avg = m.load_avg();
+        self.studio.status.dsp_peak = self.studio.status.dsp_peak.max(m.take_peak()) * 0.98;
+        self.studio.status.xruns = self.session.xruns();
+        let now = Instant::now();
+        self.frame_times.push_back(now);
+        while self.frame_times.front().is_some_and(|t| now - *t > Duration::from_secs(1)) {
+            self.frame_times.pop_front();
+        }
+        self.studio.status.fps = self.frame_times.len() as f32;
+
+        let ppp = self.scale as f32;
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(self.size.0 as f32, self.size.1 as f32),
+            )),
+            viewports: std::iter::once((
+                egui::ViewportId::ROOT,
+                egui::ViewportInfo { native_pixels_per_point: Some(ppp), focused: Some(true), ..Default::default() },
+            ))
+            .collect(),
+            events: std::mem::take(&mut self.events),
+            time: Some(now.elapsed().as_secs_f64()),
+            ..Default::default()
+        };
+        self.canvas.begin(w, h, clavm_render::views::Theme::with_scale(ppp).background);
+        let (studio, canvas, analysis) = (&mut self.studio, &mut self.canvas, &mut self.analysis);
+        let text_before = studio.editor.text.clone();
+        let mut actions = Vec::new();
+        let mut output = self.egui.run_ui(input, |ui| actions = studio.show(ui, canvas, analysis));
+        if self.studio.editor.text != text_before {
+            self.autosave.touch();
+        }
+        for a in actions {
+            self.act(a);
+        }
+        for cmd in std::mem::take(&mut output.platform_output.commands) {
+            if let egui::OutputCommand::CopyText(text) = cmd {
+                self.copy_to_clipboard(text);
+            }
+        }
+        let primitives = self.egui.tessellate(std::mem::take(&mut output.shapes), output.pixels_per_point);
+        let ui = UiFrame { primitives: &primitives, textures: &mut output.textures_delta, pixels_per_point: ppp };
+        let presenter = self.presenter.as_mut().expect("made above");
+        let ticket = self.renderer.render_with_ui(&mut self.canvas, ui, &presenter.target)?;
+        self.renderer.finish(ticket)?;
+        let surface = self.window.wl_surface().clone();
+        presenter.attach(&surface, presenter.target.pixels(ticket.slot).to_vec().as_slice())?;
+        surface.set_buffer_scale(self.scale);
+        surface.damage_buffer(0, 0, w as i32, h as i32);
+        surface.frame(&self.qh, handlers::frame_data(&surface));
+        self.window.commit();
+        self.frame_pending = true;
+        self.needs_redraw = output
+            .viewport_output
+            .get(&egui::ViewportId::ROOT)
+            .is_some_and(|v| v.repaint_delay < Duration::from_millis(100));
+        if self.gpu.validation().errors() > 0 {
+            anyhow::bail!(
+                "Vulkan validation: {}",
+                self.gpu.validation().messages().first().cloned().unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn diag(d: &clavm_audio::patch::Diagnostic) -> Diagnostic {
+    Diagnostic {
+        line: d.line as usize,
+        col: d.col as usize,
+        message: d.message.clone(),
+        error: matches!(d.severity, clavm_audio::patch::Severity::Error),
+    }
+}
+
+/// A `file://` URI from a `text/uri-list` as a path (percent-decoded).
+fn uri_to_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let path = rest.find('/').map(|i| &rest[i..])?;
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_uris_become_paths() {
+        assert_eq!(uri_to_path("file:///home/me/My%20Patch.c"), Some(PathBuf::from("/home/me/My Patch.c")));
+        assert_eq!(uri_to_path("file://host/tmp/a.c"), Some(PathBuf::from("/tmp/a.c")));
+        assert_eq!(uri_to_path("http://x/a.c"), None);
+    }
+
+    #[test]
+    fn patch_files_that_are_not_patches_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.c");
+        std::fs::write(&big, vec![b'x'; (1 << 20) + 1]).unwrap();
+        assert!(format!("{:#}", read_patch_file(&big).unwrap_err()).contains("at most 1 MiB"));
+        let bin = dir.path().join("bin.c");
+        std::fs::write(&bin, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+        assert!(format!("{:#}", read_patch_file(&bin).unwrap_err()).contains("not text"));
+        assert!(format!("{:#}", read_patch_file(&dir.path().join("gone.c")).unwrap_err()).contains("cannot open"));
+        let ok = dir.path().join("ok.c");
+        std::fs::write(&ok, "void play(void) {}\n").unwrap();
+        assert_eq!(read_patch_file(&ok).unwrap(), "void play(void) {}\n");
+    }
+}
