@@ -125,13 +125,26 @@ impl LiveSession {
         if !(0.0..=10_000.0).contains(&a.crossfade) {
             anyhow::bail!("--crossfade {} ms is out of range (0..=10000)", a.crossfade);
         }
-        let on_jack = uses_jack(a.host);
-        let device = open_device(a);
-        let (device, no_device) = match device {
-            Ok(d) => (Some(d), None),
-            Err(e) if allow_null => (None, Some(format!("{e:#}"))),
-            Err(e) => return Err(e),
+        // A device that is listed but cannot play (no sound card behind
+        // ALSA's "default") fails only when its stream is built; the engine
+        // then starts again on the silent clock.
+        let result = match open_device(a) {
+            Ok(d) => LiveSession::start_with(a, Some(d), None),
+            Err(e) => Err(e),
         };
+        match result {
+            Ok(s) => Ok(s),
+            Err(e) if allow_null => LiveSession::start_with(a, None, Some(format!("{e:#}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn start_with(
+        a: &AudioOptions,
+        device: Option<(cpal::Device, String)>,
+        no_device: Option<String>,
+    ) -> anyhow::Result<LiveSession> {
+        let on_jack = uses_jack(a.host);
         let (rate, config) = match &device {
             Some((d, _)) => {
                 let default = d.default_output_config().context("the output device has no usable configuration")?;

@@ -34,6 +34,8 @@ pub struct Editor {
     diagnostics_for: String,
     find: Find,
     pub font_size: f32,
+    /// The editor takes the keyboard when the window opens: a performer types at once.
+    focused_once: bool,
 }
 
 impl Editor {
@@ -46,6 +48,7 @@ impl Editor {
             diagnostics_for: String::new(),
             find: Find::default(),
             font_size: 14.0,
+            focused_once: false,
         }
     }
 
@@ -125,6 +128,10 @@ impl Editor {
                     .layouter(&mut layouter)
                     .show(ui);
                 changed = output.response.changed();
+                if !self.focused_once {
+                    self.focused_once = true;
+                    output.response.request_focus();
+                }
                 // The message of the diagnostic under the pointer.
                 if let Some(pos) = output.response.hover_pos() {
                     let cursor = output.galley.cursor_from_pos(pos - output.galley_pos);

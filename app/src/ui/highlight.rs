@@ -196,6 +196,9 @@ mod tests {
         assert!(range_at(src, 9, 1).is_none());
         let job =
             layout(src, FontId::monospace(12.0), &[Mark { range: range_at(src, 2, 11).unwrap(), error: true }], &[]);
-        assert!(job.sections.iter().any(|s| s.format.underline.width > 0.0 && &src[s.byte_range.start.0..s.byte_range.end.0] == "oops"));
+        assert!(job
+            .sections
+            .iter()
+            .any(|s| s.format.underline.width > 0.0 && &src[s.byte_range.start.0..s.byte_range.end.0] == "oops"));
     }
 }

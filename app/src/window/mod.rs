@@ -306,10 +306,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         other => {
             eprintln!("clavm: {other}");
             match saved {
-                Ok(()) => eprintln!(
-                    "clavm: the editor's text is kept in {}",
-                    autosave_path.display()
-                ),
+                Ok(()) => eprintln!("clavm: the editor's text is kept in {}", autosave_path.display()),
                 Err(e) => eprintln!("clavm: could not autosave the editor's text: {e}"),
             }
             Ok(ExitCode::FAILURE)

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod jack;
+pub mod sway;
 
 use std::path::PathBuf;
 

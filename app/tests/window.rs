@@ -1,0 +1,248 @@
+//! The desktop app in a real compositor (sway, headless), with a real audio
+//! server (jackd, dummy driver): what it shows (grim), what typing into it
+//! does (wtype), resizing, closing, and the compositor dying under it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::jack::{connect_when_ready, drain_stderr, frequency, record, recorder, rms, Jackd};
+use common::sway::Sway;
+
+const SINE_220: &str = "void play(void) {\n    float s = 0.5f * Cycle(220.0f);\n    _out(0, s);\n    _out(1, s);\n}\n";
+
+/// One test at a time: they share the JACK server name and the screen.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct App {
+    child: Child,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    pub engine: String,
+}
+
+impl App {
+    fn start(sway: &Sway, jackd: &Jackd, patch: &Path, state: &Path) -> App {
+        let engine = format!("win{}", std::process::id());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavm"));
+        sway.env(&mut cmd);
+        let mut child = cmd
+            .arg(patch)
+            .args(["--host", "jack", "--engine", &engine, "--midi", "none", "--no-osc"])
+            .env("JACK_DEFAULT_SERVER", &jackd.name)
+            .env("XDG_STATE_HOME", state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Some(drain_stderr(&mut child));
+        App { child, stderr, engine }
+    }
+
+    /// Waits for the process to end; its exit code and stderr.
+    fn wait(&mut self, within: Duration) -> (Option<i32>, String) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let err = self.stderr.take().map(|h| h.join().unwrap()).unwrap_or_default();
+                return (status.code(), err);
+            }
+            if t0.elapsed() > within {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let err = self.stderr.take().map(|h| h.join().unwrap()).unwrap_or_default();
+                panic!("the app did not exit within {within:?}; stderr:\n{err}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn px(rgba: &[u8], w: u32, x: u32, y: u32) -> [u8; 3] {
+    let i = ((y * w + x) * 4) as usize;
+    [rgba[i], rgba[i + 1], rgba[i + 2]]
+}
+
+fn count(rgba: &[u8], w: u32, x0: u32, x1: u32, y0: u32, y1: u32, f: impl Fn([u8; 3]) -> bool) -> usize {
+    (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|&(x, y)| f(px(rgba, w, x, y))).count()
+}
+
+fn near(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 12)
+}
+
+/// What the screen must show once the app is up: the editor with highlighted
+/// C on the left, the visual panes with a moving trace on the right.
+fn shows_the_app(rgba: &[u8], w: u32, h: u32) -> Result<(), String> {
+    let keyword_purple = |p: [u8; 3]| near(p, [0xc6, 0x8a, 0xf0]) || near(p, [0x6c, 0xb6, 0xff]);
+    let code = count(rgba, w, 0, w * 2 / 5, 0, h, keyword_purple);
+    let panel = count(rgba, w, w / 2, w * 4 / 5, h / 10, h * 9 / 10, |p| near(p, [0x12, 0x16, 0x1e]));
+    let trace = count(rgba, w, w / 2, w * 4 / 5, h / 10, h / 2, |p| p[1] > 150 && p[2] > 140 && p[0] < 140);
+    if code > 20 && panel > 5000 && trace > 200 {
+        Ok(())
+    } else {
+        Err(format!("highlighted code {code} px, panel {panel} px, trace {trace} px"))
+    }
+}
+
+fn wait_for_screen(
+    sway: &Sway,
+    name: &str,
+    check: impl Fn(&[u8], u32, u32) -> Result<(), String>,
+) -> (u32, u32, Vec<u8>) {
+    let shot = std::env::temp_dir().join(name);
+    let t0 = Instant::now();
+    loop {
+        let (w, h, rgba) = sway.screenshot(&shot);
+        match check(&rgba, w, h) {
+            Ok(()) => return (w, h, rgba),
+            Err(why) if t0.elapsed() > Duration::from_secs(30) => {
+                panic!("{name}: the screen never showed it: {why} (see {})", shot.display())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
+#[test]
+fn the_window_shows_the_editor_and_visuals_resizes_and_closes_cleanly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    let (w, h, _) = wait_for_screen(&sway, "clavm-window.png", shows_the_app);
+    assert_eq!((w, h), (1280, 800));
+
+    // A smaller output: the window is configured to it and redrawn.
+    let o = sway.msg(&["output", "HEADLESS-1", "resolution", "1000x700"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (w, h, _) = wait_for_screen(&sway, "clavm-window-resized.png", |rgba, w, h| {
+        if (w, h) != (1000, 700) {
+            return Err(format!("output is {w}x{h}"));
+        }
+        shows_the_app(rgba, w, h)
+    });
+    assert_eq!((w, h), (1000, 700));
+
+    // Closing the window stops the engine: exit 0, no workers, no channels left.
+    let o = sway.msg(&["kill"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("clavm-{}.", app.engine)))
+        .collect();
+    assert!(left.is_empty(), "channels left behind: {left:?}");
+    drop(jackd);
+}
+
+#[test]
+fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    let (rec_client, rec) = recorder("clavm-window-rec");
+    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-window-rec:in");
+    wait_for_screen(&sway, "clavm-typing-0.png", shows_the_app);
+    let f = frequency(&record(&rec, 0.5));
+    assert!((f - 220.0).abs() < 3.0, "the file plays at start: {f} Hz");
+
+    // Select everything, type a new patch, Ctrl+Enter.
+    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    sway.wtype(&["void play(void) { float s = 0.5f * Cycle(660.0f); _out(0, s); _out(1, s); }"]);
+    sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+    let t0 = Instant::now();
+    let mut f = 0.0;
+    while t0.elapsed() < Duration::from_secs(10) {
+        f = frequency(&record(&rec, 0.3));
+        if (f - 660.0).abs() < 5.0 {
+            break;
+        }
+    }
+    assert!((f - 660.0).abs() < 5.0, "typed patch plays: {f} Hz");
+
+    // A broken edit: the sound goes on, the diagnostic shows in red.
+    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    sway.wtype(&["void play(void) { _out(0, oops); }"]);
+    sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+    wait_for_screen(&sway, "clavm-typing-broken.png", |rgba, w, h| {
+        let red = count(rgba, w, 0, w / 2, 0, h, |p| near(p, [0xff, 0x6b, 0x60]) || near(p, [0xff, 0x5f, 0x56]));
+        if red > 30 {
+            Ok(())
+        } else {
+            Err(format!("{red} red px"))
+        }
+    });
+    let x = record(&rec, 0.5);
+    let f = frequency(&x);
+    assert!((f - 660.0).abs() < 5.0 && rms(&x) > 0.2, "the last good version keeps playing: {f} Hz");
+    let _ = sway.msg(&["kill"]);
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    drop(rec_client);
+}
+
+#[test]
+fn when_the_compositor_dies_the_app_says_so_and_the_text_is_offered_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let mut sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    wait_for_screen(&sway, "clavm-dies-0.png", shows_the_app);
+    sway.wtype(&["-M", "ctrl", "-k", "End", "-m", "ctrl"]);
+    sway.wtype(&["// an unsaved thought\n"]);
+    std::thread::sleep(Duration::from_millis(1200)); // past the autosave delay
+    sway.kill();
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("Wayland") && err.contains("kept in"), "{err}");
+    let saved: Vec<_> = walk(&dir.path().join("clavm/autosave"));
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let text = std::fs::read_to_string(&saved[0]).unwrap();
+    assert!(text.contains("// an unsaved thought"), "{text}");
+    assert_eq!(std::fs::read_to_string(&patch).unwrap(), SINE_220, "the file itself is untouched");
+
+    // The next launch offers it back (the yellow banner above the editor).
+    let sway = Sway::start(1280, 800);
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    wait_for_screen(&sway, "clavm-offer.png", |rgba, w, h| {
+        let yellow = count(rgba, w, 0, w / 2, 0, h / 4, |p| near(p, [0xe8, 0xc5, 0x47]));
+        if yellow > 50 {
+            Ok(())
+        } else {
+            Err(format!("{yellow} yellow px"))
+        }
+    });
+    let _ = sway.msg(&["kill"]);
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.extension().is_some_and(|x| x == "c")).collect())
+        .unwrap_or_default()
+}
