@@ -8,6 +8,7 @@ mod live;
 mod render;
 mod stats;
 pub mod transport;
+mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ pub struct BenchArgs {
     /// Measure the renderer instead: frame times against a clear-only frame, and `clavm record`'s speed.
     #[arg(long, conflicts_with_all = ["live", "transport"])]
     pub render: bool,
+    /// Measure the desktop app: the full UI against a clear-only frame, idle CPU and key-to-frame latency in sway headless.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render"])]
+    pub ui: bool,
 }
 
 struct Row {
@@ -64,6 +68,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.transport {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
         publish(&a, "transport", "Transport: channels, submits", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.ui {
+        let table = ui::run()?;
+        publish(&a, "ui", "Desktop app: UI frame, idle CPU, key to frame", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.render {

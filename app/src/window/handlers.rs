@@ -45,6 +45,7 @@ impl CompositorHandler for App {
     }
     fn frame(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &wl_surface::WlSurface, _: u32) {
         self.frame_pending = false;
+        self.stats.frame_presented();
     }
     fn surface_enter(
         &mut self,
@@ -131,6 +132,9 @@ impl SeatHandler for App {
 impl App {
     /// A key pressed (or repeated, or released): egui's key event, and text.
     fn key(&mut self, e: KeyEvent, pressed: bool, repeat: bool) {
+        if pressed {
+            self.stats.key_arrived();
+        }
         if pressed && self.modifiers.ctrl && (e.keysym == Keysym::v || e.keysym == Keysym::V) {
             self.paste();
             return;

@@ -10,6 +10,7 @@ mod dmabuf;
 mod handlers;
 mod keys;
 mod shm;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -125,6 +126,7 @@ pub struct App {
     studio: Studio,
     autosave: autosave::Autosave,
     frame_times: std::collections::VecDeque<Instant>,
+    stats: stats::Stats,
 }
 
 /// Opens the window on `patch` (or the default patch) and runs until it closes.
@@ -258,19 +260,24 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         studio,
         autosave,
         frame_times: Default::default(),
+        stats: stats::Stats::default(),
     };
     app.forward_engine_events(engine_tx);
     // The patch plays from the start, as `clavm play` would.
     app.submit();
 
     let started = Instant::now();
+    let exit_after = std::env::var_os("CLAVM_EXIT_AFTER").and_then(|s| s.to_str()?.parse::<f64>().ok());
     loop {
-        let animating = app.playing && app.configured;
+        // The visuals move while sound does; silence (or no version playing)
+        // leaves them still, and then nothing is drawn: a static window costs
+        // no CPU beyond a glance at the audio tap four times a second.
+        let animating = app.playing && app.configured && app.audible();
         let timeout = match (app.needs_redraw || animating, app.frame_pending, app.autosave.due_in()) {
             // Waiting for the compositor's frame callback (a Wayland event wakes us).
             (true, true, due) => due.or(Some(Duration::from_millis(250))),
             (true, false, _) => Some(Duration::ZERO),
-            (false, _, due) => due,
+            (false, _, due) => Some(due.unwrap_or(IDLE_POLL).min(IDLE_POLL)),
         };
         if let Err(e) = event_loop.dispatch(timeout, &mut app) {
             app.exit = Some(format!("the Wayland connection failed: {e}"));
@@ -281,18 +288,23 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         if app.exit.is_some() {
             break;
         }
-        if app.configured && !app.frame_pending && (app.needs_redraw || app.playing) {
+        if let Some(feed) = &mut app.feed {
+            feed.drain(&mut app.analysis);
+        }
+        if app.configured && !app.frame_pending && (app.needs_redraw || (app.playing && app.audible())) {
             if let Err(e) = app.draw() {
                 app.exit = Some(format!("drawing failed: {e:#}"));
                 break;
             }
         }
-        if std::env::var_os("CLAVM_EXIT_AFTER")
-            .and_then(|s| s.to_str()?.parse::<f64>().ok())
-            .is_some_and(|s| started.elapsed().as_secs_f64() > s)
-        {
+        if exit_after.is_some_and(|s| started.elapsed().as_secs_f64() > s) {
             app.exit = Some("CLAVM_EXIT_AFTER elapsed".into());
             break;
+        }
+    }
+    if let Some(path) = std::env::var_os("CLAVM_STATS") {
+        if let Err(e) = app.stats.write(Path::new(&path)) {
+            eprintln!("clavm: cannot write the stats to {}: {e}", Path::new(&path).display());
         }
     }
     // Nothing typed is lost, whatever ended the loop.
@@ -314,7 +326,17 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     }
 }
 
+/// How often a still window looks at the audio tap for sound to start.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
 impl App {
+    /// Whether the visuals are moving: sound in the last seconds (the peak
+    /// meter holds, then falls; the waveform scrolls for two seconds).
+    fn audible(&self) -> bool {
+        let m = self.analysis.meters();
+        (0..self.analysis.channels()).any(|c| m.peak_db(c) > -100.0)
+    }
+
     fn forward_engine_events(&mut self, tx: loop_channel::Sender<LiveEvent>) {
         // The engine's event queue is read by a small thread that wakes the
         // loop; it ends when the engine is gone (the channel closes).
@@ -508,6 +530,8 @@ impl App {
 
     /// Runs egui, renders the frame and presents it.
     fn draw(&mut self) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        self.stats.frame_started();
         let (w, h) = (self.size.0 * self.scale as u32, self.size.1 * self.scale as u32);
         match &mut self.presenter {
             Some(p) => {
@@ -576,6 +600,7 @@ impl App {
         surface.frame(&self.qh, handlers::frame_data(&surface));
         self.window.commit();
         self.frame_pending = true;
+        self.stats.frame_committed(t0.elapsed());
         self.needs_redraw = output
             .viewport_output
             .get(&egui::ViewportId::ROOT)
