@@ -218,7 +218,7 @@ fn in_compositor() -> anyhow::Result<String> {
         .env("CLAVM_STATS", &stats)
         .env("XDG_STATE_HOME", dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("app.log"))?)
         .spawn()?;
     let pid = app.id();
     // Settle: the first frames, the font atlas, the meters falling to silence.
@@ -240,7 +240,11 @@ fn in_compositor() -> anyhow::Result<String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let json = std::fs::read_to_string(&stats).context("the app wrote no stats")?;
+    let json = std::fs::read_to_string(&stats).with_context(|| {
+        let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().filter(|l| l.contains("panicked") || l.contains("clavm:")).take(6).collect();
+        format!("the app wrote no stats; it said: {}", tail.join(" | "))
+    })?;
     let numbers = |key: &str| -> Vec<Duration> {
         json.split(&format!("\"{key}\":[")).nth(1).and_then(|r| r.split(']').next()).map_or(Vec::new(), |list| {
             list.split(',')
@@ -251,6 +255,7 @@ fn in_compositor() -> anyhow::Result<String> {
     };
     let (mut keys, mut draws) = (numbers("key_to_present_ms"), numbers("draw_ms"));
     let n = keys.len();
+    eprintln!("clavm bench --ui: the app drew {} frames in all", draws.len());
     let (k, d) = (Percentiles::of(&mut keys), Percentiles::of(&mut draws));
     Ok(format!(
         "\n### B. The app in sway (headless, pixman), shm presentation\n\n\

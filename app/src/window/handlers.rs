@@ -115,9 +115,15 @@ impl SeatHandler for App {
         }
     }
     fn remove_capability(&mut self, _: &Connection, _: &QueueHandle<Self>, _: wl_seat::WlSeat, c: Capability) {
+        // The capability flaps whenever the last keyboard device goes (a
+        // virtual keyboard exiting): the old wl_keyboard is then inert and
+        // the next device needs a new one. The old one is kept, not
+        // released: releasing drops sctk's key-repeat timer from inside the
+        // event loop's dispatch, which calloop refuses (a panic).
         if c == Capability::Keyboard {
+            self.modifiers = Modifiers::default();
             if let Some(k) = self.keyboard.take() {
-                k.release();
+                self.old_keyboards.push(k);
             }
         }
         if c == Capability::Pointer {

@@ -90,6 +90,8 @@ pub struct App {
     window: Window,
     qh: QueueHandle<App>,
     keyboard: Option<wl_keyboard::WlKeyboard>,
+    /// Keyboards whose capability went away (see `remove_capability`).
+    old_keyboards: Vec<wl_keyboard::WlKeyboard>,
     pointer: Option<wl_pointer::WlPointer>,
     incoming: loop_channel::Sender<Incoming>,
     loop_handle: smithay_client_toolkit::reexports::calloop::LoopHandle<'static, App>,
@@ -127,6 +129,8 @@ pub struct App {
     autosave: autosave::Autosave,
     frame_times: std::collections::VecDeque<Instant>,
     stats: stats::Stats,
+    /// egui's clock starts here (its animations need time to advance).
+    started: Instant,
 }
 
 /// Opens the window on `patch` (or the default patch) and runs until it closes.
@@ -232,6 +236,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         window,
         qh: qh.clone(),
         keyboard: None,
+        old_keyboards: Vec::new(),
         pointer: None,
         incoming: incoming_tx,
         loop_handle: event_loop.handle(),
@@ -261,6 +266,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         autosave,
         frame_times: Default::default(),
         stats: stats::Stats::default(),
+        started: Instant::now(),
     };
     app.forward_engine_events(engine_tx);
     // The patch plays from the start, as `clavm play` would.
@@ -569,7 +575,7 @@ impl App {
             ))
             .collect(),
             events: std::mem::take(&mut self.events),
-            time: Some(now.elapsed().as_secs_f64()),
+            time: Some(self.started.elapsed().as_secs_f64()),
             ..Default::default()
         };
         self.canvas.begin(w, h, clavm_render::views::Theme::with_scale(ppp).background);
