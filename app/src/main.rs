@@ -59,6 +59,8 @@ enum Command {
     Param(commands::param::ParamArgs),
     /// Record what a running engine plays (from its audio tap) to a WAV file.
     Tap(commands::tap::TapArgs),
+    /// Interval bars: show or check a tree file, or simulate the bars' protocol under random plugging.
+    Bars(commands::bars::BarsArgs),
     /// Internal: a live engine's worker process (started by the engine, not by hand).
     #[command(name = "__worker", hide = true)]
     Worker { fd: i32, slot: usize, parent: u32 },
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Some(Command::Submit(a)) => commands::submit::run(a),
         Some(Command::Param(a)) => commands::param::run(a),
         Some(Command::Tap(a)) => commands::tap::run(a),
+        Some(Command::Bars(a)) => commands::bars::run(a),
         Some(Command::Worker { .. }) | Some(Command::Echo { .. }) => unreachable!("handled above"),
         None => commands::main_job::run(cli.patch, cli.main),
     };

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bars;
 pub mod check;
 pub mod gpus;
 pub mod main_job;

@@ -1,0 +1,246 @@
+//! `clavm bars`: interval bars. `show` and `check` read a `.bars` file; `sim`
+//! runs the protocol simulator with random plugging (docs/BARS.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clavm_bars::model::{BarTree, NoteName};
+use clavm_bars::sim::{self, Plugging, SimConfig, SimReport};
+
+#[derive(clap::Args)]
+pub struct BarsArgs {
+    #[command(subcommand)]
+    command: BarsCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum BarsCommand {
+    /// Print a tree with every bar's pitch, note name and cents from 12-TET.
+    Show { file: PathBuf },
+    /// Validate a tree file (exit 1 with the line on error).
+    Check { file: PathBuf },
+    /// Simulate bars running the prime and data protocol under random plugging.
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Bars in the network.
+    #[arg(long, default_value_t = 100)]
+    bars: usize,
+    /// Configurations (plug or unplug events) to run.
+    #[arg(long, default_value_t = 10_000)]
+    configs: u64,
+    /// Seed of stream 0; stream i uses SEED + i.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Streams run in parallel (one per thread).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Mean gap after settling before the next change, in cycles.
+    #[arg(long, default_value_t = 10_000.0)]
+    mean_gap: f64,
+    /// Record the table as the `bars` section of this file (e.g. BENCHMARKS.md).
+    #[arg(long)]
+    write: Option<PathBuf>,
+}
+
+pub fn run(args: BarsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        BarsCommand::Show { file } => match load(&file) {
+            Some(tree) => {
+                show(&tree);
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Ok(ExitCode::FAILURE),
+        },
+        BarsCommand::Check { file } => match load(&file) {
+            Some(tree) => {
+                println!("{}: ok ({} bars, base {} Hz)", file.display(), tree.len(), tree.base_hz());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Ok(ExitCode::FAILURE),
+        },
+        BarsCommand::Sim(a) => simulate(a),
+    }
+}
+
+/// Reads and parses a tree, or prints FILE:LINE: why not.
+fn load(file: &std::path::Path) -> Option<BarTree> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("clavm: error: cannot read {}: {e}", file.display());
+            return None;
+        }
+    };
+    match clavm_bars::text::parse(&text) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("{}:{}: error: {e}", file.display(), e.line());
+            None
+        }
+    }
+}
+
+fn show(tree: &BarTree) {
+    println!("root {} Hz ({}), {} bars", tree.base_hz(), NoteName::of(tree.base_hz()), tree.len());
+    print!("{tree}");
+}
+
+fn simulate(a: SimArgs) -> anyhow::Result<ExitCode> {
+    if a.bars == 0 || a.bars > clavm_bars::MAX_BARS {
+        anyhow::bail!("--bars must be 1..={}", clavm_bars::MAX_BARS);
+    }
+    if !(a.mean_gap.is_finite() && a.mean_gap >= 1.0) {
+        anyhow::bail!("--mean-gap must be at least 1 cycle");
+    }
+    let config = SimConfig {
+        bars: a.bars,
+        configs: a.configs,
+        seed: a.seed,
+        threads: a.threads.max(1),
+        plugging: Plugging { mean_gap_cycles: a.mean_gap, ..Plugging::default() },
+    };
+    let progress = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let report = std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            let mut last = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if last.elapsed() >= Duration::from_secs(30) {
+                    last = Instant::now();
+                    let n = progress.load(Ordering::Relaxed);
+                    let rate = n as f64 / start.elapsed().as_secs_f64();
+                    let left = (config.configs.saturating_sub(n)) as f64 / rate.max(1e-9);
+                    eprintln!("bars sim: {n}/{} configurations, {rate:.0}/s, ~{:.0} s left", config.configs, left);
+                }
+            }
+        });
+        let r = sim::run(config, &progress);
+        done.store(true, Ordering::Relaxed);
+        r
+    });
+    let table = table(&report);
+    println!("{table}");
+    if let Some(path) = &a.write {
+        let cmd = std::env::args().collect::<Vec<_>>().join(" ");
+        let section = format!(
+            "## Interval bars: protocol simulator\n\nMade by `{cmd}` on {} cores.\n\n{table}",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        write_section(path, "bars", &section)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(if report.stats.never_settled.is_empty() && report.stats.regressions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn duration(seconds: f64) -> String {
+    if seconds >= 3600.0 {
+        format!("{:.2} h", seconds / 3600.0)
+    } else if seconds >= 60.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.2} s")
+    }
+}
+
+/// The run beside the figures of the PIC12 simulator it is modelled on.
+fn table(r: &SimReport) -> String {
+    let s = &r.stats;
+    let sim_s = s.simulated_seconds();
+    let real_s = r.real.as_secs_f64();
+    let bars_per_s = s.bars_delivered as f64 / sim_s.max(1e-12);
+    let mut t = String::new();
+    t.push_str(&format!(
+        "{} bars, {} stream(s) (seeds {:?}), next change {} cycles (mean, exponential) after the tree settles.\n\n",
+        r.config.bars,
+        s.seeds.len(),
+        s.seeds,
+        r.config.plugging.mean_gap_cycles
+    ));
+    t.push_str("| | this run | the seed's PIC12 simulator |\n|---|---:|---:|\n");
+    let rows: Vec<(&str, String, &str)> = vec![
+        ("configurations", thousands(s.configs), "15,371,546"),
+        ("simulated time", duration(sim_s), "91 h"),
+        ("real time", duration(real_s), "more than a week"),
+        ("simulated s per real s", format!("{:.1}", sim_s / real_s.max(1e-9)), "~0.5"),
+        ("configurations per real s", format!("{:.0}", s.configs as f64 / real_s.max(1e-9)), "~25"),
+        ("updates per simulated s", format!("{:.0}", s.updates as f64 / sim_s.max(1e-12)), "-"),
+        ("bars per simulated s (root's throughput)", format!("{bars_per_s:.0}"), "3,154"),
+        ("ms per update of 100 bars", format!("{:.1}", 100.0 / bars_per_s.max(1e-9) * 1e3), "32"),
+        ("configurations that changed the root's tree", thousands(s.configs - s.unaffected), "-"),
+        ("settling time mean (those)", format!("{:.1} ms", s.settle_mean_ms()), "-"),
+        ("settling time p99", format!("{:.1} ms", s.settle_quantile_ms(0.99)), "-"),
+        ("settling time worst", format!("{:.1} ms", s.settle_max_ms()), "92 ms"),
+        ("never settled (within 1 s)", thousands(s.never_settled.len() as u64), "0"),
+        ("wrong tree after settling", thousands(s.regressions), "-"),
+        (
+            "updates aborted / malformed streams",
+            format!("{} / {}", thousands(s.aborted_updates), thousands(s.malformed_streams)),
+            "-",
+        ),
+        (
+            "request retries / re-primes via parent",
+            format!("{} / {}", thousands(s.retries), thousands(s.restarts)),
+            "-",
+        ),
+        (
+            "events (wake-ups), per real s",
+            format!("{} ({:.1} M/s)", thousands(s.events), s.events as f64 / real_s.max(1e-9) / 1e6),
+            "-",
+        ),
+    ];
+    for (name, ours, seed) in rows {
+        t.push_str(&format!("| {name} | {ours} | {seed} |\n"));
+    }
+    for u in s.never_settled.iter().take(10) {
+        t.push_str(&format!(
+            "\nNever settled: seed {} configuration {} ({}; {} bars in the true tree). Replay: `clavm bars sim --threads 1 --seed {} --configs {}`. Links: {}\n",
+            u.seed, u.config, u.change, u.true_bars, u.seed, u.config, u.links
+        ));
+    }
+    for u in s.regression_examples.iter().take(5) {
+        t.push_str(&format!(
+            "\nWrong tree after settling: seed {} configuration {} ({}). Links: {}\n",
+            u.seed, u.config, u.change, u.links
+        ));
+    }
+    t
+}
+
+/// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
+/// in `path`, appending it if absent (the same convention as `clavm bench`).
+fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let (open, close) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
+    let block = format!("{open}\n{body}{close}\n");
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());
+    let new = match (old.find(&open), old.find(&close)) {
+        (Some(a), Some(b)) if b > a => {
+            format!("{}{}{}", &old[..a], block, old[b + close.len()..].trim_start_matches('\n'))
+        }
+        _ => format!("{}\n{block}", old.trim_end()),
+    };
+    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,38 @@
+//! The simulator under random plugging, as the benchmark runs it but shorter.
+
+use std::sync::atomic::AtomicU64;
+
+use clavm_bars::sim::{self, Plugging, SimConfig};
+
+#[test]
+fn three_thousand_random_configurations_all_settle() {
+    let config = SimConfig { bars: 100, configs: 3_000, seed: 7, threads: 2, plugging: Plugging::default() };
+    let r = sim::run(config, &AtomicU64::new(0));
+    let s = &r.stats;
+    assert_eq!(s.configs, 3_000);
+    assert!(s.never_settled.is_empty(), "never settled: {:?}", s.never_settled);
+    assert_eq!(s.regressions, 0, "wrong trees after settling: {:?}", s.regression_examples);
+    assert!(s.settled_count() > 100, "changes that moved the root's tree: {}", s.settled_count());
+    assert!(s.settle_max_ms() < 1000.0);
+}
+
+#[test]
+fn small_networks_settle_too() {
+    for bars in [1, 2, 5, 20] {
+        let config = SimConfig { bars, configs: 500, seed: bars as u64, threads: 1, plugging: Plugging::default() };
+        let r = sim::run(config, &AtomicU64::new(0));
+        assert!(r.stats.never_settled.is_empty(), "{bars} bars: {:?}", r.stats.never_settled);
+        assert_eq!(r.stats.regressions, 0, "{bars} bars");
+    }
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let config = SimConfig { bars: 30, configs: 200, seed: 99, threads: 1, plugging: Plugging::default() };
+    let a = sim::run(config, &AtomicU64::new(0)).stats;
+    let b = sim::run(config, &AtomicU64::new(0)).stats;
+    assert_eq!(
+        (a.events, a.updates, a.bars_delivered, a.simulated_ps),
+        (b.events, b.updates, b.bars_delivered, b.simulated_ps)
+    );
+}
