@@ -9,13 +9,15 @@ set -euo pipefail
 # model), neovim (the editor plugin's tests). Renderer: the Vulkan loader and
 # Mesa's drivers (lavapipe runs without a GPU), the validation layers (on in
 # debug builds and tests), glslang-tools (the build compiles the shaders),
-# ffmpeg (`clavm record`, and ffprobe in the tests).
+# ffmpeg (`clavm record`, and ffprobe in the tests). The window's tests:
+# sway (a headless compositor), grim (screenshots), wtype (a virtual keyboard).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
   libasound2-dev libjack-jackd2-dev jackd2
   sox spin neovim
   libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
+  sway grim wtype libxkbcommon0
 )
 
 as_root() {

@@ -124,7 +124,7 @@ fn publish(a: &BenchArgs, name: &str, title: &str, table: &str) -> anyhow::Resul
 
 /// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
 /// in `path` (appending it if absent), so each benchmark owns its part of the file.
-fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
+pub(crate) fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
     let (open, close) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
     let block = format!("{open}\n{body}{close}\n");
     let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());

@@ -133,7 +133,7 @@ fn simulate(a: SimArgs) -> anyhow::Result<ExitCode> {
             "## Interval bars: protocol simulator\n\nMade by `{cmd}` on {} cores.\n\n{table}",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
-        write_section(path, "bars", &section)?;
+        crate::bench::write_section(path, "bars", &section)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(if report.stats.never_settled.is_empty() && report.stats.regressions == 0 {
@@ -229,18 +229,3 @@ fn table(r: &SimReport) -> String {
     t
 }
 
-/// Replaces the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
-/// in `path`, appending it if absent (the same convention as `clavm bench`).
-fn write_section(path: &std::path::Path, name: &str, body: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let (open, close) = (format!("<!-- bench:{name} -->"), format!("<!-- /bench:{name} -->"));
-    let block = format!("{open}\n{body}{close}\n");
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# CLAVM benchmarks\n\n".to_string());
-    let new = match (old.find(&open), old.find(&close)) {
-        (Some(a), Some(b)) if b > a => {
-            format!("{}{}{}", &old[..a], block, old[b + close.len()..].trim_start_matches('\n'))
-        }
-        _ => format!("{}\n{block}", old.trim_end()),
-    };
-    std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
-}
