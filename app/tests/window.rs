@@ -24,12 +24,17 @@ struct App {
 
 impl App {
     fn start(sway: &Sway, jackd: &Jackd, patch: &Path, state: &Path) -> App {
+        App::start_with(sway, jackd, patch, state, &[])
+    }
+
+    fn start_with(sway: &Sway, jackd: &Jackd, patch: &Path, state: &Path, extra: &[&str]) -> App {
         let engine = format!("win{}", std::process::id());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavm"));
         sway.env(&mut cmd);
         let mut child = cmd
             .arg(patch)
             .args(["--host", "jack", "--engine", &engine, "--midi", "none", "--no-osc"])
+            .args(extra)
             .env("JACK_DEFAULT_SERVER", &jackd.name)
             .env("XDG_STATE_HOME", state)
             .stdout(Stdio::null())
@@ -245,4 +250,43 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.extension().is_some_and(|x| x == "c")).collect())
         .unwrap_or_default()
+}
+
+#[test]
+fn recording_the_window_writes_a_video_with_its_sound() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let video = dir.path().join("take.mp4");
+    let mut app = App::start_with(&sway, &jackd, &patch, dir.path(), &["--record", video.to_str().unwrap()]);
+    wait_for_screen(&sway, "clavm-recording.png", shows_the_app);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = sway.msg(&["kill"]);
+    let (code, err) = app.wait(Duration::from_secs(30));
+    let recorded = t0.elapsed().as_secs_f64();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("recorded"), "{err}");
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,width,height,duration", "-of", "csv=p=0"])
+        .arg(&video)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let video_line = text.lines().find(|l| l.starts_with("video")).unwrap_or_else(|| panic!("no video stream: {text}"));
+    let f: Vec<&str> = video_line.split(',').collect();
+    assert_eq!((f[1], f[2]), ("1280", "800"), "{text}");
+    let duration: f64 = f[3].parse().unwrap();
+    assert!(duration > 2.5 && duration < recorded + 2.0, "video of {duration} s for about {recorded} s: {text}");
+    assert!(text.lines().any(|l| l.starts_with("audio")), "an audio stream: {text}");
+    // Nothing but the patch and the video is left in the directory.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".mp4") || n.ends_with(".wav") || n.contains("partial"))
+        .collect();
+    assert_eq!(names, ["take.mp4"], "{names:?}");
 }

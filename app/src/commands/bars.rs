@@ -228,4 +228,3 @@ fn table(r: &SimReport) -> String {
     }
     t
 }
-

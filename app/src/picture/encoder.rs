@@ -31,6 +31,14 @@ pub fn check_ffmpeg() -> anyhow::Result<()> {
     }
 }
 
+/// The byte order of the raw frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PixelOrder {
+    Rgba,
+    /// A window's shm frames (Wayland's XRGB8888 in memory).
+    Bgra,
+}
+
 /// An ffmpeg encoding raw frames into a video-only file.
 pub struct FrameEncoder {
     child: Child,
@@ -41,10 +49,14 @@ pub struct FrameEncoder {
 
 impl FrameEncoder {
     /// Starts encoding `width`x`height` RGBA frames at `fps` into `video`.
-    pub fn start(video: &Path, width: u32, height: u32, fps: u32) -> anyhow::Result<FrameEncoder> {
+    pub fn start(video: &Path, width: u32, height: u32, fps: u32, order: PixelOrder) -> anyhow::Result<FrameEncoder> {
+        let pix_fmt = match order {
+            PixelOrder::Rgba => "rgba",
+            PixelOrder::Bgra => "bgra",
+        };
         let mut child = Command::new(ffmpeg_program())
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-            .args(["-f", "rawvideo", "-pix_fmt", "rgba", "-s", &format!("{width}x{height}")])
+            .args(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", &format!("{width}x{height}")])
             .args(["-framerate", &fps.to_string(), "-i", "pipe:0"])
             // yuv420p plays everywhere. superfast: on two cores at 720p60
             // veryfast made the encoder the bottleneck (1.2x real time against

@@ -9,6 +9,7 @@ mod autosave;
 mod dmabuf;
 mod handlers;
 mod keys;
+mod recorder;
 mod shm;
 mod stats;
 
@@ -61,6 +62,9 @@ pub struct WindowArgs {
     pub gpu: GpuChoice,
     #[command(flatten)]
     pub audio: AudioOptions,
+    /// Record the window and its sound to this video from the start (.mp4, .mkv or .mov).
+    #[arg(long, value_name = "OUT.mp4")]
+    pub record: Option<PathBuf>,
 }
 
 /// Why the window could not open, as the caller must act on it.
@@ -129,6 +133,9 @@ pub struct App {
     autosave: autosave::Autosave,
     frame_times: std::collections::VecDeque<Instant>,
     stats: stats::Stats,
+    recorder: Option<recorder::Recorder>,
+    /// Where the next recording goes (`--record`, or one named by the time).
+    record_path: Option<PathBuf>,
     /// egui's clock starts here (its animations need time to advance).
     started: Instant,
 }
@@ -266,13 +273,17 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         autosave,
         frame_times: Default::default(),
         stats: stats::Stats::default(),
+        recorder: None,
+        record_path: args.record.clone(),
         started: Instant::now(),
     };
+    let record_at_start = args.record.is_some();
     app.forward_engine_events(engine_tx);
     // The patch plays from the start, as `clavm play` would.
     app.submit();
 
     let started = Instant::now();
+    let mut record_pending = record_at_start;
     let exit_after = std::env::var_os("CLAVM_EXIT_AFTER").and_then(|s| s.to_str()?.parse::<f64>().ok());
     loop {
         // The visuals move while sound does; silence (or no version playing)
@@ -294,8 +305,10 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         if app.exit.is_some() {
             break;
         }
-        if let Some(feed) = &mut app.feed {
-            feed.drain(&mut app.analysis);
+        app.drain_tap();
+        if record_pending && app.configured && app.presenter.is_some() {
+            record_pending = false;
+            app.toggle_recording();
         }
         if app.configured && !app.frame_pending && (app.needs_redraw || (app.playing && app.audible())) {
             if let Err(e) = app.draw() {
@@ -306,6 +319,12 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         if exit_after.is_some_and(|s| started.elapsed().as_secs_f64() > s) {
             app.exit = Some("CLAVM_EXIT_AFTER elapsed".into());
             break;
+        }
+    }
+    if let Some(r) = app.recorder.take() {
+        match r.stop() {
+            Ok(p) => eprintln!("clavm: recorded {}", p.display()),
+            Err(e) => eprintln!("clavm: the recording failed: {e:#}"),
         }
     }
     if let Some(path) = std::env::var_os("CLAVM_STATS") {
@@ -329,6 +348,47 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
             }
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+impl App {
+    /// Audio from the tap into the visuals (and a recording's sound).
+    fn drain_tap(&mut self) {
+        if let Some(feed) = &mut self.feed {
+            match &mut self.recorder {
+                Some(r) => feed.drain_with(&mut self.analysis, |_, samples| r.audio(samples)),
+                None => feed.drain(&mut self.analysis),
+            };
+        }
+    }
+
+    /// Starts recording the window (to `--record`'s file, or one named by the
+    /// time), or stops and finishes the file.
+    fn toggle_recording(&mut self) {
+        if let Some(r) = self.recorder.take() {
+            self.studio.status.recording = None;
+            // Finishing muxes with ffmpeg (a moment); the window waits for it
+            // rather than leave a half-written file behind.
+            match r.stop() {
+                Ok(p) => self.studio.status.notice = format!("recorded {}", p.display()),
+                Err(e) => self.studio.status.last_error = format!("the recording failed: {e:#}"),
+            }
+            self.record_path = None;
+            return;
+        }
+        let path = self.record_path.clone().unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            PathBuf::from(format!("clavm-{secs}.mp4"))
+        });
+        let (w, h) = (self.size.0 * self.scale as u32, self.size.1 * self.scale as u32);
+        match recorder::Recorder::start(&path, w, h, self.session.rate, self.analysis.channels()) {
+            Ok(r) => {
+                self.studio.status.recording = Some(r.describe());
+                self.recorder = Some(r);
+            }
+            Err(e) => self.studio.status.last_error = format!("cannot record: {e:#}"),
+        }
+        self.needs_redraw = true;
     }
 }
 
@@ -514,7 +574,7 @@ impl App {
                 .engine()
                 .set_crossfade(clavm_audio::Frames::from_seconds(ms as f64 / 1000.0, self.session.rate as f64)),
             Action::SetParam(n, v) => self.session.engine().set_param(clavm_audio::engine::Param::P(n, v)),
-            Action::ToggleRecording => self.studio.status.notice = "live recording: use clavm record for now".into(),
+            Action::ToggleRecording => self.toggle_recording(),
             Action::ToggleFullscreen => {
                 if self.fullscreen {
                     self.window.unset_fullscreen();
@@ -549,9 +609,7 @@ impl App {
             }
             None => self.presenter = Some(shm::ShmPresenter::new(&self.shm, &self.gpu, w, h)?),
         }
-        if let Some(feed) = &mut self.feed {
-            feed.drain(&mut self.analysis);
-        }
+        self.drain_tap();
         let m = self.session.engine().meters();
         self.studio.status.dsp_avg = m.load_avg();
         self.studio.status.dsp_peak = self.studio.status.dsp_peak.max(m.take_peak()) * 0.98;
@@ -599,6 +657,10 @@ impl App {
         let presenter = self.presenter.as_mut().expect("made above");
         let ticket = self.renderer.render_with_ui(&mut self.canvas, ui, &presenter.target)?;
         self.renderer.finish(ticket)?;
+        if let Some(r) = &mut self.recorder {
+            r.frame(presenter.target.pixels(ticket.slot), w, h);
+            self.studio.status.recording = Some(r.describe());
+        }
         let surface = self.window.wl_surface().clone();
         presenter.attach(&surface, presenter.target.pixels(ticket.slot).to_vec().as_slice())?;
         surface.set_buffer_scale(self.scale);
