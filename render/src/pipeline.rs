@@ -167,6 +167,31 @@ fn build(
     let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
         .vertex_binding_descriptions(&bindings)
         .vertex_attribute_descriptions(&attributes);
+    // Premultiplied alpha, colour and coverage alike.
+    let blend = vk::PipelineColorBlendAttachmentState::default()
+        .blend_enable(true)
+        .src_color_blend_factor(vk::BlendFactor::ONE)
+        .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        .color_blend_op(vk::BlendOp::ADD)
+        .src_alpha_blend_factor(vk::BlendFactor::ONE)
+        .dst_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
+        .alpha_blend_op(vk::BlendOp::ADD)
+        .color_write_mask(vk::ColorComponentFlags::RGBA);
+    graphics_pipeline(device, layout, format, &stages, &vertex_input, blend, "create_graphics_pipelines")
+}
+
+/// A triangle-list pipeline for dynamic rendering into one `format`
+/// attachment, viewport and scissor dynamic, no culling, no depth: the state
+/// every 2D pipeline here shares. `call` names it in errors.
+pub(crate) fn graphics_pipeline(
+    device: &ash::Device,
+    layout: vk::PipelineLayout,
+    format: vk::Format,
+    stages: &[vk::PipelineShaderStageCreateInfo<'_>],
+    vertex_input: &vk::PipelineVertexInputStateCreateInfo<'_>,
+    blend: vk::PipelineColorBlendAttachmentState,
+    call: &'static str,
+) -> Result<vk::Pipeline, RenderError> {
     let assembly = vk::PipelineInputAssemblyStateCreateInfo::default().topology(vk::PrimitiveTopology::TRIANGLE_LIST);
     let viewport = vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
     let raster = vk::PipelineRasterizationStateCreateInfo::default()
@@ -175,23 +200,15 @@ fn build(
         .line_width(1.0);
     let multisample =
         vk::PipelineMultisampleStateCreateInfo::default().rasterization_samples(vk::SampleCountFlags::TYPE_1);
-    let blend = [vk::PipelineColorBlendAttachmentState::default()
-        .blend_enable(true)
-        .src_color_blend_factor(vk::BlendFactor::ONE)
-        .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
-        .color_blend_op(vk::BlendOp::ADD)
-        .src_alpha_blend_factor(vk::BlendFactor::ONE)
-        .dst_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
-        .alpha_blend_op(vk::BlendOp::ADD)
-        .color_write_mask(vk::ColorComponentFlags::RGBA)];
+    let blend = [blend];
     let blend_state = vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend);
     let dynamic = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
     let dynamic_state = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic);
     let formats = [format];
     let mut rendering = vk::PipelineRenderingCreateInfo::default().color_attachment_formats(&formats);
     let info = vk::GraphicsPipelineCreateInfo::default()
-        .stages(&stages)
-        .vertex_input_state(&vertex_input)
+        .stages(stages)
+        .vertex_input_state(vertex_input)
         .input_assembly_state(&assembly)
         .viewport_state(&viewport)
         .rasterization_state(&raster)
@@ -203,7 +220,7 @@ fn build(
     // SAFETY: all state structs live across the call; the caller destroys the pipeline.
     unsafe { device.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None) }
         .map(|p| p[0])
-        .map_err(|(_, result)| RenderError::Vulkan { call: "create_graphics_pipelines", result })
+        .map_err(|(_, result)| RenderError::Vulkan { call, result })
 }
 
 impl Drop for ShapePipeline {

@@ -91,15 +91,8 @@ fn build(
     let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
         .vertex_binding_descriptions(&bindings)
         .vertex_attribute_descriptions(&attributes);
-    let assembly = vk::PipelineInputAssemblyStateCreateInfo::default().topology(vk::PrimitiveTopology::TRIANGLE_LIST);
-    let viewport = vk::PipelineViewportStateCreateInfo::default().viewport_count(1).scissor_count(1);
-    let raster = vk::PipelineRasterizationStateCreateInfo::default()
-        .polygon_mode(vk::PolygonMode::FILL)
-        .cull_mode(vk::CullModeFlags::NONE)
-        .line_width(1.0);
-    let multisample =
-        vk::PipelineMultisampleStateCreateInfo::default().rasterization_samples(vk::SampleCountFlags::TYPE_1);
-    let blend = [vk::PipelineColorBlendAttachmentState::default()
+    // egui's colours are premultiplied; its alpha blends as egui's own painters do.
+    let blend = vk::PipelineColorBlendAttachmentState::default()
         .blend_enable(true)
         .src_color_blend_factor(vk::BlendFactor::ONE)
         .dst_color_blend_factor(vk::BlendFactor::ONE_MINUS_SRC_ALPHA)
@@ -107,27 +100,16 @@ fn build(
         .src_alpha_blend_factor(vk::BlendFactor::ONE_MINUS_DST_ALPHA)
         .dst_alpha_blend_factor(vk::BlendFactor::ONE)
         .alpha_blend_op(vk::BlendOp::ADD)
-        .color_write_mask(vk::ColorComponentFlags::RGBA)];
-    let blend_state = vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend);
-    let dynamic = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
-    let dynamic_state = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic);
-    let formats = [format];
-    let mut rendering = vk::PipelineRenderingCreateInfo::default().color_attachment_formats(&formats);
-    let info = vk::GraphicsPipelineCreateInfo::default()
-        .stages(&stages)
-        .vertex_input_state(&vertex_input)
-        .input_assembly_state(&assembly)
-        .viewport_state(&viewport)
-        .rasterization_state(&raster)
-        .multisample_state(&multisample)
-        .color_blend_state(&blend_state)
-        .dynamic_state(&dynamic_state)
-        .layout(layout)
-        .push_next(&mut rendering);
-    // SAFETY: all state structs live across the call; the caller destroys the pipeline.
-    unsafe { device.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None) }
-        .map(|p| p[0])
-        .map_err(|(_, result)| RenderError::Vulkan { call: "create_graphics_pipelines (ui)", result })
+        .color_write_mask(vk::ColorComponentFlags::RGBA);
+    crate::pipeline::graphics_pipeline(
+        device,
+        layout,
+        format,
+        &stages,
+        &vertex_input,
+        blend,
+        "create_graphics_pipelines (ui)",
+    )
 }
 
 impl Drop for UiPipeline {
