@@ -131,7 +131,14 @@ fn the_window_shows_the_editor_and_visuals_resizes_and_closes_cleanly() {
     let (w, h, _) = wait_for_screen(&sway, "clavm-window.png", shows_the_app);
     assert_eq!((w, h), (1280, 800));
 
-    // A smaller output: the window is configured to it and redrawn.
+    // A storm of resizes, then a smaller output: the window follows to the
+    // last size and is redrawn there.
+    for (i, size) in
+        ["900x600", "1400x900", "640x480", "1200x760", "800x800", "1100x650"].iter().cycle().take(12).enumerate()
+    {
+        let o = sway.msg(&["output", "HEADLESS-1", "resolution", size]);
+        assert!(o.status.success(), "resize {i}: {}", String::from_utf8_lossy(&o.stderr));
+    }
     let o = sway.msg(&["output", "HEADLESS-1", "resolution", "1000x700"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (w, h, _) = wait_for_screen(&sway, "clavm-window-resized.png", |rgba, w, h| {
@@ -201,6 +208,15 @@ fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
     let x = record(&rec, 0.5);
     let f = frequency(&x);
     assert!((f - 660.0).abs() < 5.0 && rms(&x) > 0.2, "the last good version keeps playing: {f} Hz");
+
+    // The file was deleted while open: Ctrl+S writes the editor's text back.
+    std::fs::remove_file(&patch).unwrap();
+    sway.wtype(&["-M", "ctrl", "s", "-m", "ctrl"]);
+    let t0 = Instant::now();
+    while !patch.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&patch).unwrap(), "void play(void) { _out(0, oops); }");
     let _ = sway.msg(&["kill"]);
     let (code, err) = app.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
