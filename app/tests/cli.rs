@@ -326,7 +326,12 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
         assert!(stderr(&o).is_empty(), "{} has warnings:\n{}", p.display(), stderr(&o));
         let out = d.path("x.wav");
-        let o = clavm(&["render", s(p), "-o", s(&out), "--seconds", "4"]);
+        let mut args = vec!["render", s(p), "-o", s(&out), "--seconds", "4"];
+        // The bar patch plays a tree: give it one with a touched bar.
+        if p.file_name().is_some_and(|n| n == "bars.c") {
+            args.extend(["--bars", "../assets/bars/a-major-scale.bars"]);
+        }
+        let o = clavm(&args);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
         // No fault, no protection event: the examples must not lean on the safety net.
         assert!(stderr(&o).is_empty(), "{}:\n{}", p.display(), stderr(&o));
@@ -378,4 +383,34 @@ fn check_warns_about_state_that_will_not_survive_a_recompile() {
     let want = format!("{}:1:7: warning: global variable 'level' restarts at every recompile", s(&p));
     assert!(err.contains(&want), "{err}");
     assert!(err.contains(&format!("{}:3:3: warning: a static variable restarts", s(&p))), "{err}");
+}
+
+/// The amplitude of the `hz` component of `x` (a single-bin DFT).
+fn amplitude_at(x: &[f32], hz: f64) -> f64 {
+    let (mut re, mut im) = (0.0, 0.0);
+    for (n, v) in x.iter().enumerate() {
+        let w = std::f64::consts::TAU * hz * n as f64 / SR;
+        re += *v as f64 * w.cos();
+        im += *v as f64 * w.sin();
+    }
+    2.0 * (re * re + im * im).sqrt() / x.len() as f64
+}
+
+#[test]
+fn the_bar_patch_plays_the_touched_bars_of_a_tree_and_bad_trees_are_refused() {
+    let d = Dir::new();
+    let tree = d.file("t.bars", "base 440\nfifth 3/2 root W touched\nmaj3 5/4 fifth.S N\nmin3 6/5 fifth.E W touched\n");
+    let x = render(&d, Path::new("../assets/patches/bars.c"), 1.0, &["--bars", s(&tree)]);
+    let x = &x[4800..]; // past the attack
+    let (e5, g5, gs5) = (amplitude_at(x, 660.0), amplitude_at(x, 792.0), amplitude_at(x, 825.0));
+    assert!(e5 > 0.05 && g5 > 0.05, "touched bars sound: 660 Hz {e5}, 792 Hz {g5}");
+    assert!(gs5 < e5 / 20.0, "an untouched bar is silent: 825 Hz {gs5}");
+    // No tree: the patch is silent, not broken.
+    let x = render(&d, Path::new("../assets/patches/bars.c"), 0.5, &[]);
+    assert!(x.iter().all(|v| v.abs() < 1e-6));
+    let bad = d.file("bad.bars", "base 440\nloop 3/2 loop.S N\n");
+    let out = d.path("x.wav");
+    let o = clavm(&["render", "../assets/patches/bars.c", "-o", s(&out), "--bars", s(&bad)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.bars") && stderr(&o).contains("line"), "{}", stderr(&o));
 }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-use crate::builtins::api::{Params, PARAMS};
+use crate::builtins::api::{Params, MAX_BARS, PARAMS};
 use crate::engine::Param;
 
 /// The current value of every parameter. Writers store and bump the
@@ -13,6 +13,10 @@ pub struct ParamTable {
     p: [AtomicU32; PARAMS],
     i: [AtomicI32; PARAMS],
     cc: [AtomicU32; PARAMS],
+    /// The interval-bar tree: how many, each note (f32 bits) and gate.
+    bars: AtomicU32,
+    bar_freq: [AtomicU32; MAX_BARS],
+    bar_gate: [AtomicU32; MAX_BARS],
     generation: AtomicU64,
 }
 
@@ -22,6 +26,9 @@ impl Default for ParamTable {
             p: std::array::from_fn(|_| AtomicU32::new(0)),
             i: std::array::from_fn(|_| AtomicI32::new(0)),
             cc: std::array::from_fn(|_| AtomicU32::new(0)),
+            bars: AtomicU32::new(0),
+            bar_freq: std::array::from_fn(|_| AtomicU32::new(0)),
+            bar_gate: std::array::from_fn(|_| AtomicU32::new(0)),
             generation: AtomicU64::new(0),
         }
     }
@@ -52,6 +59,27 @@ impl ParamTable {
         ok
     }
 
+    /// Sets the bar tree (note in Hz, touched) that `_bar_freq`/`_bar_gate`
+    /// read from the next block. A block that copies while this writes may
+    /// see some bars old and some new; the next block sees them all new.
+    pub fn set_bars(&self, bars: &[(f32, bool)]) {
+        let n = bars.len().min(MAX_BARS);
+        for (i, (f, g)) in bars.iter().take(n).enumerate() {
+            self.bar_freq[i].store(if f.is_finite() { f.to_bits() } else { 0 }, Ordering::Relaxed);
+            self.bar_gate[i].store(u32::from(*g), Ordering::Relaxed);
+        }
+        self.bars.store(n as u32, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Touches or releases bar `i` (a performer's finger on it).
+    pub fn set_bar_gate(&self, i: usize, touched: bool) {
+        if i < MAX_BARS {
+            self.bar_gate[i].store(u32::from(touched), Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// Copies the table into `params` if anything changed since `seen` (the
     /// audio thread's last look). No allocation, no lock.
     pub fn read_into(&self, seen: &mut u64, params: &mut Params) {
@@ -65,12 +93,37 @@ impl ParamTable {
             params.i[n] = self.i[n].load(Ordering::Relaxed);
             params.cc[n] = f32::from_bits(self.cc[n].load(Ordering::Relaxed));
         }
+        let bars = (self.bars.load(Ordering::Relaxed) as usize).min(MAX_BARS);
+        for i in 0..bars {
+            params.bar_freq[i] = f32::from_bits(self.bar_freq[i].load(Ordering::Relaxed));
+            params.bar_gate[i] = if self.bar_gate[i].load(Ordering::Relaxed) != 0 { 1.0 } else { 0.0 };
+        }
+        params.bars = bars as u32;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bar_tree_and_its_touches_reach_the_reader() {
+        let t = ParamTable::default();
+        let mut params = Params::default();
+        let mut seen = 0;
+        t.set_bars(&[(440.0, false), (660.0, true), (f32::NAN, true)]);
+        t.read_into(&mut seen, &mut params);
+        assert_eq!(params.bars, 3);
+        assert_eq!((params.bar_freq[1], params.bar_gate[1]), (660.0, 1.0));
+        assert_eq!(params.bar_freq[2], 0.0, "non-finite notes read 0");
+        t.set_bar_gate(0, true);
+        t.read_into(&mut seen, &mut params);
+        assert_eq!(params.bar_gate[0], 1.0);
+        let many: Vec<(f32, bool)> = (0..400).map(|i| (i as f32, false)).collect();
+        t.set_bars(&many);
+        t.read_into(&mut seen, &mut params);
+        assert_eq!(params.bars as usize, MAX_BARS);
+    }
 
     #[test]
     fn changes_reach_the_reader_once_and_bad_values_are_refused() {

@@ -94,6 +94,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             seed: 0,
             timeout: 10.0,
             scope: ScopeArg(ScopeSpan::Cycles(2.0)),
+            bars: None,
         },
     };
     match snapshot::snapshot(source, &snap) {

@@ -14,6 +14,8 @@ pub mod tap;
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use clavm_audio::{PatchError, PatchSource};
 
 /// The patch the app starts with when none is given.
@@ -40,4 +42,12 @@ pub fn print_patch_error(e: &PatchError) {
         }
         other => eprintln!("clavm: error: {other}"),
     }
+}
+
+/// The notes (Hz) and touches of an interval-bar tree file, in bar order,
+/// for `--bars` (what `_bar_freq` and `_bar_gate` read).
+pub fn load_bars(path: &Path) -> anyhow::Result<Vec<(f32, bool)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the bar tree {}", path.display()))?;
+    let tree = clavm_bars::text::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(tree.ids().map(|id| (tree.frequency(id) as f32, tree.gate(id))).collect())
 }

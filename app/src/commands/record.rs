@@ -63,7 +63,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
     let output = PartialFile::new(&a.output, "partial")?;
     let video = PartialFile::new(&a.output, "video")?;
     let audio = PartialFile::new(&a.output.with_extension("wav"), "audio")?;
-    let spec = a.common.spec(patch, a.seconds);
+    let spec = a.common.spec(patch, a.seconds)?;
     let rate = spec.config.sample_rate;
     let mut wav = WavFile::create(audio.work_path(), spec.config.channels, rate as u32, WavFormat::Float32)?;
     for p in [output.work_path(), video.work_path(), audio.work_path(), wav.temporary_path()] {

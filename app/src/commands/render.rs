@@ -61,6 +61,9 @@ pub struct RenderArgs {
     /// Give up if the patch makes no progress for this many seconds (an infinite loop).
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
+    #[arg(long, value_name = "FILE.bars")]
+    pub bars: Option<PathBuf>,
 }
 
 /// Builds a parameter change from a command-line `N=V`.
@@ -125,6 +128,9 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let mut config = EngineConfig::new(rate, a.channels);
     config.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate);
     config.seed = a.seed;
+    if let Some(b) = &a.bars {
+        config.bars = super::load_bars(b)?;
+    }
     let spec = RenderSpec { patch, length: Frames::from_seconds(a.seconds, rate), config, swaps, params, block: 64 };
     let format = match a.format {
         Format::F32 => WavFormat::Float32,

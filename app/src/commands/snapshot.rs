@@ -64,6 +64,9 @@ pub struct VisualArgs {
     /// What the scope shows from its trigger: cycles (2, 4c) or a time (20ms, 0.1s).
     #[arg(long, default_value = "2")]
     pub scope: ScopeArg,
+    /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
+    #[arg(long, value_name = "FILE.bars")]
+    pub bars: Option<PathBuf>,
 }
 
 impl VisualArgs {
@@ -80,18 +83,21 @@ impl VisualArgs {
         Ok(())
     }
 
-    pub fn spec(&self, patch: clavm_audio::PatchSource, seconds: f64) -> RenderSpec {
+    pub fn spec(&self, patch: clavm_audio::PatchSource, seconds: f64) -> anyhow::Result<RenderSpec> {
         let rate = self.rate as f64;
         let mut config = EngineConfig::new(rate, self.channels);
         config.seed = self.seed;
-        RenderSpec {
+        if let Some(b) = &self.bars {
+            config.bars = super::load_bars(b)?;
+        }
+        Ok(RenderSpec {
             patch,
             length: Frames::from_seconds(seconds, rate),
             config,
             swaps: Vec::new(),
             params: Vec::new(),
             block: 64,
-        }
+        })
     }
 }
 
@@ -154,7 +160,7 @@ pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Re
     let out = png_file::reserve(&a.output)?;
     crate::crash::remove_on_crash(out.work_path());
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
-    let spec = a.common.spec(patch, a.at);
+    let spec = a.common.spec(patch, a.at)?;
     let mut pic = Picture::new(&gpu, a.size, a.view, spec.config.sample_rate, spec.config.channels)?;
     pic.visuals.scope.span = a.common.scope.0;
     let end = spec.length.0;

@@ -65,6 +65,9 @@ pub struct AudioOptions {
     /// MIDI control change inputs.
     #[arg(long, value_enum, default_value_t = Midi::Auto)]
     pub midi: Midi,
+    /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
+    #[arg(long, value_name = "FILE.bars")]
+    pub bars: Option<std::path::PathBuf>,
 }
 
 pub fn jack_running() -> bool {
@@ -165,7 +168,12 @@ impl LiveSession {
         let mut cfg = LiveConfig::new(rate as f64, a.channels as usize, exe);
         cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
         cfg.latency_qos = !a.no_latency_qos;
+        let bars = match &a.bars {
+            Some(b) => crate::commands::load_bars(b)?,
+            None => Vec::new(),
+        };
         let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
+        engine.params().set_bars(&bars);
         let name = crate::remote::engine_name(a.engine.clone());
         let submits = SubmitServer::start(&name, &engine)?;
         processor.set_tap(Tap::create(&name, a.channels as usize).context("creating the audio tap")?);

@@ -16,6 +16,9 @@ use crate::state::{DelayPool, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, INT_SLOTS,
 pub const MAX_CHANNELS: usize = 16;
 /// Parameters `_p(0..128)`, `_i(0..128)` and MIDI CCs `_cc(0..128)`.
 pub const PARAMS: usize = 128;
+/// Interval bars a patch can read (`_bar_freq(0.._bars())`): the tree's
+/// 255 bars at most, and the root.
+pub const MAX_BARS: usize = 256;
 
 /// Live parameters a patch reads (`_p`, `_i`, `_cc`). Plain data: it travels
 /// to worker processes in shared memory.
@@ -32,7 +35,11 @@ pub struct Params {
     /// The block the ramp spans: its first frame and its length.
     pub ramp_start: u64,
     pub ramp_len: u32,
-    pub _pad: u32,
+    /// The interval-bar tree the patch plays (`_bars`, `_bar_freq`,
+    /// `_bar_gate`): how many bars, each one's note in Hz and touch gate.
+    pub bars: u32,
+    pub bar_freq: [f32; MAX_BARS],
+    pub bar_gate: [f32; MAX_BARS],
 }
 
 impl Params {
@@ -49,6 +56,18 @@ impl Params {
 }
 
 impl Params {
+    /// Sets the bar tree the patch reads: each bar's note (Hz) and gate (0 or 1).
+    /// More than [`MAX_BARS`] are cut; non-finite frequencies read 0.
+    pub fn set_bars(&mut self, bars: impl IntoIterator<Item = (f32, bool)>) {
+        let mut n = 0;
+        for (i, (f, g)) in bars.into_iter().take(MAX_BARS).enumerate() {
+            self.bar_freq[i] = if f.is_finite() { f } else { 0.0 };
+            self.bar_gate[i] = if g { 1.0 } else { 0.0 };
+            n = i + 1;
+        }
+        self.bars = n as u32;
+    }
+
     /// Starts a block at `frame`: what was the target is where the ramp starts.
     pub fn begin_block(&mut self, frame: u64, frames: usize) {
         self.p_from = self.p;
@@ -459,6 +478,27 @@ extern "C" fn api_time() -> f64 {
 extern "C" fn api_samplerate() -> f64 {
     with_ctx(0.0, |ctx| ctx.sample_rate)
 }
+/// How many bars the tree has (0 when no tree is loaded).
+extern "C" fn api_bars() -> i32 {
+    // SAFETY: `params` is valid while the context is entered.
+    with_ctx(0, |ctx| unsafe { (*ctx.params).bars.min(MAX_BARS as u32) as i32 })
+}
+/// Bar `i`'s field, or 0 for a bar that is not there (the tree changes while
+/// a patch plays: a bar just unplugged reads silent, it is not a fault).
+fn bar_field(ctx: &mut Ctx, i: i32, field: impl Fn(&Params) -> &[f32; MAX_BARS]) -> f32 {
+    // SAFETY: `params` is valid while the context is entered.
+    let p = unsafe { &*ctx.params };
+    if i < 0 || i as u32 >= p.bars.min(MAX_BARS as u32) {
+        return 0.0;
+    }
+    field(p)[i as usize]
+}
+extern "C" fn api_bar_freq(i: i32) -> f32 {
+    with_ctx(0.0, |ctx| bar_field(ctx, i, |p| &p.bar_freq))
+}
+extern "C" fn api_bar_gate(i: i32) -> f32 {
+    with_ctx(0.0, |ctx| bar_field(ctx, i, |p| &p.bar_gate))
+}
 
 /// A function the patch can call: its C declaration and the address bound to it.
 pub struct ApiFn {
@@ -555,6 +595,9 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"_i", "int", "int number", api_i),
             api!(c"_time", "double", "void", api_time),
             api!(c"_samplerate", "double", "void", api_samplerate),
+            api!(c"_bars", "int", "void", api_bars),
+            api!(c"_bar_freq", "float", "int bar", api_bar_freq),
+            api!(c"_bar_gate", "float", "int bar", api_bar_gate),
             api!(c"Phasor", "float", "int site, float freq", api_phasor),
             api!(c"Cycle", "float", "int site, float freq", api_cycle),
             api!(c"Tri", "float", "int site, float freq", api_tri),

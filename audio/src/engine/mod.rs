@@ -39,11 +39,21 @@ pub struct EngineConfig {
     pub crossfade: Frames,
     /// Seed of the random builtins.
     pub seed: u64,
+    /// The interval-bar tree patches read (`_bar_freq`, `_bar_gate`): each
+    /// bar's note in Hz and whether it is touched. Empty: no tree.
+    pub bars: Vec<(f32, bool)>,
 }
 
 impl EngineConfig {
     pub fn new(sample_rate: f64, channels: usize) -> EngineConfig {
-        EngineConfig { sample_rate, channels, inputs: 0, crossfade: Frames::from_seconds(0.010, sample_rate), seed: 0 }
+        EngineConfig {
+            sample_rate,
+            channels,
+            inputs: 0,
+            crossfade: Frames::from_seconds(0.010, sample_rate),
+            seed: 0,
+            bars: Vec::new(),
+        }
     }
 }
 
@@ -157,7 +167,8 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     let mut live = StateMemory::new_boxed(config.seed);
     let mut shadow = StateMemory::new_boxed(config.seed);
     let mut delays = Box::new(DelayPool::new());
-    let params = Box::<Params>::default();
+    let mut params = Box::<Params>::default();
+    params.set_bars(config.bars.iter().copied());
     // SAFETY: the boxes are owned by the engine next to the contexts and never
     // move or drop while the contexts exist (heap addresses are stable).
     let (live_ctx, mut shadow_ctx) = unsafe {
