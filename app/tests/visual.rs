@@ -415,3 +415,25 @@ fn an_unknown_gpu_lists_the_devices() {
     assert_fails(&o, 1, &["llvmpipe", "devices are"], &d, &["sine.c"]);
     assert!(stderr(&o).contains("nonexistent-gpu-name"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_bar_tree_is_drawn_with_its_touched_bars_lit() {
+    let d = Dir::new();
+    let tree = d.file("t.bars", "base 440\nfifth 3/2 root W touched\nmaj3 5/4 fifth.S N\nmin3 6/5 fifth.E W\n");
+    let patch = d.file("p.c", "void play(void) { _out(0, 0.0f); }\n");
+    let out = d.path("bars.png");
+    let o = clavm(&["snapshot", s(&patch), "--bars", s(&tree), "--view", "bars", "--size", "640x400", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = read_png(&out);
+    let lit = img.count(|c| near(c, [0xf2, 0xb8, 0x4b], 12));
+    let idle = img.count(|c| near(c, [0x5b, 0x6b, 0x82], 12));
+    assert!(lit > 500, "the touched bar is lit: {lit} px");
+    assert!(idle > 500, "the others are drawn too: {idle} px");
+    // A bad tree is refused with its line, and nothing is written.
+    let bad = d.file("bad.bars", "base 440\nx 3/2 nowhere.S N\n");
+    let out2 = d.path("no.png");
+    let o = clavm(&["snapshot", s(&patch), "--bars", s(&bad), "--view", "bars", "-o", s(&out2)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.bars") && stderr(&o).contains("line 2"), "{}", stderr(&o));
+    assert!(!out2.exists());
+}

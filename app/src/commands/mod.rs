@@ -44,10 +44,44 @@ pub fn print_patch_error(e: &PatchError) {
     }
 }
 
-/// The notes (Hz) and touches of an interval-bar tree file, in bar order,
-/// for `--bars` (what `_bar_freq` and `_bar_gate` read).
-pub fn load_bars(path: &Path) -> anyhow::Result<Vec<(f32, bool)>> {
+/// An interval-bar tree file, read for `--bars` (errors name the file and line).
+pub fn load_bar_tree(path: &Path) -> anyhow::Result<clavm_bars::BarTree> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the bar tree {}", path.display()))?;
-    let tree = clavm_bars::text::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(tree.ids().map(|id| (tree.frequency(id) as f32, tree.gate(id))).collect())
+    clavm_bars::text::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The notes (Hz) and touches of a tree's bars, in bar order: what
+/// `_bar_freq` and `_bar_gate` read.
+pub fn bar_notes(tree: &clavm_bars::BarTree) -> Vec<(f32, bool)> {
+    tree.ids().map(|id| (tree.frequency(id) as f32, tree.gate(id))).collect()
+}
+
+/// `--bars FILE`: the notes and touches of the tree in the file.
+pub fn load_bars(path: &Path) -> anyhow::Result<Vec<(f32, bool)>> {
+    Ok(bar_notes(&load_bar_tree(path)?))
+}
+
+/// The tree as the bars view draws it: its layout, note names and touches.
+pub fn bar_drawing(tree: &clavm_bars::BarTree) -> clavm_render::views::BarDrawing {
+    use clavm_bars::model::NoteName;
+    let layout = tree.layout();
+    let bars = tree
+        .ids()
+        .map(|id| {
+            let p = &layout[id.index()];
+            let (from, to) = (p.start, p.end());
+            clavm_render::views::BarShape {
+                from: [from[0] as f32, from[1] as f32],
+                to: [to[0] as f32, to[1] as f32],
+                width: clavm_bars::model::BAR_WIDTH as f32,
+                label: NoteName::of(tree.frequency(id)).to_string(),
+                touched: tree.gate(id),
+            }
+        })
+        .collect();
+    clavm_render::views::BarDrawing {
+        root: [0.0, 0.0],
+        root_label: format!("{} {} Hz", NoteName::of(tree.base_hz()), tree.base_hz()),
+        bars,
+    }
 }

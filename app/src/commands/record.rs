@@ -72,7 +72,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
 
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut pic = Picture::new(&gpu, a.size, a.view, rate, spec.config.channels)?;
-    pic.visuals.scope.span = a.common.scope.0;
+    a.common.apply_to(&mut pic)?;
     let mut enc =
         FrameEncoder::start(video.work_path(), a.size.width, a.size.height, a.fps, encoder::PixelOrder::Rgba)?;
     // As many frames as fit in the audio: frame k is shown at k / fps.

@@ -83,6 +83,15 @@ impl VisualArgs {
         Ok(())
     }
 
+    /// The view settings these arguments ask for: the scope's span, the bar tree.
+    pub fn apply_to(&self, pic: &mut Picture) -> anyhow::Result<()> {
+        pic.visuals.scope.span = self.scope.0;
+        if let Some(b) = &self.bars {
+            pic.visuals.bars.drawing = Some(super::bar_drawing(&super::load_bar_tree(b)?));
+        }
+        Ok(())
+    }
+
     pub fn spec(&self, patch: clavm_audio::PatchSource, seconds: f64) -> anyhow::Result<RenderSpec> {
         let rate = self.rate as f64;
         let mut config = EngineConfig::new(rate, self.channels);
@@ -125,7 +134,7 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut feed = TapFeed::open(engine, Duration::from_secs(2))?;
     let mut pic = Picture::new(&gpu, a.size, a.view, feed.sample_rate, feed.channels)?;
-    pic.visuals.scope.span = a.common.scope.0;
+    a.common.apply_to(&mut pic)?;
     let until = std::time::Instant::now() + Duration::from_secs_f64(a.listen);
     while std::time::Instant::now() < until {
         feed.drain(&mut pic.analysis);
@@ -162,7 +171,7 @@ pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Re
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let spec = a.common.spec(patch, a.at)?;
     let mut pic = Picture::new(&gpu, a.size, a.view, spec.config.sample_rate, spec.config.channels)?;
-    pic.visuals.scope.span = a.common.scope.0;
+    a.common.apply_to(&mut pic)?;
     let end = spec.length.0;
     let mut image = Vec::new();
     let summary = picture::lockstep(

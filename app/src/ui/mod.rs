@@ -34,6 +34,8 @@ pub enum Action {
     ToggleFullscreen,
     /// Restore the autosaved text offered at start, or drop it.
     RestoreAutosave(bool),
+    /// The pointer holds bar `i` in the bars pane (None: released).
+    TouchBar(Option<usize>),
 }
 
 /// What the status bar shows, filled in by the window loop.
@@ -64,6 +66,8 @@ pub struct Studio {
     /// Autosaved text from a previous session, offered until answered.
     pub offered_autosave: Option<String>,
     visuals: Visuals,
+    /// The bar the pointer holds, if any.
+    touching: Option<usize>,
 }
 
 impl Studio {
@@ -78,6 +82,22 @@ impl Studio {
             panes: [ViewKind::Scope, ViewKind::Xy, ViewKind::Waves, ViewKind::Spectrum],
             offered_autosave: None,
             visuals: Visuals::default(),
+            touching: None,
+        }
+    }
+
+    /// The bar tree the bars pane shows (and the first pane switches to it).
+    pub fn set_bars(&mut self, drawing: Option<clavm_render::views::BarDrawing>) {
+        if drawing.is_some() && !self.panes.contains(&ViewKind::Bars) {
+            self.panes[1] = ViewKind::Bars;
+        }
+        self.visuals.bars.drawing = drawing;
+    }
+
+    /// Lights or darkens a bar of the drawing (a touch from the pointer).
+    pub fn set_bar_touched(&mut self, i: usize, touched: bool) {
+        if let Some(b) = self.visuals.bars.drawing.as_mut().and_then(|d| d.bars.get_mut(i)) {
+            b.touched = touched;
         }
     }
 
@@ -234,6 +254,25 @@ impl Studio {
             for (i, cell) in cells.into_iter().enumerate() {
                 let kind = self.panes[i];
                 self.pane(ui, canvas, analysis, kind, cell.shrink(2.0), ppp);
+                if kind == ViewKind::Bars {
+                    // Touching a bar plays it: held while the button is down.
+                    let response = ui.interact(
+                        cell.shrink(2.0),
+                        ui.scope_id().with(("bars-pane", i)),
+                        egui::Sense::click_and_drag(),
+                    );
+                    let held = if response.is_pointer_button_down_on() {
+                        response
+                            .interact_pointer_pos()
+                            .and_then(|p| self.visuals.bars.bar_at(clavm_render::draw::vec2(p.x * ppp, p.y * ppp)))
+                    } else {
+                        None
+                    };
+                    if held != self.touching {
+                        self.touching = held;
+                        actions.push(Action::TouchBar(held));
+                    }
+                }
                 // The pane's menu: which view it shows.
                 let menu_rect =
                     egui::Rect::from_min_size(cell.right_top() + egui::vec2(-30.0, 4.0), egui::vec2(26.0, 18.0));

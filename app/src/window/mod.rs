@@ -134,6 +134,10 @@ pub struct App {
     frame_times: std::collections::VecDeque<Instant>,
     stats: stats::Stats,
     recorder: Option<recorder::Recorder>,
+    /// The bar the pointer holds, and each bar's touch from the tree file
+    /// (what a released bar returns to).
+    touched_bar: Option<usize>,
+    bar_gates: Vec<bool>,
     /// Where the next recording goes (`--record`, or one named by the time).
     record_path: Option<PathBuf>,
     /// egui's clock starts here (its animations need time to advance).
@@ -202,6 +206,9 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     let analysis = Analysis::new(session.rate as f64, args.audio.channels as usize);
     let (autosave, offered) = autosave::Autosave::open(autosave::file_for(path.as_deref()), &text);
     let mut studio = Studio::new(editor);
+    if let Some(b) = &args.audio.bars {
+        studio.set_bars(Some(crate::commands::bar_drawing(&crate::commands::load_bar_tree(b)?)));
+    }
     studio.offered_autosave = offered;
     studio.status.output = session.output_name.clone();
     studio.status.presentation = present_reason.clone();
@@ -274,6 +281,11 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         frame_times: Default::default(),
         stats: stats::Stats::default(),
         recorder: None,
+        touched_bar: None,
+        bar_gates: match &args.audio.bars {
+            Some(b) => crate::commands::load_bars(b)?.into_iter().map(|(_, g)| g).collect(),
+            None => Vec::new(),
+        },
         record_path: args.record.clone(),
         started: Instant::now(),
     };
@@ -582,6 +594,19 @@ impl App {
                     self.window.set_fullscreen(None);
                 }
                 self.fullscreen = !self.fullscreen;
+            }
+            Action::TouchBar(bar) => {
+                let params = self.session.engine().params();
+                if let Some(old) = self.touched_bar.take() {
+                    params.set_bar_gate(old, self.bar_gates.get(old).copied().unwrap_or(false));
+                    self.studio.set_bar_touched(old, self.bar_gates.get(old).copied().unwrap_or(false));
+                }
+                if let Some(i) = bar {
+                    params.set_bar_gate(i, true);
+                    self.studio.set_bar_touched(i, true);
+                    self.touched_bar = Some(i);
+                }
+                self.needs_redraw = true;
             }
             Action::RestoreAutosave(yes) => {
                 if let Some(t) = self.studio.offered_autosave.take() {

@@ -3,6 +3,7 @@
 //! settings and its point buffers across frames; only the few label strings
 //! are formatted anew (this runs on the UI thread, never the audio thread).
 
+mod bars;
 mod meters;
 mod panel;
 mod scope;
@@ -11,6 +12,7 @@ mod theme;
 mod waves;
 mod xy;
 
+pub use bars::{BarDrawing, BarShape, BarsView};
 pub use meters::MetersView;
 pub use scope::{ScopeView, SCOPE_HEADROOM};
 pub use spectrum::{SpectrumView, DB_BOTTOM, DB_TOP, F_HI, F_LO};
@@ -29,6 +31,8 @@ pub enum ViewKind {
     Waves,
     Spectrum,
     Meters,
+    /// The interval-bar tree.
+    Bars,
     #[default]
     All,
 }
@@ -42,8 +46,9 @@ impl std::str::FromStr for ViewKind {
             "waves" => ViewKind::Waves,
             "spectrum" => ViewKind::Spectrum,
             "meters" => ViewKind::Meters,
+            "bars" => ViewKind::Bars,
             "all" => ViewKind::All,
-            other => return Err(format!("unknown view '{other}' (scope, xy, waves, spectrum, meters or all)")),
+            other => return Err(format!("unknown view '{other}' (scope, xy, waves, spectrum, meters, bars or all)")),
         })
     }
 }
@@ -56,6 +61,7 @@ pub struct Layout {
     pub waves: Option<Rect>,
     pub spectrum: Option<Rect>,
     pub meters: Option<Rect>,
+    pub bars: Option<Rect>,
 }
 
 /// The panels of `kind` in `bounds`. "All": scope and XY on top, the
@@ -72,6 +78,7 @@ pub fn layout(kind: ViewKind, bounds: Rect, theme: &Theme) -> Layout {
         ViewKind::Waves => l.waves = Some(area),
         ViewKind::Spectrum => l.spectrum = Some(area),
         ViewKind::Meters => l.meters = Some(area),
+        ViewKind::Bars => l.bars = Some(area),
         ViewKind::All => {
             let meters_w = theme.px(130.0).min(area.width() * 0.2);
             let (main, meters) = area.split_left(area.width() - meters_w - gap, gap);
@@ -85,6 +92,7 @@ pub fn layout(kind: ViewKind, bounds: Rect, theme: &Theme) -> Layout {
                 waves: Some(waves),
                 spectrum: Some(spectrum),
                 meters: Some(meters),
+                bars: None,
             };
         }
     }
@@ -99,6 +107,7 @@ pub struct Visuals {
     pub waves: WavesView,
     pub spectrum: SpectrumView,
     pub meters: MetersView,
+    pub bars: BarsView,
     /// The layout of the last frame drawn.
     pub last_layout: Layout,
 }
@@ -120,6 +129,7 @@ impl Visuals {
             ViewKind::Waves => self.waves.draw(canvas, rect, analysis, theme),
             ViewKind::Spectrum => self.spectrum.draw(canvas, rect, analysis, theme),
             ViewKind::Meters => self.meters.draw(canvas, rect, analysis, theme),
+            ViewKind::Bars => self.bars.draw(canvas, rect, theme),
             ViewKind::All => {
                 let l = layout(ViewKind::All, rect, theme);
                 for (kind, r) in [
@@ -158,6 +168,9 @@ impl Visuals {
         }
         if let Some(r) = l.meters {
             self.meters.draw(canvas, r, analysis, &theme);
+        }
+        if let Some(r) = l.bars {
+            self.bars.draw(canvas, r, &theme);
         }
     }
 }
