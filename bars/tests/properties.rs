@@ -221,3 +221,37 @@ proptest! {
         prop_assert_eq!(tree.len(), component);
     }
 }
+
+proptest::proptest! {
+    /// Any sequence of plugging, pulling and turning bars gives a valid tree
+    /// (or a clear refusal), never a panic, and the bar count adds up.
+    #[test]
+    fn any_edits_keep_the_tree_valid(ops in proptest::collection::vec((0u8..3, 0usize..40, 0usize..8), 0..60)) {
+        use clavm_bars::model::edit::{add_bar, remove_bar, rotate_bar};
+        use clavm_bars::{BarId, BarTree, Interval};
+        let mut t = BarTree::empty();
+        for (op, at, interval) in ops {
+            let target = (!t.is_empty()).then(|| BarId((at % t.len()) as u8));
+            match op {
+                0 => {
+                    let parent = if t.is_empty() { None } else { target };
+                    if let Ok((n, id)) = add_bar(&t, parent, Interval::ALL[interval]) {
+                        proptest::prop_assert_eq!(n.len(), t.len() + 1);
+                        proptest::prop_assert!(n.frequency(id) > 0.0);
+                        t = n;
+                    }
+                }
+                1 => if let Some(id) = target {
+                    let n = remove_bar(&t, id).unwrap();
+                    proptest::prop_assert!(n.len() < t.len());
+                    t = n;
+                },
+                _ => if let Some(id) = target {
+                    let n = rotate_bar(&t, id).unwrap();
+                    proptest::prop_assert_eq!(n.len(), t.len());
+                    t = n;
+                },
+            }
+        }
+    }
+}

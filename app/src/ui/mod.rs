@@ -36,6 +36,19 @@ pub enum Action {
     RestoreAutosave(bool),
     /// The pointer holds bar `i` in the bars pane (None: released).
     TouchBar(Option<usize>),
+    /// Change the bar tree (from the bars pane's menu).
+    EditBars(BarEdit),
+}
+
+/// An edit of the bar tree, as on the instrument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BarEdit {
+    /// Plug a new bar of this interval into a free connector of `parent` (None: the root).
+    Add { parent: Option<usize>, interval: clavm_bars::Interval },
+    /// Turn a bar to the next free connector of its parent.
+    Rotate(usize),
+    /// Pull a bar out, with what hangs from it.
+    Remove(usize),
 }
 
 /// What the status bar shows, filled in by the window loop.
@@ -68,6 +81,8 @@ pub struct Studio {
     visuals: Visuals,
     /// The bar the pointer holds, if any.
     touching: Option<usize>,
+    /// The bar the pane's menu was opened on (None: the root).
+    menu_bar: Option<usize>,
 }
 
 impl Studio {
@@ -83,6 +98,7 @@ impl Studio {
             offered_autosave: None,
             visuals: Visuals::default(),
             touching: None,
+            menu_bar: None,
         }
     }
 
@@ -272,6 +288,37 @@ impl Studio {
                         self.touching = held;
                         actions.push(Action::TouchBar(held));
                     }
+                    // Right click: plug a bar in, turn it, pull it out.
+                    if response.secondary_clicked() {
+                        self.menu_bar = response
+                            .interact_pointer_pos()
+                            .and_then(|p| self.visuals.bars.bar_at(clavm_render::draw::vec2(p.x * ppp, p.y * ppp)));
+                    }
+                    let target = self.menu_bar;
+                    response.context_menu(|ui| {
+                        ui.label(match target {
+                            Some(i) => format!("Bar {i}"),
+                            None => "The root".to_string(),
+                        });
+                        ui.menu_button("Plug a bar in", |ui| {
+                            for interval in clavm_bars::Interval::ALL {
+                                if ui.button(interval.name()).clicked() {
+                                    actions.push(Action::EditBars(BarEdit::Add { parent: target, interval }));
+                                    ui.close();
+                                }
+                            }
+                        });
+                        if let Some(i) = target {
+                            if ui.button("Turn").clicked() {
+                                actions.push(Action::EditBars(BarEdit::Rotate(i)));
+                                ui.close();
+                            }
+                            if ui.button("Pull out").clicked() {
+                                actions.push(Action::EditBars(BarEdit::Remove(i)));
+                                ui.close();
+                            }
+                        }
+                    });
                 }
                 // The pane's menu: which view it shows.
                 let menu_rect =

@@ -138,6 +138,8 @@ pub struct App {
     /// (what a released bar returns to).
     touched_bar: Option<usize>,
     bar_gates: Vec<bool>,
+    /// The tree the patch plays and the bars pane shows (edited from the pane).
+    bar_tree: clavm_bars::BarTree,
     /// Where the next recording goes (`--record`, or one named by the time).
     record_path: Option<PathBuf>,
     /// egui's clock starts here (its animations need time to advance).
@@ -206,8 +208,12 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     let analysis = Analysis::new(session.rate as f64, args.audio.channels as usize);
     let (autosave, offered) = autosave::Autosave::open(autosave::file_for(path.as_deref()), &text);
     let mut studio = Studio::new(editor);
-    if let Some(b) = &args.audio.bars {
-        studio.set_bars(Some(crate::commands::bar_drawing(&crate::commands::load_bar_tree(b)?)));
+    let bar_tree = match &args.audio.bars {
+        Some(b) => crate::commands::load_bar_tree(b)?,
+        None => clavm_bars::BarTree::empty(),
+    };
+    if args.audio.bars.is_some() {
+        studio.set_bars(Some(crate::commands::bar_drawing(&bar_tree)));
     }
     studio.offered_autosave = offered;
     studio.status.output = session.output_name.clone();
@@ -282,10 +288,8 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         stats: stats::Stats::default(),
         recorder: None,
         touched_bar: None,
-        bar_gates: match &args.audio.bars {
-            Some(b) => crate::commands::load_bars(b)?.into_iter().map(|(_, g)| g).collect(),
-            None => Vec::new(),
-        },
+        bar_gates: crate::commands::bar_notes(&bar_tree).into_iter().map(|(_, g)| g).collect(),
+        bar_tree,
         record_path: args.record.clone(),
         started: Instant::now(),
     };
@@ -605,6 +609,29 @@ impl App {
                     params.set_bar_gate(i, true);
                     self.studio.set_bar_touched(i, true);
                     self.touched_bar = Some(i);
+                }
+                self.needs_redraw = true;
+            }
+            Action::EditBars(edit) => {
+                use clavm_bars::model::edit::{add_bar, remove_bar, rotate_bar};
+                let id = |i: usize| clavm_bars::BarId(i as u8);
+                let result = match edit {
+                    crate::ui::BarEdit::Add { parent, interval } => {
+                        add_bar(&self.bar_tree, parent.map(id), interval).map(|(t, _)| t)
+                    }
+                    crate::ui::BarEdit::Rotate(i) => rotate_bar(&self.bar_tree, id(i)),
+                    crate::ui::BarEdit::Remove(i) => remove_bar(&self.bar_tree, id(i)),
+                };
+                match result {
+                    Ok(tree) => {
+                        let notes = crate::commands::bar_notes(&tree);
+                        self.bar_gates = notes.iter().map(|(_, g)| *g).collect();
+                        self.touched_bar = None;
+                        self.session.engine().params().set_bars(&notes);
+                        self.studio.set_bars(Some(crate::commands::bar_drawing(&tree)));
+                        self.bar_tree = tree;
+                    }
+                    Err(e) => self.studio.status.last_error = format!("bars: {e}"),
                 }
                 self.needs_redraw = true;
             }

@@ -7,6 +7,8 @@ mod layout;
 mod pitch;
 mod tree;
 
+pub mod edit;
+
 pub use connector::{Axis, Connector, Gender};
 pub use interval::Interval;
 pub use layout::{Direction, Placement, BAR_WIDTH, OCTAVE_LENGTH};
