@@ -36,3 +36,18 @@ fn a_seed_replays_exactly() {
         (b.events, b.updates, b.bars_delivered, b.simulated_ps)
     );
 }
+
+#[test]
+fn a_network_watched_slice_by_slice_keeps_changing_and_its_root_tree_decodes() {
+    use clavm_bars::sim::{Plugging, Sim, NOMINAL_CYCLE};
+    let mut sim = Sim::new(12, 3, Plugging { warmup_changes: 20, ..Plugging::default() });
+    let mut trees = std::collections::HashSet::new();
+    // Half a simulated second in 5 ms slices, as the app advances it.
+    for k in 1..=100 {
+        sim.run_for(k * 5_000 * NOMINAL_CYCLE);
+        let words = sim.root_words();
+        let tree = clavm_bars::wire::decode(&words, 440.0).expect("the root's tree decodes");
+        trees.insert(clavm_bars::wire::encode(&tree).iter().map(|w| w.bits()).collect::<Vec<_>>());
+    }
+    assert!(trees.len() > 3, "the plugging changed the tree: {} different trees", trees.len());
+}

@@ -38,6 +38,8 @@ pub enum Action {
     TouchBar(Option<usize>),
     /// Change the bar tree (from the bars pane's menu).
     EditBars(BarEdit),
+    /// Start or stop watching the protocol simulator plug and unplug bars.
+    ToggleBarSim,
 }
 
 /// An edit of the bar tree, as on the instrument.
@@ -308,6 +310,10 @@ impl Studio {
                                 }
                             }
                         });
+                        if ui.button("Watch the simulator plug and unplug").clicked() {
+                            actions.push(Action::ToggleBarSim);
+                            ui.close();
+                        }
                         if let Some(i) = target {
                             if ui.button("Turn").clicked() {
                                 actions.push(Action::EditBars(BarEdit::Rotate(i)));

@@ -65,6 +65,9 @@ pub struct WindowArgs {
     /// Record the window and its sound to this video from the start (.mp4, .mkv or .mov).
     #[arg(long, value_name = "OUT.mp4")]
     pub record: Option<PathBuf>,
+    /// Start watching the bars' protocol simulator plug and unplug bars (the bars pane; its menu stops it).
+    #[arg(long)]
+    pub simulate_bars: bool,
 }
 
 /// Why the window could not open, as the caller must act on it.
@@ -140,6 +143,9 @@ pub struct App {
     bar_gates: Vec<bool>,
     /// The tree the patch plays and the bars pane shows (edited from the pane).
     bar_tree: clavm_bars::BarTree,
+    /// The protocol simulator when watched: its network, when the watch
+    /// started, and the root's last words.
+    bar_sim: Option<(clavm_bars::sim::Sim, Instant, Vec<u16>)>,
     /// Where the next recording goes (`--record`, or one named by the time).
     record_path: Option<PathBuf>,
     /// egui's clock starts here (its animations need time to advance).
@@ -290,11 +296,16 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         touched_bar: None,
         bar_gates: crate::commands::bar_notes(&bar_tree).into_iter().map(|(_, g)| g).collect(),
         bar_tree,
+        bar_sim: None,
         record_path: args.record.clone(),
         started: Instant::now(),
     };
     let record_at_start = args.record.is_some();
     app.forward_engine_events(engine_tx);
+    if args.simulate_bars {
+        app.studio.set_bars(Some(crate::commands::bar_drawing(&app.bar_tree)));
+        app.act(Action::ToggleBarSim);
+    }
     // The patch plays from the start, as `clavm play` would.
     app.submit();
 
@@ -305,7 +316,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         // The visuals move while sound does; silence (or no version playing)
         // leaves them still, and then nothing is drawn: a static window costs
         // no CPU beyond a glance at the audio tap four times a second.
-        let animating = app.playing && app.configured && app.audible();
+        let animating = (app.playing && app.audible() || app.bar_sim.is_some()) && app.configured;
         let timeout = match (app.needs_redraw || animating, app.frame_pending, app.autosave.due_in()) {
             // Waiting for the compositor's frame callback (a Wayland event wakes us).
             (true, true, due) => due.or(Some(Duration::from_millis(250))),
@@ -322,11 +333,15 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
             break;
         }
         app.drain_tap();
+        app.step_bar_sim();
         if record_pending && app.configured && app.presenter.is_some() {
             record_pending = false;
             app.toggle_recording();
         }
-        if app.configured && !app.frame_pending && (app.needs_redraw || (app.playing && app.audible())) {
+        if app.configured
+            && !app.frame_pending
+            && (app.needs_redraw || (app.playing && app.audible()) || app.bar_sim.is_some())
+        {
             if let Err(e) = app.draw() {
                 app.exit = Some(format!("drawing failed: {e:#}"));
                 break;
@@ -403,6 +418,38 @@ impl App {
                 self.recorder = Some(r);
             }
             Err(e) => self.studio.status.last_error = format!("cannot record: {e:#}"),
+        }
+        self.needs_redraw = true;
+    }
+}
+
+/// How much slower than real time the watched simulator runs: a 40 ms
+/// update takes a second to watch.
+const SIM_SLOWDOWN: u32 = 25;
+
+impl App {
+    /// Advances the watched simulator to now; when the root's tree changed,
+    /// it becomes the tree the patch plays and the pane shows.
+    fn step_bar_sim(&mut self) {
+        let Some((sim, since, last)) = &mut self.bar_sim else { return };
+        let ps = since.elapsed().as_nanos() as i64 * 1000 / SIM_SLOWDOWN as i64;
+        sim.run_for(ps);
+        let words = sim.root_words();
+        let bits: Vec<u16> = words.iter().map(|w| w.bits()).collect();
+        if bits == *last {
+            return;
+        }
+        *last = bits;
+        match clavm_bars::wire::decode(&words, self.bar_tree.base_hz()) {
+            Ok(tree) => {
+                let notes = crate::commands::bar_notes(&tree);
+                self.bar_gates = notes.iter().map(|(_, g)| *g).collect();
+                self.touched_bar = None;
+                self.session.engine().params().set_bars(&notes);
+                self.studio.set_bars(Some(crate::commands::bar_drawing(&tree)));
+                self.bar_tree = tree;
+            }
+            Err(e) => self.studio.status.last_error = format!("the simulated root read a bad stream: {e}"),
         }
         self.needs_redraw = true;
     }
@@ -611,6 +658,22 @@ impl App {
                     self.touched_bar = Some(i);
                 }
                 self.needs_redraw = true;
+            }
+            Action::ToggleBarSim => {
+                self.bar_sim = match self.bar_sim.take() {
+                    Some(_) => {
+                        self.studio.status.notice = "simulator stopped: the tree stays as it was".into();
+                        None
+                    }
+                    None => {
+                        let plugging = clavm_bars::sim::Plugging { warmup_changes: 10, ..Default::default() };
+                        let seed = self.started.elapsed().as_nanos() as u64;
+                        self.studio.status.notice = format!(
+                            "simulator: 12 bars plugged and unplugged at random, {SIM_SLOWDOWN}x slower than real (seed {seed})"
+                        );
+                        Some((clavm_bars::sim::Sim::new(12, seed, plugging), Instant::now(), Vec::new()))
+                    }
+                };
             }
             Action::EditBars(edit) => {
                 use clavm_bars::model::edit::{add_bar, remove_bar, rotate_bar};

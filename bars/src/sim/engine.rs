@@ -294,6 +294,33 @@ impl Sim {
         self.stats.simulated_ps = self.now;
     }
 
+    /// Runs the network, random plugging included, up to simulated time
+    /// `until` (ps): for watching it live, a slice at a time.
+    pub fn run_for(&mut self, until: Time) {
+        loop {
+            let next = self.queue.peek();
+            let event = next.map_or(NEVER, |(t, _)| t);
+            let control = self.next_change_at.min(self.give_up_at);
+            if event.min(control) > until {
+                self.now = self.now.max(until);
+                break;
+            }
+            if control <= event {
+                self.now = control;
+                if control == self.give_up_at {
+                    self.give_up();
+                }
+                if self.next_change_at <= self.now {
+                    self.change();
+                }
+            } else if let Some((t, actor)) = next {
+                self.now = t;
+                self.stats.events += 1;
+                self.wake(actor);
+            }
+        }
+    }
+
     // ---- driving it by hand (tests, examples) -----------------------------
 
     /// A network of `bars` bars with nothing plugged in and no random plugging:
