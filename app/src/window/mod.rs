@@ -6,6 +6,7 @@
 //! frame callbacks while audio moves the visuals, and not at all when idle.
 
 mod autosave;
+mod bar_motion;
 mod dmabuf;
 mod handlers;
 mod keys;
@@ -146,6 +147,8 @@ pub struct App {
     /// The protocol simulator when watched: its network, when the watch
     /// started, and the root's last words.
     bar_sim: Option<(clavm_bars::sim::Sim, Instant, Vec<u16>)>,
+    /// A tree change in motion (see `bar_motion.rs`).
+    bar_motion: Option<bar_motion::BarMotion>,
     /// Where the next recording goes (`--record`, or one named by the time).
     record_path: Option<PathBuf>,
     /// egui's clock starts here (its animations need time to advance).
@@ -297,6 +300,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         bar_gates: crate::commands::bar_notes(&bar_tree).into_iter().map(|(_, g)| g).collect(),
         bar_tree,
         bar_sim: None,
+        bar_motion: None,
         record_path: args.record.clone(),
         started: Instant::now(),
     };
@@ -334,6 +338,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         }
         app.drain_tap();
         app.step_bar_sim();
+        app.step_bar_motion();
         if record_pending && app.configured && app.presenter.is_some() {
             record_pending = false;
             app.toggle_recording();
@@ -423,6 +428,35 @@ impl App {
     }
 }
 
+impl App {
+    /// A new bar tree: the patch hears it from the next block, the pane
+    /// moves to it over a quarter of a second.
+    fn set_bar_tree(&mut self, tree: clavm_bars::BarTree) {
+        let notes = crate::commands::bar_notes(&tree);
+        self.bar_gates = notes.iter().map(|(_, g)| *g).collect();
+        self.touched_bar = None;
+        self.session.engine().params().set_bars(&notes);
+        let old = crate::commands::bar_drawing(&self.bar_tree);
+        let new = crate::commands::bar_drawing(&tree);
+        self.bar_motion = Some(bar_motion::BarMotion::new(old, new));
+        self.bar_tree = tree;
+        self.needs_redraw = true;
+    }
+
+    /// The pane's drawing for this frame, while a change is in motion.
+    fn step_bar_motion(&mut self) {
+        if let Some(m) = &self.bar_motion {
+            let (drawing, done) = m.at(Instant::now());
+            self.studio.set_bars(Some(drawing));
+            if done {
+                self.bar_motion = None;
+            } else {
+                self.needs_redraw = true;
+            }
+        }
+    }
+}
+
 /// How much slower than real time the watched simulator runs: a 40 ms
 /// update takes a second to watch.
 const SIM_SLOWDOWN: u32 = 25;
@@ -441,14 +475,7 @@ impl App {
         }
         *last = bits;
         match clavm_bars::wire::decode(&words, self.bar_tree.base_hz()) {
-            Ok(tree) => {
-                let notes = crate::commands::bar_notes(&tree);
-                self.bar_gates = notes.iter().map(|(_, g)| *g).collect();
-                self.touched_bar = None;
-                self.session.engine().params().set_bars(&notes);
-                self.studio.set_bars(Some(crate::commands::bar_drawing(&tree)));
-                self.bar_tree = tree;
-            }
+            Ok(tree) => self.set_bar_tree(tree),
             Err(e) => self.studio.status.last_error = format!("the simulated root read a bad stream: {e}"),
         }
         self.needs_redraw = true;
@@ -686,14 +713,7 @@ impl App {
                     crate::ui::BarEdit::Remove(i) => remove_bar(&self.bar_tree, id(i)),
                 };
                 match result {
-                    Ok(tree) => {
-                        let notes = crate::commands::bar_notes(&tree);
-                        self.bar_gates = notes.iter().map(|(_, g)| *g).collect();
-                        self.touched_bar = None;
-                        self.session.engine().params().set_bars(&notes);
-                        self.studio.set_bars(Some(crate::commands::bar_drawing(&tree)));
-                        self.bar_tree = tree;
-                    }
+                    Ok(tree) => self.set_bar_tree(tree),
                     Err(e) => self.studio.status.last_error = format!("bars: {e}"),
                 }
                 self.needs_redraw = true;
