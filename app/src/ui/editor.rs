@@ -119,6 +119,7 @@ impl Editor {
                     ui.fonts_mut(|f| f.layout_job(job))
                 };
                 let output = TextEdit::multiline(&mut self.text)
+                    .hint_text("C code: void play(void) { ... }")
                     .id_salt("code")
                     .code_editor()
                     .font(font.clone())
@@ -128,6 +129,10 @@ impl Editor {
                     .layouter(&mut layouter)
                     .show(ui);
                 changed = output.response.changed();
+                // Screen readers (and UI tests) find the editor by its name.
+                output
+                    .response
+                    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::MultilineTextInput, true, "Patch source"));
                 if !self.focused_once {
                     self.focused_once = true;
                     output.response.request_focus();

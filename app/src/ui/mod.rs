@@ -112,6 +112,12 @@ impl Studio {
         self.visuals.bars.drawing = drawing;
     }
 
+    /// Where bar `i` was drawn, in points (tests point at it).
+    #[cfg(test)]
+    pub fn bar_position(&self, i: usize, pixels_per_point: f32) -> Option<egui::Pos2> {
+        self.visuals.bars.bar_center(i).map(|p| egui::pos2(p.x / pixels_per_point, p.y / pixels_per_point))
+    }
+
     /// Lights or darkens a bar of the drawing (a touch from the pointer).
     pub fn set_bar_touched(&mut self, i: usize, touched: bool) {
         if let Some(b) = self.visuals.bars.drawing.as_mut().and_then(|d| d.bars.get_mut(i)) {
@@ -168,13 +174,16 @@ impl Studio {
                     actions.push(Action::Panic);
                 }
                 ui.separator();
-                ui.label("Gain");
-                if ui.add(egui::Slider::new(&mut self.gain, 0.0..=1.0).fixed_decimals(2)).changed() {
+                if ui.add(egui::Slider::new(&mut self.gain, 0.0..=1.0).fixed_decimals(2).text("Gain")).changed() {
                     actions.push(Action::SetGain(self.gain));
                 }
-                ui.label("Crossfade");
                 if ui
-                    .add(egui::Slider::new(&mut self.crossfade_ms, 0.0..=500.0).suffix(" ms").logarithmic(true))
+                    .add(
+                        egui::Slider::new(&mut self.crossfade_ms, 0.0..=500.0)
+                            .suffix(" ms")
+                            .logarithmic(true)
+                            .text("Crossfade"),
+                    )
                     .changed()
                 {
                     actions.push(Action::SetCrossfadeMs(self.crossfade_ms));
@@ -365,5 +374,77 @@ impl Studio {
         self.visuals.draw_view(canvas, analysis, kind, r, &theme);
         let pane = canvas.pane_since(mark);
         ui.painter().add(egui::PaintCallback { rect, callback: Arc::new(pane) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui_kittest::kittest::Queryable;
+
+    struct State {
+        studio: Studio,
+        canvas: Canvas,
+        analysis: Analysis,
+        actions: Vec<Action>,
+    }
+
+    #[test]
+    fn holding_a_bar_plays_it_and_its_menu_edits_the_tree() {
+        let mut studio = Studio::new(Editor::new("void play(void) {}\n".into(), None));
+        let tree = clavm_bars::text::parse("base 440\nfifth 3/2 root W\nthird 5/4 fifth.E W\n").unwrap();
+        studio.set_bars(Some(crate::commands::bar_drawing(&tree)));
+        assert!(studio.panes.contains(&ViewKind::Bars), "a tree brings the bars pane");
+        let state =
+            State { studio, canvas: Canvas::new(1280, 800), analysis: Analysis::new(48000.0, 2), actions: Vec::new() };
+        let mut harness = egui_kittest::Harness::builder().with_size(egui::vec2(1280.0, 800.0)).build_ui_state(
+            |ui, s: &mut State| {
+                s.canvas.begin(1280, 800, clavm_render::draw::Color::rgb(0, 0, 0));
+                let a = s.studio.show(ui, &mut s.canvas, &mut s.analysis);
+                s.actions.extend(a);
+            },
+            state,
+        );
+        harness.run();
+        let at = harness.state().studio.bar_position(1, 1.0).expect("bar 1 was drawn");
+
+        // Hold bar 1: it plays; let go: it stops.
+        harness.state_mut().actions.clear();
+        harness.event(egui::Event::PointerMoved(at));
+        harness.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed: true,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.run();
+        assert!(harness.state().actions.contains(&Action::TouchBar(Some(1))), "{:?}", harness.state().actions);
+        harness.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.run();
+        assert!(harness.state().actions.contains(&Action::TouchBar(None)), "{:?}", harness.state().actions);
+
+        // Right-click bar 1, then "Pull out" in its menu.
+        for pressed in [true, false] {
+            harness.event(egui::Event::PointerButton {
+                pos: at,
+                button: egui::PointerButton::Secondary,
+                pressed,
+                modifiers: egui::Modifiers::NONE,
+            });
+            harness.run();
+        }
+        harness.state_mut().actions.clear();
+        harness.get_by_label("Pull out").click();
+        harness.run();
+        assert!(
+            harness.state().actions.contains(&Action::EditBars(BarEdit::Remove(1))),
+            "{:?}",
+            harness.state().actions
+        );
     }
 }
