@@ -99,6 +99,14 @@ impl BarsView {
         c.text(vec2(root.x - s, root.y + s + theme.px(12.0)), theme.label_px(), theme.text, Align::Left, "ROOT");
     }
 
+    /// Where bar `i`'s middle was drawn (pixels) in the last draw.
+    pub fn bar_center(&self, i: usize) -> Option<Vec2> {
+        let (scale, offset, _) = self.fit?;
+        let b = self.drawing.as_ref()?.bars.get(i)?;
+        let m = [(b.from[0] + b.to[0]) * 0.5, (b.from[1] + b.to[1]) * 0.5];
+        Some(vec2(offset.x + m[0] * scale, offset.y - m[1] * scale))
+    }
+
     /// The bar under pixel `p` of the last draw, if any (for touching bars).
     pub fn bar_at(&self, p: Vec2) -> Option<usize> {
         let (scale, offset, _) = self.fit?;
