@@ -289,7 +289,6 @@ impl PointerHandler for App {
                     });
                 }
             }
-            self.pointer_pos = Some(pos);
         }
         self.needs_redraw = true;
     }

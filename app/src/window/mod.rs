@@ -119,8 +119,6 @@ pub struct App {
     egui: egui::Context,
     events: Vec<egui::Event>,
     modifiers: Modifiers,
-    #[allow(dead_code)] // kept for drop-position hints
-    pointer_pos: Option<egui::Pos2>,
     // Drawing.
     gpu: Arc<Gpu>,
     renderer: Renderer,
@@ -281,7 +279,6 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         egui,
         events: Vec::new(),
         modifiers: Modifiers::default(),
-        pointer_pos: None,
         renderer: Renderer::new(&gpu)?,
         gpu,
         presenter: None,
@@ -744,7 +741,6 @@ impl App {
             }
             None => self.presenter = Some(shm::ShmPresenter::new(&self.shm, &self.gpu, w, h)?),
         }
-        self.drain_tap();
         let m = self.session.engine().meters();
         self.studio.status.dsp_avg = m.load_avg();
         self.studio.status.dsp_peak = self.studio.status.dsp_peak.max(m.take_peak()) * 0.98;
@@ -797,7 +793,7 @@ impl App {
             self.studio.status.recording = Some(r.describe());
         }
         let surface = self.window.wl_surface().clone();
-        presenter.attach(&surface, presenter.target.pixels(ticket.slot).to_vec().as_slice())?;
+        presenter.present(&surface, ticket.slot)?;
         surface.set_buffer_scale(self.scale);
         surface.damage_buffer(0, 0, w as i32, h as i32);
         surface.frame(&self.qh, handlers::frame_data(&surface));

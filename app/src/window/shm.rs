@@ -47,9 +47,10 @@ impl ShmPresenter {
         Ok(())
     }
 
-    /// Copies a finished frame (`pixels`, BGRA rows) into a free buffer and
-    /// attaches it to `surface` (the caller damages and commits).
-    pub fn attach(&mut self, surface: &WlSurface, pixels: &[u8]) -> anyhow::Result<()> {
+    /// Copies the finished frame of target slot `slot` into a free buffer
+    /// and attaches it to `surface` (the caller damages and commits).
+    pub fn present(&mut self, surface: &WlSurface, slot: usize) -> anyhow::Result<()> {
+        let pixels = self.target.pixels(slot);
         let (w, h) = self.size;
         let stride = w as i32 * 4;
         let free = self.buffers.iter().position(|b| b.canvas(&mut self.pool).is_some());

@@ -227,6 +227,12 @@ pub fn layout_change(
 /// A copy between tightly packed buffer rows (from `buffer_offset`) and the
 /// rows `first_row..first_row + rows` of a colour image `width` wide.
 pub fn rows_copy(buffer_offset: u64, width: u32, first_row: u32, rows: u32) -> vk::BufferImageCopy {
+    region_copy(buffer_offset, [0, first_row], [width, rows])
+}
+
+/// A copy between tightly packed buffer rows (from `buffer_offset`) and the
+/// `size` rectangle of a colour image at `at`.
+pub fn region_copy(buffer_offset: u64, at: [u32; 2], size: [u32; 2]) -> vk::BufferImageCopy {
     vk::BufferImageCopy {
         buffer_offset,
         buffer_row_length: 0,
@@ -237,7 +243,7 @@ pub fn rows_copy(buffer_offset: u64, width: u32, first_row: u32, rows: u32) -> v
             base_array_layer: 0,
             layer_count: 1,
         },
-        image_offset: vk::Offset3D { x: 0, y: first_row as i32, z: 0 },
-        image_extent: vk::Extent3D { width, height: rows, depth: 1 },
+        image_offset: vk::Offset3D { x: at[0] as i32, y: at[1] as i32, z: 0 },
+        image_extent: vk::Extent3D { width: size[0], height: size[1], depth: 1 },
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ash::vk;
 use gpu_allocator::vulkan::{Allocator, AllocatorCreateDesc};
 
-pub use memory::{color_range, layout_change, rows_copy, Access, Buffer, Image};
+pub use memory::{color_range, layout_change, region_copy, rows_copy, Access, Buffer, Image};
 pub use select::{choose, Candidate, DeviceKind, GpuChoice};
 pub use validation::{Validation, ValidationLog};
 

@@ -12,7 +12,7 @@ use epaint::TextureId;
 use gpu_allocator::MemoryLocation;
 
 use crate::error::{RenderError, VkContext};
-use crate::gpu::{layout_change, Access, Buffer, Gpu, Image};
+use crate::gpu::{layout_change, region_copy, Access, Buffer, Gpu, Image};
 
 /// How many textures may live at once (egui uses a handful).
 const MAX_TEXTURES: u32 = 512;
@@ -126,19 +126,7 @@ impl UiTextures {
                 old,
                 vk::ImageLayout::TRANSFER_DST_OPTIMAL,
             );
-            let region = vk::BufferImageCopy {
-                buffer_offset: offset as u64,
-                buffer_row_length: 0,
-                buffer_image_height: 0,
-                image_subresource: vk::ImageSubresourceLayers {
-                    aspect_mask: vk::ImageAspectFlags::COLOR,
-                    mip_level: 0,
-                    base_array_layer: 0,
-                    layer_count: 1,
-                },
-                image_offset: vk::Offset3D { x: at[0] as i32, y: at[1] as i32, z: 0 },
-                image_extent: vk::Extent3D { width: w as u32, height: h as u32, depth: 1 },
-            };
+            let region = region_copy(offset as u64, [at[0] as u32, at[1] as u32], [w as u32, h as u32]);
             let to_read = layout_change(
                 image,
                 Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_WRITE),
