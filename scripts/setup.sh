@@ -11,13 +11,14 @@ set -euo pipefail
 # debug builds and tests), glslang-tools (the build compiles the shaders),
 # ffmpeg (`clavm record`, and ffprobe in the tests). The window's tests:
 # sway (a headless compositor), grim (screenshots), wtype (a virtual keyboard).
+# The window itself: libxkbcommon-dev (sctk links xkbcommon through pkg-config).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
   libasound2-dev libjack-jackd2-dev jackd2
   sox spin neovim
   libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
-  sway grim wtype libxkbcommon0
+  sway grim wtype libxkbcommon-dev
 )
 
 as_root() {
