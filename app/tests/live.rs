@@ -158,29 +158,87 @@ fn faulty(fault: &str) -> String {
     )
 }
 
+/// How many times a fault case may be tried when the machine, not the
+/// engine, spoiled an attempt (see `machine_was_late`).
+const FAULT_ATTEMPTS: usize = 3;
+
 fn fault_case(fault: &str, expect: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut spoiled = Vec::new();
+    for attempt in 1..=FAULT_ATTEMPTS {
+        match fault_attempt(fault, expect) {
+            Ok(()) => return,
+            Err(Attempt::MachineLate(why)) => {
+                eprintln!("attempt {attempt}: the machine was late, not the engine: {why}");
+                spoiled.push(why);
+            }
+            Err(Attempt::Wrong(why)) => panic!("{why}"),
+        }
+    }
+    panic!("every attempt was spoiled by a late machine:\n{}", spoiled.join("\n"));
+}
+
+/// Why an attempt did not pass.
+enum Attempt {
+    /// The engine did the right thing for a machine that ran late (the audio
+    /// thread saw the fault well past its deadline, or the backup's request
+    /// missed its own): it faded out instead of filling, or a crash that
+    /// takes time (the stack overflow) was caught by the deadline first.
+    MachineLate(String),
+    /// The engine did the wrong thing.
+    Wrong(String),
+}
+
+/// Slack past the 1.33 ms deadline within which a timely audio thread notices.
+const NOTICE_SLACK: Duration = Duration::from_micros(250);
+
+/// Whether the failure report shows the machine itself ran late.
+fn machine_was_late(detected: Duration, fallback: &Option<Result<Duration, clavm_audio::live::WorkerFault>>) -> bool {
+    let deadline = Duration::from_secs_f64(BLOCK as f64 / SR / 2.0);
+    detected > deadline + NOTICE_SLACK || matches!(fallback, Some(Err(clavm_audio::live::WorkerFault::Deadline { .. })))
+}
+
+fn fault_attempt(fault: &str, expect: &str) -> Result<(), Attempt> {
     let mut s = Session::with_sine();
-    let helpers = "int depth(int n) { return n > 0 ? depth(n + 1) + 1 : 0; }\n";
+    // Frames of a kilobyte: the 2 MB stack overflows within microseconds,
+    // long before the deadline, so the crash (not a hang) is what is seen.
+    let helpers =
+        "int depth(int n) { volatile char pad[1024]; pad[0] = (char)n; return n > 0 ? depth(n + 1) + pad[0] : 0; }\n";
     s.submit("faulty.c", &format!("{helpers}{}", faulty(fault)));
     assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{}", s.describe_all());
     let f0 = s.frame();
     let x = s.play(0.6);
     let (recovery, now_playing, what) = s.failure();
+    let mut late = false;
     for e in &s.events {
         if let LiveEvent::WorkerFailed { detected, fallback, .. } = e {
             eprintln!("{what}: detected {detected:?} into the block, fallback {fallback:?}");
+            late |= machine_was_late(*detected, fallback);
         }
     }
-    assert!(what.contains(expect), "expected '{expect}' in: {what}");
-    assert_eq!(now_playing, Some(1), "the previous version plays on");
-    assert_eq!(recovery, Recovery::FilledByBackup, "{what}");
+    let result = (|| {
+        if !what.contains(expect) {
+            return Err(format!("expected '{expect}' in: {what}"));
+        }
+        if now_playing != Some(1) {
+            return Err(format!("the previous version should play on, not {now_playing:?}"));
+        }
+        if recovery != Recovery::FilledByBackup {
+            return Err(format!("{what}: recovery {recovery:?}, not filled by the backup"));
+        }
+        Ok(())
+    })();
+    if let Err(why) = result {
+        s.engine.shutdown();
+        return Err(if late { Attempt::MachineLate(why) } else { Attempt::Wrong(why) });
+    }
     assert_no_gap(&x, f0, &s.events);
     // And it keeps playing after the replacement.
     let f1 = s.frame();
     let y = s.play(0.2);
     assert_no_gap(&y, f1, &s.events);
     s.engine.shutdown();
+    Ok(())
 }
 
 #[test]
