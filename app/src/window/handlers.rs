@@ -32,7 +32,7 @@ const TEXT: [&str; 3] = ["text/plain;charset=utf-8", "UTF8_STRING", "text/plain"
 
 impl CompositorHandler for App {
     fn scale_factor_changed(&mut self, _: &Connection, _: &QueueHandle<Self>, _: &wl_surface::WlSurface, factor: i32) {
-        self.scale = factor.max(1);
+        self.set_scale(super::scale::Scale::Integer(factor.max(1) as u32));
         self.needs_redraw = true;
     }
     fn transform_changed(

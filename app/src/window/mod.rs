@@ -11,6 +11,7 @@ mod dmabuf;
 mod handlers;
 mod keys;
 mod recorder;
+mod scale;
 mod shm;
 mod stats;
 
@@ -108,7 +109,9 @@ pub struct App {
     // Window state.
     /// Logical size (surface coordinates).
     size: (u32, u32),
-    scale: i32,
+    scale: scale::Scale,
+    /// Fractional scaling, when the compositor offers it (else integer scales).
+    fractional: Option<scale::Fractional>,
     configured: bool,
     fullscreen: bool,
     exit: Option<String>,
@@ -203,6 +206,15 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     tracing::info!("presentation: {present_reason}");
 
     let surface = compositor.create_surface(&qh);
+    let fractional = scale::Fractional::bind(&globals, &qh, &surface);
+    tracing::info!(
+        "scaling: {}",
+        if fractional.is_some() {
+            "fractional (wp_fractional_scale_v1 + wp_viewporter)"
+        } else {
+            "integer buffer scales"
+        }
+    );
     let window = xdg.create_window(surface, WindowDecorations::RequestServer, &qh);
     let editor = Editor::new(text.clone(), path.clone());
     window.set_title(format!("{} — CLAVM", editor.name()));
@@ -269,7 +281,8 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         loop_handle: event_loop.handle(),
         clipboard: None,
         size: (1280, 800),
-        scale: 1,
+        scale: scale::Scale::default(),
+        fractional,
         configured: false,
         fullscreen: false,
         exit: None,
@@ -385,6 +398,20 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
 }
 
 impl App {
+    /// A new scale from the compositor: the next frame is drawn at its size.
+    /// Integer hints are ignored once fractional scaling is bound (it is the
+    /// finer of the two and the compositor sends both).
+    fn set_scale(&mut self, s: scale::Scale) {
+        if matches!(s, scale::Scale::Integer(_)) && self.fractional.is_some() {
+            return;
+        }
+        if s != self.scale {
+            tracing::info!("scale {:.3}", s.factor());
+            self.scale = s;
+            self.needs_redraw = true;
+        }
+    }
+
     /// Audio from the tap into the visuals (and a recording's sound).
     fn drain_tap(&mut self) {
         if let Some(feed) = &mut self.feed {
@@ -413,7 +440,7 @@ impl App {
             let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
             PathBuf::from(format!("clavm-{secs}.mp4"))
         });
-        let (w, h) = (self.size.0 * self.scale as u32, self.size.1 * self.scale as u32);
+        let (w, h) = self.scale.buffer_size(self.size);
         match recorder::Recorder::start(&path, w, h, self.session.rate, self.analysis.channels()) {
             Ok(r) => {
                 self.studio.status.recording = Some(r.describe());
@@ -730,7 +757,7 @@ impl App {
     fn draw(&mut self) -> anyhow::Result<()> {
         let t0 = Instant::now();
         self.stats.frame_started();
-        let (w, h) = (self.size.0 * self.scale as u32, self.size.1 * self.scale as u32);
+        let (w, h) = self.scale.buffer_size(self.size);
         match &mut self.presenter {
             Some(p) => {
                 if p.size() != (w, h) {
@@ -752,7 +779,7 @@ impl App {
         }
         self.studio.status.fps = self.frame_times.len() as f32;
 
-        let ppp = self.scale as f32;
+        let ppp = self.scale.pixels_per_point();
         let input = egui::RawInput {
             screen_rect: Some(egui::Rect::from_min_size(
                 egui::Pos2::ZERO,
@@ -794,7 +821,10 @@ impl App {
         }
         let surface = self.window.wl_surface().clone();
         presenter.present(&surface, ticket.slot)?;
-        surface.set_buffer_scale(self.scale);
+        surface.set_buffer_scale(self.scale.buffer_scale());
+        if let Some(f) = &self.fractional {
+            f.set_destination(self.size);
+        }
         surface.damage_buffer(0, 0, w as i32, h as i32);
         surface.frame(&self.qh, handlers::frame_data(&surface));
         self.window.commit();
