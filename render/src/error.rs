@@ -26,6 +26,12 @@ pub enum RenderError {
     /// A Vulkan call failed.
     #[error("Vulkan {call} failed: {result}")]
     Vulkan { call: &'static str, result: vk::Result },
+    /// Frames cannot be shared as dmabufs on this device; the text says why.
+    #[error("cannot share frames as dmabufs: {0}")]
+    Dmabuf(String),
+    /// A system call on a shared buffer or sync file failed.
+    #[error("{call} failed: {source}")]
+    Os { call: &'static str, source: std::io::Error },
     /// Device memory could not be allocated.
     #[error("GPU memory: {0}")]
     Memory(#[from] gpu_allocator::AllocationError),

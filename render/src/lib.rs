@@ -4,9 +4,9 @@
 //! - `draw/`: the canvas of shapes and text a frame is made of (CPU).
 //! - `views/`: the panels, laid out on a canvas from the analysis.
 //! - `gpu/`: the Vulkan device, validation and memory.
-//! - `renderer.rs` + `target.rs`: one instanced draw of the canvas into a
-//!   frame target (an offscreen image read back to memory now; the desktop
-//!   app adds window targets behind the same seam), two frames in flight.
+//! - `renderer.rs` + `target/`: one instanced draw of the canvas into a
+//!   frame target (an offscreen image read back to memory, or images
+//!   exported as dmabufs for a window), two frames in flight.
 
 pub mod analysis;
 pub mod draw;

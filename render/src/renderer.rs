@@ -323,7 +323,17 @@ impl Renderer {
             target.record_after(device, cmd, slot_index);
             device.end_command_buffer(cmd).vk("end_command_buffer")?;
             let cmds = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
-            let submit = vk::SubmitInfo2::default().command_buffer_infos(&cmds);
+            // A shared target's semaphores: whoever still reads its image
+            // (waited before anything runs), and the frame's completion.
+            let semaphore = |s: vk::Semaphore| {
+                vk::SemaphoreSubmitInfo::default().semaphore(s).stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)
+            };
+            let wait = target.wait_semaphore(slot_index).map(semaphore);
+            let signal = target.signal_semaphore(slot_index).map(semaphore);
+            let submit = vk::SubmitInfo2::default()
+                .wait_semaphore_infos(wait.as_slice())
+                .command_buffer_infos(&cmds)
+                .signal_semaphore_infos(signal.as_slice());
             device.queue_submit2(self.gpu.queue(), &[submit], slot.fence).vk("queue_submit2")?;
         }
         if upload.is_some() {
@@ -345,6 +355,17 @@ impl Renderer {
             // (its pixels are gone, which the caller's ticket order prevents).
             _ => Ok(()),
         }
+    }
+
+    /// Whether the frame is done on the GPU, without waiting (a swapchain
+    /// frees a buffer's resources once its last frame is done).
+    pub fn is_done(&self, ticket: FrameTicket) -> Result<bool, RenderError> {
+        let slot = &self.slots[ticket.slot];
+        if slot.pending != Some(ticket.serial) {
+            return Ok(true);
+        }
+        // SAFETY: the fence is ours and was submitted.
+        unsafe { self.gpu.device().get_fence_status(slot.fence) }.vk("get_fence_status")
     }
 
     /// Waits for every frame in flight.

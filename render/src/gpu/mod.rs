@@ -50,13 +50,53 @@ pub struct DeviceInfo {
     pub kind: DeviceKind,
     pub api: (u32, u32),
     pub max_image_size: u32,
+    /// The device's DRM nodes (VK_EXT_physical_device_drm), which a Wayland
+    /// compositor's dmabuf feedback names; `None` when the device has none
+    /// or does not say (lavapipe).
+    pub drm: Option<DrmNodes>,
+    /// Images can be exported as dmabufs (VK_KHR_external_memory_fd and
+    /// VK_EXT_external_memory_dma_buf are enabled).
+    pub dmabuf_export: bool,
+    /// Explicit DRM format modifiers (VK_EXT_image_drm_format_modifier) are
+    /// enabled; without them only LINEAR images can be shared.
+    pub drm_modifiers: bool,
+    /// Semaphores can be exported and imported as sync files
+    /// (VK_KHR_external_semaphore_fd).
+    pub sync_fd: bool,
+}
+
+/// A device's DRM primary and render nodes as (major, minor), the numbers
+/// `stat` gives for /dev/dri/cardN and /dev/dri/renderDN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrmNodes {
+    pub primary: Option<(u32, u32)>,
+    pub render: Option<(u32, u32)>,
+}
+
+/// The extension loaders for sharing images and sync files with other
+/// processes, present only when the device offers them (see `DeviceInfo`).
+pub(crate) struct External {
+    pub memory_fd: Option<ash::khr::external_memory_fd::Device>,
+    pub modifiers: Option<ash::ext::image_drm_format_modifier::Device>,
+    pub semaphore_fd: Option<ash::khr::external_semaphore_fd::Device>,
+}
+
+/// One DRM format modifier the device can render into, for a format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DrmModifier {
+    pub modifier: u64,
+    /// Memory planes an image with this modifier has (1 for plain layouts,
+    /// more with compression metadata).
+    pub planes: u32,
 }
 
 /// The opened device. Drop order (see `Drop`): wait idle, allocator, device,
 /// messenger, instance.
 pub struct Gpu {
     allocator: ManuallyDrop<Mutex<Allocator>>,
+    external: External,
     device: ash::Device,
+    physical: vk::PhysicalDevice,
     queue: vk::Queue,
     queue_family: u32,
     info: DeviceInfo,
@@ -139,7 +179,7 @@ impl Gpu {
 
         // From here on a failure must destroy what exists, newest first.
         let opened = open_device(&instance, &options.choice);
-        let (device, physical, queue_family, info) = match opened {
+        let (device, physical, queue_family, info, wanted) = match opened {
             Ok(d) => d,
             Err(e) => {
                 // SAFETY: no device was made; the messenger and instance are ours.
@@ -177,16 +217,28 @@ impl Gpu {
             }
         };
         tracing::info!(
-            "Vulkan device: {} ({}, Vulkan {}.{}){}",
+            "Vulkan device: {} ({}, Vulkan {}.{}){}{}",
             info.name,
             info.kind,
             info.api.0,
             info.api.1,
-            if layers_on { ", validation on" } else { "" }
+            if layers_on { ", validation on" } else { "" },
+            if info.dmabuf_export { ", dmabuf export" } else { "" }
         );
+        let has = |name: &CStr| wanted.contains(&name);
+        let external = External {
+            memory_fd: has(ash::khr::external_memory_fd::NAME)
+                .then(|| ash::khr::external_memory_fd::Device::new(&instance, &device)),
+            modifiers: has(ash::ext::image_drm_format_modifier::NAME)
+                .then(|| ash::ext::image_drm_format_modifier::Device::new(&instance, &device)),
+            semaphore_fd: has(ash::khr::external_semaphore_fd::NAME)
+                .then(|| ash::khr::external_semaphore_fd::Device::new(&instance, &device)),
+        };
         Ok(Arc::new(Gpu {
             allocator: ManuallyDrop::new(Mutex::new(allocator)),
+            external,
             device,
+            physical,
             queue,
             queue_family,
             info,
@@ -223,6 +275,44 @@ impl Gpu {
     }
     pub fn info(&self) -> &DeviceInfo {
         &self.info
+    }
+    pub(crate) fn instance(&self) -> &ash::Instance {
+        &self.instance
+    }
+    pub(crate) fn physical(&self) -> vk::PhysicalDevice {
+        self.physical
+    }
+    pub(crate) fn external(&self) -> &External {
+        &self.external
+    }
+
+    /// The DRM format modifiers the device can draw `format` into (colour
+    /// attachment and transfer source), in the driver's order, which lists
+    /// its fastest first. Empty without VK_EXT_image_drm_format_modifier.
+    pub fn drm_modifiers(&self, format: vk::Format) -> Vec<DrmModifier> {
+        if !self.info.drm_modifiers {
+            return Vec::new();
+        }
+        let needed = vk::FormatFeatureFlags::COLOR_ATTACHMENT | vk::FormatFeatureFlags::TRANSFER_SRC;
+        let mut list = vk::DrmFormatModifierPropertiesListEXT::default();
+        // SAFETY: first call only counts (null array); the struct lives across it.
+        unsafe {
+            let mut props = vk::FormatProperties2::default().push_next(&mut list);
+            self.instance.get_physical_device_format_properties2(self.physical, format, &mut props);
+        }
+        let mut entries = vec![vk::DrmFormatModifierPropertiesEXT::default(); list.drm_format_modifier_count as usize];
+        let mut list = vk::DrmFormatModifierPropertiesListEXT::default().drm_format_modifier_properties(&mut entries);
+        // SAFETY: the array holds the count the driver gave; it outlives the call.
+        unsafe {
+            let mut props = vk::FormatProperties2::default().push_next(&mut list);
+            self.instance.get_physical_device_format_properties2(self.physical, format, &mut props);
+        }
+        let n = list.drm_format_modifier_count as usize;
+        entries[..n.min(entries.len())]
+            .iter()
+            .filter(|e| e.drm_format_modifier_tiling_features.contains(needed))
+            .map(|e| DrmModifier { modifier: e.drm_format_modifier, planes: e.drm_format_modifier_plane_count })
+            .collect()
     }
     /// What the validation layers reported so far (empty counts when off).
     pub fn validation(&self) -> &ValidationLog {
@@ -340,7 +430,43 @@ fn candidates(instance: &ash::Instance) -> Result<Vec<(Candidate, Option<u32>)>,
         .collect())
 }
 
-type Opened = (ash::Device, vk::PhysicalDevice, u32, DeviceInfo);
+type Opened = (ash::Device, vk::PhysicalDevice, u32, DeviceInfo, Vec<&'static CStr>);
+
+/// Extensions enabled when the device offers them: sharing images as
+/// dmabufs (with explicit modifiers) and frames' completion as sync files.
+/// Their dependencies are Vulkan 1.1/1.2 core, which 1.3 includes.
+const OPTIONAL_EXTENSIONS: [&CStr; 4] = [
+    ash::khr::external_memory_fd::NAME,
+    ash::ext::external_memory_dma_buf::NAME,
+    ash::ext::image_drm_format_modifier::NAME,
+    ash::khr::external_semaphore_fd::NAME,
+];
+
+/// The optional extensions `offered` contains, in a fixed order (the dma_buf
+/// one only with external_memory_fd, which it requires).
+fn wanted_extensions(offered: &[&CStr]) -> Vec<&'static CStr> {
+    let mut out: Vec<&'static CStr> = OPTIONAL_EXTENSIONS.iter().copied().filter(|e| offered.contains(e)).collect();
+    if !out.contains(&ash::khr::external_memory_fd::NAME) {
+        out.retain(|e| *e != ash::ext::external_memory_dma_buf::NAME);
+    }
+    out
+}
+
+/// The device's DRM nodes, if it has VK_EXT_physical_device_drm and says.
+fn drm_nodes(instance: &ash::Instance, physical: vk::PhysicalDevice) -> Option<DrmNodes> {
+    let mut drm = vk::PhysicalDeviceDrmPropertiesEXT::default();
+    // SAFETY: the caller checked the extension is offered; `drm` lives across the call.
+    unsafe {
+        let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut drm);
+        instance.get_physical_device_properties2(physical, &mut props);
+    }
+    let node = |has: vk::Bool32, major: i64, minor: i64| (has == vk::TRUE).then_some((major as u32, minor as u32));
+    let nodes = DrmNodes {
+        primary: node(drm.has_primary, drm.primary_major, drm.primary_minor),
+        render: node(drm.has_render, drm.render_major, drm.render_minor),
+    };
+    (nodes.primary.is_some() || nodes.render.is_some()).then_some(nodes)
+}
 
 fn open_device(instance: &ash::Instance, choice: &GpuChoice) -> Result<Opened, RenderError> {
     let list = candidates(instance)?;
@@ -354,15 +480,46 @@ fn open_device(instance: &ash::Instance, choice: &GpuChoice) -> Result<Opened, R
     let props = unsafe { instance.get_physical_device_properties(physical) };
     let priorities = [1.0f32];
     let queues = [vk::DeviceQueueCreateInfo::default().queue_family_index(family).queue_priorities(&priorities)];
+    // SAFETY: plain query on a device of this instance.
+    let offered_props = unsafe { instance.enumerate_device_extension_properties(physical) }.unwrap_or_default();
+    let offered: Vec<&CStr> = offered_props.iter().filter_map(|e| e.extension_name_as_c_str().ok()).collect();
+    let wanted = wanted_extensions(&offered);
+    let drm = offered.contains(&ash::ext::physical_device_drm::NAME).then(|| drm_nodes(instance, physical)).flatten();
+    let names: Vec<*const std::ffi::c_char> = wanted.iter().map(|e| e.as_ptr()).collect();
     let mut f13 = vk::PhysicalDeviceVulkan13Features::default().dynamic_rendering(true).synchronization2(true);
-    let create = vk::DeviceCreateInfo::default().queue_create_infos(&queues).push_next(&mut f13);
-    // SAFETY: the features were checked in `candidates`; infos live across the call.
+    let create =
+        vk::DeviceCreateInfo::default().queue_create_infos(&queues).enabled_extension_names(&names).push_next(&mut f13);
+    // SAFETY: the features were checked in `candidates`, the extensions are
+    // ones the device lists; infos live across the call.
     let device = unsafe { instance.create_device(physical, &create, None) }.vk("create_device")?;
     let info = DeviceInfo {
         name: cand.name.clone(),
         kind: cand.kind,
         api: cand.api,
         max_image_size: props.limits.max_image_dimension2_d,
+        drm,
+        dmabuf_export: wanted.contains(&ash::ext::external_memory_dma_buf::NAME),
+        drm_modifiers: wanted.contains(&ash::ext::image_drm_format_modifier::NAME),
+        sync_fd: wanted.contains(&ash::khr::external_semaphore_fd::NAME),
     };
-    Ok((device, physical, family, info))
+    Ok((device, physical, family, info, wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_extensions_are_taken_only_when_offered_and_with_what_they_need() {
+        let all: Vec<&CStr> = OPTIONAL_EXTENSIONS.to_vec();
+        assert_eq!(wanted_extensions(&all), all);
+        // lavapipe: external_memory_fd without dma_buf or modifiers.
+        let lavapipe = [ash::khr::external_memory_fd::NAME, ash::khr::external_semaphore_fd::NAME, c"VK_KHR_swapchain"];
+        assert_eq!(
+            wanted_extensions(&lavapipe),
+            vec![ash::khr::external_memory_fd::NAME, ash::khr::external_semaphore_fd::NAME]
+        );
+        // dma_buf alone would fail device creation: it requires external_memory_fd.
+        assert!(wanted_extensions(&[ash::ext::external_memory_dma_buf::NAME]).is_empty());
+    }
 }

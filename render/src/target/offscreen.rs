@@ -1,30 +1,14 @@
-//! Where frames go: the seam between drawing and delivering. The renderer
-//! draws into the target's image for the frame slot, then the target records
-//! what must follow on the GPU (a copy to memory here; for a window, a copy
-//! into a shared-memory buffer or a hand-over of a dmabuf-exported image).
+//! The offscreen target: frames copied back to host memory.
 
 use std::sync::Arc;
 
 use ash::vk;
 use gpu_allocator::MemoryLocation;
 
+use super::FrameTarget;
 use crate::error::RenderError;
 use crate::gpu::{layout_change, rows_copy, Access, Buffer, Gpu, Image, FRAME_FORMAT};
 use crate::renderer::FRAMES_IN_FLIGHT;
-
-/// A destination for frames, one image per frame slot so a frame can be
-/// drawn while the one before is still being read or shown.
-pub trait FrameTarget {
-    fn extent(&self) -> vk::Extent2D;
-    fn format(&self) -> vk::Format;
-    /// The image (and view) frame slot `slot` draws into. The renderer moves
-    /// it from UNDEFINED (its old content is not kept) to colour attachment.
-    fn image(&self, slot: usize) -> (vk::Image, vk::ImageView);
-    /// Records what follows the drawing, in the same command buffer. The
-    /// image is in COLOR_ATTACHMENT_OPTIMAL, written at
-    /// COLOR_ATTACHMENT_OUTPUT.
-    fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize);
-}
 
 /// Frames drawn offscreen and copied back to memory as tightly packed rows
 /// of sRGB values: RGBA for snapshots, video frames and tests; BGRA for a
