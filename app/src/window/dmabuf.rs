@@ -1,14 +1,14 @@
 //! Choosing how frames reach the compositor, and the negotiation the dmabuf
 //! path needs: the compositor's format table, its main device, the Vulkan
-//! device that matches it, and the modifier both can use.
+//! device that matches it, and the modifiers both can use.
 //!
-//! The dmabuf swapchain itself (exporting images as dmabufs, wrapping them
-//! in wl_buffers, sync files) is not in this build: on the machines it is
-//! built and tested on there is no render node, and lavapipe cannot export a
-//! dmabuf. The negotiation is here and tested, so the swapchain lands on it;
-//! `auto` says plainly why it chose shared memory.
+//! `choose` decides before the window exists, from what the compositor and
+//! the device offer; the swapchain (`swapchain.rs`) then finishes the
+//! negotiation on the surface's feedback and builds the dmabufs. Under
+//! `auto` any step that fails means shared memory, with the reason shown;
+//! `--present dmabuf` fails with it instead.
 
-use clavm_render::gpu::{DeviceKind, Gpu};
+use clavm_render::gpu::{DeviceInfo, DeviceKind};
 use wayland_client::globals::GlobalList;
 
 /// `--present`.
@@ -31,69 +31,50 @@ pub fn offered(globals: &GlobalList) -> Option<u32> {
     globals.contents().with_list(|l| l.iter().find(|g| g.interface == "zwp_linux_dmabuf_v1").map(|g| g.version))
 }
 
-/// The path for `choice`, with the reason shown in the status bar.
-pub fn choose(choice: PresentChoice, dmabuf: Option<u32>, gpu: &Gpu) -> (PresentPath, String) {
-    let info = gpu.info();
+/// The path for `choice`, with the reason shown in the status bar; `Err`
+/// with the reason when `--present dmabuf` asked for what cannot work.
+pub fn choose(choice: PresentChoice, dmabuf: Option<u32>, info: &DeviceInfo) -> Result<(PresentPath, String), String> {
     let why_not = if dmabuf.is_none() {
         Some("the compositor offers no linux-dmabuf".to_string())
     } else if info.kind == DeviceKind::Software {
         Some(format!("{} cannot export dmabufs (a software rasteriser has no render node)", info.name))
     } else if dmabuf.is_some_and(|v| v < 4) {
         Some("the compositor's linux-dmabuf is older than v4 (no per-surface feedback)".to_string())
+    } else if !info.dmabuf_export {
+        Some(format!("{} cannot export dmabufs (no VK_EXT_external_memory_dma_buf)", info.name))
+    } else if info.drm.is_none() {
+        Some(format!(
+            "{} names no DRM node to match the compositor's device (no VK_EXT_physical_device_drm)",
+            info.name
+        ))
     } else {
-        Some("the dmabuf swapchain is not in this build".to_string())
+        None
     };
     match (choice, why_not) {
-        (PresentChoice::Shm, _) => (PresentPath::Shm, "shm (chosen with --present shm)".into()),
-        (PresentChoice::Dmabuf, Some(why)) => (PresentPath::Dmabuf, why),
-        (PresentChoice::Auto, Some(why)) => (PresentPath::Shm, format!("shm: {why}")),
-        (_, None) => (PresentPath::Dmabuf, "dmabuf".into()),
+        (PresentChoice::Shm, _) => Ok((PresentPath::Shm, "shm (chosen with --present shm)".into())),
+        (PresentChoice::Dmabuf, Some(why)) => Err(why),
+        (PresentChoice::Auto, Some(why)) => Ok((PresentPath::Shm, format!("shm: {why}"))),
+        (_, None) => Ok((PresentPath::Dmabuf, "dmabuf".into())),
     }
 }
 
-// The negotiation below is used by the dmabuf swapchain, which is not in
-// this build, and by its tests.
 /// A DRM fourcc code.
-#[allow(dead_code)]
 pub const fn fourcc(s: &[u8; 4]) -> u32 {
     (s[0] as u32) | (s[1] as u32) << 8 | (s[2] as u32) << 16 | (s[3] as u32) << 24
 }
-#[allow(dead_code)]
 pub const DRM_FORMAT_XRGB8888: u32 = fourcc(b"XR24");
-#[allow(dead_code)]
 pub const DRM_FORMAT_ARGB8888: u32 = fourcc(b"AR24");
-#[allow(dead_code)]
 pub const DRM_FORMAT_MOD_LINEAR: u64 = 0;
-#[allow(dead_code)]
 pub const DRM_FORMAT_MOD_INVALID: u64 = 0x00ff_ffff_ffff_ffff;
 
-/// One entry of the feedback's format table.
+/// One entry of the feedback's format table (sctk maps the table itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)]
 pub struct FormatModifier {
     pub format: u32,
     pub modifier: u64,
 }
 
-/// Parses the format table the compositor shares by fd: 16-byte entries of
-/// `{u32 format, u32 padding, u64 modifier}`, native endian. A trailing
-/// partial entry is an error (the table is corrupt, not short).
-#[allow(dead_code)]
-pub fn parse_format_table(bytes: &[u8]) -> Result<Vec<FormatModifier>, String> {
-    if !bytes.len().is_multiple_of(16) {
-        return Err(format!("format table of {} bytes is not a whole number of 16-byte entries", bytes.len()));
-    }
-    Ok(bytes
-        .chunks_exact(16)
-        .map(|e| FormatModifier {
-            format: u32::from_ne_bytes(e[0..4].try_into().expect("4 bytes")),
-            modifier: u64::from_ne_bytes(e[8..16].try_into().expect("8 bytes")),
-        })
-        .collect())
-}
-
 /// The entries a tranche names: its `formats` array is u16 indices into the table.
-#[allow(dead_code)]
 pub fn tranche_formats(table: &[FormatModifier], indices: &[u8]) -> Result<Vec<FormatModifier>, String> {
     if !indices.len().is_multiple_of(2) {
         return Err("tranche format indices are not 16-bit".into());
@@ -109,7 +90,6 @@ pub fn tranche_formats(table: &[FormatModifier], indices: &[u8]) -> Result<Vec<F
 
 /// A device number (`dev_t`) from the feedback's `main_device` array, as
 /// (major, minor) with glibc's encoding.
-#[allow(dead_code)]
 pub fn parse_dev(bytes: &[u8]) -> Result<(u32, u32), String> {
     let raw: [u8; 8] = bytes.try_into().map_err(|_| format!("a dev_t of {} bytes", bytes.len()))?;
     let dev = u64::from_ne_bytes(raw);
@@ -120,7 +100,6 @@ pub fn parse_dev(bytes: &[u8]) -> Result<(u32, u32), String> {
 
 /// A Vulkan device's DRM nodes (from VK_EXT_physical_device_drm).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)]
 pub struct DrmNodes {
     pub index: usize,
     pub primary: Option<(u32, u32)>,
@@ -128,15 +107,26 @@ pub struct DrmNodes {
 }
 
 /// The Vulkan device whose primary or render node is the compositor's main device.
-#[allow(dead_code)]
 pub fn match_device(main: (u32, u32), devices: &[DrmNodes]) -> Option<usize> {
     devices.iter().find(|d| d.render == Some(main) || d.primary == Some(main)).map(|d| d.index)
+}
+
+/// The modifiers to allocate with, when an explicit one is possible: those
+/// both the compositor (in the tranche) and the device support for
+/// `format`, in the device's order, without LINEAR and the implicit one
+/// (which `choose_modifier` falls back to).
+pub fn common_modifiers(format: u32, tranche: &[FormatModifier], device_modifiers: &[u64]) -> Vec<u64> {
+    let offered = |m: u64| tranche.iter().any(|e| e.format == format && e.modifier == m);
+    device_modifiers
+        .iter()
+        .copied()
+        .filter(|&m| m != DRM_FORMAT_MOD_LINEAR && m != DRM_FORMAT_MOD_INVALID && offered(m))
+        .collect()
 }
 
 /// The modifier to allocate with: one both the compositor (in the tranche)
 /// and the device support for `format`, preferring the device's order
 /// (drivers list their fastest first) and LINEAR last.
-#[allow(dead_code)]
 pub fn choose_modifier(format: u32, tranche: &[FormatModifier], device_modifiers: &[u64]) -> Option<u64> {
     let offered = |m: u64| tranche.iter().any(|e| e.format == format && e.modifier == m);
     device_modifiers
@@ -152,31 +142,59 @@ pub fn choose_modifier(format: u32, tranche: &[FormatModifier], device_modifiers
 mod tests {
     use super::*;
 
-    fn entry(format: u32, modifier: u64) -> [u8; 16] {
-        let mut e = [0u8; 16];
-        e[0..4].copy_from_slice(&format.to_ne_bytes());
-        e[8..16].copy_from_slice(&modifier.to_ne_bytes());
-        e
-    }
-
     #[test]
-    fn the_format_table_and_tranches_parse_and_bad_ones_are_refused() {
+    fn tranches_name_table_entries_and_bad_indices_are_refused() {
         let tiled = 0x0100_0000_0000_0001u64;
-        let bytes: Vec<u8> = [
-            entry(DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR),
-            entry(DRM_FORMAT_XRGB8888, tiled),
-            entry(DRM_FORMAT_ARGB8888, 0),
-        ]
-        .concat();
-        let table = parse_format_table(&bytes).unwrap();
-        assert_eq!(table.len(), 3);
-        assert_eq!(table[1], FormatModifier { format: DRM_FORMAT_XRGB8888, modifier: tiled });
-        assert!(parse_format_table(&bytes[..20]).unwrap_err().contains("16-byte"));
+        let table = [
+            FormatModifier { format: DRM_FORMAT_XRGB8888, modifier: DRM_FORMAT_MOD_LINEAR },
+            FormatModifier { format: DRM_FORMAT_XRGB8888, modifier: tiled },
+            FormatModifier { format: DRM_FORMAT_ARGB8888, modifier: 0 },
+        ];
         let idx: Vec<u8> = [1u16, 0].iter().flat_map(|i| i.to_ne_bytes()).collect();
         let tranche = tranche_formats(&table, &idx).unwrap();
         assert_eq!(tranche[0].modifier, tiled);
         let bad: Vec<u8> = 7u16.to_ne_bytes().to_vec();
         assert!(tranche_formats(&table, &bad).unwrap_err().contains("entry 7"));
+        assert!(tranche_formats(&table, &[0]).unwrap_err().contains("16-bit"));
+    }
+
+    fn device(kind: DeviceKind, export: bool, drm: bool) -> DeviceInfo {
+        DeviceInfo {
+            name: "dev".into(),
+            kind,
+            api: (1, 3),
+            max_image_size: 16384,
+            drm: drm.then_some(clavm_render::gpu::DrmNodes { primary: Some((226, 0)), render: Some((226, 128)) }),
+            dmabuf_export: export,
+            drm_modifiers: export,
+            sync_fd: export,
+        }
+    }
+
+    #[test]
+    fn auto_takes_dmabuf_only_when_compositor_and_device_can_and_says_why_not() {
+        let gpu = device(DeviceKind::Discrete, true, true);
+        assert_eq!(choose(PresentChoice::Auto, Some(4), &gpu).unwrap().0, PresentPath::Dmabuf);
+        assert_eq!(choose(PresentChoice::Shm, Some(4), &gpu).unwrap().0, PresentPath::Shm);
+        let (path, why) = choose(PresentChoice::Auto, None, &gpu).unwrap();
+        assert_eq!((path, why.as_str()), (PresentPath::Shm, "shm: the compositor offers no linux-dmabuf"));
+        assert!(choose(PresentChoice::Auto, Some(3), &gpu).unwrap().1.contains("older than v4"));
+        let lavapipe = device(DeviceKind::Software, false, false);
+        assert!(choose(PresentChoice::Auto, Some(4), &lavapipe).unwrap().1.contains("software rasteriser"));
+        assert!(choose(PresentChoice::Auto, Some(4), &device(DeviceKind::Integrated, false, true))
+            .unwrap()
+            .1
+            .contains("export"));
+        assert!(choose(PresentChoice::Auto, Some(4), &device(DeviceKind::Integrated, true, false))
+            .unwrap()
+            .1
+            .contains("DRM node"));
+        // Asked for and impossible: refused with the reason.
+        assert_eq!(
+            choose(PresentChoice::Dmabuf, None, &lavapipe).unwrap_err(),
+            "the compositor offers no linux-dmabuf"
+        );
+        assert_eq!(choose(PresentChoice::Dmabuf, Some(4), &gpu).unwrap().0, PresentPath::Dmabuf);
     }
 
     #[test]
@@ -206,5 +224,7 @@ mod tests {
         assert_eq!(choose_modifier(DRM_FORMAT_XRGB8888, &tranche, &[tiled_a, tiled_b, 0]), Some(tiled_b));
         assert_eq!(choose_modifier(DRM_FORMAT_XRGB8888, &tranche, &[tiled_a]), Some(DRM_FORMAT_MOD_LINEAR));
         assert_eq!(choose_modifier(DRM_FORMAT_ARGB8888, &tranche, &[tiled_b]), None);
+        assert_eq!(common_modifiers(DRM_FORMAT_XRGB8888, &tranche, &[tiled_a, tiled_b, 0]), vec![tiled_b]);
+        assert!(common_modifiers(DRM_FORMAT_XRGB8888, &tranche, &[0]).is_empty());
     }
 }

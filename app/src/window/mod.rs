@@ -10,10 +10,12 @@ mod bar_motion;
 mod dmabuf;
 mod handlers;
 mod keys;
+mod present;
 mod recorder;
 mod scale;
 mod shm;
 mod stats;
+mod swapchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -125,7 +127,9 @@ pub struct App {
     // Drawing.
     gpu: Arc<Gpu>,
     renderer: Renderer,
-    presenter: Option<shm::ShmPresenter>,
+    presenter: Option<present::Presenter>,
+    /// The linux-dmabuf global and the surface's feedback (see `swapchain.rs`).
+    dmabuf: swapchain::DmabufLink,
     canvas: Canvas,
     analysis: Analysis,
     // Audio.
@@ -196,14 +200,11 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
 
     let gpu = Gpu::new(&GpuOptions { choice: args.gpu.clone(), ..Default::default() })
         .context("opening the Vulkan device")?;
-    let (present_path, present_reason) = dmabuf::choose(args.present, dmabuf_global, &gpu);
-    if present_path == dmabuf::PresentPath::Dmabuf {
-        // Negotiated but not implemented yet on this build: say so, never pretend.
-        anyhow::bail!(
-            "--present dmabuf: {present_reason}; the dmabuf swapchain is not in this build yet, use --present shm"
-        );
-    }
+    let (present_path, present_reason) = dmabuf::choose(args.present, dmabuf_global, gpu.info())
+        .map_err(|why| anyhow::anyhow!("--present dmabuf: {why}; use --present shm or auto"))?;
     tracing::info!("presentation: {present_reason}");
+    let wants_dmabuf = present_path == dmabuf::PresentPath::Dmabuf;
+    let dmabuf_link = swapchain::DmabufLink::new(&globals, &qh, wants_dmabuf, args.present == PresentChoice::Dmabuf);
 
     let surface = compositor.create_surface(&qh);
     let fractional = scale::Fractional::bind(&globals, &qh, &surface);
@@ -295,6 +296,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         renderer: Renderer::new(&gpu)?,
         gpu,
         presenter: None,
+        dmabuf: dmabuf_link,
         canvas: Canvas::new(1, 1),
         analysis,
         session,
@@ -314,6 +316,8 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         record_path: args.record.clone(),
         started: Instant::now(),
     };
+    // The dmabuf path settles on the surface's feedback before the first frame.
+    swapchain::settle(&mut event_loop, &mut app)?;
     let record_at_start = args.record.is_some();
     app.forward_engine_events(engine_tx);
     if args.simulate_bars {
@@ -758,15 +762,11 @@ impl App {
         let t0 = Instant::now();
         self.stats.frame_started();
         let (w, h) = self.scale.buffer_size(self.size);
-        match &mut self.presenter {
-            Some(p) => {
-                if p.size() != (w, h) {
-                    // The old target is dropped: no frame may still draw into it.
-                    self.renderer.finish_all()?;
-                    p.resize(&self.gpu, w, h)?;
-                }
-            }
-            None => self.presenter = Some(shm::ShmPresenter::new(&self.shm, &self.gpu, w, h)?),
+        if !self.prepare_presenter(w, h)? {
+            // Every dmabuf is held by the compositor: a release wakes the loop
+            // (see `swapchain.rs`), not a spin.
+            self.frame_pending = true;
+            return Ok(());
         }
         let m = self.session.engine().meters();
         self.studio.status.dsp_avg = m.load_avg();
@@ -812,15 +812,8 @@ impl App {
         }
         let primitives = self.egui.tessellate(std::mem::take(&mut output.shapes), output.pixels_per_point);
         let ui = UiFrame { primitives: &primitives, textures: &mut output.textures_delta, pixels_per_point: ppp };
-        let presenter = self.presenter.as_mut().expect("made above");
-        let ticket = self.renderer.render_with_ui(&mut self.canvas, ui, &presenter.target)?;
-        self.renderer.finish(ticket)?;
-        if let Some(r) = &mut self.recorder {
-            r.frame(presenter.target.pixels(ticket.slot), w, h);
-            self.studio.status.recording = Some(r.describe());
-        }
+        self.render_and_attach(ui, w, h)?;
         let surface = self.window.wl_surface().clone();
-        presenter.present(&surface, ticket.slot)?;
         surface.set_buffer_scale(self.scale.buffer_scale());
         if let Some(f) = &self.fractional {
             f.set_destination(self.size);
