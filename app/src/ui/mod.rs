@@ -5,6 +5,7 @@
 
 pub mod editor;
 pub mod highlight;
+pub mod open_dialog;
 
 use std::sync::Arc;
 
@@ -21,8 +22,8 @@ pub enum Action {
     Submit,
     /// Save to the file, then submit (Ctrl+S).
     Save,
-    /// Ask for a file name and open it (Ctrl+O).
-    Open,
+    /// Open this patch file in the editor and play it (chosen in the Ctrl+O dialog).
+    OpenFile(std::path::PathBuf),
     /// Silence at once (the panic key, Escape twice or the button).
     Panic,
     SetMuted(bool),
@@ -32,6 +33,8 @@ pub enum Action {
     /// Start or stop recording the window to a video.
     ToggleRecording,
     ToggleFullscreen,
+    /// Maximise the window, or restore it from maximised.
+    ToggleMaximized,
     /// Restore the autosaved text offered at start, or drop it.
     RestoreAutosave(bool),
     /// The pointer holds bar `i` in the bars pane (None: released).
@@ -66,6 +69,9 @@ pub struct Status {
     pub output: String,
     pub recording: Option<String>,
     pub notice: String,
+    /// The window's state as the compositor last configured it.
+    pub maximized: bool,
+    pub fullscreen: bool,
 }
 
 /// The app's interface state.
@@ -85,6 +91,8 @@ pub struct Studio {
     touching: Option<usize>,
     /// The bar the pane's menu was opened on (None: the root).
     menu_bar: Option<usize>,
+    /// The Ctrl+O dialog, while open.
+    open_dialog: Option<open_dialog::OpenDialog>,
 }
 
 impl Studio {
@@ -101,6 +109,7 @@ impl Studio {
             visuals: Visuals::default(),
             touching: None,
             menu_bar: None,
+            open_dialog: None,
         }
     }
 
@@ -130,6 +139,7 @@ impl Studio {
     pub fn show(&mut self, root: &mut egui::Ui, canvas: &mut Canvas, analysis: &mut Analysis) -> Vec<Action> {
         let ctx = root.ctx().clone();
         let mut actions = Vec::new();
+        let mut open_asked = false;
         ctx.input_mut(|i| {
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::Enter) {
                 actions.push(Action::Submit);
@@ -138,7 +148,7 @@ impl Studio {
                 actions.push(Action::Save);
             }
             if i.consume_key(egui::Modifiers::COMMAND, egui::Key::O) {
-                actions.push(Action::Open);
+                open_asked = true;
             }
             if i.consume_key(egui::Modifiers::NONE, egui::Key::F11) {
                 actions.push(Action::ToggleFullscreen);
@@ -149,6 +159,19 @@ impl Studio {
                 actions.push(Action::Panic);
             }
         });
+        if open_asked && self.open_dialog.is_none() {
+            self.open_dialog = Some(open_dialog::OpenDialog::new(self.editor.path.as_deref()));
+        }
+        if let Some(dialog) = &mut self.open_dialog {
+            match dialog.show(&ctx) {
+                Some(open_dialog::Choice::Open(p)) => {
+                    actions.push(Action::OpenFile(p));
+                    self.open_dialog = None;
+                }
+                Some(open_dialog::Choice::Cancel) => self.open_dialog = None,
+                None => {}
+            }
+        }
         let ppp = ctx.pixels_per_point();
 
         egui::Panel::top("transport").show(root, |ui| {
@@ -162,7 +185,7 @@ impl Studio {
                     actions.push(Action::Save);
                 }
                 if ui.button("Open").on_hover_text("Ctrl+O").clicked() {
-                    actions.push(Action::Open);
+                    open_asked = true;
                 }
                 ui.separator();
                 if ui.toggle_value(&mut self.muted, "Mute").changed() {
@@ -192,6 +215,15 @@ impl Studio {
                 let rec = if self.status.recording.is_some() { "Stop recording" } else { "Record" };
                 if ui.button(rec).clicked() {
                     actions.push(Action::ToggleRecording);
+                }
+                ui.separator();
+                let max = if self.status.maximized { "Restore" } else { "Maximise" };
+                if ui.button(max).clicked() {
+                    actions.push(Action::ToggleMaximized);
+                }
+                let full = if self.status.fullscreen { "Leave fullscreen" } else { "Fullscreen" };
+                if ui.button(full).on_hover_text("F11").clicked() {
+                    actions.push(Action::ToggleFullscreen);
                 }
             });
         });

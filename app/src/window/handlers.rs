@@ -85,6 +85,7 @@ impl WindowHandler for App {
         // A resize storm just means the next frame is drawn at the last size.
         self.size = (w.clamp(1, 16384), h.clamp(1, 16384));
         self.fullscreen = c.is_fullscreen();
+        self.maximized = c.is_maximized();
         self.configured = true;
         self.needs_redraw = true;
         // The first frame must answer this configure even if a callback is pending.

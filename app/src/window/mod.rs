@@ -116,6 +116,7 @@ pub struct App {
     fractional: Option<scale::Fractional>,
     configured: bool,
     fullscreen: bool,
+    maximized: bool,
     exit: Option<String>,
     frame_pending: bool,
     needs_redraw: bool,
@@ -286,6 +287,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         fractional,
         configured: false,
         fullscreen: false,
+        maximized: false,
         exit: None,
         frame_pending: false,
         needs_redraw: true,
@@ -629,7 +631,7 @@ impl App {
     fn on_incoming(&mut self, m: Incoming) {
         match m {
             Incoming::Pasted(text) => self.events.push(egui::Event::Paste(text)),
-            Incoming::Dropped(Err(e)) => self.studio.status.last_error = format!("drop failed: {e}"),
+            Incoming::Dropped(Err(e)) => self.refuse(format!("drop failed: {e}")),
             Incoming::Dropped(Ok(bytes)) => {
                 let list = String::from_utf8_lossy(&bytes);
                 let files: Vec<PathBuf> = list
@@ -639,15 +641,22 @@ impl App {
                     .filter_map(uri_to_path)
                     .collect();
                 match files.first() {
-                    None => self.studio.status.last_error = "refused the drop: it holds no file".into(),
+                    None => self.refuse("refused the drop: it holds no file".into()),
                     Some(p) if p.extension().and_then(|e| e.to_str()) != Some("c") => {
-                        self.studio.status.last_error =
-                            format!("refused {}: only .c patches can be dropped", p.display());
+                        self.refuse(format!("refused {}: only .c patches can be dropped", p.display()));
                     }
                     Some(p) => self.open_file(p.clone()),
                 }
             }
         }
+        self.needs_redraw = true;
+    }
+
+    /// A file that cannot be opened: said in the status bar (and the log);
+    /// the editor and the sound stay as they were.
+    fn refuse(&mut self, why: String) {
+        tracing::warn!("{why}");
+        self.studio.status.last_error = why;
         self.needs_redraw = true;
     }
 
@@ -665,7 +674,7 @@ impl App {
                 self.studio.status.notice = format!("opened {}", p.display());
                 self.submit();
             }
-            Err(e) => self.studio.status.last_error = format!("{e:#}"),
+            Err(e) => self.refuse(format!("refused the file: {e:#}")),
         }
     }
 
@@ -676,10 +685,7 @@ impl App {
                 self.save();
                 self.submit();
             }
-            Action::Open => {
-                self.studio.status.notice =
-                    "drop a .c file onto the window, or start clavm with a file (no file dialog in this build)".into()
-            }
+            Action::OpenFile(p) => self.open_file(p),
             Action::Panic => {
                 self.session.control.panic();
                 self.studio.muted = true;
@@ -693,6 +699,13 @@ impl App {
                 .set_crossfade(clavm_audio::Frames::from_seconds(ms as f64 / 1000.0, self.session.rate as f64)),
             Action::SetParam(n, v) => self.session.engine().set_param(clavm_audio::engine::Param::P(n, v)),
             Action::ToggleRecording => self.toggle_recording(),
+            Action::ToggleMaximized => {
+                if self.maximized {
+                    self.window.unset_maximized();
+                } else {
+                    self.window.set_maximized();
+                }
+            }
             Action::ToggleFullscreen => {
                 if self.fullscreen {
                     self.window.unset_fullscreen();
@@ -772,6 +785,7 @@ impl App {
         self.studio.status.dsp_avg = m.load_avg();
         self.studio.status.dsp_peak = self.studio.status.dsp_peak.max(m.take_peak()) * 0.98;
         self.studio.status.xruns = self.session.xruns();
+        (self.studio.status.maximized, self.studio.status.fullscreen) = (self.maximized, self.fullscreen);
         let now = Instant::now();
         self.frame_times.push_back(now);
         while self.frame_times.front().is_some_and(|t| now - *t > Duration::from_secs(1)) {
@@ -823,6 +837,7 @@ impl App {
         self.window.commit();
         self.frame_pending = true;
         self.stats.frame_committed(t0.elapsed());
+        (self.stats.logical, self.stats.buffer) = (self.size, (w, h));
         self.needs_redraw = output
             .viewport_output
             .get(&egui::ViewportId::ROOT)
