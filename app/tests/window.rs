@@ -8,8 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::dnd::drag_uri_list;
 use common::jack::{connect_when_ready, drain_stderr, frequency, record, recorder, rms, Jackd};
 use common::sway::Sway;
+use common::weston::Weston;
 
 const SINE_220: &str = "void play(void) {\n    float s = 0.5f * Cycle(220.0f);\n    _out(0, s);\n    _out(1, s);\n}\n";
 
@@ -28,9 +30,20 @@ impl App {
     }
 
     fn start_with(sway: &Sway, jackd: &Jackd, patch: &Path, state: &Path, extra: &[&str]) -> App {
+        App::start_in(|c| sway.env(c), jackd, patch, state, extra)
+    }
+
+    /// The app in the compositor that `compositor` points a command at.
+    fn start_in(
+        compositor: impl FnOnce(&mut Command) -> &mut Command,
+        jackd: &Jackd,
+        patch: &Path,
+        state: &Path,
+        extra: &[&str],
+    ) -> App {
         let engine = format!("win{}", std::process::id());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavm"));
-        sway.env(&mut cmd);
+        compositor(&mut cmd);
         let mut child = cmd
             .arg(patch)
             .args(["--host", "jack", "--engine", &engine, "--midi", "none", "--no-osc"])
@@ -223,6 +236,70 @@ fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
     drop(rec_client);
 }
 
+/// A file as a `text/uri-list` line, as file managers write it (spaces
+/// percent-encoded).
+fn uri_of(p: &Path) -> String {
+    format!("file://{}\r\n", p.display().to_string().replace(' ', "%20"))
+}
+
+#[test]
+fn a_dropped_patch_plays_and_dropped_files_that_are_not_patches_are_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    let (rec_client, rec) = recorder("clavm-drop-rec");
+    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-drop-rec:in");
+    wait_for_screen(&sway, "clavm-drop-0.png", shows_the_app);
+    let f = frequency(&record(&rec, 0.5));
+    assert!((f - 220.0).abs() < 3.0, "the file plays at start: {f} Hz");
+
+    // While the drag source's window is up, sway tiles it on the right half
+    // and the app on the left: drag from the one to the other.
+    let (from, to, out) = ((960.0, 400.0), (320.0, 400.0), (1280, 800));
+    let binary = dir.path().join("noise.c");
+    std::fs::write(&binary, [0x7f, b'E', b'L', b'F', 0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let huge = dir.path().join("huge.c");
+    std::fs::File::create(&huge).unwrap().set_len(50 << 20).unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not a patch").unwrap();
+    for file in [&binary, &huge, &notes] {
+        let outcome = drag_uri_list(&sway, &uri_of(file), from, to, out);
+        assert!(outcome.sent && !outcome.cancelled, "{}: {outcome:?}", file.display());
+    }
+    let x = record(&rec, 0.5);
+    let f = frequency(&x);
+    assert!((f - 220.0).abs() < 3.0 && rms(&x) > 0.2, "refused drops leave the sound as it was: {f} Hz");
+
+    // A real patch (its name has a space, percent-encoded in the list) loads and plays.
+    let dropped = dir.path().join("my patch.c");
+    std::fs::write(&dropped, "void play(void) { float s = 0.5f * Cycle(660.0f); _out(0, s); _out(1, s); }\n").unwrap();
+    let outcome = drag_uri_list(&sway, &uri_of(&dropped), from, to, out);
+    assert!(outcome.sent && outcome.finished, "{outcome:?}");
+    let t0 = Instant::now();
+    let mut f = 0.0;
+    while t0.elapsed() < Duration::from_secs(10) {
+        f = frequency(&record(&rec, 0.3));
+        if (f - 660.0).abs() < 5.0 {
+            break;
+        }
+    }
+    assert!((f - 660.0).abs() < 5.0, "the dropped patch plays: {f} Hz");
+    wait_for_screen(&sway, "clavm-dropped.png", shows_the_app);
+
+    let _ = sway.msg(&["kill"]);
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("noise.c is not text"), "the binary file is refused: {err}");
+    assert!(err.contains("a patch is at most 1 MiB"), "the 50 MB file is refused: {err}");
+    assert!(err.contains("only .c patches can be dropped"), "the .txt file is refused: {err}");
+    drop(rec_client);
+}
+
 #[test]
 fn when_the_compositor_dies_the_app_says_so_and_the_text_is_offered_back() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -305,4 +382,33 @@ fn recording_the_window_writes_a_video_with_its_sound() {
         .filter(|n| n.ends_with(".mp4") || n.ends_with(".wav") || n.contains("partial"))
         .collect();
     assert_eq!(names, ["take.mp4"], "{names:?}");
+}
+
+#[test]
+fn in_weston_at_scale_2_frames_are_drawn_at_twice_the_size_and_presented_through_shm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let weston = Weston::start(1024, 640, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut app = App::start_in(
+        |c| weston.env(c).env("CLAVM_EXIT_AFTER", "5").env("CLAVM_STATS", &stats).env("RUST_LOG", "info"),
+        &jackd,
+        &patch,
+        dir.path(),
+        &[],
+    );
+    let (code, err) = app.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}\n(weston's log: {})", weston.log.display());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("the compositor offers no linux-dmabuf"), "the shm path and why: {err}");
+    assert!(err.contains("integer buffer scales"), "weston 10 has no fractional scaling: {err}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let presented = json["presented"].as_u64().unwrap();
+    assert!(presented >= 20, "the sound moves the visuals: frames presented in 5 s: {presented}");
+    let pair = |k: &str| (json[k][0].as_u64().unwrap(), json[k][1].as_u64().unwrap());
+    let (logical, buffer) = (pair("logical"), pair("buffer"));
+    assert_eq!(buffer, (logical.0 * 2, logical.1 * 2), "a 2x output gets 2x buffers: {json}");
 }

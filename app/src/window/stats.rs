@@ -14,6 +14,11 @@ pub struct Stats {
     /// Key press to frame callback of the frame that showed it.
     pub key_to_present: Vec<Duration>,
     pub draw: Vec<Duration>,
+    /// Frame callbacks received: frames the compositor took.
+    pub presented: u64,
+    /// The last frame's logical size and its buffer's size in pixels.
+    pub logical: (u32, u32),
+    pub buffer: (u32, u32),
 }
 
 impl Stats {
@@ -33,6 +38,7 @@ impl Stats {
     /// The compositor's frame callback: the last frame is on screen (or
     /// about to be) and it wants the next.
     pub fn frame_presented(&mut self) {
+        self.presented += 1;
         let now = Instant::now();
         self.key_to_present.extend(self.in_flight.drain(..).map(|t| now - t));
     }
@@ -42,7 +48,16 @@ impl Stats {
             |v: &[Duration]| v.iter().map(|d| format!("{:.3}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>().join(",");
         std::fs::write(
             path,
-            format!("{{\"key_to_present_ms\":[{}],\"draw_ms\":[{}]}}\n", ms(&self.key_to_present), ms(&self.draw)),
+            format!(
+                "{{\"key_to_present_ms\":[{}],\"draw_ms\":[{}],\"presented\":{},\"logical\":[{},{}],\"buffer\":[{},{}]}}\n",
+                ms(&self.key_to_present),
+                ms(&self.draw),
+                self.presented,
+                self.logical.0,
+                self.logical.1,
+                self.buffer.0,
+                self.buffer.1
+            ),
         )
     }
 }

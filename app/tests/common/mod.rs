@@ -1,8 +1,10 @@
 //! Helpers shared by the end-to-end test files (each file uses some of them).
 #![allow(dead_code)]
 
+pub mod dnd;
 pub mod jack;
 pub mod sway;
+pub mod weston;
 
 use std::path::PathBuf;
 
