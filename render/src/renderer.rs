@@ -575,7 +575,9 @@ impl Clip {
         let y0 = (r.rect.offset.y.max(0) as u32).max(self.y0);
         let x1 = (r.rect.offset.x.max(0) as u32 + r.rect.extent.width).min(self.x1);
         let y1 = (r.rect.offset.y.max(0) as u32 + r.rect.extent.height).min(self.y1);
-        (x1 > x0 && y1 > y0).then_some(vk::ClearRect {
+        // Lazily: a fill wholly outside the clip has x1 < x0 (a pane
+        // narrower than its fills once the window shrinks).
+        (x1 > x0 && y1 > y0).then(|| vk::ClearRect {
             rect: vk::Rect2D {
                 offset: vk::Offset2D { x: x0 as i32, y: y0 as i32 },
                 extent: vk::Extent2D { width: x1 - x0, height: y1 - y0 },
@@ -748,5 +750,35 @@ impl Drop for Renderer {
             }
             device.destroy_command_pool(self.pool, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(x: i32, y: i32, w: u32, h: u32) -> vk::ClearRect {
+        vk::ClearRect {
+            rect: vk::Rect2D { offset: vk::Offset2D { x, y }, extent: vk::Extent2D { width: w, height: h } },
+            base_array_layer: 0,
+            layer_count: 1,
+        }
+    }
+
+    #[test]
+    fn fills_are_cut_to_the_clip_and_those_outside_it_vanish() {
+        let clip = Clip { x0: 100, y0: 50, x1: 400, y1: 300 };
+        let cut = clip.cut(fill(50, 0, 100, 100)).unwrap();
+        assert_eq!(
+            (cut.rect.offset.x, cut.rect.offset.y, cut.rect.extent.width, cut.rect.extent.height),
+            (100, 50, 50, 50)
+        );
+        // Wholly left of, right of, above and below the clip (a pane narrowed
+        // under its fills when the window shrank): nothing, and no panic.
+        assert!(clip.cut(fill(0, 60, 40, 10)).is_none());
+        assert!(clip.cut(fill(500, 60, 40, 10)).is_none());
+        assert!(clip.cut(fill(120, 0, 40, 10)).is_none());
+        assert!(clip.cut(fill(120, 900, 40, 10)).is_none());
+        assert!(clip.cut(fill(-80, -80, 40, 40)).is_none());
     }
 }
