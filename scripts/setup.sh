@@ -10,7 +10,9 @@ set -euo pipefail
 # Mesa's drivers (lavapipe runs without a GPU), the validation layers (on in
 # debug builds and tests), glslang-tools (the build compiles the shaders),
 # ffmpeg (`clavm record`, and ffprobe in the tests). The window's tests:
-# sway and weston (headless compositors), grim (screenshots), wtype (a virtual keyboard).
+# sway and weston (headless compositors), grim (screenshots), wtype (a virtual
+# keyboard), wl-clipboard (another
+# program on the clipboard).
 # The window itself: libxkbcommon-dev (sctk links xkbcommon through pkg-config).
 PACKAGES=(
   build-essential pkg-config
@@ -18,7 +20,7 @@ PACKAGES=(
   libasound2-dev libjack-jackd2-dev jackd2
   sox spin neovim
   libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
-  sway grim wtype weston libxkbcommon-dev
+  sway grim wtype weston wl-clipboard libxkbcommon-dev
 )
 
 as_root() {

@@ -268,7 +268,11 @@ fn a_dropped_patch_plays_and_dropped_files_that_are_not_patches_are_refused() {
     std::fs::write(&notes, "not a patch").unwrap();
     for file in [&binary, &huge, &notes] {
         let outcome = drag_uri_list(&sway, &uri_of(file), from, to, out);
-        assert!(outcome.sent && !outcome.cancelled, "{}: {outcome:?}", file.display());
+        if !(outcome.sent && outcome.finished) {
+            let _ = app.child.kill();
+            let (_, err) = app.wait(Duration::from_secs(5));
+            panic!("{}: {outcome:?}; the app said:\n{err}", file.display());
+        }
     }
     let x = record(&rec, 0.5);
     let f = frequency(&x);
@@ -297,6 +301,72 @@ fn a_dropped_patch_plays_and_dropped_files_that_are_not_patches_are_refused() {
     assert!(err.contains("noise.c is not text"), "the binary file is refused: {err}");
     assert!(err.contains("a patch is at most 1 MiB"), "the 50 MB file is refused: {err}");
     assert!(err.contains("only .c patches can be dropped"), "the .txt file is refused: {err}");
+    drop(rec_client);
+}
+
+#[test]
+fn paste_and_copy_go_through_the_clipboard() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let sway = Sway::start(1280, 800);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let mut app = App::start(&sway, &jackd, &patch, dir.path());
+    let (rec_client, rec) = recorder("clavm-clip-rec");
+    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-clip-rec:in");
+    wait_for_screen(&sway, "clavm-clip-0.png", shows_the_app);
+
+    // Another program (wl-copy) owns the clipboard; Ctrl+V pastes it over the text.
+    let pasted = "void play(void) { float s = 0.5f * Cycle(330.0f); _out(0, s); _out(1, s); }";
+    // wl-copy stays behind to serve the clipboard: no pipes for it to hold open.
+    let mut copy = Command::new("wl-copy");
+    let status = sway
+        .env(&mut copy)
+        .arg(pasted)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("wl-copy (scripts/setup.sh installs wl-clipboard)");
+    assert!(status.success(), "wl-copy failed");
+    // Each wtype run is a new virtual keyboard, and every focus change makes
+    // sway hand out a fresh clipboard offer: a paste racing that change reads
+    // nothing, and the app reads the new offer once. Should that race too,
+    // the whole paste is tried again (a real keyboard does not flap).
+    let t0 = Instant::now();
+    let mut f = 0.0;
+    'paste: for _ in 0..4 {
+        sway.wtype(&["-M", "ctrl", "a", "v", "-m", "ctrl"]);
+        sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+        let tried = Instant::now();
+        while tried.elapsed() < Duration::from_secs(2) {
+            f = frequency(&record(&rec, 0.3));
+            if (f - 330.0).abs() < 4.0 {
+                break 'paste;
+            }
+        }
+    }
+    eprintln!("the pasted patch played {:?} after the first paste", t0.elapsed());
+    assert!((f - 330.0).abs() < 4.0, "the pasted patch plays: {f} Hz");
+
+    // Ctrl+C in the editor: the app owns the clipboard and serves it to others.
+    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    sway.wtype(&["-M", "ctrl", "c", "-m", "ctrl"]);
+    let t0 = Instant::now();
+    let mut got = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        let mut paste = Command::new("wl-paste");
+        let o = sway.env(&mut paste).arg("--no-newline").output().unwrap();
+        got = String::from_utf8_lossy(&o.stdout).into_owned();
+        if got == pasted {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(got, pasted, "what the editor copied");
+    let _ = sway.msg(&["kill"]);
+    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
     drop(rec_client);
 }
 

@@ -143,7 +143,7 @@ impl App {
             self.stats.key_arrived();
         }
         if pressed && self.modifiers.ctrl && (e.keysym == Keysym::v || e.keysym == Keysym::V) {
-            self.paste();
+            self.paste(true);
             return;
         }
         if let Some(key) = egui_key(e.keysym) {
@@ -164,21 +164,32 @@ impl App {
     }
 
     /// Reads the clipboard (the current selection) on a thread; the text
-    /// arrives as an egui paste.
-    fn paste(&mut self) {
-        let Some(offer) = self.data_devices.first().and_then(|d| d.data().selection_offer()) else { return };
+    /// arrives as an egui paste. `first_try`: an empty read is tried once
+    /// more, with the offer the compositor made since (see `on_incoming`).
+    pub(super) fn paste(&mut self, first_try: bool) {
+        let Some(offer) = self.data_devices.first().and_then(|d| d.data().selection_offer()) else {
+            tracing::info!("paste: the clipboard is empty");
+            return;
+        };
         let Some(mime) =
             offer.with_mime_types(|m| TEXT.iter().find(|t| m.iter().any(|x| x == *t)).map(|s| s.to_string()))
         else {
+            tracing::info!("paste: the clipboard holds no text");
             return;
         };
-        let Ok(pipe) = offer.receive(mime) else { return };
+        let pipe = match offer.receive(mime) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("paste: cannot read the clipboard: {e}");
+                return;
+            }
+        };
         let tx = self.incoming.clone();
         std::thread::spawn(move || {
             let mut f = std::fs::File::from(std::os::fd::OwnedFd::from(pipe));
             let mut bytes = Vec::new();
             if f.by_ref().take(1 << 20).read_to_end(&mut bytes).is_ok() {
-                let _ = tx.send(Incoming::Pasted(String::from_utf8_lossy(&bytes).into_owned()));
+                let _ = tx.send(Incoming::Pasted { text: String::from_utf8_lossy(&bytes).into_owned(), first_try });
             }
         });
     }

@@ -85,7 +85,7 @@ pub enum OpenError {
 /// Files dropped or pasted text arriving from a reader thread.
 enum Incoming {
     Dropped(Result<Vec<u8>, String>),
-    Pasted(String),
+    Pasted { text: String, first_try: bool },
 }
 
 pub struct App {
@@ -320,6 +320,12 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     };
     // The dmabuf path settles on the surface's feedback before the first frame.
     swapchain::settle(&mut event_loop, &mut app)?;
+    // sctk calls `new_seat` only for seats announced later: the seats there
+    // at start get their data devices (drops, clipboard) here.
+    if let Some(m) = &app.data_devices_state {
+        let devices: Vec<DataDevice> = app.seats.seats().map(|seat| m.get_data_device(&qh, &seat)).collect();
+        app.data_devices.extend(devices);
+    }
     let record_at_start = args.record.is_some();
     app.forward_engine_events(engine_tx);
     if args.simulate_bars {
@@ -630,7 +636,15 @@ impl App {
 
     fn on_incoming(&mut self, m: Incoming) {
         match m {
-            Incoming::Pasted(text) => self.events.push(egui::Event::Paste(text)),
+            // An empty read is a clipboard that changed under the request
+            // (the compositor replaced its offer, as it does on a focus
+            // change): pasting it would delete the selection. Read the
+            // offer that replaced it, once.
+            Incoming::Pasted { text, first_try: true } if text.is_empty() => self.paste(false),
+            Incoming::Pasted { text, first_try: false } if text.is_empty() => {
+                tracing::info!("paste: the clipboard gave nothing")
+            }
+            Incoming::Pasted { text, .. } => self.events.push(egui::Event::Paste(text)),
             Incoming::Dropped(Err(e)) => self.refuse(format!("drop failed: {e}")),
             Incoming::Dropped(Ok(bytes)) => {
                 let list = String::from_utf8_lossy(&bytes);

@@ -32,13 +32,16 @@ pub struct DragOutcome {
     pub sent: bool,
     /// The target finished the drop.
     pub finished: bool,
-    /// The compositor or target cancelled it.
+    /// The compositor cancelled it (wlroots also says so after a finished
+    /// drop, when the drag ends: `finished` is what tells a drop took).
     pub cancelled: bool,
 }
 
 #[derive(Default)]
 struct State {
     configured: bool,
+    /// The size the compositor gave the window (sway tiles it).
+    size: Option<(i32, i32)>,
     press_serial: Option<u32>,
     pointer: Option<wl_pointer::WlPointer>,
     uris: String,
@@ -73,8 +76,9 @@ pub fn drag_uri_list(sway: &Sway, uris: &str, from: (f64, f64), to: (f64, f64), 
     assert!(state.configured, "the drag source's window was never configured");
     assert!(state.pointer.is_some(), "the seat never got the virtual pointer");
 
-    // A plain grey buffer: the window must be mapped to be pressed on.
-    let (w, h) = (64i32, 64i32);
+    // A plain grey buffer filling the tile: the window must be mapped, and
+    // as large as its tile, to be pressed on where the caller points.
+    let (w, h) = state.size.filter(|&(w, h)| w > 0 && h > 0).unwrap_or((64, 64));
     let file = tempfile::tempfile().unwrap();
     file.set_len((w * h * 4) as u64).unwrap();
     (&file).write_all(&vec![0x80; (w * h * 4) as usize]).unwrap();
@@ -250,6 +254,21 @@ macro_rules! ignore_events {
         }
     )*};
 }
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
+    fn event(
+        s: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        e: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_toplevel::Event::Configure { width, height, .. } = e {
+            s.size = Some((width, height));
+        }
+    }
+}
+
 ignore_events!(
     wl_compositor::WlCompositor,
     wl_surface::WlSurface,
@@ -258,7 +277,6 @@ ignore_events!(
     wl_buffer::WlBuffer,
     wl_data_device_manager::WlDataDeviceManager,
     wl_data_offer::WlDataOffer,
-    xdg_toplevel::XdgToplevel,
     zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1,
     zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1
 );
