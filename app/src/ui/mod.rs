@@ -290,7 +290,9 @@ impl Studio {
             self.editor.show(ui);
         });
 
-        egui::Panel::right("meters").resizable(true).default_size(170.0).min_size(150.0).show(root, |ui| {
+        // The meters need little width: in a small window the visuals get it.
+        let meters_width = (ctx.content_rect().width() * 0.13).clamp(96.0, 170.0);
+        egui::Panel::right("meters").resizable(true).default_size(meters_width).min_size(96.0).show(root, |ui| {
             let rect = ui.available_rect_before_wrap();
             self.pane(ui, canvas, analysis, ViewKind::Meters, rect, ppp);
         });

@@ -66,13 +66,17 @@ impl MetersView {
             let clip = Rect { min: vec2(x0, bars.min.y), max: vec2(x0 + bar_w, bars.min.y + clip_h) };
             c.rect(clip, theme.px(2.0), if m.clipped(ch) { theme.clip } else { theme.grid });
             let readout = if peak <= -119.0 { "-inf".to_string() } else { format!("{peak:.1}") };
-            c.text(
-                vec2(track.center().x, bars.max.y - theme.px(3.0)),
-                theme.label_px(),
-                theme.text,
-                Align::Center,
-                &readout,
-            );
+            // Left out where the bar is narrower than its number.
+            let fits = c.atlas().measure(&readout, theme.label_px()) <= bar_w + theme.px(2.0);
+            if fits {
+                c.text(
+                    vec2(track.center().x, bars.max.y - theme.px(3.0)),
+                    theme.label_px(),
+                    theme.text,
+                    Align::Center,
+                    &readout,
+                );
+            }
         }
 
         let load_now = a.meters().dsp_load().clamp(0.0, 1.0);

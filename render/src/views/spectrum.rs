@@ -86,7 +86,22 @@ impl SpectrumView {
             let x = plot.min.x + column_of_freq(f, columns, F_LO, f_hi) * col_w;
             let strong = matches!(f as u32, 100 | 1000 | 10000);
             c.vline(x, plot.min.y, plot.max.y, thin, if strong { theme.grid_strong } else { theme.grid });
-            c.text(vec2(x, plot.max.y + theme.px(12.0)), theme.label_px(), theme.text_dim, Align::Center, &hz(f));
+        }
+        // Labels that would touch one already drawn are left out, the decades
+        // first, so a narrow pane keeps 100, 1k and 10k; the grid lines stay.
+        let mut drawn: Vec<(f32, f32)> = Vec::new();
+        for f in [100.0f32, 1000.0, 10000.0, 20.0, 50.0, 200.0, 500.0, 2000.0, 5000.0, 20000.0] {
+            if f > f_hi {
+                continue;
+            }
+            let x = plot.min.x + column_of_freq(f, columns, F_LO, f_hi) * col_w;
+            let label = hz(f);
+            let half = c.atlas().measure(&label, theme.label_px()) * 0.5 + theme.px(3.0);
+            if drawn.iter().any(|&(a, b)| x - half < b && x + half > a) {
+                continue;
+            }
+            drawn.push((x - half, x + half));
+            c.text(vec2(x, plot.max.y + theme.px(12.0)), theme.label_px(), theme.text_dim, Align::Center, &label);
         }
 
         self.points.clear();
