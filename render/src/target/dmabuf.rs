@@ -24,7 +24,7 @@ use gpu_allocator::MemoryLocation;
 use super::sync_file::{self, DMA_BUF_SYNC_WRITE};
 use super::FrameTarget;
 use crate::error::{RenderError, VkContext};
-use crate::gpu::{color_range, layout_change, rows_copy, Access, Buffer, Gpu};
+use crate::gpu::{color_range, layout_change, Access, Buffer, Gpu};
 use crate::renderer::FRAMES_IN_FLIGHT;
 
 /// Set once the CPU-wait fallback has been reported, so it is said once a run.
@@ -480,41 +480,7 @@ impl FrameTarget for DmabufFrame<'_> {
         let mut after =
             Access(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT, vk::AccessFlags2::COLOR_ATTACHMENT_WRITE);
         if let Some(readback) = self.images.readback.get(slot) {
-            let extent = self.images.extent;
-            let to_transfer = layout_change(
-                image,
-                after,
-                Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_READ),
-                layout,
-                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-            );
-            let to_host = vk::BufferMemoryBarrier2::default()
-                .src_stage_mask(vk::PipelineStageFlags2::COPY)
-                .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
-                .dst_stage_mask(vk::PipelineStageFlags2::HOST)
-                .dst_access_mask(vk::AccessFlags2::HOST_READ)
-                .buffer(readback.handle())
-                .offset(0)
-                .size(vk::WHOLE_SIZE);
-            // SAFETY: `cmd` is recording; image and buffer are ours and sized
-            // for the copy; the barriers order draw -> copy -> host read.
-            unsafe {
-                device.cmd_pipeline_barrier2(
-                    cmd,
-                    &vk::DependencyInfo::default().image_memory_barriers(std::slice::from_ref(&to_transfer)),
-                );
-                device.cmd_copy_image_to_buffer(
-                    cmd,
-                    image,
-                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                    readback.handle(),
-                    &[rows_copy(0, extent.width, 0, extent.height)],
-                );
-                device.cmd_pipeline_barrier2(
-                    cmd,
-                    &vk::DependencyInfo::default().buffer_memory_barriers(std::slice::from_ref(&to_host)),
-                );
-            }
+            super::record_readback(device, cmd, image, self.images.extent, readback);
             layout = vk::ImageLayout::TRANSFER_SRC_OPTIMAL;
             after = Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_READ);
         }

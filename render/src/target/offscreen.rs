@@ -5,9 +5,9 @@ use std::sync::Arc;
 use ash::vk;
 use gpu_allocator::MemoryLocation;
 
-use super::FrameTarget;
+use super::{record_readback, FrameTarget};
 use crate::error::RenderError;
-use crate::gpu::{layout_change, rows_copy, Access, Buffer, Gpu, Image, FRAME_FORMAT};
+use crate::gpu::{Buffer, Gpu, Image, FRAME_FORMAT};
 use crate::renderer::FRAMES_IN_FLIGHT;
 
 /// Frames drawn offscreen and copied back to memory as tightly packed rows
@@ -70,41 +70,6 @@ impl FrameTarget for Offscreen {
         (self.images[slot].handle(), self.images[slot].view())
     }
     fn record_after(&self, device: &ash::Device, cmd: vk::CommandBuffer, slot: usize) {
-        let image = self.images[slot].handle();
-        let to_transfer = layout_change(
-            image,
-            Access(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT, vk::AccessFlags2::COLOR_ATTACHMENT_WRITE),
-            Access(vk::PipelineStageFlags2::COPY, vk::AccessFlags2::TRANSFER_READ),
-            vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL,
-            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-        );
-        let region = rows_copy(0, self.extent.width, 0, self.extent.height);
-        let to_host = vk::BufferMemoryBarrier2::default()
-            .src_stage_mask(vk::PipelineStageFlags2::COPY)
-            .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
-            .dst_stage_mask(vk::PipelineStageFlags2::HOST)
-            .dst_access_mask(vk::AccessFlags2::HOST_READ)
-            .buffer(self.readback[slot].handle())
-            .offset(0)
-            .size(vk::WHOLE_SIZE);
-        // SAFETY: `cmd` is recording; image and buffer are ours and sized
-        // for the copy; the barriers order draw -> copy -> host read.
-        unsafe {
-            device.cmd_pipeline_barrier2(
-                cmd,
-                &vk::DependencyInfo::default().image_memory_barriers(std::slice::from_ref(&to_transfer)),
-            );
-            device.cmd_copy_image_to_buffer(
-                cmd,
-                image,
-                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                self.readback[slot].handle(),
-                &[region],
-            );
-            device.cmd_pipeline_barrier2(
-                cmd,
-                &vk::DependencyInfo::default().buffer_memory_barriers(std::slice::from_ref(&to_host)),
-            );
-        }
+        record_readback(device, cmd, self.images[slot].handle(), self.extent, &self.readback[slot]);
     }
 }
