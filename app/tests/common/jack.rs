@@ -85,10 +85,23 @@ pub fn rms(x: &[f32]) -> f64 {
     (x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
 }
 
-/// Zero crossings per second, rising: the frequency of a clean sine.
+/// The frequency of a sine from the median time between its rising zero
+/// crossings (placed between samples by linear interpolation). The median,
+/// not a count over the whole window, so that one block lost to a JACK xrun
+/// (the dummy driver on a 2-core VM has some) does not read as a detuning.
 pub fn frequency(x: &[f32]) -> f64 {
-    let rising = x.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
-    rising as f64 * SR as f64 / x.len() as f64
+    let crossings: Vec<f64> = x
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] < 0.0 && w[1] >= 0.0)
+        .map(|(i, w)| i as f64 + (-w[0] as f64) / (w[1] as f64 - w[0] as f64))
+        .collect();
+    let mut periods: Vec<f64> = crossings.windows(2).map(|c| c[1] - c[0]).collect();
+    if periods.is_empty() {
+        return 0.0;
+    }
+    periods.sort_by(|a, b| a.total_cmp(b));
+    SR as f64 / periods[periods.len() / 2]
 }
 
 /// Reads a child's stderr on a thread as it comes (a full pipe would block the
