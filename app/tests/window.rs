@@ -482,3 +482,40 @@ fn in_weston_at_scale_2_frames_are_drawn_at_twice_the_size_and_presented_through
     let (logical, buffer) = (pair("logical"), pair("buffer"));
     assert_eq!(buffer, (logical.0 * 2, logical.1 * 2), "a 2x output gets 2x buffers: {json}");
 }
+
+#[test]
+fn a_fractional_scale_draws_exact_size_buffers_mapped_by_the_viewport() {
+    // weston 10 has wp_viewporter but not the fractional-scale protocol: the
+    // scale is forced (1.5x), the viewport path runs on the real compositor
+    // (a wrong destination would end the connection with a protocol error).
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let jackd = Jackd::start();
+    let weston = Weston::start(1280, 800, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("sine.c");
+    std::fs::write(&patch, SINE_220).unwrap();
+    let stats = dir.path().join("stats.json");
+    let mut app = App::start_in(
+        |c| {
+            weston
+                .env(c)
+                .env("CLAVM_FRACTIONAL_SCALE", "180")
+                .env("CLAVM_EXIT_AFTER", "4")
+                .env("CLAVM_STATS", &stats)
+                .env("RUST_LOG", "info")
+        },
+        &jackd,
+        &patch,
+        dir.path(),
+        &[],
+    );
+    let (code, err) = app.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}\n(weston's log: {})", weston.log.display());
+    assert!(err.contains("forced by CLAVM_FRACTIONAL_SCALE"), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(json["presented"].as_u64().unwrap() >= 10, "{json}");
+    let pair = |k: &str| (json[k][0].as_u64().unwrap(), json[k][1].as_u64().unwrap());
+    let (logical, buffer) = (pair("logical"), pair("buffer"));
+    let exact = |l: u64| (l as f64 * 1.5).round() as u64;
+    assert_eq!(buffer, (exact(logical.0), exact(logical.1)), "1.5x buffers: {json}");
+}

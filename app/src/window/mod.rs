@@ -211,7 +211,9 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     let fractional = scale::Fractional::bind(&globals, &qh, &surface);
     tracing::info!(
         "scaling: {}",
-        if fractional.is_some() {
+        if fractional.as_ref().is_some_and(|f| f.forced.is_some()) {
+            "fractional, forced by CLAVM_FRACTIONAL_SCALE (wp_viewporter)"
+        } else if fractional.is_some() {
             "fractional (wp_fractional_scale_v1 + wp_viewporter)"
         } else {
             "integer buffer scales"
@@ -283,7 +285,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         loop_handle: event_loop.handle(),
         clipboard: None,
         size: (1280, 800),
-        scale: scale::Scale::default(),
+        scale: fractional.as_ref().and_then(|f| f.forced).map_or(scale::Scale::default(), scale::Scale::Fractional),
         fractional,
         configured: false,
         fullscreen: false,

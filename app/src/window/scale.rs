@@ -65,8 +65,12 @@ impl Scale {
 /// The surface's fractional-scale and viewport objects, when the compositor
 /// offers both (one without the other is of no use).
 pub struct Fractional {
-    scale: wp_fractional_scale_v1::WpFractionalScaleV1,
+    /// None when forced by `CLAVM_FRACTIONAL_SCALE` on a compositor that
+    /// has the viewporter but not the fractional-scale protocol (tests).
+    scale: Option<wp_fractional_scale_v1::WpFractionalScaleV1>,
     viewport: wp_viewport::WpViewport,
+    /// The scale forced by `CLAVM_FRACTIONAL_SCALE` (in 120ths), if any.
+    pub forced: Option<u32>,
 }
 
 impl Fractional {
@@ -76,14 +80,27 @@ impl Fractional {
         qh: &QueueHandle<App>,
         surface: &WlSurface,
     ) -> Option<Fractional> {
-        let manager: wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1 = globals.bind(qh, 1..=1, ()).ok()?;
+        // A fixed fractional scale in 120ths, for testing the viewport path
+        // on compositors without the fractional-scale protocol.
+        let forced =
+            std::env::var("CLAVM_FRACTIONAL_SCALE").ok().and_then(|v| v.parse::<u32>().ok()).filter(|&n| n > 0);
+        let manager: Option<wp_fractional_scale_manager_v1::WpFractionalScaleManagerV1> =
+            globals.bind(qh, 1..=1, ()).ok();
+        if manager.is_none() && forced.is_none() {
+            return None;
+        }
         let viewporter: wp_viewporter::WpViewporter = globals.bind(qh, 1..=1, ()).ok()?;
-        let scale = manager.get_fractional_scale(surface, qh, ());
+        let scale = match (&manager, forced) {
+            (Some(m), None) => Some(m.get_fractional_scale(surface, qh, ())),
+            _ => None,
+        };
         let viewport = viewporter.get_viewport(surface, qh, ());
         // The per-surface objects live on; the factories are not needed again.
-        manager.destroy();
+        if let Some(m) = manager {
+            m.destroy();
+        }
         viewporter.destroy();
-        Some(Fractional { scale, viewport })
+        Some(Fractional { scale, viewport, forced })
     }
 
     /// Maps the (fractional-size) buffer onto the logical size; before the commit.
@@ -95,7 +112,9 @@ impl Fractional {
 impl Drop for Fractional {
     fn drop(&mut self) {
         self.viewport.destroy();
-        self.scale.destroy();
+        if let Some(s) = &self.scale {
+            s.destroy();
+        }
     }
 }
 
