@@ -22,22 +22,31 @@ use crate::picture::partial::PartialFile;
 /// The video's frame rate.
 pub const FPS: u32 = 60;
 
-enum Msg {
-    /// A frame drawn at `at` (BGRA rows, the recording's size).
-    Frame { at: Instant, pixels: Vec<u8> },
-    /// Sound, interleaved.
-    Audio(Vec<f32>),
+/// A frame drawn at `at` (BGRA rows, the recording's size).
+struct Frame {
+    at: Instant,
+    pixels: Vec<u8>,
 }
+
+/// Tap blocks the sound channel holds: seconds of sound, so a writer slowed
+/// by the video (frames are megabytes) never costs the recording its sound.
+const AUDIO_BLOCKS: usize = 4096;
 
 pub struct Recorder {
     path: PathBuf,
     size: (u32, u32),
-    tx: Option<SyncSender<Msg>>,
+    tx: Option<SyncSender<Frame>>,
+    /// Sound goes through its own channel and writer: never behind frames.
+    audio_tx: Option<SyncSender<Vec<f32>>>,
+    audio_writer: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    pub dropped_audio: Arc<AtomicU64>,
     /// Buffers coming back from the writer, to fill without allocating.
     spare: Receiver<Vec<u8>>,
     pub dropped: Arc<AtomicU64>,
     started: Instant,
     writer: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    /// The output, video and sound files, until muxed at stop.
+    files: Option<(PartialFile, PartialFile, PartialFile)>,
 }
 
 impl Recorder {
@@ -51,23 +60,36 @@ impl Recorder {
         let audio = PartialFile::new(&path.with_extension("wav"), "audio")?;
         let wav = WavFile::create(audio.work_path(), channels, rate, WavFormat::Float32)?;
         let enc = FrameEncoder::start(video.work_path(), width, height, FPS, PixelOrder::Bgra)?;
-        let (tx, rx) = sync_channel::<Msg>(8);
+        let (tx, rx) = sync_channel::<Frame>(8);
+        let (audio_tx, audio_rx) = sync_channel::<Vec<f32>>(AUDIO_BLOCKS);
+        let mut wav = wav;
+        let audio_writer = std::thread::Builder::new().name("clavm-recorder-sound".into()).spawn(move || {
+            while let Ok(samples) = audio_rx.recv() {
+                wav.write(&samples)?;
+            }
+            wav.finish()?;
+            Ok(())
+        })?;
         let (spare_tx, spare) = sync_channel::<Vec<u8>>(8);
         let dropped = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let writer = std::thread::Builder::new().name("clavm-recorder".into()).spawn(move || {
-            write(rx, spare_tx, enc, wav, started, (width, height))?;
-            encoder::mux(video.work_path(), audio.work_path(), output.work_path())?;
-            output.commit()
+            write(rx, spare_tx, enc, started, (width, height))?;
+            Ok(())
         })?;
+
         Ok(Recorder {
             path: path.to_path_buf(),
             size: (width, height),
             tx: Some(tx),
+            audio_tx: Some(audio_tx),
+            audio_writer: Some(audio_writer),
+            dropped_audio: Arc::new(AtomicU64::new(0)),
             spare,
             dropped,
             started,
             writer: Some(writer),
+            files: Some((output, video, audio)),
         })
     }
 
@@ -97,34 +119,48 @@ impl Recorder {
             let to = y * w as usize * 4;
             buf[to..to + row].copy_from_slice(&pixels[from..from + row]);
         }
-        if let Err(TrySendError::Full(_)) = tx.try_send(Msg::Frame { at: Instant::now(), pixels: buf }) {
+        if let Err(TrySendError::Full(_)) = tx.try_send(Frame { at: Instant::now(), pixels: buf }) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Sound from the tap; never waits (a full channel drops the block,
-    /// which a slow disk would otherwise turn into a stall).
+    /// Sound from the tap; never waits. Its channel holds seconds of sound,
+    /// so only a stalled disk drops a block (counted).
     pub fn audio(&mut self, samples: &[f32]) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.try_send(Msg::Audio(samples.to_vec()));
+        if let Some(tx) = &self.audio_tx {
+            if let Err(TrySendError::Full(_)) = tx.try_send(samples.to_vec()) {
+                self.dropped_audio.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
     /// Stops and finishes the file (waits for ffmpeg).
     pub fn stop(mut self) -> anyhow::Result<PathBuf> {
         drop(self.tx.take());
+        drop(self.audio_tx.take());
         let writer = self.writer.take().context("already stopped")?;
-        writer.join().map_err(|_| anyhow::anyhow!("the recorder thread panicked"))??;
+        let audio_writer = self.audio_writer.take().context("already stopped")?;
+        let video_done = writer.join().map_err(|_| anyhow::anyhow!("the recorder thread panicked"))?;
+        let audio_done = audio_writer.join().map_err(|_| anyhow::anyhow!("the recorder's sound thread panicked"))?;
+        video_done?;
+        audio_done?;
+        let (output, video, audio) = self.files.take().context("already stopped")?;
+        encoder::mux(video.work_path(), audio.work_path(), output.work_path())?;
+        let lost = self.dropped_audio.load(Ordering::Relaxed);
+        if lost > 0 {
+            tracing::warn!("the recording lost {lost} blocks of sound (the disk could not keep up)");
+        }
+        output.commit()?;
+        drop((video, audio));
         Ok(self.path.clone())
     }
 }
 
-/// The writer thread: frames at a constant rate, sound as it comes.
+/// The frame writer thread: frames at a constant rate.
 fn write(
-    rx: Receiver<Msg>,
+    rx: Receiver<Frame>,
     spare: SyncSender<Vec<u8>>,
     mut enc: FrameEncoder,
-    mut wav: WavFile,
     started: Instant,
     (w, h): (u32, u32),
 ) -> anyhow::Result<()> {
@@ -141,18 +177,16 @@ fn write(
     };
     loop {
         match rx.recv_timeout(frame_time * 4) {
-            Ok(Msg::Frame { at, pixels }) => {
+            Ok(Frame { at, pixels }) => {
                 fill(&mut enc, &last, at)?;
                 let old = std::mem::replace(&mut last, pixels);
                 let _ = spare.try_send(old);
             }
-            Ok(Msg::Audio(samples)) => wav.write(&samples)?,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => fill(&mut enc, &last, Instant::now())?,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     fill(&mut enc, &last, Instant::now())?;
     enc.finish()?;
-    wav.finish()?;
     Ok(())
 }
