@@ -177,29 +177,48 @@ fn the_window_shows_the_editor_and_visuals_resizes_and_closes_cleanly() {
     drop(jackd);
 }
 
-#[test]
-fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+/// The app in sway playing `SINE_220` from a file, a JACK recorder on its
+/// first output, and the app on screen. Fields drop in order: the recorder,
+/// the app, then its files, the compositor and the audio server.
+struct Playing<C> {
+    _rec_client: C,
+    rec: common::jack::Recording,
+    app: App,
+    patch: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    sway: Sway,
+    _jackd: Jackd,
+}
+
+/// [`Playing`], with the recorder named `rec_name` and the first screenshot saved as `shot`.
+fn playing_sine(rec_name: &str, shot: &str) -> Playing<impl Sized> {
     let jackd = Jackd::start();
     let sway = Sway::start(1280, 800);
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("sine.c");
     std::fs::write(&patch, SINE_220).unwrap();
-    let mut app = App::start(&sway, &jackd, &patch, dir.path());
-    let (rec_client, rec) = recorder("clavm-window-rec");
-    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-window-rec:in");
-    wait_for_screen(&sway, "clavm-typing-0.png", shows_the_app);
-    let f = frequency(&record(&rec, 0.5));
+    let app = App::start(&sway, &jackd, &patch, dir.path());
+    let (rec_client, rec) = recorder(rec_name);
+    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", &format!("{rec_name}:in"));
+    wait_for_screen(&sway, shot, shows_the_app);
+    Playing { _rec_client: rec_client, rec, app, patch, dir, sway, _jackd: jackd }
+}
+
+#[test]
+fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = playing_sine("clavm-window-rec", "clavm-typing-0.png");
+    let f = frequency(&record(&p.rec, 0.5));
     assert!((f - 220.0).abs() < 3.0, "the file plays at start: {f} Hz");
 
     // Select everything, type a new patch, Ctrl+Enter.
-    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
-    sway.wtype(&["void play(void) { float s = 0.5f * Cycle(660.0f); _out(0, s); _out(1, s); }"]);
-    sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+    p.sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    p.sway.wtype(&["void play(void) { float s = 0.5f * Cycle(660.0f); _out(0, s); _out(1, s); }"]);
+    p.sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
     let t0 = Instant::now();
     let mut f = 0.0;
     while t0.elapsed() < Duration::from_secs(10) {
-        f = frequency(&record(&rec, 0.3));
+        f = frequency(&record(&p.rec, 0.3));
         if (f - 660.0).abs() < 5.0 {
             break;
         }
@@ -207,10 +226,10 @@ fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
     assert!((f - 660.0).abs() < 5.0, "typed patch plays: {f} Hz");
 
     // A broken edit: the sound goes on, the diagnostic shows in red.
-    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
-    sway.wtype(&["void play(void) { _out(0, oops); }"]);
-    sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
-    wait_for_screen(&sway, "clavm-typing-broken.png", |rgba, w, h| {
+    p.sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    p.sway.wtype(&["void play(void) { _out(0, oops); }"]);
+    p.sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+    wait_for_screen(&p.sway, "clavm-typing-broken.png", |rgba, w, h| {
         let red = count(rgba, w, 0, w / 2, 0, h, |p| near(p, [0xff, 0x6b, 0x60]) || near(p, [0xff, 0x5f, 0x56]));
         if red > 30 {
             Ok(())
@@ -218,22 +237,21 @@ fn typing_a_patch_changes_the_sound_and_a_broken_one_keeps_it() {
             Err(format!("{red} red px"))
         }
     });
-    let x = record(&rec, 0.5);
+    let x = record(&p.rec, 0.5);
     let f = frequency(&x);
     assert!((f - 660.0).abs() < 5.0 && rms(&x) > 0.2, "the last good version keeps playing: {f} Hz");
 
     // The file was deleted while open: Ctrl+S writes the editor's text back.
-    std::fs::remove_file(&patch).unwrap();
-    sway.wtype(&["-M", "ctrl", "s", "-m", "ctrl"]);
+    std::fs::remove_file(&p.patch).unwrap();
+    p.sway.wtype(&["-M", "ctrl", "s", "-m", "ctrl"]);
     let t0 = Instant::now();
-    while !patch.exists() && t0.elapsed() < Duration::from_secs(10) {
+    while !p.patch.exists() && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(std::fs::read_to_string(&patch).unwrap(), "void play(void) { _out(0, oops); }");
-    let _ = sway.msg(&["kill"]);
-    let (code, err) = app.wait(Duration::from_secs(10));
+    assert_eq!(std::fs::read_to_string(&p.patch).unwrap(), "void play(void) { _out(0, oops); }");
+    let _ = p.sway.msg(&["kill"]);
+    let (code, err) = p.app.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
-    drop(rec_client);
 }
 
 /// A file as a `text/uri-list` line, as file managers write it (spaces
@@ -245,83 +263,67 @@ fn uri_of(p: &Path) -> String {
 #[test]
 fn a_dropped_patch_plays_and_dropped_files_that_are_not_patches_are_refused() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let jackd = Jackd::start();
-    let sway = Sway::start(1280, 800);
-    let dir = tempfile::tempdir().unwrap();
-    let patch = dir.path().join("sine.c");
-    std::fs::write(&patch, SINE_220).unwrap();
-    let mut app = App::start(&sway, &jackd, &patch, dir.path());
-    let (rec_client, rec) = recorder("clavm-drop-rec");
-    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-drop-rec:in");
-    wait_for_screen(&sway, "clavm-drop-0.png", shows_the_app);
-    let f = frequency(&record(&rec, 0.5));
+    let mut p = playing_sine("clavm-drop-rec", "clavm-drop-0.png");
+    let f = frequency(&record(&p.rec, 0.5));
     assert!((f - 220.0).abs() < 3.0, "the file plays at start: {f} Hz");
 
     // While the drag source's window is up, sway tiles it on the right half
     // and the app on the left: drag from the one to the other.
     let (from, to, out) = ((960.0, 400.0), (320.0, 400.0), (1280, 800));
-    let binary = dir.path().join("noise.c");
+    let binary = p.dir.path().join("noise.c");
     std::fs::write(&binary, [0x7f, b'E', b'L', b'F', 0xff, 0xfe, 0x00, 0x80]).unwrap();
-    let huge = dir.path().join("huge.c");
+    let huge = p.dir.path().join("huge.c");
     std::fs::File::create(&huge).unwrap().set_len(50 << 20).unwrap();
-    let notes = dir.path().join("notes.txt");
+    let notes = p.dir.path().join("notes.txt");
     std::fs::write(&notes, "not a patch").unwrap();
     for file in [&binary, &huge, &notes] {
-        let outcome = drag_uri_list(&sway, &uri_of(file), from, to, out);
+        let outcome = drag_uri_list(&p.sway, &uri_of(file), from, to, out);
         if !(outcome.sent && outcome.finished) {
-            let _ = app.child.kill();
-            let (_, err) = app.wait(Duration::from_secs(5));
+            let _ = p.app.child.kill();
+            let (_, err) = p.app.wait(Duration::from_secs(5));
             panic!("{}: {outcome:?}; the app said:\n{err}", file.display());
         }
     }
-    let x = record(&rec, 0.5);
+    let x = record(&p.rec, 0.5);
     let f = frequency(&x);
     assert!((f - 220.0).abs() < 3.0 && rms(&x) > 0.2, "refused drops leave the sound as it was: {f} Hz");
 
     // A real patch (its name has a space, percent-encoded in the list) loads and plays.
-    let dropped = dir.path().join("my patch.c");
+    let dropped = p.dir.path().join("my patch.c");
     std::fs::write(&dropped, "void play(void) { float s = 0.5f * Cycle(660.0f); _out(0, s); _out(1, s); }\n").unwrap();
-    let outcome = drag_uri_list(&sway, &uri_of(&dropped), from, to, out);
+    let outcome = drag_uri_list(&p.sway, &uri_of(&dropped), from, to, out);
     assert!(outcome.sent && outcome.finished, "{outcome:?}");
     let t0 = Instant::now();
     let mut f = 0.0;
     while t0.elapsed() < Duration::from_secs(10) {
-        f = frequency(&record(&rec, 0.3));
+        f = frequency(&record(&p.rec, 0.3));
         if (f - 660.0).abs() < 5.0 {
             break;
         }
     }
     assert!((f - 660.0).abs() < 5.0, "the dropped patch plays: {f} Hz");
-    wait_for_screen(&sway, "clavm-dropped.png", shows_the_app);
+    wait_for_screen(&p.sway, "clavm-dropped.png", shows_the_app);
 
-    let _ = sway.msg(&["kill"]);
-    let (code, err) = app.wait(Duration::from_secs(10));
+    let _ = p.sway.msg(&["kill"]);
+    let (code, err) = p.app.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("noise.c is not text"), "the binary file is refused: {err}");
     assert!(err.contains("a patch is at most 1 MiB"), "the 50 MB file is refused: {err}");
     assert!(err.contains("only .c patches can be dropped"), "the .txt file is refused: {err}");
-    drop(rec_client);
 }
 
 #[test]
 fn paste_and_copy_go_through_the_clipboard() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let jackd = Jackd::start();
-    let sway = Sway::start(1280, 800);
-    let dir = tempfile::tempdir().unwrap();
-    let patch = dir.path().join("sine.c");
-    std::fs::write(&patch, SINE_220).unwrap();
-    let mut app = App::start(&sway, &jackd, &patch, dir.path());
-    let (rec_client, rec) = recorder("clavm-clip-rec");
-    connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-clip-rec:in");
-    wait_for_screen(&sway, "clavm-clip-0.png", shows_the_app);
+    let mut p = playing_sine("clavm-clip-rec", "clavm-clip-0.png");
 
     // Another program (wl-copy) owns the clipboard; Ctrl+V pastes it over the text.
     let pasted = "void play(void) { float s = 0.5f * Cycle(330.0f); _out(0, s); _out(1, s); }";
     // wl-copy stays behind to serve the clipboard: no pipes for it to hold open.
     let mut copy = Command::new("wl-copy");
-    let status = sway
+    let status = p
+        .sway
         .env(&mut copy)
         .arg(pasted)
         .stdout(Stdio::null())
@@ -336,11 +338,11 @@ fn paste_and_copy_go_through_the_clipboard() {
     let t0 = Instant::now();
     let mut f = 0.0;
     'paste: for _ in 0..4 {
-        sway.wtype(&["-M", "ctrl", "a", "v", "-m", "ctrl"]);
-        sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
+        p.sway.wtype(&["-M", "ctrl", "a", "v", "-m", "ctrl"]);
+        p.sway.wtype(&["-M", "ctrl", "-k", "Return", "-m", "ctrl"]);
         let tried = Instant::now();
         while tried.elapsed() < Duration::from_secs(2) {
-            f = frequency(&record(&rec, 0.3));
+            f = frequency(&record(&p.rec, 0.3));
             if (f - 330.0).abs() < 4.0 {
                 break 'paste;
             }
@@ -350,13 +352,13 @@ fn paste_and_copy_go_through_the_clipboard() {
     assert!((f - 330.0).abs() < 4.0, "the pasted patch plays: {f} Hz");
 
     // Ctrl+C in the editor: the app owns the clipboard and serves it to others.
-    sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
-    sway.wtype(&["-M", "ctrl", "c", "-m", "ctrl"]);
+    p.sway.wtype(&["-M", "ctrl", "a", "-m", "ctrl"]);
+    p.sway.wtype(&["-M", "ctrl", "c", "-m", "ctrl"]);
     let t0 = Instant::now();
     let mut got = String::new();
     while t0.elapsed() < Duration::from_secs(5) {
         let mut paste = Command::new("wl-paste");
-        let o = sway.env(&mut paste).arg("--no-newline").output().unwrap();
+        let o = p.sway.env(&mut paste).arg("--no-newline").output().unwrap();
         got = String::from_utf8_lossy(&o.stdout).into_owned();
         if got == pasted {
             break;
@@ -364,10 +366,9 @@ fn paste_and_copy_go_through_the_clipboard() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(got, pasted, "what the editor copied");
-    let _ = sway.msg(&["kill"]);
-    let (code, err) = app.wait(Duration::from_secs(10));
+    let _ = p.sway.msg(&["kill"]);
+    let (code, err) = p.app.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
-    drop(rec_client);
 }
 
 #[test]
