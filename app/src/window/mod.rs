@@ -430,7 +430,7 @@ impl App {
     fn drain_tap(&mut self) {
         if let Some(feed) = &mut self.feed {
             match &mut self.recorder {
-                Some(r) => feed.drain_with(&mut self.analysis, |_, samples| r.audio(samples)),
+                Some(r) => feed.drain_with(&mut self.analysis, |frame, samples| r.audio(frame, samples)),
                 None => feed.drain(&mut self.analysis),
             };
         }

@@ -40,6 +40,11 @@ pub struct Recorder {
     audio_tx: Option<SyncSender<Vec<f32>>>,
     audio_writer: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
     pub dropped_audio: Arc<AtomicU64>,
+    /// Interleaved channels, and the engine frame the next tap block should
+    /// start at: blocks the tap dropped (a late reader) become silence of
+    /// their length, so the sound stays in step with the picture.
+    channels: usize,
+    next_frame: Option<u64>,
     /// Buffers coming back from the writer, to fill without allocating.
     spare: Receiver<Vec<u8>>,
     pub dropped: Arc<AtomicU64>,
@@ -85,6 +90,8 @@ impl Recorder {
             audio_tx: Some(audio_tx),
             audio_writer: Some(audio_writer),
             dropped_audio: Arc::new(AtomicU64::new(0)),
+            channels: channels.max(1),
+            next_frame: None,
             spare,
             dropped,
             started,
@@ -124,13 +131,19 @@ impl Recorder {
         }
     }
 
-    /// Sound from the tap; never waits. Its channel holds seconds of sound,
-    /// so only a stalled disk drops a block (counted).
-    pub fn audio(&mut self, samples: &[f32]) {
-        if let Some(tx) = &self.audio_tx {
-            if let Err(TrySendError::Full(_)) = tx.try_send(samples.to_vec()) {
-                self.dropped_audio.fetch_add(1, Ordering::Relaxed);
-            }
+    /// Sound from the tap, a block starting at engine frame `frame`; never
+    /// waits. Its channel holds seconds of sound, so only a stalled disk
+    /// drops a block (counted); blocks the tap itself dropped are filled
+    /// with silence (at most a second at a time: more is an engine restart).
+    pub fn audio(&mut self, frame: u64, samples: &[f32]) {
+        let Some(tx) = &self.audio_tx else { return };
+        const MAX_GAP: u64 = 48_000;
+        if let Some(gap) = self.next_frame.map(|n| frame.saturating_sub(n)).filter(|&g| g > 0 && g <= MAX_GAP) {
+            let _ = tx.try_send(vec![0.0; gap as usize * self.channels]);
+        }
+        self.next_frame = Some(frame + (samples.len() / self.channels) as u64);
+        if let Err(TrySendError::Full(_)) = tx.try_send(samples.to_vec()) {
+            self.dropped_audio.fetch_add(1, Ordering::Relaxed);
         }
     }
 
