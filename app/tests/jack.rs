@@ -126,15 +126,20 @@ impl StandIn {
             .expect("jack_thru (Debian package jackd2) must be installed: run scripts/setup.sh");
         let c = pt._client.as_client();
         let t0 = Instant::now();
-        while c.port_by_name("jack_thru:output_1").is_none() {
+        while c.port_by_name("jack_thru:output_1").is_none() || c.port_by_name("jack_thru:input_1").is_none() {
             assert!(t0.elapsed() < Duration::from_secs(10), "jack_thru did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        // jack_thru connects itself to the system ports; make sure of input and output.
+        // jack_thru connects itself to the system ports, racing us: make sure
+        // of input and output, trying again while it is still at it.
         for (from, to) in [("system:capture_1", "jack_thru:input_1"), ("jack_thru:output_1", "system:playback_1")] {
-            match c.connect_ports_by_name(from, to) {
-                Ok(()) | Err(jack::Error::PortAlreadyConnected(..)) => {}
-                Err(e) => panic!("connecting {from} to {to}: {e}"),
+            let t0 = Instant::now();
+            loop {
+                match c.connect_ports_by_name(from, to) {
+                    Ok(()) | Err(jack::Error::PortAlreadyConnected(..)) => break,
+                    Err(e) if t0.elapsed() > Duration::from_secs(3) => panic!("connecting {from} to {to}: {e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
             }
         }
         StandIn(child)
