@@ -52,12 +52,13 @@ impl TapFeed {
 
     /// Pushes every block waiting on the tap into `analysis`; never blocks.
     pub fn drain(&mut self, analysis: &mut Analysis) -> Drained {
-        self.drain_with(analysis, |_, _| {})
+        self.drain_with(analysis, |_, _, _| {})
     }
 
     /// As [`drain`](Self::drain), also handing each block (first frame,
-    /// interleaved samples) to `also` (a live recording's sound).
-    pub fn drain_with(&mut self, analysis: &mut Analysis, mut also: impl FnMut(u64, &[f32])) -> Drained {
+    /// publish time in CLOCK_MONOTONIC ns, interleaved samples) to `also`
+    /// (a live recording's sound).
+    pub fn drain_with(&mut self, analysis: &mut Analysis, mut also: impl FnMut(u64, u64, &[f32])) -> Drained {
         let mut d = Drained::default();
         while let Ok(m) = self.rx.try_recv_bytes() {
             let Some(h) = read_tap_into(&m, &mut self.samples) else { continue };
@@ -70,7 +71,7 @@ impl TapFeed {
             }
             analysis.push(h.frame, &self.samples);
             analysis.push_dsp_load(h.dsp_load);
-            also(h.frame, &self.samples);
+            also(h.frame, h.published_ns, &self.samples);
             self.newest_frame = Some(h.frame + h.frames as u64);
             self.newest_published_ns = Some(h.published_ns);
             d.blocks += 1;

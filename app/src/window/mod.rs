@@ -383,7 +383,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     }
     if let Some(r) = app.recorder.take() {
         match r.stop() {
-            Ok(p) => eprintln!("clavm: recorded {}", p.display()),
+            Ok(take) => eprintln!("clavm: recorded {take}"),
             Err(e) => eprintln!("clavm: the recording failed: {e:#}"),
         }
     }
@@ -430,7 +430,7 @@ impl App {
     fn drain_tap(&mut self) {
         if let Some(feed) = &mut self.feed {
             match &mut self.recorder {
-                Some(r) => feed.drain_with(&mut self.analysis, |frame, samples| r.audio(frame, samples)),
+                Some(r) => feed.drain_with(&mut self.analysis, |frame, at, samples| r.audio(frame, at, samples)),
                 None => feed.drain(&mut self.analysis),
             };
         }
@@ -444,7 +444,7 @@ impl App {
             // Finishing muxes with ffmpeg (a moment); the window waits for it
             // rather than leave a half-written file behind.
             match r.stop() {
-                Ok(p) => self.studio.status.notice = format!("recorded {}", p.display()),
+                Ok(take) => self.studio.status.notice = format!("recorded {take}"),
                 Err(e) => self.studio.status.last_error = format!("the recording failed: {e:#}"),
             }
             self.record_path = None;
