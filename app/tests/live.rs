@@ -43,13 +43,45 @@ struct Session {
 impl Session {
     /// An engine playing a 440 Hz sine at 0.5 (version 1).
     fn with_sine() -> Session {
+        Session::with("sine.c", SINE)
+    }
+
+    /// An engine playing `text` (version 1, with no backup).
+    fn with(name: &str, text: &str) -> Session {
         realtime();
         let cfg = LiveConfig::new(SR, 1, env!("CARGO_BIN_EXE_clavm").into());
         let (engine, p) = LiveEngine::start(cfg).expect("live engine starts");
         let mut s = Session { engine, p, events: Vec::new() };
-        s.submit("sine.c", SINE);
+        s.submit(name, text);
         assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 1, .. })), "{:?}", s.events);
         s
+    }
+
+    /// Plays until `f` holds for an event (5 s at most), returning the sound.
+    fn play_until(&mut self, f: impl Fn(&LiveEvent) -> bool) -> Vec<f32> {
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        while !self.has(&f) && t0.elapsed() < Duration::from_secs(5) {
+            out.extend(self.play(0.01));
+        }
+        out
+    }
+
+    /// The whole machine stalling, as the engine sees it: every worker
+    /// stopped (SIGSTOP) for `seconds` while the audio thread plays on.
+    fn stall_workers(&mut self, seconds: f64) -> Vec<f32> {
+        let pids = common::worker_pids(std::process::id());
+        assert_eq!(pids.len(), 3, "three workers");
+        for &p in &pids {
+            // SAFETY: kill(2) on our own children's pids with a valid signal.
+            unsafe { libc::kill(p as i32, libc::SIGSTOP) };
+        }
+        let out = self.play(seconds);
+        for &p in &pids {
+            // SAFETY: as above (a pid already killed and reaped fails harmlessly).
+            unsafe { libc::kill(p as i32, libc::SIGCONT) };
+        }
+        out
     }
 
     /// Processes blocks in real time for `seconds`, collecting output and events.
@@ -495,4 +527,60 @@ fn a_patch_that_floods_stdout_with_raw_syscalls_is_contained() {
         assert_no_gap(&x, f0, &s.events);
         s.engine.shutdown();
     });
+}
+
+#[test]
+fn after_a_stall_that_killed_a_version_and_its_backup_the_version_comes_back_by_itself() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = Session::with_sine();
+    // Version 2 plays with version 1 as its backup.
+    s.submit("edit.c", "void play(void) { _out(0, 0.4f * Cycle(440)); }");
+    assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{}", s.describe_all());
+    let mut x = s.play(1.2);
+    // Both miss their deadlines and stay silent past the hang limit: both are
+    // declared hung and killed, and nothing is left to play.
+    x.extend(s.stall_workers(0.08));
+    x.extend(s.play_until(|e| matches!(e, LiveEvent::Playing { version: 3, .. })));
+    let said = s.describe_all();
+    assert!(s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 2, now_playing: None, .. })), "{said}");
+    assert!(s.has(|e| matches!(e, LiveEvent::Resumed { version: 3, of: 2, .. })), "{said}");
+    assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 3, .. })), "{said}");
+    x.extend(s.play(0.3));
+    // Back at the edit's level (0.4: RMS 0.283), keeping the state it had.
+    let tail = rms(&x[x.len() - 9600..]);
+    assert!((tail - 0.4 / 2f64.sqrt()).abs() < 0.02, "rms {tail} after the resume: {said}");
+    // No click on the way down or back up: the sound fades out and in.
+    let max_step = 0.4 * std::f64::consts::TAU * 440.0 / SR;
+    for n in 1..x.len() {
+        let step = (x[n] - x[n - 1]).abs() as f64;
+        assert!(step <= max_step * 1.2, "a step of {step} at sample {n} of {}: {said}", x.len());
+    }
+    s.engine.shutdown();
+}
+
+#[test]
+fn a_version_stuck_by_its_own_state_is_not_brought_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Counts its own time in the state memory and loops for ever after 1.2 s:
+    // the state kept for a resume would make it loop again at once.
+    let text = "void play(void) {\n\
+                  double *t = _double(0);\n\
+                  *t += 1.0 / 48000.0;\n\
+                  if (*t > 1.2) for (;;) {}\n\
+                  _out(0, 0.5f * Cycle(440));\n}\n";
+    let mut s = Session::with("stuck.c", text);
+    let mut x = s.play(1.3);
+    x.extend(s.play_until(|e| matches!(e, LiveEvent::NotResumed { .. } | LiveEvent::Resumed { .. })));
+    let said = s.describe_all();
+    assert!(s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 1, now_playing: None, .. })), "{said}");
+    // Its test run on the kept state hangs (within the test run's timeout,
+    // never on the speakers): it is not brought back.
+    assert!(
+        s.has(|e| matches!(e, LiveEvent::NotResumed { version: 1, reason } if reason.contains("test run"))),
+        "{said}"
+    );
+    x.extend(s.play(0.2));
+    assert!(!s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
+    assert!(rms(&x[x.len() - 4800..]) < 1e-6, "silence until the next submit: {said}");
+    s.engine.shutdown();
 }

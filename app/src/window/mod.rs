@@ -618,11 +618,16 @@ impl App {
                 self.studio.status.compile = "test run failed: the previous version keeps playing".into();
                 self.studio.status.last_error = reason.clone();
             }
+            LiveEvent::Resumed { .. } => {
+                self.studio.status.notice = e.describe(rate);
+                self.studio.status.last_error.clear();
+            }
             other => {
                 let text = other.describe(rate);
                 if matches!(
                     other,
                     LiveEvent::WorkerFailed { .. }
+                        | LiveEvent::NotResumed { .. }
                         | LiveEvent::Fault { .. }
                         | LiveEvent::Error(_)
                         | LiveEvent::Protect(_)

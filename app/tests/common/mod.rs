@@ -42,6 +42,11 @@ impl Dir {
 
 /// How many `clavm __worker` processes the engine in process `pid` has running.
 pub fn workers_of(pid: u32) -> usize {
+    worker_pids(pid).len()
+}
+
+/// The pids of the `clavm __worker` processes serving the engine in process `pid`.
+pub fn worker_pids(pid: u32) -> Vec<u32> {
     let pid = pid.to_string();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -51,5 +56,5 @@ pub fn workers_of(pid: u32) -> usize {
             let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
             args.len() > 4 && args[1] == b"__worker" && args[4] == pid.as_bytes()
         })
-        .count()
+        .collect()
 }

@@ -64,6 +64,33 @@ impl Crossfade {
     }
 }
 
+/// A raised-cosine fade in from silence, for sound that starts again after
+/// nothing played (a failure faded out, then a version came back): the first
+/// samples of an oscillator caught mid-swing would otherwise be a click.
+#[derive(Debug, Clone, Copy)]
+pub struct FadeIn {
+    pos: u64,
+    len: u64,
+}
+
+impl FadeIn {
+    pub fn new(len: Frames) -> FadeIn {
+        FadeIn { pos: 0, len: len.0.max(1) }
+    }
+
+    /// Scales one interleaved frame and moves on; true when the fade is over.
+    #[inline]
+    pub fn apply(&mut self, frame: &mut [f32]) -> bool {
+        let t = ((self.pos as f64 + 0.5) / self.len as f64).min(1.0);
+        let g = (0.5 - 0.5 * (std::f64::consts::PI * t).cos()) as f32;
+        for s in frame {
+            *s *= g;
+        }
+        self.pos += 1;
+        self.pos >= self.len
+    }
+}
+
 /// A fade in the offline engine: the crossfade and the program fading out.
 pub struct Fade {
     pub old: Box<Prepared>,
@@ -88,7 +115,27 @@ impl Fade {
 
 #[cfg(test)]
 mod tests {
-    use super::gains;
+    use super::{gains, FadeIn};
+    use crate::Frames;
+
+    #[test]
+    fn a_fade_in_rises_smoothly_from_silence_to_full_level() {
+        let mut f = FadeIn::new(Frames(100));
+        let mut gains = Vec::new();
+        let mut done = false;
+        while !done {
+            let mut frame = [1.0f32, -1.0];
+            done = f.apply(&mut frame);
+            assert_eq!(frame[0], -frame[1]);
+            gains.push(frame[0]);
+        }
+        assert_eq!(gains.len(), 100);
+        assert!(gains[0] < 0.001 && gains[99] > 0.999, "{} .. {}", gains[0], gains[99]);
+        // Never falls, and no step is bigger than a linear ramp's times pi/2.
+        for w in gains.windows(2) {
+            assert!(w[1] >= w[0] && w[1] - w[0] < 0.0158, "{w:?}");
+        }
+    }
 
     #[test]
     fn uncorrelated_fades_keep_power_and_identical_ones_keep_amplitude() {

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::futex;
+use super::resume::{Decision, ResumePolicy};
 use super::rt::{FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault};
 use super::shm::{Memory, Shm, ShmError, WORKERS};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
 use crate::builtins::api::FaultKind;
 use crate::engine::Param;
 use crate::params::ParamTable;
-use crate::patch::sites::SiteRegistry;
+use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
 use crate::Frames;
@@ -124,6 +125,21 @@ pub enum LiveEvent {
         late_by: Duration,
         at: Frames,
     },
+    /// `of` had stopped with nothing else to play (the machine stalled
+    /// past the hang limit); it was compiled, tested and installed again as
+    /// `version`, handed to the audio thread `after` it stopped (`Playing`
+    /// follows).
+    Resumed {
+        version: u64,
+        of: u64,
+        after: Duration,
+    },
+    /// `version` stopped with nothing else to play and is not brought back:
+    /// silence until the next submit.
+    NotResumed {
+        version: u64,
+        reason: String,
+    },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
         slot: usize,
@@ -173,7 +189,7 @@ impl LiveEvent {
                         format!("the previous version ({v}) filled in and plays on")
                     }
                     (_, Some(v)) => format!("faded out; version {v} plays on"),
-                    (_, None) => "faded out; silence until the next submit".to_string(),
+                    (_, None) => "faded out; nothing else plays".to_string(),
                 };
                 format!("t={:.3}s: version {version}: {}; {after}", at.seconds(sample_rate), fault.describe())
             }
@@ -182,6 +198,13 @@ impl LiveEvent {
                 at.seconds(sample_rate),
                 late_by.as_secs_f64() * 1e3
             ),
+            LiveEvent::Resumed { version, of, after } => format!(
+                "version {of} comes back as version {version}, {:.0} ms after it stopped (it had played for a while: the system stalled, not the patch)",
+                after.as_secs_f64() * 1e3
+            ),
+            LiveEvent::NotResumed { version, reason } => {
+                format!("version {version} is not brought back: {reason}; silence until the next submit")
+            }
             LiveEvent::WorkerReplaced { slot, startup } => {
                 format!("worker {slot} replaced (ready in {:.1} ms)", startup.as_secs_f64() * 1e3)
             }
@@ -294,6 +317,7 @@ impl LiveEngine {
             meters: meters.clone(),
             subscribers: subscribers.clone(),
             doorbell: doorbell.clone(),
+            resume: ResumePolicy::default(),
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -427,6 +451,8 @@ struct Control {
     subscribers: Subscribers,
     /// Rung by commands and by the audio thread's messages; the control thread sleeps on it.
     doorbell: Arc<AtomicU32>,
+    /// Whether a version that stopped with nothing else to play comes back.
+    resume: ResumePolicy,
 }
 
 impl Control {
@@ -468,6 +494,12 @@ impl Control {
                     Err(TryRecvError::Empty) => break,
                 }
             }
+            // After the submits: a new version supersedes bringing an old one back.
+            match self.resume.decide(Instant::now()) {
+                Some(Decision::Resume { version, stopped }) => self.resume_version(version, stopped),
+                Some(Decision::Leave { version, reason }) => self.emit(LiveEvent::NotResumed { version, reason }),
+                None => {}
+            }
             futex::wait(&self.doorbell, seen, DOORBELL_SAFETY_NET);
         }
         self.kill_all();
@@ -488,6 +520,7 @@ impl Control {
             match msg {
                 FromAudio::Installed { worker, at, sent, played } => {
                     let swap = played.duration_since(sent);
+                    self.resume.played(worker.version, played);
                     self.emit(LiveEvent::Playing { version: worker.version, swap, at, played });
                 }
                 FromAudio::Swapped { version, freed } => {
@@ -501,6 +534,7 @@ impl Control {
                 FromAudio::Abandoned { removed } => drop(removed),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
+                    self.resume.failed(version, now_playing, Instant::now());
                     self.hand(worker.slot, false, "failed");
                     self.emit(LiveEvent::WorkerFailed {
                         version,
@@ -730,7 +764,22 @@ impl Control {
                 return self.emit(LiveEvent::TestFailed { submit, name, reason });
             }
         }
-        // Test run: compiled() and one block on a copy of the live state.
+        let test = match self.test_run(slot) {
+            Ok(t) => t,
+            Err(reason) => return self.emit(LiveEvent::TestFailed { submit, name, reason }),
+        };
+        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone()) {
+            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+        }
+        self.registry.commit(&rewritten.plan);
+        self.registries.insert(self.version, self.registry.clone());
+        self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
+    }
+
+    /// The test run of the version compiled on `slot`: `compiled()` and one
+    /// block on a copy of the live state. On failure the slot is back in
+    /// `idle` (or replaced) and the reason returned.
+    fn test_run(&mut self, slot: usize) -> Result<Duration, String> {
         let t1 = Instant::now();
         // SAFETY: TEST is only used by test runs, which the control thread runs one at a time;
         // LIVE may be changing under the copy (the active worker runs): a torn copy is fine for a test.
@@ -759,32 +808,76 @@ impl Control {
                 self.config.test_timeout.as_secs_f64() * 1e3
             )),
         };
-        if let Some(reason) = failure {
-            if matches!(status, Some(Status::Ok)) {
-                self.idle.push(slot);
-            } else {
-                self.replace(slot);
+        match failure {
+            None => Ok(test),
+            Some(reason) => {
+                if matches!(status, Some(Status::Ok)) {
+                    self.idle.push(slot);
+                } else {
+                    self.replace(slot);
+                }
+                Err(reason)
             }
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
-        // Install.
-        self.version += 1;
-        let worker = Worker { slot, version: self.version };
-        let removed = rewritten.plan.removed.clone();
+    }
+
+    /// Hands the tested version on `slot` to the audio thread as a new
+    /// version number, and keeps its source to load it again.
+    fn install(&mut self, slot: usize, source: PatchSource, body: String, removed: Vec<SiteId>) -> Result<(), String> {
+        let worker = Worker { slot, version: self.version + 1 };
         self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
             self.idle.push(slot);
-            let reason = "the audio thread is not taking commands".to_string();
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            return Err("the audio thread is not taking commands".to_string());
         }
+        self.version += 1;
+        self.resume.superseded();
         self.hand(slot, true, "install");
-        self.registry.commit(&rewritten.plan);
-        self.versions.insert(self.version, (source, rewritten.body.clone()));
-        self.registries.insert(self.version, self.registry.clone());
+        self.versions.insert(self.version, (source, body));
         // Only the last few versions can still be asked back.
         let newest = self.version;
         self.versions.retain(|v, _| *v + 4 > newest);
         self.registries.retain(|v, _| *v + 4 > newest);
-        self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
+        Ok(())
+    }
+
+    /// Brings back `version`, which stopped at `stopped` with nothing else to
+    /// play: compiled again, test-run, and installed as a new version (see
+    /// `resume.rs`). The registry goes back to the one it committed.
+    fn resume_version(&mut self, version: u64, stopped: Instant) {
+        let not = |reason: String| LiveEvent::NotResumed { version, reason };
+        if version != self.version {
+            return self.emit(not("a newer version was submitted since".into()));
+        }
+        let (Some((source, body)), Some(registry)) =
+            (self.versions.get(&version).cloned(), self.registries.get(&version).cloned())
+        else {
+            return self.emit(not("its source is no longer kept".into()));
+        };
+        let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
+            return self.emit(not("no worker is free to compile it".into()));
+        };
+        match self.load(slot, &source, &body) {
+            Some(Status::Ok) => {}
+            Some(Status::CompileError) => {
+                self.idle.push(slot);
+                return self.emit(not("it no longer compiles".into()));
+            }
+            _ => {
+                self.replace(slot);
+                return self.emit(not("compiling it again failed".into()));
+            }
+        }
+        if let Err(reason) = self.test_run(slot) {
+            return self.emit(not(reason));
+        }
+        if let Err(reason) = self.install(slot, source, body, Vec::new()) {
+            return self.emit(not(reason));
+        }
+        let mut restored = registry;
+        restored.reserve_unknown(&self.registry);
+        self.registry = restored;
+        self.registries.insert(self.version, self.registry.clone());
+        self.emit(LiveEvent::Resumed { version: self.version, of: version, after: stopped.elapsed() });
     }
 }

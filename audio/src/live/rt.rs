@@ -17,7 +17,7 @@ use super::futex;
 use super::shm::{Memory, Shm, WORKERS};
 use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS};
-use crate::engine::swap::Crossfade;
+use crate::engine::swap::{Crossfade, FadeIn};
 use crate::engine::FlushDenormals;
 use crate::params::ParamTable;
 use crate::patch::sites::SiteId;
@@ -189,6 +189,8 @@ pub struct LiveProcessor {
     active: Option<Worker>,
     backup: Option<Worker>,
     fade: Option<(Worker, Crossfade)>,
+    /// Sound starting again after nothing played rises from silence.
+    fade_in: Option<FadeIn>,
     /// The active worker has not yet run `compiled()` on the live state.
     pending_compiled: bool,
     installing: Option<(Instant, Vec<SiteId>)>,
@@ -300,6 +302,7 @@ impl LiveProcessor {
             active: None,
             backup: None,
             fade: None,
+            fade_in: None,
             pending_compiled: false,
             installing: None,
             crossfade_len: p.crossfade,
@@ -506,7 +509,7 @@ impl LiveProcessor {
                 self.fade = Some((old, Crossfade::new(self.crossfade_len)));
             }
             Some(old) => self.make_backup(old),
-            None => {}
+            None => self.fade_in = Some(FadeIn::new(self.crossfade_len)),
         }
         self.active = Some(worker);
         self.pending_compiled = true;
@@ -697,6 +700,10 @@ impl LiveProcessor {
                     Some(a) if a.version > late.worker.version => (a, Some(late.worker)),
                     other => (late.worker, other),
                 };
+                if self.active.is_none() {
+                    // Back from silence (the block it missed faded out).
+                    self.fade_in = Some(FadeIn::new(self.crossfade_len));
+                }
                 self.active = Some(play);
                 if let Some(spare) = spare {
                     if let Some(b) = self.backup.replace(spare) {
@@ -784,6 +791,7 @@ impl LiveProcessor {
                 } else {
                     out.copy_from_slice(self.output_of(active, frames));
                 }
+                self.apply_fade_in(out);
             }
             Err(fault) => {
                 let was_fading = self.fade.is_some();
@@ -813,6 +821,7 @@ impl LiveProcessor {
                             Ok(()) => {
                                 self.active = Some(w);
                                 out.copy_from_slice(self.output_of(w, frames));
+                                self.apply_fade_in(out);
                                 Recovery::FilledByBackup
                             }
                             Err(f2) => {
@@ -887,6 +896,17 @@ impl LiveProcessor {
             detected,
             fallback,
         });
+    }
+
+    /// Scales `out` by the fade in from silence, while one runs.
+    fn apply_fade_in(&mut self, out: &mut [f32]) {
+        let Some(fade_in) = &mut self.fade_in else { return };
+        for frame in out.chunks_exact_mut(self.channels) {
+            if fade_in.apply(frame) {
+                self.fade_in = None;
+                return;
+            }
+        }
     }
 
     /// Fills `out` with the last output frame fading linearly to silence (no click).
