@@ -578,6 +578,7 @@ impl Control {
             .stderr(if std::env::var_os("CLAVM_WORKER_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .map_err(|source| LiveError::Spawn { exe: self.config.worker_exe.display().to_string(), source })?;
+        self.meters.worker_pids[slot].store(child.id(), Ordering::Relaxed);
         self.workers[slot] = Some(child);
         let deadline = t0 + Duration::from_secs(5);
         let s = self.slot(slot);
@@ -597,6 +598,7 @@ impl Control {
     }
 
     fn kill(&mut self, slot: usize) {
+        self.meters.worker_pids[slot].store(0, Ordering::Relaxed);
         if let Some(mut c) = self.workers[slot].take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -771,6 +773,7 @@ impl Control {
         if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone()) {
             return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
+        self.resume.submitted();
         self.registry.commit(&rewritten.plan);
         self.registries.insert(self.version, self.registry.clone());
         self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
@@ -831,7 +834,6 @@ impl Control {
             return Err("the audio thread is not taking commands".to_string());
         }
         self.version += 1;
-        self.resume.superseded();
         self.hand(slot, true, "install");
         self.versions.insert(self.version, (source, body));
         // Only the last few versions can still be asked back.

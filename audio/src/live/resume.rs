@@ -13,15 +13,15 @@
 //!
 //! This policy decides whether to try: only a version that had played for a
 //! while (one that hangs at once is the patch's fault, not the machine's), and
-//! only a few times a minute (a patch that keeps stopping is left stopped, so
-//! it cannot stutter on for ever).
+//! only a few times in half a minute between two submits (a patch that keeps
+//! stopping is left stopped, so it cannot stutter on for ever).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a version must have played before its failure is taken for the machine's.
 pub const MIN_PLAYED: Duration = Duration::from_secs(1);
-/// At most this many resumes within [`WINDOW`].
+/// At most this many resumes within [`WINDOW`] with no submit between them.
 pub const MAX_RESUMES: usize = 3;
 pub const WINDOW: Duration = Duration::from_secs(30);
 /// Versions whose first-played time is remembered (the control thread keeps
@@ -62,9 +62,11 @@ impl ResumePolicy {
         }
     }
 
-    /// A new version is on its way to the audio thread: nothing to resume.
-    pub fn superseded(&mut self) {
+    /// The performer submitted a new version, on its way to the audio
+    /// thread: nothing to resume, and the new code starts with a clean record.
+    pub fn submitted(&mut self) {
         self.pending = None;
+        self.resumes.clear();
     }
 
     /// The decision about the version waiting to be resumed, if any, once.
@@ -119,7 +121,7 @@ mod tests {
         p.failed(2, Some(1), secs(t0, 5.0));
         assert_eq!(p.decide(secs(t0, 5.0)), None);
         p.failed(2, None, secs(t0, 6.0));
-        p.superseded();
+        p.submitted();
         assert_eq!(p.decide(secs(t0, 6.0)), None);
     }
 
@@ -171,5 +173,17 @@ mod tests {
         p.played(v, secs(t0, t));
         p.failed(v, None, secs(t0, t + 31.0));
         assert!(matches!(p.decide(secs(t0, t + 31.0)), Some(Decision::Resume { .. })));
+    }
+
+    #[test]
+    fn a_submit_starts_the_count_again() {
+        let t0 = Instant::now();
+        let mut p = ResumePolicy::default();
+        for v in 1..=MAX_RESUMES as u64 + 1 {
+            p.played(v, secs(t0, v as f64 * 2.0));
+            p.failed(v, None, secs(t0, v as f64 * 2.0 + 1.5));
+            assert!(matches!(p.decide(secs(t0, v as f64 * 2.0 + 1.5)), Some(Decision::Resume { .. })), "{v}");
+            p.submitted();
+        }
     }
 }

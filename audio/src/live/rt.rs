@@ -166,9 +166,17 @@ pub struct Meters {
     /// The SCHED_FIFO priority workers serve the audio thread at (0 until the
     /// first callback, or when the audio thread is not realtime).
     pub worker_priority: std::sync::atomic::AtomicI32,
+    /// The process serving each slot (0 while there is none): for tools
+    /// that watch or disturb the workers (tests, `clavm bench`).
+    pub worker_pids: [AtomicU32; super::shm::WORKERS],
 }
 
 impl Meters {
+    /// The pids of the worker processes now running.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.worker_pids.iter().map(|p| p.load(Ordering::Relaxed)).filter(|&p| p != 0).collect()
+    }
+
     pub fn load_avg(&self) -> f32 {
         f32::from_bits(self.load_avg.load(Ordering::Relaxed))
     }
