@@ -182,13 +182,7 @@ fn rms(x: &[f32]) -> f64 {
 /// the 0.5 sine (RMS 0.354), except where the engine reported that a worker
 /// answered late (the VM preempted it: the machine, not the engine or the patch).
 fn assert_no_gap(x: &[f32], f0: u64, events: &[LiveEvent]) {
-    let late: Vec<u64> = events
-        .iter()
-        .filter_map(|e| match e {
-            LiveEvent::WorkerLate { at, .. } => Some(at.0),
-            _ => None,
-        })
-        .collect();
+    let late = late_frames(events);
     for (i, w) in x.chunks(480).enumerate() {
         if rms(w) > 0.3 {
             continue;
@@ -197,6 +191,33 @@ fn assert_no_gap(x: &[f32], f0: u64, events: &[LiveEvent]) {
         let explained = late.iter().any(|&at| at + 2 * BLOCK as u64 >= start && at <= end + 2 * BLOCK as u64);
         assert!(explained, "a gap at frame {start}: rms {} with no late worker reported", rms(w));
         eprintln!("a block lost at frame {start} to a late worker (reported)");
+    }
+}
+
+/// Engine frames at which the engine reported a worker late.
+fn late_frames(events: &[LiveEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            LiveEvent::WorkerLate { at, .. } => Some(at.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// No sample-to-sample step of `x` (which starts at engine frame `f0`) is
+/// bigger than `max_step`, except next to a block the engine reported as
+/// covered for a late worker (the VM held it, perhaps after it had written
+/// part of the state: the machine, not the engine).
+fn assert_no_step(x: &[f32], f0: u64, max_step: f64, s: &Session) {
+    let late = late_frames(&s.events);
+    for n in 1..x.len() {
+        let step = (x[n] - x[n - 1]).abs() as f64;
+        let frame = f0 + n as u64;
+        if late.iter().any(|&at| at <= frame + BLOCK as u64 && frame <= at + 2 * BLOCK as u64) {
+            continue;
+        }
+        assert!(step <= max_step, "a step of {step} at frame {frame}, no late worker reported: {}", s.describe_all());
     }
 }
 
@@ -442,27 +463,7 @@ fn an_edit_keeps_phase_across_workers() {
         let max_step = 0.5 * std::f64::consts::TAU * 440.0 / SR;
         // Only a block the engine reported as covered for a late worker (the
         // VM preempted it: the machine, not the swap) may break the sine.
-        let late: Vec<u64> = s
-            .events
-            .iter()
-            .filter_map(|e| match e {
-                LiveEvent::WorkerLate { at, .. } => Some(at.0),
-                _ => None,
-            })
-            .collect();
-        for n in 1..x.len() {
-            let step = (x[n] - x[n - 1]).abs() as f64;
-            let frame = f0 + n as u64;
-            let explained = late.iter().any(|&at| at <= frame + BLOCK as u64 && frame <= at + 2 * BLOCK as u64);
-            if explained {
-                continue;
-            }
-            assert!(
-                step <= max_step * 1.05,
-                "a step of {step} at frame {frame}, no late worker reported: {}",
-                s.describe_all()
-            );
-        }
+        assert_no_step(&x, f0, max_step * 1.05, &s);
         s.engine.shutdown();
     });
 }
@@ -557,25 +558,9 @@ fn after_a_stall_that_killed_a_version_and_its_backup_the_version_comes_back_by_
     let tail = rms(&x[x.len() - 9600..]);
     assert!((tail - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {tail} after the resume: {said}");
     // No click on the way down or back up: the sound fades out and in. Only
-    // a block covered for a worker the engine reported late (the VM held it
-    // after it had written part of the state) may break the sine.
-    let late: Vec<u64> = s
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            LiveEvent::WorkerLate { at, .. } => Some(at.0),
-            _ => None,
-        })
-        .collect();
+    // a block covered for a worker the engine reported late may break the sine.
     let max_step = 0.5 * std::f64::consts::TAU * 440.0 / SR;
-    for n in 1..x.len() {
-        let step = (x[n] - x[n - 1]).abs() as f64;
-        let frame = f0 + n as u64;
-        if late.iter().any(|&at| at <= frame + BLOCK as u64 && frame <= at + 2 * BLOCK as u64) {
-            continue;
-        }
-        assert!(step <= max_step * 1.2, "a step of {step} at sample {n} of {}: {said}", x.len());
-    }
+    assert_no_step(&x, f0, max_step * 1.2, &s);
     s.engine.shutdown();
 }
 

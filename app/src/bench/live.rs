@@ -260,6 +260,15 @@ struct ResumeRow {
     runs: usize,
 }
 
+/// Sends `signal` to each of our worker processes.
+fn signal_all(pids: &[u32], signal: i32) {
+    for &pid in pids {
+        // SAFETY: kill(2) on our own worker processes with a valid signal; a
+        // pid already killed and reaped fails harmlessly.
+        unsafe { libc::kill(pid as i32, signal) };
+    }
+}
+
 /// D. Stalls that kill the active worker and its backup.
 fn resume_after_stall(runs: usize) -> anyhow::Result<ResumeRow> {
     const STALL: Duration = Duration::from_millis(80);
@@ -285,15 +294,9 @@ fn resume_after_stall(runs: usize) -> anyhow::Result<ResumeRow> {
         while live.next_event(Duration::ZERO).is_some() {}
         let pids = live.meters().worker_pids();
         let stalled = Instant::now();
-        for &pid in &pids {
-            // SAFETY: kill(2) on our own worker processes with a valid signal.
-            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        }
+        signal_all(&pids, libc::SIGSTOP);
         std::thread::sleep(STALL);
-        for &pid in &pids {
-            // SAFETY: as above; a pid already killed and reaped fails harmlessly.
-            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
-        }
+        signal_all(&pids, libc::SIGCONT);
         let mut after = None;
         let ev = wait_for(&live, Duration::from_secs(5), |e| {
             if let LiveEvent::Resumed { after: a, .. } = e {
