@@ -63,7 +63,7 @@ enum Command {
     Bars(commands::bars::BarsArgs),
     /// Internal: a live engine's worker process (started by the engine, not by hand).
     #[command(name = "__worker", hide = true)]
-    Worker { fd: i32, slot: usize, parent: u32 },
+    Worker { slot: usize, parent: u32 },
     /// The far side of `clavm bench --transport`'s round trips.
     #[command(name = "__echo", hide = true)]
     Echo { engine: String, style: String },
@@ -82,9 +82,9 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Worker { fd, slot, parent }) = cli.command {
+    if let Some(Command::Worker { slot, parent }) = cli.command {
         // Before anything else: no logging set-up, no threads.
-        clavm_audio::live::worker::main(fd, slot, parent);
+        clavm_audio::live::worker::main(slot, parent);
     }
     if let Some(Command::Echo { engine, style }) = &cli.command {
         bench::transport::echo(engine, style);

@@ -54,7 +54,7 @@ pub fn worker_pids(pid: u32) -> Vec<u32> {
         .filter(|p| {
             let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
             let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-            args.len() > 4 && args[1] == b"__worker" && args[4] == pid.as_bytes()
+            args.len() > 3 && args[1] == b"__worker" && args[3] == pid.as_bytes()
         })
         .collect()
 }

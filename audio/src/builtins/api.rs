@@ -10,7 +10,7 @@ use std::cell::Cell as StdCell;
 use std::ffi::{c_void, CStr};
 
 use super::{Builtin, SplitMix64, COS_TABLE_LEN};
-use crate::state::{DelayPool, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, INT_SLOTS, MAX_SITES};
+use crate::state::{DelayPool, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, INT_SLOTS, MAX_CELLS, MAX_SITES};
 
 /// Most output (and input) channels a patch can address.
 pub const MAX_CHANNELS: usize = 16;
@@ -107,12 +107,16 @@ pub enum FaultKind {
     DelayLinesExhausted,
     CellsExhausted,
     BadSite,
+    /// The state memory's bookkeeping (cell counts, links, free lists) held
+    /// values no builtin writes: the patch wrote past its own state. The
+    /// engine cut what was wrong and rebuilt the free lists.
+    StateCorrupt,
     /// The patch called a function that starts programs, ends the process or deletes files.
     Blocked,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -124,6 +128,7 @@ impl FaultKind {
         FaultKind::DelayLinesExhausted,
         FaultKind::CellsExhausted,
         FaultKind::BadSite,
+        FaultKind::StateCorrupt,
         FaultKind::Blocked,
     ];
 
@@ -141,6 +146,7 @@ impl FaultKind {
             FaultKind::DelayLinesExhausted => format!("more than {DELAY_LINES} Delay lines at once; the extra ones output 0"),
             FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),
             FaultKind::BadSite => format!("call-site id {detail} is invalid (was the call site rewritten by hand?); the call outputs 0"),
+            FaultKind::StateCorrupt => "the patch wrote over the state memory's bookkeeping (a pointer or index past its own state?); the engine cut what was wrong, and the builtins it hit output 0".to_string(),
             FaultKind::Blocked => format!(
                 "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
                 BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
@@ -293,8 +299,24 @@ fn cell_for(ctx: &mut Ctx, site: i32, builtin: Builtin) -> Option<usize> {
         s.count = 0;
     }
     let (cursor, occurrence) = (s.cursor, s.count);
-    let next = if cursor == 0 { s.first } else { mem.cells[(cursor - 1) as usize].next };
+    // Every link below was written in this process, by code the patch can
+    // overwrite: an index out of range is reported, never followed.
+    let next = if cursor == 0 {
+        s.first
+    } else {
+        match mem.cells.get((cursor - 1) as usize) {
+            Some(c) => c.next,
+            None => {
+                ctx.faults.raise(FaultKind::StateCorrupt, site as i64);
+                return None;
+            }
+        }
+    };
     let idx = if next != 0 {
+        if next as usize > MAX_CELLS {
+            ctx.faults.raise(FaultKind::StateCorrupt, site as i64);
+            return None;
+        }
         next - 1
     } else {
         // A new occurrence: take a cell and link it after the previous one.

@@ -23,7 +23,7 @@ use crate::builtins::api::{Ctx, FaultKind, Params, MAX_CHANNELS};
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, PatchError, PatchSource, Prepared};
 use crate::protect::{ProtectEvent, Protection};
-use crate::state::{DelayPool, StateMemory};
+use crate::state::{DelayPool, Integrity, StateMemory};
 use crate::Frames;
 use swap::Fade;
 
@@ -413,8 +413,8 @@ impl Engine {
             Some(cur) => std::mem::take(&mut cur.plan.removed),
             None => Vec::new(),
         };
-        for id in &freed {
-            self.live.free_site(id.0 as usize);
+        if self.live.free_sites_and_rebuild(freed.iter().map(|id| id.0 as usize)) == Integrity::Repaired {
+            self.report(Report::Fault { kind: FaultKind::StateCorrupt, detail: 0, at: Frames(self.frame) });
         }
         let r = Retired { program: old, freed };
         if let Err(rtrb::PushError::Full(r)) = self.retired.push(r) {

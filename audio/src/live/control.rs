@@ -3,7 +3,6 @@
 //! install), replaces failed workers, and tells the outside world what happened.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::futex;
+use super::process::{Spawn, WorkerProcess};
 use super::resume::{Decision, ResumePolicy};
 use super::rt::{FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault};
 use super::shm::{Memory, Shm, ShmError, WORKERS};
@@ -282,6 +282,15 @@ impl LiveEngine {
         if !(1..=crate::builtins::api::MAX_CHANNELS).contains(&config.channels) {
             return Err(LiveError::Config(format!("{} channels: 1 to 16 are supported", config.channels)));
         }
+        if config.inputs > crate::builtins::api::MAX_CHANNELS {
+            return Err(LiveError::Config(format!("{} inputs: 0 to 16 are supported", config.inputs)));
+        }
+        if !(1000.0..=1_000_000.0).contains(&config.sample_rate) {
+            return Err(LiveError::Config(format!(
+                "sample rate {}: 1000 to 1000000 Hz are supported",
+                config.sample_rate
+            )));
+        }
         let shm = Arc::new(Shm::create(config.sample_rate, config.channels, config.inputs, config.seed)?);
         let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
         let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
@@ -429,7 +438,7 @@ fn request_zero_wakeup_latency() -> Option<std::fs::File> {
 }
 
 struct Control {
-    workers: [Option<Child>; WORKERS],
+    workers: [Option<WorkerProcess>; WORKERS],
     /// Slots the control thread owns, with a ready worker.
     idle: Vec<usize>,
     registry: SiteRegistry,
@@ -565,28 +574,27 @@ impl Control {
     /// Starts a worker process in `slot` and waits until it is ready.
     fn spawn(&mut self, slot: usize) -> Result<Duration, LiveError> {
         let t0 = Instant::now();
-        let s = self.slot(slot);
-        s.ready.store(0, Ordering::SeqCst);
-        // std's Command uses posix_spawn here (no pre_exec hook): never fork from this process.
-        let child = Command::new(&self.config.worker_exe)
-            .arg("__worker")
-            .arg(self.shm.fd().to_string())
-            .arg(slot.to_string())
-            .arg(std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("CLAVM_WORKER_STDERR").is_some() { Stdio::inherit() } else { Stdio::null() })
-            .spawn()
+        // SAFETY: the slot's previous worker (if any) was killed and reaped.
+        unsafe { self.shm.prepare_slot(slot) };
+        let spawn = Spawn {
+            exe: &self.config.worker_exe,
+            slot,
+            state_fd: self.shm.state_fd(),
+            slot_fd: self.shm.slot_fd(slot),
+            stderr: std::env::var_os("CLAVM_WORKER_STDERR").is_some(),
+        };
+        let child = WorkerProcess::spawn(&spawn)
             .map_err(|source| LiveError::Spawn { exe: self.config.worker_exe.display().to_string(), source })?;
         self.meters.worker_pids[slot].store(child.id(), Ordering::Relaxed);
         self.workers[slot] = Some(child);
         let deadline = t0 + Duration::from_secs(5);
         let s = self.slot(slot);
         while s.ready.load(Ordering::Acquire) == 0 {
-            if Instant::now() >= deadline || self.exited(slot) {
-                let code = self.workers[slot].as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self.exited(slot);
+            if exited || Instant::now() >= deadline {
                 self.kill(slot);
-                return Err(LiveError::WorkerStart(format!("worker {slot} did not become ready ({code:?})")));
+                let why = if exited { "it exited" } else { "not within 5 s" };
+                return Err(LiveError::WorkerStart(format!("worker {slot} did not become ready ({why})")));
             }
             futex::wait(&s.ready, 0, Duration::from_millis(10));
         }
@@ -594,14 +602,13 @@ impl Control {
     }
 
     fn exited(&mut self, slot: usize) -> bool {
-        self.workers[slot].as_mut().is_none_or(|c| c.try_wait().map(|s| s.is_some()).unwrap_or(true))
+        self.workers[slot].as_mut().is_none_or(|c| c.has_exited())
     }
 
     fn kill(&mut self, slot: usize) {
         self.meters.worker_pids[slot].store(0, Ordering::Relaxed);
         if let Some(mut c) = self.workers[slot].take() {
-            let _ = c.kill();
-            let _ = c.wait();
+            c.kill_and_reap();
         }
     }
 

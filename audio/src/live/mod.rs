@@ -3,6 +3,7 @@
 //! the sound. The protocol is in docs/LIVE_PROTOCOL.md.
 
 mod control;
+mod process;
 mod resume;
 pub use clavm_channel::futex;
 mod rt;

@@ -22,6 +22,7 @@ use crate::engine::FlushDenormals;
 use crate::params::ParamTable;
 use crate::patch::sites::SiteId;
 use crate::protect::{ProtectEvent, Protection};
+use crate::state::Integrity;
 use crate::Frames;
 
 /// A worker the audio thread owns, and the patch version it holds.
@@ -604,8 +605,10 @@ impl LiveProcessor {
             let freed = std::mem::take(removed);
             // SAFETY: no worker runs on LIVE between our requests.
             let live = unsafe { &mut *self.shm.state(Memory::Live) };
-            for id in &freed {
-                live.free_site(id.0 as usize);
+            // Workers wrote this bookkeeping: it is checked and rebuilt, never followed blindly.
+            if live.free_sites_and_rebuild(freed.iter().map(|id| id.0 as usize)) == Integrity::Repaired {
+                let at = Frames(self.frame);
+                self.send(FromAudio::Fault { kind: FaultKind::StateCorrupt, detail: 0, at, version: active.version });
             }
             self.send(FromAudio::Swapped { version: active.version, freed });
         }

@@ -1,15 +1,31 @@
-//! The live engine's shared memory: one memfd, laid out in page-aligned
-//! regions with a guard page between each, created by the engine and mapped by
-//! every worker.
+//! The live engine's shared memory: what the engine shares with its worker
+//! processes, as separate memory files so that each worker can reach only
+//! what it must.
 //!
-//! The engine maps the whole file. A worker reserves the whole range as
-//! inaccessible and maps only the regions it needs over it, so the guard pages
-//! (and the other workers' slots) stay unmapped: a patch's wild write past the
-//! state memory faults instead of corrupting a neighbour.
+//! - **The state file**: the three state memories (live, shadow, test) and
+//!   the two delay pools, each page-aligned and followed by a guard page.
+//!   Every worker maps these regions (any of them may run on any memory).
+//! - **One slot file per worker**: its request/response handshake and payloads.
+//!   A worker maps only its own.
+//!
+//! Nothing the engine depends on lives in shared memory: the layout and the
+//! engine's configuration are the engine's own (`Layout`, computed by the
+//! same binary on both sides; the worker reads its sample rate and channel
+//! counts from its slot, written by the engine before the spawn). So a worker
+//! that writes anything it can reach hurts only itself and the patch's state,
+//! and the engine validates that state before using it (see
+//! `StateMemory::free_sites_and_rebuild`).
+//!
+//! The files are sealed against resizing: no process, even one holding a
+//! descriptor, can shrink one under the engine's mappings (a SIGBUS on the
+//! audio thread). A worker gets its two files as descriptors 3 and 4
+//! ([`WORKER_STATE_FD`], [`WORKER_SLOT_FD`]), maps them over a reservation
+//! that keeps the guard pages unmapped, and closes every descriptor but
+//! stdin, stdout and stderr before it runs any patch.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::slot::Slot;
+use super::slot::{Slot, SlotConfig};
 use crate::state::{StateMemory, DELAY_POOL_BYTES};
 
 /// The marker for what may live in shared memory (see `clavm_channel::ShmSafe`);
@@ -21,7 +37,11 @@ pub use clavm_channel::ShmSafe;
 unsafe impl ShmSafe for StateMemory {}
 
 pub const WORKERS: usize = 3;
-const MAGIC: u64 = 0x434c_4156_4d5f_3031; // "CLAVM_01"
+
+/// The descriptor a worker finds the state file at.
+pub const WORKER_STATE_FD: RawFd = 3;
+/// The descriptor a worker finds its slot file at.
+pub const WORKER_SLOT_FD: RawFd = 4;
 
 /// Which state memory a request runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,31 +61,23 @@ impl Memory {
     }
 }
 
-/// The first page: what a worker needs to know to map the rest.
-#[repr(C)]
-pub struct Header {
-    pub magic: u64,
-    pub total: u64,
-    pub sample_rate: f64,
-    pub channels: u32,
-    pub inputs: u32,
-    pub engine_pid: u32,
-    pub _pad: u32,
+/// A byte range of a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Region {
+    pub offset: usize,
+    pub len: usize,
+}
+
+/// Where everything is in the state file: computed, never read from shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
     pub state: [Region; 3],
     pub delays: Region,
     pub test_delays: Region,
-    pub slots: [Region; WORKERS],
-}
-
-// SAFETY: repr(C) numbers only.
-unsafe impl ShmSafe for Header {}
-
-/// A byte range of the file.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Region {
-    pub offset: u64,
-    pub len: u64,
+    /// Size of the state file.
+    pub state_total: usize,
+    /// Size of one slot file.
+    pub slot_len: usize,
 }
 
 fn page() -> usize {
@@ -77,27 +89,28 @@ fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
 
-/// Computes the layout: each region page-aligned, followed by one guard page.
-fn layout() -> (Vec<Region>, usize) {
-    let p = page();
-    let sizes = [
-        std::mem::size_of::<Header>(),
-        std::mem::size_of::<StateMemory>(),
-        std::mem::size_of::<StateMemory>(),
-        std::mem::size_of::<StateMemory>(),
-        DELAY_POOL_BYTES,
-        DELAY_POOL_BYTES,
-    ]
-    .into_iter()
-    .chain(std::iter::repeat_n(std::mem::size_of::<Slot>(), WORKERS));
-    let mut regions = Vec::new();
-    let mut at = 0usize;
-    for s in sizes {
-        let len = round_up(s, p);
-        regions.push(Region { offset: at as u64, len: len as u64 });
-        at += len + p;
+impl Layout {
+    /// Each region page-aligned and followed by one guard page.
+    pub fn new() -> Layout {
+        let p = page();
+        let mut at = 0usize;
+        let mut next = |size: usize| {
+            let r = Region { offset: at, len: round_up(size, p) };
+            at += r.len + p;
+            r
+        };
+        let s = std::mem::size_of::<StateMemory>();
+        let state = [next(s), next(s), next(s)];
+        let delays = next(DELAY_POOL_BYTES);
+        let test_delays = next(DELAY_POOL_BYTES);
+        Layout { state, delays, test_delays, state_total: at, slot_len: round_up(std::mem::size_of::<Slot>(), p) }
     }
-    (regions, at)
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,44 +119,24 @@ pub enum ShmError {
     Create(std::io::Error),
     #[error("cannot map shared memory: {0}")]
     Map(std::io::Error),
-    #[error("shared memory is not CLAVM's (bad magic or size)")]
+    #[error("shared memory is not CLAVM's (bad size or configuration)")]
     Invalid,
 }
 
-/// A mapping of the shared memory (the engine's whole view, or a worker's partial one).
-pub struct Shm {
-    fd: OwnedFd,
+/// A mapping this process made, unmapped on drop.
+struct Mapping {
     base: *mut u8,
-    total: usize,
-    header: Header,
+    len: usize,
 }
 
-// SAFETY: the mapping is process-wide memory; access to its regions is
-// coordinated by the protocol (docs/LIVE_PROTOCOL.md), not by Rust borrows.
-unsafe impl Send for Shm {}
-// SAFETY: as above.
-unsafe impl Sync for Shm {}
-
-impl Shm {
-    /// Creates the memory (engine side). The fd is inheritable: workers get it by number.
-    pub fn create(sample_rate: f64, channels: usize, inputs: usize, seed: u64) -> Result<Shm, ShmError> {
-        let (regions, total) = layout();
-        // SAFETY: memfd_create with a valid name; no CLOEXEC so workers inherit it.
-        let fd = unsafe { libc::memfd_create(c"clavm-live".as_ptr(), 0) };
-        if fd < 0 {
-            return Err(ShmError::Create(std::io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: resizing our own memfd; new bytes are zero.
-        if unsafe { libc::ftruncate(fd.as_raw_fd(), total as libc::off_t) } != 0 {
-            return Err(ShmError::Create(std::io::Error::last_os_error()));
-        }
-        // SAFETY: mapping the whole file shared, read-write.
+impl Mapping {
+    /// Maps all of `fd` (`len` bytes) shared and read-write.
+    fn whole(fd: &OwnedFd, len: usize) -> Result<Mapping, ShmError> {
+        // SAFETY: a fresh shared mapping of a file we hold; no existing memory is affected.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                total,
+                len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
@@ -153,77 +146,16 @@ impl Shm {
         if base == libc::MAP_FAILED {
             return Err(ShmError::Map(std::io::Error::last_os_error()));
         }
-        let header = Header {
-            magic: MAGIC,
-            total: total as u64,
-            sample_rate,
-            channels: channels as u32,
-            inputs: inputs as u32,
-            engine_pid: std::process::id(),
-            _pad: 0,
-            state: [regions[1], regions[2], regions[3]],
-            delays: regions[4],
-            test_delays: regions[5],
-            slots: [regions[6], regions[7], regions[8]],
-        };
-        // SAFETY: the header region is at offset 0, page-sized, ours.
-        unsafe { std::ptr::write(base as *mut Header, Header { ..header }) };
-        let shm = Shm { fd, base: base as *mut u8, total, header };
-        for m in [Memory::Live, Memory::Shadow, Memory::Test] {
-            // SAFETY: the region is zeroed (a fresh memfd), so a valid StateMemory.
-            unsafe { (*shm.state(m)).seed = seed };
-        }
-        // Keep what the audio thread touches resident: no page faults there.
-        for r in [shm.header.state[0], shm.header.state[1], shm.header.delays] {
-            shm.populate(r);
-        }
-        for r in shm.header.slots {
-            shm.populate(r);
-        }
-        Ok(shm)
+        Ok(Mapping { base: base as *mut u8, len })
     }
 
-    fn populate(&self, r: Region) {
-        // SAFETY: a range of our mapping. MADV_POPULATE_WRITE faults pages in
-        // now; mlock (best effort: limited without privileges) keeps them.
-        unsafe {
-            let p = self.base.add(r.offset as usize) as *mut libc::c_void;
-            libc::madvise(p, r.len as usize, 23 /* MADV_POPULATE_WRITE */);
-            libc::mlock(p, r.len as usize);
-        }
-    }
-
-    /// Maps the memory a worker needs (worker side): the state memories, the
-    /// delay pools and its own slot, with everything else inaccessible.
-    ///
-    /// # Safety
-    /// `fd` must be the engine's memfd, inherited by this process.
-    pub unsafe fn open_worker(fd: RawFd, slot: usize) -> Result<Shm, ShmError> {
-        // SAFETY: the caller passes an fd this process owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut header = std::mem::MaybeUninit::<Header>::uninit();
-        // SAFETY: reading the header bytes from the file into our buffer.
-        let n = unsafe {
-            libc::pread(fd.as_raw_fd(), header.as_mut_ptr() as *mut libc::c_void, std::mem::size_of::<Header>(), 0)
-        };
-        if n != std::mem::size_of::<Header>() as isize {
-            return Err(ShmError::Invalid);
-        }
-        // SAFETY: fully written by pread; Header is plain numbers.
-        let header = unsafe { header.assume_init() };
-        let (regions, total) = layout();
-        if header.magic != MAGIC
-            || header.total as usize != total
-            || slot >= WORKERS
-            || header.slots[slot].offset != regions[6 + slot].offset
-        {
-            return Err(ShmError::Invalid);
-        }
-        // SAFETY: reserving address space, inaccessible.
+    /// Reserves `len` bytes of address space, inaccessible.
+    fn reserve(len: usize) -> Result<Mapping, ShmError> {
+        // SAFETY: an anonymous PROT_NONE reservation; affects no existing memory.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                total,
+                len,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
                 -1,
@@ -233,79 +165,300 @@ impl Shm {
         if base == libc::MAP_FAILED {
             return Err(ShmError::Map(std::io::Error::last_os_error()));
         }
-        let shm = Shm { fd, base: base as *mut u8, total, header };
-        // (region, prefault?): the test run's memory is touched rarely; prefaulting
-        // it would only make starting and exiting a worker slower.
-        let h = &shm.header;
-        let wanted = [
-            (h.state[0], true),
-            (h.state[1], true),
-            (h.state[2], false),
-            // Not prefaulted either: 64 MB of page tables would make every
-            // worker's start and exit cost milliseconds of CPU, right when a
-            // failed worker is replaced and the audio thread needs the cores.
-            // A delay line touches a new page every 1024 samples: a minor fault.
-            (h.delays, false),
-            (h.test_delays, false),
-            (h.slots[slot], true),
-        ];
-        for (r, prefault) in wanted {
-            let populate = if prefault { libc::MAP_POPULATE } else { 0 };
-            // SAFETY: mapping a region of the file over our own reservation.
-            let p = unsafe {
-                libc::mmap(
-                    shm.base.add(r.offset as usize) as *mut libc::c_void,
-                    r.len as usize,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED | libc::MAP_FIXED | populate,
-                    shm.fd.as_raw_fd(),
-                    r.offset as libc::off_t,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(ShmError::Map(std::io::Error::last_os_error()));
-            }
+        Ok(Mapping { base: base as *mut u8, len })
+    }
+
+    /// Maps region `r` of `fd` over this reservation, `at` bytes in plus the region's offset.
+    fn map_region(&self, at: usize, fd: &OwnedFd, r: Region, prefault: bool) -> Result<(), ShmError> {
+        if at + r.offset + r.len > self.len {
+            return Err(ShmError::Invalid);
+        }
+        let populate = if prefault { libc::MAP_POPULATE } else { 0 };
+        // SAFETY: MAP_FIXED over a range inside our own reservation (checked above).
+        let p = unsafe {
+            libc::mmap(
+                self.base.add(at + r.offset) as *mut libc::c_void,
+                r.len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED | populate,
+                fd.as_raw_fd(),
+                r.offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(ShmError::Map(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Faults `r` in now and locks it (best effort: mlock is limited without privileges).
+    fn populate(&self, r: Region) {
+        // SAFETY: a range of our mapping; both calls only change residency.
+        unsafe {
+            let p = self.base.add(r.offset) as *mut libc::c_void;
+            libc::madvise(p, r.len, 23 /* MADV_POPULATE_WRITE */);
+            libc::mlock(p, r.len);
+        }
+    }
+
+    fn at<T>(&self, r: Region) -> *mut T {
+        debug_assert!(std::mem::size_of::<T>() <= r.len && r.offset + r.len <= self.len);
+        // SAFETY: inside the mapping; page-aligned regions satisfy T's alignment.
+        unsafe { self.base.add(r.offset) as *mut T }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what we mapped (or reserved).
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+/// A sealed memory file of `len` zero bytes, close-on-exec (a worker gets it
+/// only through an explicit descriptor mapping at spawn).
+fn memfd(name: &std::ffi::CStr, len: usize) -> Result<OwnedFd, ShmError> {
+    let create = |e| ShmError::Create(std::io::Error::from_raw_os_error(e));
+    // SAFETY: memfd_create with a valid name.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(ShmError::Create(std::io::Error::last_os_error()));
+    }
+    // SAFETY: a fresh fd we own.
+    let low = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Numbered 10 or above, so that mapping it onto 3 or 4 in a worker never clobbers the other file.
+    // SAFETY: fcntl on our own fd; the duplicate is close-on-exec too.
+    let fd = unsafe { libc::fcntl(low.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if fd < 0 {
+        return Err(ShmError::Create(std::io::Error::last_os_error()));
+    }
+    drop(low);
+    // SAFETY: a fresh fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: resizing our own memfd; new bytes are zero.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+        return Err(ShmError::Create(std::io::Error::last_os_error()));
+    }
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own fd with an integer argument.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(create(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL)));
+    }
+    Ok(fd)
+}
+
+/// The engine's view: every file, mapped whole.
+pub struct Shm {
+    layout: Layout,
+    /// What every worker is told (rewritten into a slot before each spawn:
+    /// the worker that used the slot before may have overwritten it).
+    sample_rate: f64,
+    channels: u32,
+    inputs: u32,
+    state_fd: OwnedFd,
+    state: Mapping,
+    slot_fds: [OwnedFd; WORKERS],
+    slots: [Mapping; WORKERS],
+}
+
+// SAFETY: the mappings are process-wide memory; access to their regions is
+// coordinated by the protocol (docs/LIVE_PROTOCOL.md), not by Rust borrows.
+unsafe impl Send for Shm {}
+// SAFETY: as above.
+unsafe impl Sync for Shm {}
+
+impl Shm {
+    /// Creates the memory (engine side).
+    pub fn create(sample_rate: f64, channels: usize, inputs: usize, seed: u64) -> Result<Shm, ShmError> {
+        let layout = Layout::new();
+        let state_fd = memfd(c"clavm-state", layout.state_total)?;
+        let state = Mapping::whole(&state_fd, layout.state_total)?;
+        let mut slot_fds = Vec::with_capacity(WORKERS);
+        let mut slots = Vec::with_capacity(WORKERS);
+        for _ in 0..WORKERS {
+            let fd = memfd(c"clavm-slot", layout.slot_len)?;
+            let m = Mapping::whole(&fd, layout.slot_len)?;
+            // Keep what the audio thread touches resident: no page faults there.
+            m.populate(Region { offset: 0, len: layout.slot_len });
+            slot_fds.push(fd);
+            slots.push(m);
+        }
+        let shm = Shm {
+            layout,
+            sample_rate,
+            channels: channels as u32,
+            inputs: inputs as u32,
+            state_fd,
+            state,
+            slot_fds: slot_fds.try_into().unwrap_or_else(|_| unreachable!("WORKERS fds")),
+            slots: slots.try_into().unwrap_or_else(|_| unreachable!("WORKERS mappings")),
+        };
+        for m in [Memory::Live, Memory::Shadow, Memory::Test] {
+            // SAFETY: the region is zeroed (a fresh memfd), so a valid StateMemory.
+            unsafe { (*shm.state(m)).seed = seed };
+        }
+        for r in [layout.state[0], layout.state[1], layout.delays] {
+            shm.state.populate(r);
         }
         Ok(shm)
     }
 
-    pub fn header(&self) -> &Header {
-        &self.header
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    /// The state file's descriptor (close-on-exec; for the spawn's descriptor mapping).
+    pub fn state_fd(&self) -> RawFd {
+        self.state_fd.as_raw_fd()
     }
 
-    fn at<T: ShmSafe>(&self, r: Region) -> *mut T {
-        debug_assert!(std::mem::size_of::<T>() <= r.len as usize);
-        // SAFETY: inside the mapping; page-aligned regions satisfy T's alignment.
-        unsafe { self.base.add(r.offset as usize) as *mut T }
+    /// Worker `i`'s slot file descriptor (close-on-exec; for the spawn's descriptor mapping).
+    pub fn slot_fd(&self, i: usize) -> RawFd {
+        self.slot_fds[i].as_raw_fd()
     }
 
     /// One of the three state memories.
     pub fn state(&self, m: Memory) -> *mut StateMemory {
-        self.at(self.header.state[m as usize])
+        self.state.at(self.layout.state[m as usize])
     }
 
     /// The delay pool for `m` (Test has its own; Live and Shadow share one).
     pub fn delays(&self, m: Memory) -> *mut f32 {
-        let r = if m == Memory::Test { self.header.test_delays } else { self.header.delays };
-        // SAFETY: inside the mapping, page-aligned.
-        unsafe { self.base.add(r.offset as usize) as *mut f32 }
+        let r = if m == Memory::Test { self.layout.test_delays } else { self.layout.delays };
+        self.state.at(r)
     }
 
-    /// Worker `i`'s slot (a worker maps only its own).
+    /// Worker `i`'s slot.
     pub fn slot(&self, i: usize) -> *mut Slot {
-        self.at(self.header.slots[i])
+        self.slots[i].at(Region { offset: 0, len: self.layout.slot_len })
+    }
+
+    /// Makes slot `i` ready for a new worker: its configuration written again
+    /// (the previous worker may have overwritten it) and not ready.
+    ///
+    /// # Safety
+    /// No worker may be running in slot `i` (the previous one is dead and reaped).
+    pub unsafe fn prepare_slot(&self, i: usize) {
+        let config = SlotConfig::new(i as u32, self.sample_rate, self.channels, self.inputs);
+        // SAFETY: the caller guarantees nobody else uses the slot now.
+        let slot = unsafe { &mut *self.slot(i) };
+        slot.config = config;
+        slot.ready.store(0, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
-impl Drop for Shm {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what we mapped (or reserved).
-        unsafe {
-            libc::munmap(self.base as *mut libc::c_void, self.total);
+/// Inaccessible address space a worker keeps around each of its mappings:
+/// a wild pointer computed from `_float(0)` and the like faults instead of
+/// landing in the other mapping or in the worker's own memory.
+pub const WORKER_GUARD: usize = 16 << 20;
+
+/// A worker's view: the state file's regions and its own slot, in one
+/// reservation `[guard][state regions, guard pages between][guard][slot][guard]`
+/// whose unmapped parts fault.
+pub struct WorkerShm {
+    layout: Layout,
+    space: Mapping,
+    slot_at: usize,
+}
+
+impl WorkerShm {
+    /// Maps the state file at `state_fd` and the slot file at `slot_fd`, then
+    /// closes both descriptors: afterwards the process holds no way to map
+    /// anything else of the engine's, nor to resize what it maps.
+    ///
+    /// # Safety
+    /// The descriptors must be the engine's files, inherited by this process
+    /// and not used by anything else in it.
+    pub unsafe fn open(state_fd: RawFd, slot_fd: RawFd) -> Result<WorkerShm, ShmError> {
+        // SAFETY: the caller hands both descriptors over; dropping them closes them.
+        let (state_fd, slot_fd) = unsafe { (OwnedFd::from_raw_fd(state_fd), OwnedFd::from_raw_fd(slot_fd)) };
+        let layout = Layout::new();
+        if file_size(&state_fd) != Some(layout.state_total) || file_size(&slot_fd) != Some(layout.slot_len) {
+            return Err(ShmError::Invalid);
+        }
+        let slot_at = WORKER_GUARD + layout.state_total + WORKER_GUARD;
+        let space = Mapping::reserve(slot_at + layout.slot_len + WORKER_GUARD)?;
+        // (region, prefault?): the test run's memory is touched rarely; prefaulting
+        // it would only make starting and exiting a worker slower. The delay pools
+        // are not prefaulted either: 64 MB of page tables would make every
+        // worker's start and exit cost milliseconds of CPU, right when a failed
+        // worker is replaced and the audio thread needs the cores. A delay line
+        // touches a new page every 1024 samples: a minor fault.
+        let wanted = [
+            (layout.state[0], true),
+            (layout.state[1], true),
+            (layout.state[2], false),
+            (layout.delays, false),
+            (layout.test_delays, false),
+        ];
+        for (r, prefault) in wanted {
+            space.map_region(WORKER_GUARD, &state_fd, r, prefault)?;
+        }
+        space.map_region(slot_at, &slot_fd, Region { offset: 0, len: layout.slot_len }, true)?;
+        Ok(WorkerShm { layout, space, slot_at })
+    }
+
+    fn in_state(&self, r: Region) -> Region {
+        Region { offset: WORKER_GUARD + r.offset, len: r.len }
+    }
+
+    /// One of the three state memories.
+    pub fn state(&self, m: Memory) -> *mut StateMemory {
+        self.space.at(self.in_state(self.layout.state[m as usize]))
+    }
+
+    /// The delay pool for `m` (Test has its own; Live and Shadow share one).
+    pub fn delays(&self, m: Memory) -> *mut f32 {
+        let r = if m == Memory::Test { self.layout.test_delays } else { self.layout.delays };
+        self.space.at(self.in_state(r))
+    }
+
+    /// This worker's slot.
+    pub fn slot(&self) -> *mut Slot {
+        self.space.at(Region { offset: self.slot_at, len: self.layout.slot_len })
+    }
+}
+
+fn file_size(fd: &OwnedFd) -> Option<usize> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills the struct on success.
+    if unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded.
+    Some(unsafe { st.assume_init() }.st_size as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_sealed_against_resizing() {
+        let shm = Shm::create(48000.0, 2, 0, 1).unwrap();
+        for fd in [shm.state_fd(), shm.slot_fd(0)] {
+            // SAFETY: ftruncate on our own descriptors; both must be refused by the seals.
+            assert_ne!(unsafe { libc::ftruncate(fd, 4096) }, 0, "shrink refused");
+            assert_ne!(unsafe { libc::ftruncate(fd, 1 << 40) }, 0, "grow refused");
+            // SAFETY: as above.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert_ne!(flags & libc::FD_CLOEXEC, 0, "never inherited by accident");
+        }
+    }
+
+    #[test]
+    fn each_slot_carries_its_configuration() {
+        let shm = Shm::create(44100.0, 2, 1, 1).unwrap();
+        for i in 0..WORKERS {
+            // SAFETY: our own mapping, no worker.
+            unsafe { (*shm.slot(i)).config = SlotConfig::new(9, f64::NAN, 99, 99) };
+            // SAFETY: no worker in the slot.
+            unsafe { shm.prepare_slot(i) };
+            // SAFETY: our own mapping.
+            let c = unsafe { (*shm.slot(i)).config };
+            assert_eq!(c.check(i), Some((44100.0, 2, 1)));
         }
     }
 }

@@ -102,8 +102,43 @@ pub struct TextBlock {
     pub diag: [u8; DIAG_CAP],
 }
 
+/// What a worker is told at start, written into its slot by the engine
+/// before each spawn (the worker reads its own slot; the engine never reads
+/// this back).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlotConfig {
+    pub magic: u64,
+    pub sample_rate: f64,
+    pub slot: u32,
+    pub channels: u32,
+    pub inputs: u32,
+    pub _pad: u32,
+}
+
+const SLOT_MAGIC: u64 = 0x434c_4156_4d5f_3032; // "CLAVM_02"
+
+impl SlotConfig {
+    pub fn new(slot: u32, sample_rate: f64, channels: u32, inputs: u32) -> SlotConfig {
+        SlotConfig { magic: SLOT_MAGIC, sample_rate, slot, channels, inputs, _pad: 0 }
+    }
+
+    /// `(sample_rate, channels, inputs)` if this is a configuration for slot `slot` within bounds.
+    pub fn check(&self, slot: usize) -> Option<(f64, usize, usize)> {
+        let ok = self.magic == SLOT_MAGIC
+            && self.slot as usize == slot
+            && self.sample_rate.is_finite()
+            && (1000.0..=1_000_000.0).contains(&self.sample_rate)
+            && (1..=MAX_CHANNELS as u32).contains(&self.channels)
+            && self.inputs as usize <= MAX_CHANNELS;
+        ok.then_some((self.sample_rate, self.channels as usize, self.inputs as usize))
+    }
+}
+
 #[repr(C)]
 pub struct Slot {
+    /// Written by the engine before the worker starts (see [`SlotConfig`]).
+    pub config: SlotConfig,
     /// Sequence number of the latest request (the owner writes, the worker waits).
     pub request: AtomicU32,
     /// Sequence number of the latest finished request (the worker writes, the owner waits).

@@ -1,4 +1,4 @@
-//! A worker process (`clavm __worker FD SLOT PARENT`): compiles patches with
+//! A worker process (`clavm __worker SLOT PARENT`, its files at descriptors 3 and 4): compiles patches with
 //! TinyCC and runs them on the shared state memory, one request at a time.
 //!
 //! It is expendable by design. If the patch crashes it, the signal handler
@@ -6,12 +6,11 @@
 //! request, so the engine hears of it at once; if the patch hangs, the engine
 //! stops waiting at its deadline and the control thread kills this process.
 
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::futex;
-use super::shm::{Memory, Shm};
+use super::shm::{Memory, WorkerShm, WORKER_SLOT_FD, WORKER_STATE_FD};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{Ctx, MAX_CHANNELS};
 use crate::patch::{self, PatchSource, Program};
@@ -22,7 +21,7 @@ static IN_COMPILED: AtomicBool = AtomicBool::new(false);
 static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs the worker; never returns.
-pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
+pub fn main(slot_index: usize, parent: u32) -> ! {
     // Die with the engine: PDEATHSIG, then check the parent did not die before it was set.
     // SAFETY: prctl and getppid have no memory preconditions.
     unsafe {
@@ -31,15 +30,23 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
             libc::_exit(3);
         }
     }
+    // Nothing inherited but stdio and our two files: whatever else the engine's
+    // process had open (by accident, or from whoever started it) is closed
+    // before any patch could use it.
+    close_descriptors_from(WORKER_SLOT_FD + 1);
     // Start at normal priority whatever we inherited: a starting worker must
     // never compete with the audio thread (see docs/LIVE_PROTOCOL.md).
     set_priority(0);
-    // SAFETY: the engine passed us its memfd by number.
-    let shm = match unsafe { Shm::open_worker(fd, slot_index) } {
+    // SAFETY: the engine mapped its files to these descriptors at spawn; `open` closes them.
+    let shm = match unsafe { WorkerShm::open(WORKER_STATE_FD, WORKER_SLOT_FD) } {
         Ok(s) => s,
         Err(_) => std::process::exit(4),
     };
-    let slot_ptr = shm.slot(slot_index);
+    let slot_ptr = shm.slot();
+    // SAFETY: our own slot, mapped for the life of the process.
+    let Some((sr, channels, inputs)) = (unsafe { (*slot_ptr).config }).check(slot_index) else {
+        std::process::exit(5);
+    };
     SLOT.store(slot_ptr, Ordering::SeqCst);
     bounded_memory();
     bounded_realtime_cpu();
@@ -49,8 +56,6 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
     install_crash_handler();
     // SAFETY: our own slot, mapped for the life of the process.
     let slot = unsafe { &mut *slot_ptr };
-    let h = shm.header();
-    let (sr, channels, inputs) = (h.sample_rate, h.channels as usize, h.inputs as usize);
 
     // SAFETY: the pools live in the mapping, which lives until exit.
     let mut pools = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| unsafe { DelayPool::from_raw(shm.delays(m)) });
@@ -105,6 +110,21 @@ pub fn main(fd: RawFd, slot_index: usize, parent: u32) -> ! {
             None => Status::BadRequest,
         };
         respond(slot, status, seen, t0);
+    }
+}
+
+/// Closes every descriptor numbered `from` or above.
+fn close_descriptors_from(from: i32) {
+    // SAFETY: close_range closes only descriptors; nothing of ours uses them yet.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, libc::c_uint::MAX, 0) };
+    if r != 0 {
+        // Kernels before 5.9: one by one, up to the limit.
+        // SAFETY: as above; close on a descriptor that is not open is harmless.
+        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(0, 1 << 20) as i32;
+        for fd in from..max {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 

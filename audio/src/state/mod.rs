@@ -95,17 +95,22 @@ impl StateMemory {
         self.ints = other.ints;
         self.sites = other.sites;
         self.line_next = other.line_next;
-        let n = other.cells_high as usize;
+        // Bounded: `cells_high` is written by worker processes, which run patches.
+        let n = (other.cells_high as usize).min(MAX_CELLS);
         self.cells[..n].copy_from_slice(&other.cells[..n]);
     }
 
-    /// Takes a cell from the pool, zeroed. `None` when the pool is exhausted.
+    /// Takes a cell from the pool, zeroed. `None` when the pool is exhausted
+    /// (or its bookkeeping was overwritten past repair: the next swap rebuilds it).
     pub fn alloc_cell(&mut self) -> Option<u32> {
-        let idx = if self.cell_free != 0 {
-            let idx = self.cell_free - 1;
+        let free = self.cell_free;
+        let idx = if free != 0 && (free as usize) <= MAX_CELLS {
+            let idx = free - 1;
             self.cell_free = self.cells[idx as usize].next;
             idx
         } else if (self.cells_high as usize) < MAX_CELLS {
+            // An out-of-range free list (a patch wrote it) is dropped, not followed.
+            self.cell_free = 0;
             self.cells_high += 1;
             self.cells_high - 1
         } else {
@@ -117,11 +122,13 @@ impl StateMemory {
 
     /// Takes a delay line from the pool. `None` when all are in use.
     pub fn alloc_line(&mut self) -> Option<u32> {
-        if self.line_free != 0 {
-            let idx = self.line_free - 1;
+        let free = self.line_free;
+        if free != 0 && (free as usize) <= DELAY_LINES {
+            let idx = free - 1;
             self.line_free = self.line_next[idx as usize];
             Some(idx)
         } else if (self.lines_high as usize) < DELAY_LINES {
+            self.line_free = 0;
             self.lines_high += 1;
             Some(self.lines_high - 1)
         } else {
@@ -129,34 +136,145 @@ impl StateMemory {
         }
     }
 
-    /// Returns every cell (and delay line) of a call site to the pools and forgets the site.
-    pub fn free_site(&mut self, site: usize) {
-        let mut link = self.sites[site].first;
-        while link != 0 {
-            let idx = (link - 1) as usize;
-            let next = self.cells[idx].next;
-            if self.cells[idx].line != 0 {
-                let line = self.cells[idx].line - 1;
-                self.line_next[line as usize] = self.line_free;
-                self.line_free = line + 1;
+    /// Forgets the call sites `sites` and rebuilds the free lists from what
+    /// the remaining sites still hold.
+    ///
+    /// Everything here was written by worker processes, which run patches: a
+    /// patch that writes past its own state can set any count, index or link.
+    /// So nothing is followed blindly: every index is range-checked, every
+    /// walk is bounded and marks what it visited (a cycle or a cell claimed
+    /// twice is cut), and the free lists are rebuilt from scratch rather than
+    /// trusted. O(`MAX_CELLS` + `MAX_SITES` + `DELAY_LINES`), no allocation:
+    /// fit for the audio thread at the end of a swap.
+    pub fn free_sites_and_rebuild(&mut self, sites: impl IntoIterator<Item = usize>) -> Integrity {
+        let mut integrity = Integrity::Sound;
+        for site in sites {
+            match self.sites.get_mut(site) {
+                Some(s) => *s = Site::zeroed(),
+                None => integrity = Integrity::Repaired,
             }
-            self.cells[idx] = Cell::zeroed();
-            self.cells[idx].next = self.cell_free;
-            self.cell_free = idx as u32 + 1;
-            link = next;
         }
-        self.sites[site] = Site::zeroed();
+        if self.rebuild_free_lists() == Integrity::Repaired {
+            integrity = Integrity::Repaired;
+        }
+        integrity
     }
 
-    /// Number of cells in use (for tests and stats).
-    pub fn cells_in_use(&self) -> usize {
-        let mut free = 0;
-        let mut link = self.cell_free;
-        while link != 0 {
-            free += 1;
-            link = self.cells[(link - 1) as usize].next;
+    /// Rebuilds both free lists from the cells and lines the sites' chains
+    /// reach, cutting whatever is out of range, cyclic or claimed twice (see
+    /// [`free_sites_and_rebuild`](Self::free_sites_and_rebuild)).
+    pub fn rebuild_free_lists(&mut self) -> Integrity {
+        let mut repaired = false;
+        if self.cells_high as usize > MAX_CELLS {
+            self.cells_high = MAX_CELLS as u32;
+            repaired = true;
         }
-        self.cells_high as usize - free
+        if self.lines_high as usize > DELAY_LINES {
+            self.lines_high = DELAY_LINES as u32;
+            repaired = true;
+        }
+        let high = self.cells_high;
+        let lines_high = self.lines_high;
+        let mut cells_used = Bits::<{ MAX_CELLS / 64 }>::new();
+        let mut lines_used = Bits::<{ DELAY_LINES.div_ceil(64) }>::new();
+        for site in 0..MAX_SITES {
+            // `prev`: the cell whose `next` holds the link being followed (None: the site's `first`).
+            let mut prev: Option<usize> = None;
+            let mut link = self.sites[site].first;
+            while link != 0 {
+                let idx = link as usize - 1;
+                if link > high || cells_used.get(idx) {
+                    // Out of range, or already reached (a cycle, or two chains
+                    // sharing a cell): the chain ends before it.
+                    match prev {
+                        Some(p) => self.cells[p].next = 0,
+                        None => self.sites[site].first = 0,
+                    }
+                    repaired = true;
+                    break;
+                }
+                cells_used.set(idx);
+                let line = self.cells[idx].line;
+                if line != 0 {
+                    let l = line as usize - 1;
+                    if line > lines_high || lines_used.get(l) {
+                        self.cells[idx].line = 0;
+                        repaired = true;
+                    } else {
+                        lines_used.set(l);
+                    }
+                }
+                prev = Some(idx);
+                link = self.cells[idx].next;
+            }
+            // The cursor is only meaningful within one `play()`; a stale one is harmless, a wild one is not.
+            let s = &mut self.sites[site];
+            if s.cursor > high {
+                s.cursor = 0;
+                s.epoch = 0;
+                repaired = true;
+            }
+        }
+        self.cell_free = 0;
+        for idx in (0..high as usize).rev() {
+            if !cells_used.get(idx) {
+                self.cells[idx] = Cell::zeroed();
+                self.cells[idx].next = self.cell_free;
+                self.cell_free = idx as u32 + 1;
+            }
+        }
+        self.line_free = 0;
+        for l in (0..lines_high as usize).rev() {
+            if !lines_used.get(l) {
+                self.line_next[l] = self.line_free;
+                self.line_free = l as u32 + 1;
+            }
+        }
+        if repaired {
+            Integrity::Repaired
+        } else {
+            Integrity::Sound
+        }
+    }
+
+    /// Number of cells in use (for tests and stats). Bounded: a cyclic free
+    /// list (a patch wrote it) counts each cell once.
+    pub fn cells_in_use(&self) -> usize {
+        let high = (self.cells_high as usize).min(MAX_CELLS);
+        let mut free = Bits::<{ MAX_CELLS / 64 }>::new();
+        let mut n = 0;
+        let mut link = self.cell_free as usize;
+        while link != 0 && link <= high && !free.get(link - 1) {
+            free.set(link - 1);
+            n += 1;
+            link = self.cells[link - 1].next as usize;
+        }
+        high - n
+    }
+}
+
+/// What the engine found when it checked worker-written bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// Everything was in range and linked once.
+    Sound,
+    /// Something was out of range, cyclic or shared, and was cut: a patch
+    /// wrote over the state memory's bookkeeping.
+    Repaired,
+}
+
+/// A fixed bitset on the stack (the audio thread must not allocate).
+struct Bits<const WORDS: usize>([u64; WORDS]);
+
+impl<const WORDS: usize> Bits<WORDS> {
+    fn new() -> Self {
+        Bits([0; WORDS])
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
     }
 }
 
@@ -174,7 +292,7 @@ mod tests {
         m.cells[a as usize].next = b + 1;
         m.cells[a as usize].line = m.alloc_line().unwrap() + 1;
         assert_eq!(m.cells_in_use(), 2);
-        m.free_site(3);
+        assert_eq!(m.free_sites_and_rebuild([3]), Integrity::Sound);
         assert_eq!(m.cells_in_use(), 0);
         assert_eq!(m.sites[3].first, 0);
         // Recycled cells come back zeroed; the freed line is reused first.
@@ -195,5 +313,155 @@ mod tests {
         assert_eq!(s.cells[i as usize].a, 0.25);
         assert_eq!(s.floats[5], 3.0);
         assert_eq!(s.seed, 1);
+    }
+
+    /// A pseudo-random sequence, for corruption tests without a dependency.
+    fn mix(x: &mut u64) -> u64 {
+        *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A memory with a few sites, chains of occurrences and delay lines, as patches make them.
+    fn populated() -> Box<StateMemory> {
+        let mut m = StateMemory::new_boxed(3);
+        for site in 0..40usize {
+            let mut prev: Option<u32> = None;
+            for occ in 0..(site % 4 + 1) {
+                let c = m.alloc_cell().unwrap();
+                if occ == 0 && site % 5 == 0 {
+                    m.cells[c as usize].line = m.alloc_line().map_or(0, |l| l + 1);
+                }
+                match prev {
+                    None => m.sites[site].first = c + 1,
+                    Some(p) => m.cells[p as usize].next = c + 1,
+                }
+                prev = Some(c);
+            }
+        }
+        m
+    }
+
+    /// Every cell below `cells_high` is either on exactly one site chain or
+    /// on the free list, once; every line likewise. What a sound pool means.
+    fn assert_consistent(m: &StateMemory) {
+        let high = m.cells_high as usize;
+        assert!(high <= MAX_CELLS && m.lines_high as usize <= DELAY_LINES);
+        let mut seen = vec![0u8; high];
+        let mut lines = vec![0u8; m.lines_high as usize];
+        for site in &m.sites {
+            let mut link = site.first as usize;
+            while link != 0 {
+                assert!(link <= high, "chain link in range");
+                seen[link - 1] += 1;
+                assert_eq!(seen[link - 1], 1, "a cell on one chain only, once");
+                let c = &m.cells[link - 1];
+                if c.line != 0 {
+                    lines[c.line as usize - 1] += 1;
+                }
+                link = c.next as usize;
+            }
+        }
+        let mut link = m.cell_free as usize;
+        while link != 0 {
+            assert!(link <= high);
+            seen[link - 1] += 1;
+            assert_eq!(seen[link - 1], 1, "a free cell is on no chain and free once");
+            link = m.cells[link - 1].next as usize;
+        }
+        assert!(seen.iter().all(|&n| n == 1), "no cell lost");
+        let mut link = m.line_free as usize;
+        while link != 0 {
+            lines[link - 1] += 1;
+            link = m.line_next[link - 1] as usize;
+        }
+        assert!(lines.iter().all(|&n| n == 1), "every line used once or free once");
+    }
+
+    #[test]
+    fn a_sound_memory_is_kept_as_it_is() {
+        let mut m = populated();
+        let before_first: Vec<u32> = m.sites.iter().map(|s| s.first).collect();
+        let in_use = m.cells_in_use();
+        assert_eq!(m.rebuild_free_lists(), Integrity::Sound);
+        assert_consistent(&m);
+        assert_eq!(m.cells_in_use(), in_use);
+        assert!(m.sites.iter().map(|s| s.first).eq(before_first));
+        assert_eq!(m.free_sites_and_rebuild([0, 1, 2]), Integrity::Sound);
+        assert_consistent(&m);
+        assert!(m.cells_in_use() < in_use);
+    }
+
+    #[test]
+    fn cycles_shared_cells_and_wild_indices_are_cut_not_followed() {
+        // The three ways a patch's stray writes broke the engine before.
+        let mut m = populated();
+        let a = m.sites[3].first;
+        m.cells[a as usize - 1].next = a; // a chain that loops on itself
+        assert_eq!(m.free_sites_and_rebuild([7]), Integrity::Repaired);
+        assert_consistent(&m);
+
+        let mut m = populated();
+        m.sites[8].first = m.sites[9].first; // two sites sharing a chain
+        m.cell_free = 5; // and a free list through cells in use
+        m.cells[4].next = 5;
+        assert_eq!(m.free_sites_and_rebuild([8]), Integrity::Repaired);
+        assert_consistent(&m);
+
+        let mut m = populated();
+        m.cells_high = u32::MAX;
+        m.lines_high = u32::MAX;
+        m.cell_free = u32::MAX;
+        m.sites[1].first = u32::MAX;
+        m.sites[2].cursor = 999_999;
+        m.cells[0].line = u32::MAX;
+        assert_eq!(m.free_sites_and_rebuild([usize::MAX, 5]), Integrity::Repaired);
+        assert_consistent(&m);
+        // And the worker side takes cells and lines again without following garbage
+        // (the rest of the pool comes back at the next rebuild).
+        let mut m = populated();
+        m.cell_free = u32::MAX;
+        m.line_free = u32::MAX;
+        assert_eq!(m.alloc_cell(), Some(m.cells_high - 1));
+        assert_eq!(m.alloc_line(), Some(m.lines_high - 1));
+    }
+
+    #[test]
+    fn any_bytes_in_the_bookkeeping_give_a_consistent_pool() {
+        // Random garbage over every bookkeeping word, as a patch writing through
+        // a wild pointer leaves it: the walk is bounded and the pool comes out sound.
+        let mut x = 12345u64;
+        for round in 0..300 {
+            let mut m = populated();
+            let writes = 1 + mix(&mut x) % 64;
+            for _ in 0..writes {
+                let v = match mix(&mut x) % 4 {
+                    0 => 0,
+                    1 => (mix(&mut x) % 64) as u32,
+                    2 => (mix(&mut x) % (MAX_CELLS as u64 + 10)) as u32,
+                    _ => mix(&mut x) as u32,
+                };
+                match mix(&mut x) % 7 {
+                    0 => m.cells_high = v,
+                    1 => m.cell_free = v,
+                    2 => m.line_free = v,
+                    3 => m.lines_high = v,
+                    4 => m.sites[(mix(&mut x) % 64) as usize].first = v,
+                    5 => m.cells[(mix(&mut x) % 128) as usize].next = v,
+                    _ => m.cells[(mix(&mut x) % 128) as usize].line = v,
+                }
+            }
+            let mut copy = StateMemory::new_boxed(0);
+            copy.copy_from(&m);
+            let _ = m.cells_in_use();
+            m.free_sites_and_rebuild([(round % 50) as usize]);
+            assert_consistent(&m);
+            for _ in 0..10 {
+                let _ = m.alloc_cell();
+                let _ = m.alloc_line();
+            }
+        }
     }
 }
