@@ -207,6 +207,10 @@ impl Session {
                 LiveEvent::WorkerFailed { at, .. } => Some(at.0),
                 _ => None,
             })
+            .chain(self.events.iter().flat_map(|e| match e {
+                LiveEvent::Silence { from, frames, .. } => (from.0..=from.0 + frames.0).step_by(BLOCK).collect(),
+                _ => Vec::new(),
+            }))
             .collect()
     }
 }

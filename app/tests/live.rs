@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor, Recovery};
+use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor, Recovery, SilenceCause};
 use clavm_audio::PatchSource;
 
 /// The audio callback (`LiveProcessor::process`) runs under `assert_no_alloc`
@@ -194,15 +194,20 @@ fn assert_no_gap(x: &[f32], f0: u64, events: &[LiveEvent]) {
     }
 }
 
-/// Engine frames at which the engine reported a worker late.
+/// Engine frames at which the engine reported a worker late, and every
+/// block of a silence it reported for a late worker or for nothing left to play.
 fn late_frames(events: &[LiveEvent]) -> Vec<u64> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            LiveEvent::WorkerLate { at, .. } => Some(at.0),
-            _ => None,
-        })
-        .collect()
+    let mut frames = Vec::new();
+    for e in events {
+        match e {
+            LiveEvent::WorkerLate { at, .. } => frames.push(at.0),
+            LiveEvent::Silence { from, frames: n, cause: SilenceCause::Late { .. } | SilenceCause::Stopped } => {
+                frames.extend((from.0..=from.0 + n.0).step_by(BLOCK));
+            }
+            _ => {}
+        }
+    }
+    frames
 }
 
 /// No sample-to-sample step of `x` (which starts at engine frame `f0`) is
@@ -592,5 +597,38 @@ fn a_version_stuck_by_its_own_state_attempt() {
     x.extend(s.play(0.2));
     assert!(!s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
     assert!(rms(&x[x.len() - 4800..]) < 1e-6, "silence until the next submit: {said}");
+    s.engine.shutdown();
+}
+
+#[test]
+fn every_silent_block_is_reported_with_its_cause() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Version 1 has no backup: when its worker is held past its deadline
+    // (as a busy machine does), the engine can only fade out until it answers.
+    let mut s = Session::with_sine();
+    s.play(0.1);
+    let f0 = s.frame();
+    let mut x = s.stall_workers(0.012);
+    x.extend(s.play(0.2));
+    let spans: Vec<(u64, u64, SilenceCause)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            LiveEvent::Silence { from, frames, cause } => Some((from.0, from.0 + frames.0, *cause)),
+            _ => None,
+        })
+        .collect();
+    assert!(!spans.is_empty(), "the held worker's silence is reported: {}", s.describe_all());
+    assert!(spans.iter().all(|(_, _, c)| *c == SilenceCause::Late { version: 1 }), "{spans:?}");
+    // Every silent block lies inside a reported span (give or take the block
+    // that fades out into it and the fade in after it).
+    for (i, b) in x.chunks(BLOCK).enumerate() {
+        let start = f0 + (i * BLOCK) as u64;
+        if rms(b) < 0.05 {
+            let covered = spans.iter().any(|&(a, z, _)| a <= start + BLOCK as u64 && start <= z + 2 * BLOCK as u64);
+            assert!(covered, "silent block at frame {start} not reported: {}", s.describe_all());
+        }
+    }
+    assert!(s.describe_all().contains("of silence: version 1 missed its deadline"), "{}", s.describe_all());
     s.engine.shutdown();
 }

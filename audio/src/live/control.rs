@@ -14,7 +14,9 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use super::futex;
 use super::process::{Spawn, WorkerProcess};
 use super::resume::{Decision, ResumePolicy};
-use super::rt::{FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, ToAudio, Worker, WorkerFault};
+use super::rt::{
+    FromAudio, LiveProcessor, Meters, ProcessorParts, Recovery, SilenceCause, ToAudio, Worker, WorkerFault,
+};
 use super::shm::{Memory, Shm, ShmError, WORKERS};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
 use crate::builtins::api::FaultKind;
@@ -140,6 +142,13 @@ pub enum LiveEvent {
         version: u64,
         reason: String,
     },
+    /// The output was silence (faded out) for `frames` from `from`, for
+    /// `cause`: every dropout is reported, when the sound comes back.
+    Silence {
+        from: Frames,
+        frames: Frames,
+        cause: SilenceCause,
+    },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
         slot: usize,
@@ -205,6 +214,12 @@ impl LiveEvent {
             LiveEvent::NotResumed { version, reason } => {
                 format!("version {version} is not brought back: {reason}; silence until the next submit")
             }
+            LiveEvent::Silence { from, frames, cause } => format!(
+                "t={:.3}s: {:.1} ms of silence: {}",
+                from.seconds(sample_rate),
+                frames.seconds(sample_rate) * 1e3,
+                cause.describe()
+            ),
             LiveEvent::WorkerReplaced { slot, startup } => {
                 format!("worker {slot} replaced (ready in {:.1} ms)", startup.as_secs_f64() * 1e3)
             }
@@ -543,7 +558,12 @@ impl Control {
                 FromAudio::Abandoned { removed } => drop(removed),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
-                    self.resume.failed(version, now_playing, Instant::now());
+                    self.resume.failed(
+                        version,
+                        now_playing,
+                        Instant::now(),
+                        matches!(fault, WorkerFault::Deadline { .. }),
+                    );
                     self.hand(worker.slot, false, "failed");
                     self.emit(LiveEvent::WorkerFailed {
                         version,
@@ -566,6 +586,7 @@ impl Control {
                 FromAudio::Fault { kind, detail, at, version } => {
                     self.emit(LiveEvent::Fault { version, kind, detail, at })
                 }
+                FromAudio::Silence { from, frames, cause } => self.emit(LiveEvent::Silence { from, frames, cause }),
                 FromAudio::Protect(e) => self.emit(LiveEvent::Protect(e)),
             }
         }

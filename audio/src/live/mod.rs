@@ -14,7 +14,7 @@ pub mod tap;
 pub mod worker;
 
 pub use control::{LiveConfig, LiveEngine, LiveError, LiveEvent, SubmitId, Submitter};
-pub use rt::{LiveProcessor, Meters, Recovery, Worker, WorkerFault};
+pub use rt::{LiveProcessor, Meters, Recovery, SilenceCause, Worker, WorkerFault};
 
 /// Enters the worker sandbox; true if it was enforced.
 fn sandbox_enter() -> bool {

@@ -11,8 +11,13 @@
 //! from silence. The oscillators' state is kept (it is in the state memory,
 //! not in the dead worker).
 //!
-//! This policy decides whether to try: only a version that had played for a
-//! while (one that hangs at once is the patch's fault, not the machine's), and
+//! This policy decides whether to try. A version that was declared *hung*
+//! (it missed its deadline and did not answer within the hang limit) is
+//! tried whenever it stopped, even on its first block: on a busy machine a
+//! benign version can miss by tens of milliseconds right after it starts,
+//! and the test run on the kept state is what tells a stuck patch from a
+//! late machine. A version that *crashed* is tried only if it had played
+//! for a while (one that crashes at once is the patch's fault). Either way,
 //! only a few times in half a minute between two submits (a patch that keeps
 //! stopping is left stopped, so it cannot stutter on for ever).
 
@@ -41,8 +46,8 @@ pub struct ResumePolicy {
     first_played: HashMap<u64, Instant>,
     /// When recent resumes happened.
     resumes: VecDeque<Instant>,
-    /// The newest version that failed leaving silence, and when.
-    pending: Option<(u64, Instant)>,
+    /// The newest version that failed leaving silence, when, and whether it was declared hung.
+    pending: Option<(u64, Instant, bool)>,
 }
 
 impl ResumePolicy {
@@ -53,12 +58,13 @@ impl ResumePolicy {
         self.pending = None;
     }
 
-    /// `version` failed at `at`; `now_playing` is what the audio thread plays on.
-    pub fn failed(&mut self, version: u64, now_playing: Option<u64>, at: Instant) {
+    /// `version` failed at `at` (`hung`: it missed its deadline and never
+    /// answered, rather than crashed); `now_playing` is what the audio thread plays on.
+    pub fn failed(&mut self, version: u64, now_playing: Option<u64>, at: Instant, hung: bool) {
         match (now_playing, self.pending) {
             (Some(_), _) => self.pending = None,
-            (None, Some((v, _))) if v >= version => {}
-            (None, _) => self.pending = Some((version, at)),
+            (None, Some((v, _, _))) if v >= version => {}
+            (None, _) => self.pending = Some((version, at, hung)),
         }
     }
 
@@ -71,16 +77,23 @@ impl ResumePolicy {
 
     /// The decision about the version waiting to be resumed, if any, once.
     pub fn decide(&mut self, now: Instant) -> Option<Decision> {
-        let (version, stopped) = self.pending.take()?;
+        let (version, stopped, hung) = self.pending.take()?;
         while self.resumes.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             self.resumes.pop_front();
         }
         let played_for = self.first_played.get(&version).map(|t| stopped.saturating_duration_since(*t));
         let leave = |reason: String| Some(Decision::Leave { version, reason });
         match played_for {
-            None => leave("it never played".into()),
+            _ if self.resumes.len() >= MAX_RESUMES => {
+                leave(format!("it stopped {} times in {} s: it is left stopped", MAX_RESUMES + 1, WINDOW.as_secs()))
+            }
+            _ if hung => {
+                self.resumes.push_back(now);
+                Some(Decision::Resume { version, stopped })
+            }
+            None => leave("it crashed before it played".into()),
             Some(d) if d < MIN_PLAYED => leave(format!(
-                "it stopped {:.0} ms after it started, so the patch is stuck, not the machine",
+                "it crashed {:.0} ms after it started, so the patch is at fault, not the machine",
                 d.as_secs_f64() * 1e3
             )),
             Some(_) if self.resumes.len() >= MAX_RESUMES => {
@@ -107,7 +120,7 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ResumePolicy::default();
         p.played(1, t0);
-        p.failed(1, None, secs(t0, 5.0));
+        p.failed(1, None, secs(t0, 5.0), true);
         assert_eq!(p.decide(secs(t0, 5.01)), Some(Decision::Resume { version: 1, stopped: secs(t0, 5.0) }));
         assert_eq!(p.decide(secs(t0, 5.02)), None);
     }
@@ -118,9 +131,9 @@ mod tests {
         let mut p = ResumePolicy::default();
         p.played(1, t0);
         p.played(2, secs(t0, 2.0));
-        p.failed(2, Some(1), secs(t0, 5.0));
+        p.failed(2, Some(1), secs(t0, 5.0), true);
         assert_eq!(p.decide(secs(t0, 5.0)), None);
-        p.failed(2, None, secs(t0, 6.0));
+        p.failed(2, None, secs(t0, 6.0), true);
         p.submitted();
         assert_eq!(p.decide(secs(t0, 6.0)), None);
     }
@@ -132,22 +145,35 @@ mod tests {
         p.played(3, t0);
         p.played(4, secs(t0, 2.0));
         // Reports come in either order.
-        p.failed(4, None, secs(t0, 9.0));
-        p.failed(3, None, secs(t0, 9.0));
+        p.failed(4, None, secs(t0, 9.0), true);
+        p.failed(3, None, secs(t0, 9.0), true);
         assert!(matches!(p.decide(secs(t0, 9.0)), Some(Decision::Resume { version: 4, .. })));
     }
 
     #[test]
-    fn a_version_that_stops_at_once_is_the_patch_and_is_left_stopped() {
+    fn a_version_that_crashes_at_once_is_the_patch_and_is_left_stopped() {
         let t0 = Instant::now();
         let mut p = ResumePolicy::default();
         p.played(1, t0);
-        p.failed(1, None, secs(t0, 0.05));
+        p.failed(1, None, secs(t0, 0.05), false);
         let d = p.decide(secs(t0, 0.06));
-        assert!(matches!(&d, Some(Decision::Leave { version: 1, reason }) if reason.contains("stuck")), "{d:?}");
-        // One that never played (its first block hung) neither.
-        p.failed(2, None, secs(t0, 1.0));
+        assert!(matches!(&d, Some(Decision::Leave { version: 1, reason }) if reason.contains("at fault")), "{d:?}");
+        // One that never played (it crashed on its first block) neither.
+        p.failed(2, None, secs(t0, 1.0), false);
         assert!(matches!(p.decide(secs(t0, 1.0)), Some(Decision::Leave { version: 2, .. })));
+    }
+
+    #[test]
+    fn a_version_declared_hung_at_once_is_tried_again_the_test_run_decides() {
+        // On a busy machine a benign version's first blocks can miss by tens of
+        // milliseconds: hung at start is no proof against it.
+        let t0 = Instant::now();
+        let mut p = ResumePolicy::default();
+        p.played(1, t0);
+        p.failed(1, None, secs(t0, 0.05), true);
+        assert!(matches!(p.decide(secs(t0, 0.06)), Some(Decision::Resume { version: 1, .. })));
+        p.failed(2, None, secs(t0, 1.0), true);
+        assert!(matches!(p.decide(secs(t0, 1.0)), Some(Decision::Resume { version: 2, .. })));
     }
 
     #[test]
@@ -159,19 +185,19 @@ mod tests {
         let mut t = 0.0;
         for _ in 0..MAX_RESUMES {
             t += 2.0;
-            p.failed(v, None, secs(t0, t));
+            p.failed(v, None, secs(t0, t), true);
             assert!(matches!(p.decide(secs(t0, t)), Some(Decision::Resume { .. })));
             // The resume installs it again as a new version, which plays.
             v += 1;
             p.played(v, secs(t0, t));
         }
         t += 2.0;
-        p.failed(v, None, secs(t0, t));
+        p.failed(v, None, secs(t0, t), true);
         assert!(matches!(p.decide(secs(t0, t)), Some(Decision::Leave { .. })));
         // Half a minute later the count has run out.
         v += 1;
         p.played(v, secs(t0, t));
-        p.failed(v, None, secs(t0, t + 31.0));
+        p.failed(v, None, secs(t0, t + 31.0), true);
         assert!(matches!(p.decide(secs(t0, t + 31.0)), Some(Decision::Resume { .. })));
     }
 
@@ -181,7 +207,7 @@ mod tests {
         let mut p = ResumePolicy::default();
         for v in 1..=MAX_RESUMES as u64 + 1 {
             p.played(v, secs(t0, v as f64 * 2.0));
-            p.failed(v, None, secs(t0, v as f64 * 2.0 + 1.5));
+            p.failed(v, None, secs(t0, v as f64 * 2.0 + 1.5), true);
             assert!(matches!(p.decide(secs(t0, v as f64 * 2.0 + 1.5)), Some(Decision::Resume { .. })), "{v}");
             p.submitted();
         }

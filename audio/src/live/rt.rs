@@ -150,7 +150,43 @@ pub enum FromAudio {
         at: Frames,
         version: u64,
     },
+    /// Frames `from` to `from + frames` were faded out or silent, for `cause`
+    /// (sent when sound comes back; the report every dropout owes the user).
+    Silence {
+        from: Frames,
+        frames: Frames,
+        cause: SilenceCause,
+    },
     Protect(ProtectEvent),
+}
+
+/// Why the engine played silence (faded out) instead of a version's sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceCause {
+    /// `version` missed its deadline and nothing could stand in (no backup,
+    /// or the backup missed too): the machine was busy, or the patch hung.
+    Late { version: u64 },
+    /// `version` failed and nothing could stand in.
+    Failed { version: u64 },
+    /// A version had played and none is left (it was stopped, or is being brought back).
+    Stopped,
+}
+
+impl SilenceCause {
+    fn of(w: Worker, fault: WorkerFault) -> SilenceCause {
+        match fault {
+            WorkerFault::Deadline { .. } => SilenceCause::Late { version: w.version },
+            _ => SilenceCause::Failed { version: w.version },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SilenceCause::Late { version } => format!("version {version} missed its deadline with no stand-in"),
+            SilenceCause::Failed { version } => format!("version {version} failed with no stand-in"),
+            SilenceCause::Stopped => "nothing was left to play".to_string(),
+        }
+    }
 }
 
 /// DSP load and xruns, readable from any thread.
@@ -242,6 +278,10 @@ pub struct LiveProcessor {
     deferred_install: Option<(Worker, Vec<SiteId>, Instant)>,
     /// Must-arrive messages waiting for room in the ring.
     held: [Option<FromAudio>; HELD],
+    /// Since which frame, and why, the output has been silence (reported when sound returns).
+    silence: Option<(u64, SilenceCause)>,
+    /// Whether any version has played yet (silence before the first is no dropout).
+    ever_played: bool,
 }
 
 /// A worker set aside after missing its deadline: a hiccup if it answers
@@ -339,6 +379,8 @@ impl LiveProcessor {
             fallback: None,
             late: [None, None],
             held: Default::default(),
+            silence: None,
+            ever_played: false,
             live_tainted_by: None,
             deferred_install: None,
             shm: p.shm,
@@ -731,7 +773,18 @@ impl LiveProcessor {
                 let late_by = late.since.elapsed();
                 self.send(FromAudio::Late { worker: late.worker, late_by, at: Frames(self.frame) });
             } else {
-                self.failed_late(late);
+                // It crashed after its deadline had passed (a busy machine delays
+                // the signal handler too): the crash is the cause, not the deadline.
+                // (SIGXCPU is how a runaway loop is stopped: that is the hang the deadline saw.)
+                let fault = match Status::from_u32(slot.resp.status) {
+                    Some(Status::Crashed) if slot.resp.signal != libc::SIGXCPU => WorkerFault::Crashed {
+                        signal: slot.resp.signal,
+                        stack_overflow: slot.resp.stack_overflow != 0,
+                        in_compiled: slot.resp.in_compiled != 0,
+                    },
+                    _ => late.fault,
+                };
+                self.failed_late(Late { fault, ..late });
             }
         } else if late.since.elapsed() >= HANG_LIMIT {
             self.late[i] = None;
@@ -745,6 +798,9 @@ impl LiveProcessor {
         self.params.begin_block(self.frame, frames);
         self.param_table.read_into(&mut self.params_seen, &mut self.params);
         let Some(active) = self.active else {
+            if self.ever_played {
+                self.note_silence(SilenceCause::Stopped);
+            }
             self.fade_out(out);
             self.advance(out, frames);
             return;
@@ -784,6 +840,7 @@ impl LiveProcessor {
                     }
                 }
                 self.forward_faults(active);
+                self.sound_back();
                 let ch = self.channels;
                 if let (true, Some((old, mut xf))) = (old_ok, self.fade.take()) {
                     let mut done = false;
@@ -831,6 +888,7 @@ impl LiveProcessor {
                         match result {
                             Ok(()) => {
                                 self.active = Some(w);
+                                self.sound_back();
                                 out.copy_from_slice(self.output_of(w, frames));
                                 self.apply_fade_in(out);
                                 Recovery::FilledByBackup
@@ -843,12 +901,14 @@ impl LiveProcessor {
                                     self.taint(w.slot, true);
                                 }
                                 second = Some((w, f2));
+                                self.note_silence(SilenceCause::of(active, fault));
                                 self.fade_out(out);
                                 Recovery::FadedOut
                             }
                         }
                     }
                     None => {
+                        self.note_silence(SilenceCause::of(active, fault));
                         self.fade_out(out);
                         Recovery::FadedOut
                     }
@@ -876,6 +936,22 @@ impl LiveProcessor {
             }
         }
         self.advance(out, frames);
+    }
+
+    /// The output is silence from this block on, for `cause` (the first cause is kept).
+    fn note_silence(&mut self, cause: SilenceCause) {
+        if self.silence.is_none() {
+            self.silence = Some((self.frame, cause));
+        }
+    }
+
+    /// A version's sound is in this block: a silence before it is reported now.
+    fn sound_back(&mut self) {
+        self.ever_played = true;
+        if let Some((from, cause)) = self.silence.take() {
+            let frames = Frames(self.frame.saturating_sub(from));
+            self.send(FromAudio::Silence { from: Frames(from), frames, cause });
+        }
     }
 
     fn failed(&mut self, w: Worker, fault: WorkerFault, recovery: Recovery) {
