@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clavm_audio::live::shm::WORKERS;
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor};
 use clavm_audio::PatchSource;
 
@@ -250,13 +251,13 @@ fn live_case(case: &Case) -> Result<(), String> {
     let foreign = foreign_children();
     let workers = common::workers_of(std::process::id());
 
-    // 1. The engine survives: the next patch plays, with three workers.
+    // 1. The engine survives: the next patch plays, with all its workers.
     if !said_after.contains("after.c") || !s.events[after_from..].iter().any(|e| matches!(e, LiveEvent::Playing { .. }))
     {
         return Err(format!("the engine did not play the next patch:\n{said}\n{said_after}"));
     }
-    if workers != 3 {
-        return Err(format!("{workers} workers after the case, not 3:\n{said}"));
+    if workers != WORKERS {
+        return Err(format!("{workers} workers after the case, not {WORKERS}:\n{said}"));
     }
     // 2. The sound goes on.
     let late = s.late_frames();

@@ -36,7 +36,7 @@ fn play_reaches_jack_swaps_on_save_and_survives_a_segfaulting_edit() {
     assert!(x.len() > SR * 9 / 10, "recorded {} samples", x.len());
     assert!((rms(&x) - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {}", rms(&x));
     assert!((frequency(&x) - 440.0).abs() < 3.0, "frequency {}", frequency(&x));
-    assert_eq!(workers_of(clavm.id()), 3);
+    assert_eq!(workers_of(clavm.id()), clavm_audio::live::shm::WORKERS);
 
     // Save an edit: a new pitch. It plays once `play` sees the save (it
     // polls the file); a busy machine may take longer than an idle one, so

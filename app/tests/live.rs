@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use clavm_audio::live::shm::WORKERS;
 use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor, Recovery, SilenceCause};
 use clavm_audio::PatchSource;
 
@@ -71,7 +72,7 @@ impl Session {
     /// stopped (SIGSTOP) for `seconds` while the audio thread plays on.
     fn stall_workers(&mut self, seconds: f64) -> Vec<f32> {
         let pids = self.engine.meters().worker_pids();
-        assert_eq!(pids.len(), 3, "three workers");
+        assert_eq!(pids.len(), WORKERS, "every worker");
         let mut found = common::worker_pids(std::process::id());
         found.sort_unstable();
         let mut said = pids.clone();
@@ -478,7 +479,7 @@ fn shutdown_leaves_no_worker_process_behind() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = Session::with_sine();
     s.play(0.05);
-    assert_eq!(common::workers_of(std::process::id()), 3, "three workers while playing");
+    assert_eq!(common::workers_of(std::process::id()), WORKERS, "every worker while playing");
     s.engine.shutdown();
     assert_eq!(common::workers_of(std::process::id()), 0);
 }

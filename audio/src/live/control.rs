@@ -149,6 +149,12 @@ pub enum LiveEvent {
         frames: Frames,
         cause: SilenceCause,
     },
+    /// After a failure, `version` (playing on) has a backup again, `after` the
+    /// failure reached the control thread: the next failure is covered too.
+    BackupReady {
+        version: u64,
+        after: Duration,
+    },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
         slot: usize,
@@ -220,6 +226,9 @@ impl LiveEvent {
                 frames.seconds(sample_rate) * 1e3,
                 cause.describe()
             ),
+            LiveEvent::BackupReady { version, after } => {
+                format!("version {version} has a backup again ({:.1} ms after the failure)", after.as_secs_f64() * 1e3)
+            }
             LiveEvent::WorkerReplaced { slot, startup } => {
                 format!("worker {slot} replaced (ready in {:.1} ms)", startup.as_secs_f64() * 1e3)
             }
@@ -326,8 +335,9 @@ impl LiveEngine {
             doorbell: doorbell.clone(),
         });
         let mut control = Control {
-            workers: [None, None, None],
+            workers: std::array::from_fn(|_| None),
             idle: Vec::new(),
+            dead: Vec::new(),
             registry: SiteRegistry::default(),
             version: 0,
             to_audio: to_audio_tx,
@@ -456,6 +466,9 @@ struct Control {
     workers: [Option<WorkerProcess>; WORKERS],
     /// Slots the control thread owns, with a ready worker.
     idle: Vec<usize>,
+    /// Slots whose worker was killed and not started again yet: replacements
+    /// are started after the spare has taken over (see `replace`).
+    dead: Vec<usize>,
     registry: SiteRegistry,
     version: u64,
     to_audio: Producer<ToAudio>,
@@ -524,6 +537,7 @@ impl Control {
                 Some(Decision::Leave { version, reason }) => self.emit(LiveEvent::NotResumed { version, reason }),
                 None => {}
             }
+            self.respawn_dead();
             futex::wait(&self.doorbell, seen, DOORBELL_SAFETY_NET);
         }
         self.kill_all();
@@ -574,10 +588,14 @@ impl Control {
                         detected,
                         fallback,
                     });
+                    let failed_at = Instant::now();
                     self.replace(worker.slot);
                     self.revert_registry(worker.version, now_playing);
                     if let Some(v) = now_playing {
-                        self.backfill(v);
+                        if self.backfill(v) {
+                            let after = failed_at.elapsed();
+                            self.emit(LiveEvent::BackupReady { version: v, after });
+                        }
                     }
                 }
                 FromAudio::Late { worker, late_by, at } => {
@@ -633,18 +651,32 @@ impl Control {
         }
     }
 
-    /// Kills the worker in `slot` (failed, or hung) and starts a fresh one, idle.
+    /// Kills the worker in `slot` (failed, or hung); a fresh one is started in
+    /// its slot by `respawn_dead`, after whatever must happen at once (the
+    /// spare becoming the backup, a resume) has used the idle workers.
     fn replace(&mut self, slot: usize) {
         self.idle.retain(|s| *s != slot);
         self.kill(slot);
         // Dead and reaped: it can no longer write the state (the audio thread may be waiting for this).
         let _ = self.to_audio.push(ToAudio::Killed { slot });
-        match self.spawn(slot) {
-            Ok(startup) => {
-                self.idle.push(slot);
-                self.emit(LiveEvent::WorkerReplaced { slot, startup });
+        if !self.dead.contains(&slot) {
+            self.dead.push(slot);
+        }
+    }
+
+    /// Starts a fresh worker in every slot whose worker was killed.
+    fn respawn_dead(&mut self) {
+        for slot in std::mem::take(&mut self.dead) {
+            match self.spawn(slot) {
+                Ok(startup) => {
+                    self.idle.push(slot);
+                    self.emit(LiveEvent::WorkerReplaced { slot, startup });
+                }
+                Err(e) => {
+                    self.emit(LiveEvent::Error(e.to_string()));
+                    self.dead.push(slot);
+                }
             }
-            Err(e) => self.emit(LiveEvent::Error(e.to_string())),
         }
     }
 
@@ -664,18 +696,25 @@ impl Control {
 
     /// Loads `version` (playing now) into an idle worker and offers it to the
     /// audio thread as the backup, so the next failure is covered too.
-    fn backfill(&mut self, version: u64) {
-        let Some((source, body)) = self.versions.get(&version).cloned() else { return };
-        let Some(slot) = self.idle.pop() else { return };
+    /// True if the backup was handed over.
+    fn backfill(&mut self, version: u64) -> bool {
+        let Some((source, body)) = self.versions.get(&version).cloned() else { return false };
+        // The spare, if one is idle; otherwise a replacement started now.
+        if self.idle.is_empty() {
+            self.respawn_dead();
+        }
+        let Some(slot) = self.idle.pop() else { return false };
         if self.load(slot, &source, &body) != Some(Status::Ok) {
             self.replace(slot);
-            return;
+            return false;
         }
         self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Backup(Worker { slot, version })).is_err() {
             self.idle.push(slot);
+            false
         } else {
             self.hand(slot, true, "backup");
+            true
         }
     }
 
@@ -740,6 +779,10 @@ impl Control {
                     continue;
                 }
                 return Some(slot);
+            }
+            if !self.dead.is_empty() {
+                self.respawn_dead();
+                continue;
             }
             if t0.elapsed() >= patience {
                 return None;

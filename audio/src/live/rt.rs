@@ -342,7 +342,7 @@ fn own_realtime_priority() -> Option<i32> {
 
 impl LiveProcessor {
     pub(super) fn new(p: ProcessorParts) -> LiveProcessor {
-        let slots = [0, 1, 2].map(|i| p.shm.slot(i));
+        let slots: [*mut Slot; WORKERS] = std::array::from_fn(|i| p.shm.slot(i));
         LiveProcessor {
             slots,
             sample_rate: p.sample_rate,

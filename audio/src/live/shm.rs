@@ -36,7 +36,11 @@ pub use clavm_channel::ShmSafe;
 // SAFETY: repr(C), plain numbers and arrays, all-zero is the initial state.
 unsafe impl ShmSafe for StateMemory {}
 
-pub const WORKERS: usize = 3;
+/// Active, backup, the idle one the next version compiles on, and a warm
+/// spare: after a failure the spare becomes the backup at once, and the
+/// killed worker's replacement starts afterwards (its start-up, ~5-10 ms, is
+/// then off the path that restores protection).
+pub const WORKERS: usize = 4;
 
 /// The descriptor a worker finds the state file at.
 pub const WORKER_STATE_FD: RawFd = 3;
