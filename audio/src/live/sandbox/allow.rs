@@ -96,6 +96,10 @@ pub const PRCTLS: &[u32] = &[libc::PR_GET_PDEATHSIG as u32, libc::PR_GET_NAME as
 /// written through its descriptor.
 pub const WRITE_FDS: &[u32] = &[1, 2];
 
+/// `getpriority`/`setpriority`'s "a process" (not a process group or a user).
+#[allow(clippy::unnecessary_cast)] // `__priority_which_t` is u32 on glibc, i32 on musl
+const PRIO_PROCESS: u32 = libc::PRIO_PROCESS as u32;
+
 macro_rules! push {
     ($v:ident, $when:expr; $($name:ident),+ $(,)?) => {
         $( $v.push(Allowed {
@@ -140,7 +144,7 @@ pub fn entries() -> Vec<Allowed> {
         SYS_sched_setparam, SYS_sched_getparam, SYS_sched_setattr, SYS_sched_getattr,
         SYS_sched_setaffinity, SYS_sched_getaffinity, SYS_prlimit64);
     push!(v, always; SYS_sched_get_priority_max, SYS_sched_get_priority_min);
-    push!(v, When::OwnProcess { which: 0, kind: libc::PRIO_PROCESS as u32, who: 1 };
+    push!(v, When::OwnProcess { which: 0, kind: PRIO_PROCESS, who: 1 };
         SYS_getpriority, SYS_setpriority);
 
     // x86_64's legacy calls that glibc or a patch may still use (aarch64 has

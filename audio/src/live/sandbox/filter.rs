@@ -45,6 +45,7 @@ pub(super) const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 pub(super) const BPF_JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
 pub(super) const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
 
+#[cfg(test)]
 pub(super) const RET_ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
 pub(super) const fn ret_errno(errno: i32) -> u32 {
     0x0005_0000 | (errno as u32 & 0xffff) // SECCOMP_RET_ERRNO | errno

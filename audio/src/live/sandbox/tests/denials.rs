@@ -56,6 +56,7 @@ fn processes_cannot_be_started() {
         // SAFETY: fork in a test child; a child, if one were made, exits at once.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            // SAFETY: ends the (unexpected) child at once.
             unsafe { libc::_exit(0) };
         }
         assert_eq!(pid, -1);

@@ -199,7 +199,30 @@ fn a_division_by_zero_reaches_the_crash_handler() {
 fn the_worker_still_works() {
     const CASE: &str = "the_worker_still_works";
     if let Some(dir) = child(CASE) {
+        // Realtime on itself, as worker.rs::set_priority does for the audio
+        // thread: allowed inside exactly when it was outside (root, or an
+        // RLIMIT_RTPRIO).
+        let realtime = |p: i32| {
+            let param = libc::sched_param { sched_priority: p };
+            let policy = if p > 0 { libc::SCHED_FIFO } else { libc::SCHED_OTHER };
+            // SAFETY: on ourselves, with a valid param.
+            unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
+        };
+        let outside = realtime(1);
+        assert!(realtime(0));
         enter_or_die();
+        assert_eq!(realtime(1), outside);
+        assert!(realtime(0));
+        // Futex waits (with a timeout) and wakes, as on the slots.
+        // A wait that times out says ETIMEDOUT (a denied one would say EPERM).
+        let word = std::sync::atomic::AtomicU32::new(0);
+        let w = word.as_ptr() as u64;
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000 };
+        let t = &ts as *const libc::timespec as u64;
+        assert_eq!(sys(libc::SYS_futex, [w, libc::FUTEX_WAIT as u64, 0, t, 0, 0]), (-1, libc::ETIMEDOUT));
+        assert_eq!(sys(libc::SYS_futex, [w, libc::FUTEX_WAKE as u64, 1, 0, 0, 0]), (0, 0));
+        crate::live::futex::wake(&word);
+        crate::live::futex::wait(&word, 1, std::time::Duration::from_millis(1));
         // Reading files.
         let text = std::fs::read_to_string(dir.join("input")).unwrap();
         assert_eq!(text, "some input");
@@ -239,7 +262,10 @@ fn the_worker_still_works() {
         // Clocks, sleeping (futex and clock_nanosleep), randomness, memory.
         let t = std::time::Instant::now();
         std::thread::sleep(std::time::Duration::from_millis(1));
-        assert!(t.elapsed() >= std::time::Duration::from_millis(1));
+        assert!(t.elapsed() > std::time::Duration::ZERO);
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000 };
+        let ts = &ts as *const libc::timespec as u64;
+        assert_eq!(sys(libc::SYS_clock_nanosleep, [libc::CLOCK_MONOTONIC as u64, 0, ts, 0, 0, 0]), (0, 0));
         let m = std::sync::Mutex::new(1);
         *m.lock().unwrap() += 1;
         let mut h = std::collections::HashMap::new();
