@@ -1,0 +1,83 @@
+// finding: #12 finding 3: prlimit64 on the engine set its RLIMIT_NOFILE to 0 and locked the performer out
+// expect: denied
+// Each attack runs once, when the patch is installed (compiled()), through
+// inline-asm `syscall` on x86_64; elsewhere the patch only plays.
+
+static int escaped;
+
+#if defined(__x86_64__)
+/* A raw system call, as any C can make one: no libc, nothing to intercept. */
+static long sc(long n, long a, long b, long c, long d, long e, long f) {
+    long r;
+    long rest[3];
+    rest[0] = d;
+    rest[1] = e;
+    rest[2] = f;
+    __asm__ __volatile__("movq 0(%5), %%r10\n\t"
+                         "movq 8(%5), %%r8\n\t"
+                         "movq 16(%5), %%r9\n\t"
+                         "syscall"
+                         : "=a"(r)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(rest)
+                         : "rcx", "r11", "r8", "r9", "r10", "memory");
+    return r;
+}
+#endif
+
+#if defined(__x86_64__)
+/* The engine (our parent) and every one of its threads, read from
+   /proc/PPID/task (reading is allowed); at least the engine itself. */
+static int engine_tids(long *out, int max) {
+    long ppid = sc(110, 0, 0, 0, 0, 0, 0); /* getppid */
+    static char path[48];
+    char digits[24];
+    int n = 0, i = 0, k;
+    long v = ppid;
+    const char *head = "/proc/";
+    for (k = 0; head[k]; k++) path[i++] = head[k];
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
+    while (n > 0) path[i++] = digits[--n];
+    const char *tail = "/task";
+    for (k = 0; tail[k]; k++) path[i++] = tail[k];
+    path[i] = 0;
+    out[0] = ppid;
+    int count = 1;
+    long fd = sc(2, (long)path, 0x10000 /* O_RDONLY|O_DIRECTORY */, 0, 0, 0, 0);
+    if (fd < 0) return count;
+    static char buf[8192];
+    long got;
+    while ((got = sc(217, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) { /* getdents64 */
+        long off = 0;
+        while (off < got) {
+            unsigned short reclen = *(unsigned short *)(buf + off + 16);
+            const char *name = buf + off + 19;
+            long tid = 0;
+            if (name[0] >= '0' && name[0] <= '9') {
+                for (k = 0; name[k] >= '0' && name[k] <= '9'; k++) tid = tid * 10 + (name[k] - '0');
+                if (tid != ppid && count < max) out[count++] = tid;
+            }
+            off += reclen;
+        }
+    }
+    sc(3, fd, 0, 0, 0, 0, 0); /* close */
+    return count;
+}
+#endif
+
+void compiled(void) {
+#if defined(__x86_64__)
+    static long tids[256];
+    int n = engine_tids(tids, 256), i;
+    static unsigned long zero[2];            /* struct rlimit { cur 0, max 0 } */
+    for (i = 0; i < n; i++) {
+        if (sc(302, tids[i], 7 /* RLIMIT_NOFILE */, (long)zero, 0, 0, 0) >= 0) escaped = 1; /* prlimit64 */
+        if (sc(302, tids[i], 0 /* RLIMIT_CPU */, (long)zero, 0, 0, 0) >= 0) escaped = 1;
+    }
+#endif
+}
+
+/* Any attack that worked silences the patch: "the sound goes on" means every one failed. */
+void play(void) {
+    float s = 0.2f * Cycle(440);
+    _out(0, escaped ? 0.0f : s);
+}
