@@ -63,7 +63,13 @@ enum Command {
     Bars(commands::bars::BarsArgs),
     /// Internal: a live engine's worker process (started by the engine, not by hand).
     #[command(name = "__worker", hide = true)]
-    Worker { slot: usize, parent: u32 },
+    Worker {
+        slot: usize,
+        parent: u32,
+        /// Only for measuring the sandbox's cost (`clavm bench --live`).
+        #[arg(long)]
+        unsandboxed: bool,
+    },
     /// The far side of `clavm bench --transport`'s round trips.
     #[command(name = "__echo", hide = true)]
     Echo { engine: String, style: String },
@@ -82,9 +88,9 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Worker { slot, parent }) = cli.command {
+    if let Some(Command::Worker { slot, parent, unsandboxed }) = cli.command {
         // Before anything else: no logging set-up, no threads.
-        clavm_audio::live::worker::main(slot, parent);
+        clavm_audio::live::worker::main(slot, parent, !unsandboxed);
     }
     if let Some(Command::Echo { engine, style }) = &cli.command {
         bench::transport::echo(engine, style);

@@ -72,32 +72,38 @@ fn pct(d: Duration) -> String {
     format!("{:.1}%", d.as_secs_f64() / budget().as_secs_f64() * 100.0)
 }
 
-/// A. One patch: p50/p99 per block of (live, in-process).
-fn round_trip(source: &PatchSource, seconds: f64) -> anyhow::Result<(Percentiles, Percentiles)> {
+/// A. One patch: p50/p99 per block of (live, live without the sandbox, in-process),
+/// interleaved block by block so that all three see the same machine.
+fn round_trip(source: &PatchSource, seconds: f64) -> anyhow::Result<[Percentiles; 3]> {
     let (live, mut p) = start()?;
+    let exe = std::env::current_exe()?;
+    let (bare, mut p_bare) = LiveEngine::start(LiveConfig { sandbox: false, ..LiveConfig::new(SR, 2, exe) })?;
     live.submit(source.clone());
     play_until(&live, &mut p, 1)?;
+    bare.submit(source.clone());
+    play_until(&bare, &mut p_bare, 1)?;
     let (mut eng, mut handle) = engine::engine(EngineConfig::new(SR, 2))?;
     let prepared = handle.compile(source).map_err(|e| anyhow::anyhow!("{e}"))?;
     handle.install(prepared).map_err(|e| anyhow::anyhow!("{e}"))?;
     let blocks = (seconds * SR / BLOCK as f64) as usize;
-    let (mut t_live, mut t_in) = (Vec::with_capacity(blocks), Vec::with_capacity(blocks));
+    let mut times: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(blocks));
     let mut out = vec![0.0f32; BLOCK * 2];
     let mut next = Instant::now();
     for b in 0..blocks {
-        // Alternate which goes first, so neither always finds the caches warm.
-        for first in [b % 2 == 0, b % 2 == 1] {
+        // Rotate which goes first, so none always finds the caches warm.
+        for k in 0..3 {
+            let which = (b + k) % 3;
             let t = Instant::now();
-            if first {
-                p.process(&[], &mut out);
-                t_live.push(t.elapsed());
-            } else {
-                eng.process(&[], &mut out);
-                t_in.push(t.elapsed());
+            match which {
+                0 => p.process(&[], &mut out),
+                1 => p_bare.process(&[], &mut out),
+                _ => eng.process(&[], &mut out),
             }
+            times[which].push(t.elapsed());
         }
         handle.collect();
         while live.next_event(Duration::ZERO).is_some() {}
+        while bare.next_event(Duration::ZERO).is_some() {}
         next += budget();
         if let Some(w) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(w);
@@ -106,7 +112,8 @@ fn round_trip(source: &PatchSource, seconds: f64) -> anyhow::Result<(Percentiles
     drop(eng);
     handle.collect();
     live.shutdown();
-    Ok((Percentiles::of(&mut t_live), Percentiles::of(&mut t_in)))
+    bare.shutdown();
+    Ok(times.map(|mut t| Percentiles::of(&mut t)))
 }
 
 /// A paced audio thread owning the processor, until dropped.
@@ -203,6 +210,7 @@ struct FaultRow {
     filled: usize,
     runs: usize,
     replaced: Percentiles,
+    covered: Percentiles,
 }
 
 /// C. Repeated failures of one kind while the previous version covers.
@@ -214,7 +222,7 @@ fn fault_recovery(name: &'static str, fault: &str, runs: usize) -> anyhow::Resul
         "void compiled(void) {{ *_double(0) = _time(); }}\n\
          void play(void) {{ if (_time() > *_double(0) + 0.05) {{ {fault} }} _out(0, 0.5f * Cycle(440)); }}"
     );
-    let (mut detected, mut fallback, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut detected, mut fallback, mut replaced, mut covered) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut filled = 0;
     for i in 0..runs {
         live.submit(PatchSource::from_text("sine.c", &format!("{sine}\n// {i}")));
@@ -227,6 +235,11 @@ fn fault_recovery(name: &'static str, fault: &str, runs: usize) -> anyhow::Resul
                 fallback.push(f);
             }
             filled += (recovery == Recovery::FilledByBackup) as usize;
+        }
+        if let LiveEvent::BackupReady { after, .. } =
+            wait_for(&live, Duration::from_secs(5), |e| matches!(e, LiveEvent::BackupReady { .. }))?
+        {
+            covered.push(after);
         }
         if let LiveEvent::WorkerReplaced { startup, .. } =
             wait_for(&live, Duration::from_secs(5), |e| matches!(e, LiveEvent::WorkerReplaced { .. }))?
@@ -246,6 +259,7 @@ fn fault_recovery(name: &'static str, fault: &str, runs: usize) -> anyhow::Resul
         filled,
         runs,
         replaced: Percentiles::of(&mut replaced),
+        covered: Percentiles::of(&mut covered),
     })
 }
 
@@ -332,27 +346,44 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
         if rt { "SCHED_FIFO" } else { "not realtime (no permission)" }
     );
     s.push_str("### A. Block round trip: through a worker vs in-process\n\n");
-    s.push_str("| patch | in-process p50 | p99 | through a worker p50 | p99 | overhead p50 | p99 (of the budget) |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("Each block is rendered three ways in turn: through a sandboxed worker (as always), through a worker without its sandbox (no seccomp, no Landlock: what the allow-list costs), and in-process. Times in ms.\n\n");
+    s.push_str("| patch | in-process p50 | p99 | through a worker p50 | p99 | overhead p50 | p99 (of the budget) | unsandboxed worker p50 | p99 |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     let mut worst = Duration::ZERO;
+    let (mut sandboxed_p99, mut bare_p99) = (Vec::new(), Vec::new());
     for f in &files {
         eprint!("{:<18} round trip...", f.file_name().unwrap_or_default().to_string_lossy());
         let src = PatchSource::from_file(f).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (live, inproc) = round_trip(&src, 1.5)?;
+        let [live, bare, inproc] = round_trip(&src, 1.5)?;
         let (o50, o99) = (live.p50.saturating_sub(inproc.p50), live.p99.saturating_sub(inproc.p99));
         worst = worst.max(o99);
+        sandboxed_p99.push(live.p99);
+        bare_p99.push(bare.p99);
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             f.file_name().unwrap_or_default().to_string_lossy(),
             ms(inproc.p50),
             ms(inproc.p99),
             ms(live.p50),
             ms(live.p99),
             pct(o50),
-            pct(o99)
+            pct(o99),
+            ms(bare.p50),
+            ms(bare.p99)
         ));
         eprintln!(" done");
     }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let (ms_sb, ms_bare) = (median(&mut sandboxed_p99), median(&mut bare_p99));
+    s.push_str(&format!(
+        "\nThe sandbox's cost: median over the patches of the p99 round trip, {} ms sandboxed against {} ms without ({:+.1}% of the budget).\n",
+        ms(ms_sb),
+        ms(ms_bare),
+        (ms_sb.as_secs_f64() - ms_bare.as_secs_f64()) / budget().as_secs_f64() * 100.0
+    ));
     s.push_str(&format!(
         "\nTarget: overhead under 5% of the budget at p99. Worst here: {} ({}).\n\n",
         pct(worst),
@@ -387,12 +418,12 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
 
     s.push_str("### C. Fault recovery\n\n");
     s.push_str("A version that fails 50 ms after it starts, while the previous one is the backup (5 runs each).\n\n");
-    s.push_str("| fault | known after (p50 / max) | backup filled the block | backup took (p50 / max) | fresh worker ready (p50 / max) |\n|---|---:|---:|---:|---:|\n");
+    s.push_str("| fault | known after (p50 / max) | backup filled the block | backup took (p50 / max) | backup again, from the spare (p50 / max) | fresh worker ready (p50 / max) |\n|---|---:|---:|---:|---:|---:|\n");
     for (name, fault) in [("segfault", "int *p = 0; *p = 1;"), ("infinite loop", "for (;;) {}")] {
         eprint!("{name:<18} fault recovery...");
         let r = fault_recovery(name, fault, 5)?;
         s.push_str(&format!(
-            "| {} | {} / {} ms | {} of {} | {} / {} ms | {} / {} ms |\n",
+            "| {} | {} / {} ms | {} of {} | {} / {} ms | {} / {} ms | {} / {} ms |\n",
             r.name,
             ms(r.detected.p50),
             ms(r.detected.p99),
@@ -400,6 +431,8 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
             r.runs,
             ms(r.fallback.p50),
             ms(r.fallback.p99),
+            ms(r.covered.p50),
+            ms(r.covered.p99),
             ms(r.replaced.p50),
             ms(r.replaced.p99)
         ));
@@ -407,7 +440,10 @@ pub fn run(patches: &Path, filter: Option<&str>) -> anyhow::Result<String> {
     }
     s.push_str(
         "\nA hang is known at the block deadline, but declared only after 25 ms without an answer (a late worker \
-         is not a dead one): its 'known after' counts from the start of the block that declared it.\n",
+         is not a dead one): its 'known after' counts from the start of the block that declared it. 'Backup again': \
+         from the failure reaching the control thread to the playing version loaded into the idle spare and handed \
+         to the audio thread as its backup (the next failure is covered from then on); the killed worker's \
+         replacement starts after that, and its start-up is the last column.\n",
     );
     s.push_str("\n### D. Resume after a stall\n\n");
     s.push_str("Every worker stopped for 80 ms (SIGSTOP) while a version plays with its backup: both are declared hung after 25 ms and killed; the control thread compiles, tests and installs the version again by itself (5 runs). Reference: a plain submit to sound in the same runs.\n\n");

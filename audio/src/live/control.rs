@@ -45,6 +45,9 @@ pub struct LiveConfig {
     /// takes a sleeping worker's wake-up from ~200 µs to ~5 µs at p99 on a VM.
     /// Costs idle power; needs write access to /dev/cpu_dma_latency.
     pub latency_qos: bool,
+    /// Workers enter their sandbox (always, but for `clavm bench --live`,
+    /// which measures what the sandbox costs against workers without it).
+    pub sandbox: bool,
 }
 
 impl LiveConfig {
@@ -60,6 +63,7 @@ impl LiveConfig {
             compile_timeout: Duration::from_secs(2),
             test_timeout: Duration::from_millis(100),
             latency_qos: true,
+            sandbox: true,
         }
     }
 }
@@ -621,6 +625,7 @@ impl Control {
             state_fd: self.shm.state_fd(),
             slot_fd: self.shm.slot_fd(slot),
             stderr: std::env::var_os("CLAVM_WORKER_STDERR").is_some(),
+            sandbox: self.config.sandbox,
         };
         let child = WorkerProcess::spawn(&spawn)
             .map_err(|source| LiveError::Spawn { exe: self.config.worker_exe.display().to_string(), source })?;

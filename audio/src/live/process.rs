@@ -39,6 +39,8 @@ pub struct Spawn<'a> {
     pub slot_fd: RawFd,
     /// Keep the engine's stderr (for debugging workers); otherwise /dev/null.
     pub stderr: bool,
+    /// False only to measure what the sandbox costs (`--unsandboxed`).
+    pub sandbox: bool,
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
@@ -69,12 +71,15 @@ impl WorkerProcess {
         attr.set_sigdefault(&defaults)?;
         attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF)?;
         let exe = cstring(s.exe.as_os_str())?;
-        let args = [
+        let mut args = vec![
             exe.clone(),
             c"__worker".to_owned(),
             cstring(OsStr::new(&s.slot.to_string()))?,
             cstring(OsStr::new(&std::process::id().to_string()))?,
         ];
+        if !s.sandbox {
+            args.push(c"--unsandboxed".to_owned());
+        }
         let env: Vec<CString> = std::env::vars_os()
             .filter_map(|(k, v)| {
                 let mut kv = k.as_bytes().to_vec();

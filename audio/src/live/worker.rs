@@ -21,7 +21,8 @@ static IN_COMPILED: AtomicBool = AtomicBool::new(false);
 static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs the worker; never returns.
-pub fn main(slot_index: usize, parent: u32) -> ! {
+/// `sandbox` is false only when `clavm bench --live` measures the sandbox's cost.
+pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
     // Die with the engine: PDEATHSIG, then check the parent did not die before it was set.
     // SAFETY: prctl and getppid have no memory preconditions.
     unsafe {
@@ -72,7 +73,7 @@ pub fn main(slot_index: usize, parent: u32) -> ! {
     let _ =
         patch::compile_rewritten(&PatchSource::from_text("warm-up.c", "void play(void) {}"), "void play(void) {}", &[]);
     #[cfg(target_os = "linux")]
-    let sandboxed = super::sandbox_enter();
+    let sandboxed = sandbox && super::sandbox_enter();
     // The baseline comes first: a request sent the moment we say "ready" must
     // look new to us, not like one we have already served.
     let mut seen = slot.request.load(Ordering::Acquire);
