@@ -32,7 +32,7 @@ static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 /// The largest spec read from stdin (patches are at most 1 MiB each).
 const MAX_SPEC: u64 = 256 << 20;
 /// Blocks are sent once this much is buffered...
-const FLUSH_BYTES: usize = 8 * 1024;
+const FLUSH_BYTES: usize = 32 * 1024;
 /// ...or this long after the last send, whichever is first (the parent's
 /// watchdog sees progress; a crash loses at most this much of the stream,
 /// and the crash message carries the exact position anyway).

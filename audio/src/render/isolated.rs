@@ -315,7 +315,13 @@ impl Run<'_> {
                     return Err(self.garbled(format!("more than the {} frames asked for", self.spec.length.0)));
                 }
                 self.samples.clear();
-                self.samples.extend(payload.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                if cfg!(target_endian = "little") {
+                    // The wire's byte order: one copy into aligned samples (the hot path).
+                    self.samples.resize(payload.len() / 4, 0.0);
+                    bytemuck::cast_slice_mut::<f32, u8>(&mut self.samples).copy_from_slice(payload);
+                } else {
+                    self.samples.extend(payload.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                }
                 sink(&self.samples)?;
                 self.done += frames as u64;
                 self.progress.frames.store(self.done, Ordering::Relaxed);

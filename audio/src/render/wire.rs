@@ -172,8 +172,13 @@ impl Enc {
     /// A block message, samples bit for bit.
     pub(super) fn block(&mut self, samples: &[f32]) {
         let at = self.begin_message(Kind::Block);
-        for s in samples {
-            self.f32(*s);
+        if cfg!(target_endian = "little") {
+            // Already the wire's byte order: one copy (this is the hot path).
+            self.0.extend_from_slice(bytemuck::cast_slice(samples));
+        } else {
+            for s in samples {
+                self.f32(*s);
+            }
         }
         self.end_message(at);
     }
