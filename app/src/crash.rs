@@ -1,35 +1,39 @@
-//! Last line of defence for the offline commands, which run patch code in
-//! this process: a patch that crashes (segfault, division by zero, runaway
-//! recursion) or hangs must end `clavm` with a clear message and exit status
-//! 1, never a bare "Segmentation fault" or a hang.
+//! Last line of defence for a `clavm` process that must not die with a bare
+//! "Segmentation fault" or hang: one line, exit status 1, partial files removed.
 //!
-//! The live engine does better (patches run in worker processes that may
-//! die); here the signal handler, on its own stack, writes one line with
-//! async-signal-safe calls only and exits, and a watchdog thread ends a run
+//! No command runs patch code in this process any more: `render`,
+//! `snapshot`, `record` and the headless fallback run it in a sandboxed child
+//! (`clavm_audio::render::render_isolated`, which reports the child's crashes
+//! and hangs itself), `play` in workers. Two uses remain:
+//! - `check` runs TinyCC here (compiling only, never the patch's code), so
+//!   [`arm`] and the watchdog guard it as before;
+//! - the offline commands [`arm_host`]: if `clavm` itself crashes (a bug, or
+//!   the Vulkan driver under `snapshot`/`record`), the handler says so, kills
+//!   ffmpeg and removes the partial files.
+//!
+//! The signal handler, on its own stack, writes one line with
+//! async-signal-safe calls only and exits; a watchdog thread ends a compile
 //! that makes no progress.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-use clavm_audio::render::Progress;
 
 /// What the process is doing, for the messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Phase {
     Idle = 0,
+    /// TinyCC is compiling the patch named to [`arm`].
     Compiling = 1,
-    Running = 2,
 }
 
 static PHASE: AtomicU8 = AtomicU8::new(0);
-/// Where the render is: frames done, and which patch plays (the render loop stores into it).
-pub static PROGRESS: Progress = Progress::new();
-static SAMPLE_RATE: AtomicU64 = AtomicU64::new(48000);
+/// Armed by [`arm_host`]: a crash is clavm's own, not a patch's.
+static HOST: AtomicBool = AtomicBool::new(false);
 static STACK_LO: AtomicUsize = AtomicUsize::new(0);
-/// The names of the patches, in `Progress::patch` order, set once before any patch code runs.
-static PATCHES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+/// The name of the patch being compiled, set once before TinyCC runs.
+static PATCH: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// Partial output files to remove if the process dies (NUL-terminated):
 /// a WAV, or a video's temporary streams.
@@ -88,12 +92,19 @@ pub fn set_phase(p: Phase) {
     PHASE.store(p as u8, Ordering::SeqCst);
 }
 
-/// Installs the handlers for this process and this thread. Call on the thread
-/// that runs patches. `patches` are the names in `Progress::patch` order.
-pub fn arm(patches: &[&str], sample_rate: f64) {
-    let _ = PATCHES.set(patches.iter().map(|p| p.as_bytes().to_vec()).collect());
-    SAMPLE_RATE.store(sample_rate as u64, Ordering::SeqCst);
+/// Installs the handlers for this process and this thread, which is about
+/// to compile `patch` with TinyCC (`clavm check`).
+pub fn arm(patch: &str) {
+    let _ = PATCH.set(patch.as_bytes().to_vec());
     STACK_LO.store(clavm_audio::crash_signals::stack_low(), Ordering::SeqCst);
+    clavm_audio::crash_signals::install(on_signal);
+}
+
+/// Installs the handlers for a process that runs no patch code (the offline
+/// commands' parent): a crash is reported as clavm's own, and the partial
+/// files registered with [`remove_on_crash`] are removed.
+pub fn arm_host() {
+    HOST.store(true, Ordering::SeqCst);
     clavm_audio::crash_signals::install(on_signal);
 }
 
@@ -119,22 +130,8 @@ fn raw_write_u64(mut n: u64) {
     raw_write(&buf[i..]);
 }
 
-/// "t=12.345s" from the progress counter, without floating point formatting.
-fn raw_write_time() {
-    let frames = PROGRESS.frames.load(Ordering::Relaxed);
-    let sr = SAMPLE_RATE.load(Ordering::Relaxed).max(1);
-    let ms = frames * 1000 / sr;
-    raw_write(b"t=");
-    raw_write_u64(ms / 1000);
-    raw_write(b".");
-    let frac = ms % 1000;
-    raw_write(&[b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8]);
-    raw_write(b"s");
-}
-
 fn raw_write_patch() {
-    let i = PROGRESS.patch.load(Ordering::Relaxed);
-    match PATCHES.get().and_then(|p| p.get(i)) {
+    match PATCH.get() {
         Some(p) => raw_write(p),
         None => raw_write(b"the patch"),
     }
@@ -145,65 +142,43 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
     let addr = unsafe { (*info).si_addr() } as usize;
     let lo = STACK_LO.load(Ordering::Relaxed);
     let near_stack_end = lo != 0 && addr < lo + 64 * 1024 && addr + 1024 * 1024 > lo;
+    let what = clavm_audio::render::describe_signal(sig, sig == libc::SIGSEGV && near_stack_end).as_bytes();
     raw_write(b"clavm: error: ");
-    raw_write_patch();
-    let phase = PHASE.load(Ordering::Relaxed);
-    raw_write(if phase == Phase::Compiling as u8 {
-        b": TinyCC crashed while compiling it ("
+    if HOST.load(Ordering::Relaxed) || PHASE.load(Ordering::Relaxed) != Phase::Compiling as u8 {
+        raw_write(b"clavm itself crashed (");
+        raw_write(what);
+        raw_write(b"; patches run in a separate process)\n");
     } else {
-        b": the patch crashed at "
-    });
-    if phase != Phase::Compiling as u8 {
-        raw_write_time();
-        raw_write(b" (");
+        raw_write_patch();
+        raw_write(b": TinyCC crashed while compiling it (");
+        raw_write(what);
+        raw_write(b")\n");
     }
-    let what: &[u8] = match sig {
-        libc::SIGSEGV if near_stack_end => b"stack overflow: runaway recursion?",
-        libc::SIGSEGV => b"SIGSEGV: invalid memory access",
-        libc::SIGBUS => b"SIGBUS: invalid memory access",
-        libc::SIGFPE => b"SIGFPE: integer division by zero?",
-        libc::SIGILL => b"SIGILL: illegal instruction",
-        libc::SIGTRAP => b"SIGTRAP",
-        libc::SIGABRT => b"SIGABRT: aborted",
-        libc::SIGSYS => b"SIGSYS: forbidden system call",
-        _ => b"signal",
-    };
-    raw_write(what);
-    raw_write(b")\n");
     cleanup();
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(1) }
 }
 
-/// Ends the process if the current phase makes no progress for `limit`.
+/// Ends the process if a compile takes longer than `limit`.
 pub fn start_watchdog(limit: Duration) {
     std::thread::Builder::new()
         .name("clavm-watchdog".into())
         .spawn(move || {
-            let mut last = (PROGRESS.frames.load(Ordering::Relaxed), PHASE.load(Ordering::Relaxed));
             let mut since = Instant::now();
             loop {
                 std::thread::sleep(Duration::from_millis(50));
-                let now = (PROGRESS.frames.load(Ordering::Relaxed), PHASE.load(Ordering::Relaxed));
-                if now != last || now.1 == Phase::Idle as u8 {
-                    last = now;
+                if PHASE.load(Ordering::Relaxed) != Phase::Compiling as u8 {
                     since = Instant::now();
                     continue;
                 }
                 if since.elapsed() >= limit {
                     raw_write(b"clavm: error: ");
                     raw_write_patch();
-                    if now.1 == Phase::Compiling as u8 {
-                        raw_write(b": compiling took longer than ");
-                    } else {
-                        raw_write(b": the patch made no progress at ");
-                        raw_write_time();
-                        raw_write(b" for ");
-                    }
+                    raw_write(b": compiling took longer than ");
                     raw_write_u64(limit.as_secs().max(1));
-                    raw_write(b" s (an infinite loop in play() or compiled()?)\n");
+                    raw_write(b" s\n");
                     cleanup();
-                    // SAFETY: ends the process at once; the patch thread may be stuck in a loop.
+                    // SAFETY: ends the process at once; the compiling thread may be stuck.
                     unsafe { libc::_exit(1) }
                 }
             }

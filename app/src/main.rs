@@ -70,6 +70,9 @@ enum Command {
         #[arg(long)]
         unsandboxed: bool,
     },
+    /// Internal: an offline render's sandboxed process (started by render, snapshot, record).
+    #[command(name = "__offline", hide = true)]
+    Offline { parent: u32 },
     /// The far side of `clavm bench --transport`'s round trips.
     #[command(name = "__echo", hide = true)]
     Echo { engine: String, style: String },
@@ -92,6 +95,10 @@ fn main() -> ExitCode {
         // Before anything else: no logging set-up, no threads.
         clavm_audio::live::worker::main(slot, parent, !unsandboxed);
     }
+    if let Some(Command::Offline { parent }) = cli.command {
+        // Likewise: the sandbox must be entered by a single-threaded process.
+        clavm_audio::render::child::main(parent);
+    }
     if let Some(Command::Echo { engine, style }) = &cli.command {
         bench::transport::echo(engine, style);
     }
@@ -108,7 +115,9 @@ fn main() -> ExitCode {
         Some(Command::Param(a)) => commands::param::run(a),
         Some(Command::Tap(a)) => commands::tap::run(a),
         Some(Command::Bars(a)) => commands::bars::run(a),
-        Some(Command::Worker { .. }) | Some(Command::Echo { .. }) => unreachable!("handled above"),
+        Some(Command::Worker { .. }) | Some(Command::Offline { .. }) | Some(Command::Echo { .. }) => {
+            unreachable!("handled above")
+        }
         None => commands::main_job::run(cli.patch, cli.main),
     };
     match result {

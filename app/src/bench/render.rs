@@ -1,8 +1,9 @@
 //! `clavm bench --render`: the renderer on this machine's Vulkan device
 //! (lavapipe on CI). Frame time of the full view against a clear-only frame
 //! measured in the same run (only ratios are stable here), split into the
-//! CPU half (analysis and layout) and the GPU half (draw and read-back), and
-//! `clavm record`'s speed as a multiple of real time.
+//! CPU half (analysis and layout) and the GPU half (draw and read-back),
+//! `clavm record`'s speed as a multiple of real time, and the offline audio
+//! render in-process against the sandboxed child every command uses.
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
     }
     table.push_str(&live_age(&patch)?);
     table.push_str(&record_speed(&patch_path)?);
+    table.push_str(&offline_speed(&spec)?);
     Ok(table)
 }
 
@@ -188,6 +190,54 @@ fn record_speed(patch: &std::path::Path) -> anyhow::Result<String> {
         "\n`clavm record` (default patch, {seconds} s, 1280x720, 60 fps, H.264 via ffmpeg, wall time including \
          ffmpeg and the mux): {wall:.2} s, **{:.2}x real time** (target: above 1x).\n",
         seconds / wall
+    ))
+}
+
+/// The offline audio render of the default patch into a WAV file, as
+/// `clavm render` does it: in this process (`render_with`, what the commands
+/// did before) against a sandboxed child (`render_isolated`, what they do
+/// now: spawn, sandbox, compile and the stream included), alternating, the
+/// median of each.
+fn offline_speed(spec: &RenderSpec) -> anyhow::Result<String> {
+    const ROUNDS: usize = 5;
+    let seconds = 10.0;
+    let spec = RenderSpec { length: Frames::from_seconds(seconds, spec.config.sample_rate), ..spec.clone() };
+    let dir = tempfile_dir()?;
+    let exe = std::env::current_exe()?;
+    let wav = dir.join("offline.wav");
+    let once = |isolated: bool| -> anyhow::Result<Duration> {
+        let rate = spec.config.sample_rate as u32;
+        let mut file = offline::WavFile::create(&wav, spec.config.channels, rate, offline::WavFormat::Float32)?;
+        let t0 = Instant::now();
+        let mut sink = |b: &[f32]| file.write(b);
+        if isolated {
+            offline::render_isolated(&exe, Duration::from_secs(10), &spec, &Progress::new(), &mut sink)?;
+        } else {
+            offline::render_with(&spec, &Progress::new(), &mut sink)?;
+        }
+        file.finish()?;
+        Ok(t0.elapsed())
+    };
+    let (mut direct, mut isolated) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        direct.push(once(false)?);
+        isolated.push(once(true)?);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (d, i) = (Percentiles::of(&mut direct).p50, Percentiles::of(&mut isolated).p50);
+    let x = |t: Duration| seconds / t.as_secs_f64().max(1e-9);
+    Ok(format!(
+        "\nOffline audio render (default patch, {seconds} s, 2 ch, 64-frame blocks, into a f32 WAV file; median of \
+         {ROUNDS}, the two alternating):\n\n\
+         | render | wall time | real time |\n|---|---:|---:|\n\
+         | in-process (`render_with`) | {:.3} s | {:.1}x |\n\
+         | sandboxed child (`render_isolated`, as every command: spawn, sandbox, stream) | {:.3} s | {:.1}x |\n\n\
+         The sandboxed render's wall time is {:+.1}% against the in-process one (target: within 10%).\n",
+        d.as_secs_f64(),
+        x(d),
+        i.as_secs_f64(),
+        x(i),
+        (i.as_secs_f64() / d.as_secs_f64().max(1e-9) - 1.0) * 100.0
     ))
 }
 

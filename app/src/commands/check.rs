@@ -20,7 +20,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let Some(source) = super::load_patch(&args.patch) else {
         return Ok(ExitCode::FAILURE);
     };
-    crash::arm(&[&source.name], 48000.0);
+    crash::arm(&source.name);
     crash::start_watchdog(std::time::Duration::from_secs(10));
     crash::set_phase(crash::Phase::Compiling);
     let options = CompileOptions { include_paths: args.include };

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clavm_audio::engine::{EngineConfig, Param};
-use clavm_audio::render::{self, RenderEvent, RenderSpec, Swap, WavFile, WavFormat};
+use clavm_audio::render::{self, Progress, RenderEvent, RenderSpec, Swap, WavFile, WavFormat};
 use clavm_audio::Frames;
 
 use crate::crash;
@@ -140,24 +140,28 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))
 }
 
-/// Renders with the crash guard armed, streaming into the WAV file (opened
+/// The `clavm` executable, which runs patches as `clavm __offline` in a
+/// sandboxed child process.
+pub fn offline_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("cannot find the clavm executable to run the patch in a sandboxed process")
+}
+
+/// Renders in a sandboxed child process, streaming into the WAV file (opened
 /// first, so an unwritable path fails before any work), and prints events.
+/// A crash or hang of the patch is an error (one line, exit 1); the partial
+/// file is removed.
 pub fn render_to(
     spec: &RenderSpec,
     output: &std::path::Path,
     format: WavFormat,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let names: Vec<&str> =
-        std::iter::once(&spec.patch).chain(spec.swaps.iter().map(|s| &s.patch)).map(|p| p.name.as_str()).collect();
+    let exe = offline_exe()?;
     let mut file = WavFile::create(output, spec.config.channels, spec.config.sample_rate as u32, format)?;
+    crash::arm_host();
     crash::remove_on_crash(file.temporary_path());
-    crash::arm(&names, spec.config.sample_rate);
-    crash::start_watchdog(timeout);
-    crash::set_phase(crash::Phase::Running);
     let t0 = Instant::now();
-    let result = render::render_with(spec, &crash::PROGRESS, &mut |block| file.write(block));
-    crash::set_phase(crash::Phase::Idle);
+    let result = render::render_isolated(&exe, timeout, spec, &Progress::new(), &mut |block| file.write(block));
     let summary = match result {
         Ok(r) => r,
         Err(render::RenderError::Patch(e)) => {

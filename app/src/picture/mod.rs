@@ -159,7 +159,7 @@ impl Picture {
     }
 }
 
-/// Renders `spec` with the crash guard armed, calling `on_frame(k)` for
+/// Renders `spec` in a sandboxed child process, calling `on_frame(k)` for
 /// k = 0..frames once the analysis holds exactly the samples before
 /// `frame_sample(k)` (non-decreasing); `on_audio` sees every block too (the
 /// video's sound).
@@ -173,8 +173,6 @@ pub fn lockstep(
     on_audio: &mut dyn FnMut(&[f32]) -> anyhow::Result<()>,
     on_frame: &mut dyn FnMut(&mut Picture, u64) -> anyhow::Result<()>,
 ) -> anyhow::Result<Option<Summary>> {
-    let names: Vec<&str> =
-        std::iter::once(&spec.patch).chain(spec.swaps.iter().map(|s| &s.patch)).map(|p| p.name.as_str()).collect();
     let rate = spec.config.sample_rate;
     let ch = spec.config.channels;
     let boundary = frame_sample;
@@ -188,10 +186,9 @@ pub fn lockstep(
     let (mut busy, mut busy_frames) = (0.0f64, 0u64);
     let load_every = (rate / 100.0) as u64;
 
-    crash::arm(&names, rate);
-    crash::start_watchdog(timeout);
-    crash::set_phase(crash::Phase::Running);
-    let result = offline::render_with(spec, &crash::PROGRESS, &mut |block| {
+    let exe = crate::commands::render::offline_exe()?;
+    crash::arm_host();
+    let result = offline::render_isolated(&exe, timeout, spec, &offline::Progress::new(), &mut |block| {
         // The engine's time for this block: from the end of our work on the
         // last one to now (the DSP load meter).
         let n = (block.len() / ch) as u64;
@@ -230,7 +227,6 @@ pub fn lockstep(
         since = Some(Instant::now());
         Ok(())
     });
-    crash::set_phase(crash::Phase::Idle);
     if let Some(e) = failure {
         return Err(e);
     }

@@ -1,5 +1,18 @@
 //! Offline rendering: a patch (and timed swaps to other patches) to samples
 //! and a WAV file, deterministically: the same inputs give the same bytes.
+//!
+//! [`render_with`] runs the patch in the calling process; [`render_isolated`]
+//! runs the same render in a sandboxed child process (`clavm __offline`,
+//! [`child`]) and streams its blocks back ([`wire`]), so a hostile patch can
+//! neither reach outside nor take the caller down. Every command that renders
+//! a patch uses the isolated form; only benchmarks of the engine itself call
+//! [`render_with`] directly.
+
+pub mod child;
+mod isolated;
+mod wire;
+
+pub use isolated::{describe_signal, render_isolated, ChildProblem};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +69,48 @@ pub enum RenderError {
     Config(#[from] ConfigError),
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    /// The patch (or TinyCC compiling it) crashed the render process.
+    #[error("{patch}: {}", crash_text(*compiling, *at_ms, *signal, *stack_overflow))]
+    Crashed {
+        /// The patch's name.
+        patch: String,
+        /// TinyCC was compiling it (else the engine was running it).
+        compiling: bool,
+        /// Where the render was, in milliseconds of audio.
+        at_ms: u64,
+        signal: i32,
+        /// The fault was just past the end of the stack.
+        stack_overflow: bool,
+    },
+    /// No progress for the watchdog's time: the render process was killed.
+    #[error("{patch}: {}", hang_text(*compiling, *at_ms, *limit_s))]
+    Hung { patch: String, compiling: bool, at_ms: u64, limit_s: u64 },
+    /// The sandboxed render process misbehaved or could not run.
+    #[error("{patch}: the sandboxed render process failed: {problem}")]
+    Child { patch: String, problem: ChildProblem },
+}
+
+/// "t=12.345s", as the crash guard has always printed it.
+fn time_text(at_ms: u64) -> String {
+    format!("t={}.{:03}s", at_ms / 1000, at_ms % 1000)
+}
+
+fn crash_text(compiling: bool, at_ms: u64, signal: i32, stack_overflow: bool) -> String {
+    let what = describe_signal(signal, stack_overflow);
+    if compiling {
+        format!("TinyCC crashed while compiling it ({what})")
+    } else {
+        format!("the patch crashed at {} ({what})", time_text(at_ms))
+    }
+}
+
+fn hang_text(compiling: bool, at_ms: u64, limit_s: u64) -> String {
+    let head = if compiling {
+        format!("compiling took longer than {limit_s}")
+    } else {
+        format!("the patch made no progress at {} for {limit_s}", time_text(at_ms))
+    };
+    format!("{head} s (an infinite loop in play() or compiled()?)")
 }
 
 /// How far a render is, readable from other threads (a watchdog tells a hung
@@ -84,16 +139,49 @@ pub struct Summary {
 
 /// Renders `spec` block by block into `sink` (interleaved samples), keeping
 /// `progress` up to date. Memory use does not grow with the length.
+///
+/// This runs patch code in the calling process, unsandboxed: the commands use
+/// [`render_isolated`], which runs this same function in a sandboxed child.
 pub fn render_with(
     spec: &RenderSpec,
     progress: &Progress,
     sink: &mut dyn FnMut(&[f32]) -> Result<(), RenderError>,
 ) -> Result<Summary, RenderError> {
+    render_observed(spec, progress, sink, &mut |_| {})
+}
+
+/// What a render is doing, told as it happens (the sandboxed child streams
+/// these to its parent, and its crash handler names the patch by them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step<'a> {
+    /// About to compile patch `i` (`Progress::patch` numbering).
+    Compiling(usize),
+    /// Compiling is over; the engine runs (patch `i` plays if it compiled).
+    Running(usize),
+    /// An event, in the order they are collected into the summary.
+    Event(&'a RenderEvent),
+}
+
+/// [`render_with`], telling `observe` each [`Step`].
+pub(crate) fn render_observed(
+    spec: &RenderSpec,
+    progress: &Progress,
+    sink: &mut dyn FnMut(&[f32]) -> Result<(), RenderError>,
+    observe: &mut dyn FnMut(Step),
+) -> Result<Summary, RenderError> {
     let (mut engine, mut handle) = engine::engine(spec.config.clone())?;
     let ch = spec.config.channels;
     let mut events = Vec::new();
+    let push = |events: &mut Vec<RenderEvent>, observe: &mut dyn FnMut(Step), e: RenderEvent| {
+        observe(Step::Event(&e));
+        events.push(e);
+    };
+    observe(Step::Compiling(0));
     let first = handle.compile(&spec.patch)?;
-    events.extend(first.program.warnings.iter().cloned().map(RenderEvent::Warning));
+    observe(Step::Running(0));
+    for w in &first.program.warnings {
+        push(&mut events, observe, RenderEvent::Warning(w.clone()));
+    }
     handle.install(first).expect("a new engine's queue has room");
     for p in &spec.params {
         handle.set_param(*p).expect("queue has room");
@@ -108,13 +196,22 @@ pub fn render_with(
     let mut done = 0usize;
     while done < total {
         while let Some((index, s)) = swaps.next_if(|(_, s)| s.at.0 as usize <= done) {
-            match handle.compile(&s.patch) {
+            observe(Step::Compiling(index + 1));
+            let compiled = handle.compile(&s.patch);
+            match compiled {
                 Ok(p) => {
-                    events.extend(p.program.warnings.iter().cloned().map(RenderEvent::Warning));
-                    handle.install(p).expect("queue drained every block");
                     progress.patch.store(index + 1, Ordering::SeqCst);
+                    observe(Step::Running(index + 1));
+                    for w in &p.program.warnings {
+                        push(&mut events, observe, RenderEvent::Warning(w.clone()));
+                    }
+                    handle.install(p).expect("queue drained every block");
                 }
-                Err(e) => events.push(RenderEvent::SwapFailed { at: s.at, diagnostics: e.diagnostics().to_vec() }),
+                Err(e) => {
+                    observe(Step::Running(progress.patch.load(Ordering::SeqCst)));
+                    let failed = RenderEvent::SwapFailed { at: s.at, diagnostics: e.diagnostics().to_vec() };
+                    push(&mut events, observe, failed);
+                }
             }
         }
         let next_swap = swaps.peek().map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
@@ -126,7 +223,7 @@ pub fn render_with(
         progress.frames.store(done as u64, Ordering::Relaxed);
         for r in handle.collect() {
             if !matches!(r, Report::Installed { .. }) {
-                events.push(RenderEvent::Report(handle.describe(&r)));
+                push(&mut events, observe, RenderEvent::Report(handle.describe(&r)));
             }
         }
     }

@@ -1,0 +1,33 @@
+// finding: #12 finding 4: an offline render ran inline-asm openat(O_CREAT) in the clavm process and created a file
+// expect: denied
+/* x86_64 system calls without libc: the patch API has no way to reach them. */
+static long sys6(long n, long a, long b, long c, long d, long e, long f) {
+    long r;
+    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
+                     : "=a"(r)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
+                     : "rcx", "r11", "r10", "r8", "r9", "memory");
+    return r;
+}
+#define AT_FDCWD (-100)
+
+/* Returns 1 if it created the file. */
+static int attack(void) {
+    long fd = sys6(257, AT_FDCWD, (long)"/tmp/clavm-escape-create", 01 | 0100 | 01000, 0644, 0, 0);
+    if (fd < 0) return 0;
+    sys6(1, fd, (long)"escaped\n", 8, 0, 0, 0);
+    sys6(3, fd, 0, 0, 0, 0, 0);
+    return 1;
+}
+
+void play(void) {
+    int *tried = _int(4095);
+    float *escaped = _float(4095);
+    if (*tried == 0) {
+        *tried = 1;
+        *escaped = attack() ? 0.5f : 0.0f;
+    }
+    /* The sound goes on whatever the attack did; channel 1 tells whether it got out. */
+    _out(0, 0.2f * Cycle(440));
+    _out(1, *escaped);
+}
