@@ -229,8 +229,11 @@ fn live_case(case: &Case) -> Result<(), String> {
     if !s.events.iter().any(|e| matches!(e, LiveEvent::Playing { version: 1, .. })) {
         return Err(format!("the sine did not start: {}", s.describe(0)));
     }
+    // Past the sine's fade in from silence: from here on every window must sound.
+    s.play(0.02, &mut out);
+    out.clear();
     let before = footprint();
-    let f0 = s.engine.meters().frames.load(std::sync::atomic::Ordering::Relaxed) - out.len() as u64;
+    let f0 = s.engine.meters().frames.load(std::sync::atomic::Ordering::Relaxed);
     let source = PatchSource::from_file(&case.path).map_err(|e| format!("cannot load: {e}"))?;
     let from = s.submit(source, &mut out);
     s.play(1.0, &mut out);

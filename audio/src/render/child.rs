@@ -13,7 +13,7 @@
 //! SIGUSR1 before it kills a child that made no progress.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -142,12 +142,16 @@ impl Output {
 /// duplicate of stdout and points stdin and stdout at `/dev/null`.
 fn isolate_descriptors() -> std::io::Result<OwnedFd> {
     os::close_from(3)?;
+    // Descriptor 3 exactly: the one the sandbox lets a process write to besides stdout and stderr.
+    let protocol = os::duplicate_at(1, PROTOCOL_DESCRIPTOR)?;
     let null: OwnedFd = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?.into();
-    let protocol = std::io::stdout().as_fd().try_clone_to_owned()?;
     os::redirect(&null, 0)?;
     os::redirect(&null, 1)?;
     Ok(protocol)
 }
+
+/// Where the protocol stream is (see `sandbox::WRITE_FDS`).
+const PROTOCOL_DESCRIPTOR: i32 = 3;
 
 /// The crash handler (and the parent's SIGUSR1 probe): one fixed-size
 /// message, then exit. Async-signal-safe: atomics, stores, write, _exit.
@@ -171,6 +175,21 @@ extern "C" fn on_crash(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
 /// The few system calls std does not wrap, each fenced here.
 mod os {
     use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+    /// A close-on-exec duplicate of `fd` at exactly `at` (which must be the lowest free number from `at` on).
+    pub fn duplicate_at(fd: RawFd, at: RawFd) -> std::io::Result<OwnedFd> {
+        // SAFETY: fcntl takes no pointers; the new descriptor is ours.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, at) };
+        if new < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(new) };
+        if new != at {
+            return Err(std::io::Error::other(format!("descriptor {at} is in use")));
+        }
+        Ok(owned)
+    }
 
     /// PDEATHSIG, then the check that the parent did not die before it was set.
     pub fn die_with_parent(parent: u32) {

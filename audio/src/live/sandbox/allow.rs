@@ -91,10 +91,12 @@ pub const FCNTLS: &[u32] = &[libc::F_GETFD as u32, libc::F_SETFD as u32, libc::F
 /// `PR_SET_CHILD_SUBREAPER`, `PR_SET_MM`...
 pub const PRCTLS: &[u32] = &[libc::PR_GET_PDEATHSIG as u32, libc::PR_GET_NAME as u32];
 
-/// Descriptors a sandboxed process writes to: stdout (the offline renderer's
-/// audio stream) and stderr (diagnostics). The shared memory is mapped, not
-/// written through its descriptor.
-pub const WRITE_FDS: &[u32] = &[1, 2];
+/// Descriptors a sandboxed process writes to: stdout, stderr (diagnostics)
+/// and 3, where the offline renderer's child keeps its protocol stream (its
+/// stdout points at /dev/null). A worker has nothing open at 3 or above once
+/// it has mapped its files; the shared memory is mapped, never written
+/// through a descriptor.
+pub const WRITE_FDS: &[u32] = &[1, 2, 3];
 
 /// `getpriority`/`setpriority`'s "a process" (not a process group or a user).
 #[allow(clippy::unnecessary_cast)] // `__priority_which_t` is u32 on glibc, i32 on musl
