@@ -58,6 +58,23 @@ impl Message {
     fn parse(raw: &str) -> Message {
         // TinyCC prints "FILE:LINE: error: TEXT", "FILE:LINE: warning: TEXT",
         // "tcc: error: TEXT" (link stage), or "In file included from FILE:LINE:".
+        const INCLUDED: &str = "In file included from ";
+        let preamble: Vec<&str> = raw.lines().take_while(|l| l.starts_with(INCLUDED)).collect();
+        if let Some(outer) = preamble.first() {
+            // TinyCC formats a message into 2 KiB: 32 nested includes' preamble
+            // fill it and cut the message itself off. Place it at the outermost include.
+            let rest = raw.lines().skip(preamble.len()).collect::<Vec<_>>().join("\n");
+            if !rest.contains("error: ") && !rest.contains("warning: ") {
+                let site = outer[INCLUDED.len()..].trim_end().trim_end_matches(':');
+                let (file, line) =
+                    site.rsplit_once(':').map_or((None, None), |(f, l)| (Some(f.to_string()), l.parse().ok()));
+                let text = format!(
+                    "#include nested {} deep or more (TinyCC cut its message off): does a header include itself?",
+                    preamble.len()
+                );
+                return Message { file, line, severity: Severity::Error, text, raw: raw.to_string() };
+            }
+        }
         let (severity, head, text) = if let Some(i) = raw.find("warning: ") {
             (Severity::Warning, &raw[..i], &raw[i + 9..])
         } else if let Some(i) = raw.find("error: ") {
@@ -337,6 +354,16 @@ mod tests {
         let e = first_error("#include \"twice.h\"\nint x;", std::slice::from_ref(&d));
         // TinyCC stops 32 levels deep on its own, or the open budget ends it first.
         assert!(e.contains("recursi"), "{e}");
+    }
+
+    #[test]
+    fn a_message_cut_off_by_nested_includes_is_placed_at_the_outermost_include() {
+        let raw = "In file included from p.c:3:\nIn file included from /d/h.h:1:\nIn file incl";
+        let m = Message::parse(raw);
+        assert_eq!((m.file.as_deref(), m.line), (Some("p.c"), Some(3)));
+        assert!(m.text.starts_with("#include nested 2 deep"), "{m:?}");
+        let m = Message::parse("In file included from p.c:3:\n/d/h.h:7: error: 'x' undeclared");
+        assert_eq!((m.file.as_deref(), m.line, m.text.as_str()), (Some("/d/h.h"), Some(7), "'x' undeclared"));
     }
 
     #[test]
