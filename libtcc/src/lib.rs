@@ -7,8 +7,12 @@
 //!   split into file, line, severity and text;
 //! - compiled code lives as long as its [`Code`] value: the memory is released
 //!   by `tcc_delete` only in `Drop`, so whoever owns a `Code` decides when
-//!   nothing can still be executing it.
+//!   nothing can still be executing it;
+//! - TinyCC opens no file CLAVM did not allow: every open goes through
+//!   [`files`], which refuses devices, FIFOs, directories, oversized files and
+//!   anything outside the include folders (see that module for how and why).
 
+pub mod files;
 mod sys;
 
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -20,6 +24,8 @@ use std::sync::{Mutex, MutexGuard};
 pub const RUNTIME_DIR: &str = env!("CLAVM_TCC_RUNTIME_DIR");
 /// The target's multiarch triple (`x86_64-linux-gnu`), for system include paths.
 pub const MULTIARCH: &str = env!("CLAVM_MULTIARCH");
+
+pub use files::{system_include_dirs, FileKind, Refusal, RefusalReason, MAX_FILE_BYTES};
 
 static TCC_LOCK: Mutex<()> = Mutex::new(());
 
@@ -52,6 +58,23 @@ impl Message {
     fn parse(raw: &str) -> Message {
         // TinyCC prints "FILE:LINE: error: TEXT", "FILE:LINE: warning: TEXT",
         // "tcc: error: TEXT" (link stage), or "In file included from FILE:LINE:".
+        const INCLUDED: &str = "In file included from ";
+        let preamble: Vec<&str> = raw.lines().take_while(|l| l.starts_with(INCLUDED)).collect();
+        if let Some(outer) = preamble.first() {
+            // TinyCC formats a message into 2 KiB: 32 nested includes' preamble
+            // fill it and cut the message itself off. Place it at the outermost include.
+            let rest = raw.lines().skip(preamble.len()).collect::<Vec<_>>().join("\n");
+            if !rest.contains("error: ") && !rest.contains("warning: ") {
+                let site = outer[INCLUDED.len()..].trim_end().trim_end_matches(':');
+                let (file, line) =
+                    site.rsplit_once(':').map_or((None, None), |(f, l)| (Some(f.to_string()), l.parse().ok()));
+                let text = format!(
+                    "#include nested {} deep or more (TinyCC cut its message off): does a header include itself?",
+                    preamble.len()
+                );
+                return Message { file, line, severity: Severity::Error, text, raw: raw.to_string() };
+            }
+        }
         let (severity, head, text) = if let Some(i) = raw.find("warning: ") {
             (Severity::Warning, &raw[..i], &raw[i + 9..])
         } else if let Some(i) = raw.find("error: ") {
@@ -102,7 +125,8 @@ pub struct Request<'a> {
     pub source: &'a str,
     /// Host symbols the code may call or read, bound with `tcc_add_symbol`.
     pub symbols: &'a [(&'a CStr, *const c_void)],
-    /// Extra `-I` paths (the patch's own folder, say).
+    /// Extra `-I` paths (the patch's own folder, say). With the system header
+    /// folders and TinyCC's runtime folder, the only places files are read from.
     pub include_paths: &'a [PathBuf],
     /// Skip libc and TinyCC's default runtime; [`RUNTIME_DIR`]`/libtcc1.a` is added explicitly.
     pub nostdlib: bool,
@@ -178,6 +202,8 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
     let source = cstring(req.source);
     let mut messages: Vec<String> = Vec::new();
     let _g = lock();
+    std::hint::black_box(files::hooks());
+    let watch = files::Session::start(req.include_paths);
     // SAFETY: plain constructor; the lock is held for the whole session.
     let state = NonNull::new(unsafe { sys::tcc_new() }).ok_or(TccError::OutOfMemory)?;
     let session = Session(state);
@@ -197,7 +223,7 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
             sys::tcc_add_include_path(s, path_cstring(p).as_ptr());
         }
         if sys::tcc_compile_string(s, source.as_ptr()) < 0 {
-            return Err(TccError::Compile { messages: parse_all(messages) });
+            return Err(TccError::Compile { messages: explained(messages, &watch.refusals()) });
         }
         if req.nostdlib {
             let libtcc1 = Path::new(RUNTIME_DIR).join("libtcc1.a");
@@ -209,7 +235,7 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
             sys::tcc_add_symbol(s, name.as_ptr(), *addr);
         }
         if sys::tcc_relocate(s, sys::TCC_RELOCATE_AUTO) < 0 {
-            return Err(TccError::Link { messages: parse_all(messages) });
+            return Err(TccError::Link { messages: explained(messages, &watch.refusals()) });
         }
     }
     let state = session.0;
@@ -220,6 +246,18 @@ pub fn compile(req: &Request<'_>) -> Result<Code, TccError> {
 
 fn parse_all(raw: Vec<String>) -> Vec<Message> {
     raw.iter().map(|m| Message::parse(m)).collect()
+}
+
+/// Parsed messages, a "not found" replaced by why a candidate file was refused.
+fn explained(raw: Vec<String>, refusals: &[Refusal]) -> Vec<Message> {
+    let mut msgs = parse_all(raw);
+    for m in &mut msgs {
+        if let Some(text) = files::explain(&m.text, refusals) {
+            m.raw = m.raw.replace(&m.text, &text);
+            m.text = text;
+        }
+    }
+    msgs
 }
 
 #[cfg(test)]
@@ -284,6 +322,48 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    fn first_error(src: &str, include_paths: &[PathBuf]) -> String {
+        let err = compile(&Request { include_paths, ..req(src) }).err().expect("fails");
+        err.messages().first().map(|m| m.text.clone()).unwrap_or_else(|| err.to_string())
+    }
+
+    #[test]
+    fn includes_of_devices_stdin_and_outside_files_are_refused_with_the_reason() {
+        let e = first_error("#include \"/dev/zero\"\nint x;", &[]);
+        assert_eq!(e, "#include '/dev/zero' refused: /dev/zero is a character device, not a regular file");
+        // The top-level file is "<string>": a quoted "-" resolves to exactly "-", stdin.
+        let e = first_error("#include \"-\"\nint x;", &[]);
+        assert!(e.contains("standard input"), "{e}");
+        // Through a macro, after #line, with include_next: the same hook decides.
+        let e = first_error("#define F \"/dev/zero\"\n#include F\nint x;", &[]);
+        assert!(e.contains("character device"), "{e}");
+        let e = first_error("#line 1 \"/dev/x.c\"\n#include \"zero\"\nint x;", &["/dev".into()]);
+        assert!(e.contains("character device"), "{e}");
+        let e = first_error("#include_next \"/etc/passwd\"\nint x;", &[]);
+        assert!(e.contains("outside the folders"), "{e}");
+        assert!(compile(&req("#include <stddef.h>\n#include <math.h>\nsize_t f(void) { return 1; }")).is_ok());
+    }
+
+    #[test]
+    fn a_header_that_includes_itself_twice_stops_at_the_budget() {
+        let d = std::env::temp_dir().join(format!("clavm-libtcc-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("twice.h"), "#include \"twice.h\"\n#include \"twice.h\"\n").unwrap();
+        let e = first_error("#include \"twice.h\"\nint x;", std::slice::from_ref(&d));
+        // TinyCC stops 32 levels deep on its own, or the open budget ends it first.
+        assert!(e.contains("recursi"), "{e}");
+    }
+
+    #[test]
+    fn a_message_cut_off_by_nested_includes_is_placed_at_the_outermost_include() {
+        let raw = "In file included from p.c:3:\nIn file included from /d/h.h:1:\nIn file incl";
+        let m = Message::parse(raw);
+        assert_eq!((m.file.as_deref(), m.line), (Some("p.c"), Some(3)));
+        assert!(m.text.starts_with("#include nested 2 deep"), "{m:?}");
+        let m = Message::parse("In file included from p.c:3:\n/d/h.h:7: error: 'x' undeclared");
+        assert_eq!((m.file.as_deref(), m.line, m.text.as_str()), (Some("/d/h.h"), Some(7), "'x' undeclared"));
     }
 
     #[test]

@@ -29,4 +29,7 @@ extern "C" {
     pub fn tcc_add_symbol(s: *mut TCCState, name: *const c_char, val: *const c_void) -> c_int;
     pub fn tcc_relocate(s: *mut TCCState, ptr: *mut c_void) -> c_int;
     pub fn tcc_get_symbol(s: *mut TCCState, name: *const c_char) -> *mut c_void;
+    /// Internal (`ST_FUNC`), not in libtcc.h: opens a file for the preprocessor.
+    /// Declared for the include hook in `files.rs`, which calls it after its checks.
+    pub fn tcc_open(s: *mut TCCState, filename: *const c_char) -> c_int;
 }

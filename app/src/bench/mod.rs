@@ -5,6 +5,7 @@
 
 mod gcc;
 mod live;
+mod preprocess;
 mod render;
 mod stats;
 pub mod transport;
@@ -53,6 +54,9 @@ pub struct BenchArgs {
     /// Measure the desktop app: the full UI against a clear-only frame, idle CPU and key-to-frame latency in sway headless.
     #[arg(long, conflicts_with_all = ["live", "transport", "render"])]
     pub ui: bool,
+    /// Measure `check` on 100k tokens on one line against one statement per line (must be linear).
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui"])]
+    pub preprocess: bool,
 }
 
 struct Row {
@@ -68,6 +72,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.transport {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
         publish(&a, "transport", "Transport: channels, submits", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.preprocess {
+        let table = preprocess::run()?;
+        publish(&a, "preprocess", "Preprocessing: one long line against many lines", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.ui {

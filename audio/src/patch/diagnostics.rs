@@ -73,24 +73,79 @@ const LOOK_BACK: u32 = 4;
 /// a line is reported at the `}` after it): the named token is looked for on
 /// the reported line, then on the few lines before it.
 pub fn locate(src: &str, line: u32, message: &str) -> (u32, u32) {
-    let lines: Vec<&str> = src.lines().collect();
-    let Some(text) = lines.get(line.saturating_sub(1) as usize) else {
-        return (line, 1);
-    };
-    let toks = tokenize(text);
-    if let Some(name) = named_token(message) {
-        if let Some(t) = toks.iter().find(|t| t.text(text) == name) {
-            return (line, t.col);
-        }
-        for back in 1..=LOOK_BACK.min(line.saturating_sub(1)) {
-            let l = line - back;
-            let earlier = lines[(l - 1) as usize];
-            if let Some(t) = tokenize(earlier).iter().rev().find(|t| t.text(earlier) == name) {
-                return (l, t.col);
+    Locator::new(src).locate(line, message)
+}
+
+/// [`locate`] for many messages about one source: the line index is built
+/// once and each line tokenised once, so placing N messages on one long line
+/// costs one pass over it, not N.
+pub struct Locator<'s> {
+    src: &'s str,
+    /// Byte offset of each line's start.
+    starts: Vec<usize>,
+    lines: std::collections::HashMap<u32, Vec<super::lexer::Token>>,
+}
+
+impl<'s> Locator<'s> {
+    pub fn new(src: &'s str) -> Locator<'s> {
+        let starts = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Locator { src, starts, lines: std::collections::HashMap::new() }
+    }
+
+    /// The text of 1-based line `l`, without its newline.
+    fn line(&self, l: u32) -> Option<&'s str> {
+        let start = *self.starts.get(l.checked_sub(1)? as usize)?;
+        let end = self.starts.get(l as usize).map_or(self.src.len(), |&e| e - 1);
+        (start <= end && (start < self.src.len() || l == 1)).then(|| &self.src[start..end])
+    }
+
+    fn tokens(&mut self, l: u32) -> Option<(&'s str, &[super::lexer::Token])> {
+        let text = self.line(l)?;
+        let toks = self.lines.entry(l).or_insert_with(|| tokenize(text));
+        Some((text, toks))
+    }
+
+    pub fn locate(&mut self, line: u32, message: &str) -> (u32, u32) {
+        let Some((text, toks)) = self.tokens(line) else {
+            return (line, 1);
+        };
+        let first = toks.first().map(|t| t.col).unwrap_or(1);
+        if let Some(name) = named_token(message) {
+            if let Some(t) = toks.iter().find(|t| t.text(text) == name) {
+                return (line, t.col);
+            }
+            for back in 1..=LOOK_BACK.min(line.saturating_sub(1)) {
+                let l = line - back;
+                if let Some((earlier, toks)) = self.tokens(l) {
+                    if let Some(t) = toks.iter().rev().find(|t| t.text(earlier) == name) {
+                        return (l, t.col);
+                    }
+                }
             }
         }
+        (line, first)
     }
-    (line, toks.first().map(|t| t.col).unwrap_or(1))
+}
+
+/// The text of a file a TinyCC message names, to find the column in it; None
+/// unless it is a regular file of at most `max` bytes. The name comes from the
+/// patch (`#line 1 "/dev/zero"` renames the file in every message), so it is
+/// never opened unless `stat` says it is a plain file, and never read past `max`.
+pub fn read_named_file(path: &str, max: u64) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > max {
+        return None;
+    }
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// Where an identifier is first used as a name in `src` (for link errors, which have no line).
@@ -127,6 +182,33 @@ mod tests {
         assert_eq!(locate(src, 3, "';' expected (got \"}\")"), (3, 1));
         assert_eq!(locate(src, 2, "something else"), (2, 3));
         assert_eq!(first_use(src, "yy"), Some((2, 13)));
+    }
+
+    #[test]
+    fn many_messages_on_one_long_line_cost_one_pass() {
+        let src = format!("void play(void) {{ {} }}", "p = 1; ".repeat(20_000));
+        let mut placed = Vec::new();
+        let work = crate::patch::lexer::column_work(|| {
+            let mut at = Locator::new(&src);
+            placed = (0..1000).map(|_| at.locate(1, "assignment makes pointer from integer")).collect();
+        });
+        assert!(work <= src.len(), "{work} bytes stepped over for {} bytes", src.len());
+        assert!(placed.iter().all(|&p| p == (1, 1)));
+        let mut at = Locator::new("a\nb = c;\n");
+        assert_eq!(at.locate(2, "'c' undeclared"), (2, 5));
+        assert_eq!(at.locate(3, "x"), (3, 1));
+    }
+
+    #[test]
+    fn only_plain_files_are_read_to_place_a_column() {
+        assert_eq!(read_named_file("/dev/zero", 1 << 20), None);
+        assert_eq!(read_named_file("/", 1 << 20), None);
+        assert_eq!(read_named_file("/no/such/file.h", 1 << 20), None);
+        let p = std::env::temp_dir().join(format!("clavm-diag-{}.h", std::process::id()));
+        std::fs::write(&p, "int x;\n").unwrap();
+        assert_eq!(read_named_file(&p.to_string_lossy(), 1 << 20).as_deref(), Some("int x;\n"));
+        assert_eq!(read_named_file(&p.to_string_lossy(), 3), None);
+        std::fs::remove_file(&p).unwrap();
     }
 
     #[test]

@@ -2,18 +2,29 @@
 //! against hostile input: deeply nested brackets overflow its parser's stack,
 //! and `#include "/dev/zero"` would read forever. Each check answers with a
 //! diagnostic at the offending token instead.
-
-use std::path::{Path, PathBuf};
+//!
+//! Includes are guarded in two layers, and only the second is a guarantee.
+//! Checking the patch's text cannot be made airtight: the preprocessor decides
+//! what it opens only as it runs (a name built by macros, a `#line`, a header
+//! that includes another, `#include_next`, splices and comments in the
+//! directive, a header swapped for a FIFO after the check). So every file
+//! TinyCC opens goes through a hook in the libtcc binding (`libtcc::files`),
+//! which refuses anything but a regular, size-bounded file inside the
+//! patch's folder, the `-I` folders or the system headers, and hands TinyCC a
+//! bounded copy. [`check_includes`] here is the first layer: on the
+//! directives' logical text (splices and comments removed, as the
+//! preprocessor sees them), it refuses what a patch has no use for
+//! (`#include MACRO`, `#include_next`, `#include "-"`) with the exact position.
 
 use super::diagnostics::Diagnostic;
-use super::lexer::{tokenize, Kind, Token};
+use super::lexer::{logical, Kind, Token};
 
 /// Largest patch (and included file) accepted. A live patch this size already
-/// takes ~1 ms per 10 kB to recompile; 10 MB would stall every edit.
-pub const MAX_SOURCE_BYTES: usize = 1 << 20;
+/// takes ~1 ms per 10 kB to recompile; 10 MB would stall every edit. The same
+/// bound as the libtcc hook's for every file TinyCC reads.
+pub const MAX_SOURCE_BYTES: usize = libtcc::MAX_FILE_BYTES as usize;
 /// Deepest bracket nesting, or longest run of prefix operators, accepted.
 pub const MAX_NESTING: usize = 256;
-const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Text a patch is made of: the bytes must be UTF-8 without NULs, and not too many.
 pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), Diagnostic> {
@@ -89,7 +100,7 @@ pub fn check_tokens(name: &str, src: &str, tokens: &[Token]) -> Result<(), Diagn
         }
         prev = Some(text);
         if t.kind == Kind::Directive {
-            check_directive(name, text, t)?;
+            check_directive(name, &logical(text), t)?;
         }
     }
     Ok(())
@@ -198,98 +209,41 @@ fn global_declaration(name: &str, src: &str, stmt: &[&Token]) -> Option<Diagnost
     Some(warning(name, var, format!("global variable '{}' {RESTARTS}", var.text(src))))
 }
 
-/// The directories searched for `#include <...>`: TinyCC's own, then the system's.
-pub fn system_include_dirs() -> Vec<PathBuf> {
-    let ma = libtcc::MULTIARCH;
-    vec![
-        Path::new(libtcc::RUNTIME_DIR).join("include"),
-        format!("/usr/local/include/{ma}").into(),
-        "/usr/local/include".into(),
-        format!("/usr/include/{ma}").into(),
-        "/usr/include".into(),
-    ]
-}
-
-/// Follows the patch's `#include`s (and those of the files it includes, outside
-/// the system directories) and refuses any that is not a regular file of
-/// reasonable size, and any computed `#include MACRO`.
-pub fn check_includes(
-    name: &str,
-    src: &str,
-    tokens: &[Token],
-    dir: Option<&Path>,
-    user_dirs: &[PathBuf],
-) -> Result<(), Diagnostic> {
-    let system = system_include_dirs();
-    walk_includes(name, src, tokens, dir, user_dirs, &system, 0)
-}
-
-fn walk_includes(
-    name: &str,
-    src: &str,
-    tokens: &[Token],
-    dir: Option<&Path>,
-    user_dirs: &[PathBuf],
-    system: &[PathBuf],
-    depth: usize,
-) -> Result<(), Diagnostic> {
+/// Checks the patch's own `#include`s on their logical text (see
+/// [`logical`]), so that a refusal points at the line and column: computed
+/// includes (`#include MACRO`), `#include_next`, `#include "-"` (which
+/// TinyCC reads from standard input), and a `#line` that renames the file
+/// (`#line 1 "/dev/zero"` would make every message name a device). What files may be read is not decided
+/// here but in `libtcc::files`, for every file TinyCC opens.
+pub fn check_includes(name: &str, src: &str, tokens: &[Token]) -> Result<(), Diagnostic> {
     for t in tokens.iter().filter(|t| t.kind == Kind::Directive) {
-        let (word, arg) = directive_word(t.text(src));
-        if word != "include" {
-            continue;
-        }
-        let err = |msg: String| Diagnostic::error(name, t.line, t.col, msg);
-        let (target, quoted) = if let Some(r) = arg.strip_prefix('"') {
-            (r.split('"').next().unwrap_or(""), true)
-        } else if let Some(r) = arg.strip_prefix('<') {
-            (r.split('>').next().unwrap_or(""), false)
-        } else {
-            return Err(err(format!(
-                "computed #include ({arg}) is not supported in patches: name the file in quotes or <>"
-            )));
-        };
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        if Path::new(target).is_absolute() {
-            candidates.push(target.into());
-        } else {
-            if quoted {
-                candidates.extend(dir.map(|d| d.join(target)));
+        let text = logical(t.text(src));
+        let (word, arg) = directive_word(&text);
+        let err = |msg: String| Err(Diagnostic::error(name, t.line, t.col, msg));
+        match word {
+            "line" if arg.split_whitespace().nth(1).is_some() => {
+                return err(format!(
+                    "#line {arg}: a patch may renumber its lines but not rename its file (messages must name the patch)"
+                ))
             }
-            candidates.extend(user_dirs.iter().map(|d| d.join(target)));
-            candidates.extend(system.iter().map(|d| d.join(target)));
+            "include_next" => {
+                return err("#include_next is not allowed in a patch: use #include with the file's name".into())
+            }
+            "include" => {}
+            _ => continue,
         }
-        // Not found: TinyCC reports it ("include file 'x' not found").
-        let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
-            continue;
+        let target = if let Some(r) = arg.strip_prefix('"') {
+            r.split('"').next().unwrap_or("")
+        } else if let Some(r) = arg.strip_prefix('<') {
+            r.split('>').next().unwrap_or("")
+        } else {
+            return err(format!(
+                "computed #include ({arg}) is not supported in patches: name the file in quotes or <>"
+            ));
         };
-        let meta = std::fs::metadata(&path).map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
-        if !meta.is_file() {
-            return Err(err(format!(
-                "#include '{target}' ({}) is not a regular file (a device, pipe or directory?)",
-                path.display()
-            )));
+        if target == "-" {
+            return err("#include \"-\" is not allowed: TinyCC would read its standard input".into());
         }
-        if meta.len() as usize > MAX_SOURCE_BYTES {
-            return Err(err(format!(
-                "#include '{target}' is {:.1} MB, over the {} KiB limit",
-                meta.len() as f64 / 1e6,
-                MAX_SOURCE_BYTES / 1024
-            )));
-        }
-        let in_system = system.iter().any(|s| path.starts_with(s));
-        if in_system {
-            continue;
-        }
-        if depth >= MAX_INCLUDE_DEPTH {
-            return Err(err(format!("#include nested more than {MAX_INCLUDE_DEPTH} deep")));
-        }
-        let bytes = std::fs::read(&path).map_err(|e| err(format!("cannot read #include '{target}': {e}")))?;
-        let inner_name = path.display().to_string();
-        check_bytes(&inner_name, &bytes)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let toks = tokenize(&text);
-        check_tokens(&inner_name, &text, &toks).or(Ok::<(), Diagnostic>(())).ok();
-        walk_includes(&inner_name, &text, &toks, path.parent(), user_dirs, system, depth + 1)?;
     }
     Ok(())
 }
@@ -297,6 +251,7 @@ fn walk_includes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patch::lexer::tokenize;
 
     fn tokens_check(src: &str) -> Result<(), Diagnostic> {
         check_tokens("p.c", src, &tokenize(src))
@@ -339,12 +294,37 @@ mod tests {
         assert!(w[2].message.starts_with("a static variable"));
     }
 
+    fn include_check(src: &str) -> Result<(), Diagnostic> {
+        check_includes("p.c", src, &tokenize(src))
+    }
+
     #[test]
-    fn refuses_device_and_computed_includes() {
-        let check = |src: &str| check_includes("p.c", src, &tokenize(src), None, &[]);
-        let e = check("#include \"/dev/zero\"\n").unwrap_err();
-        assert!(e.message.contains("not a regular file"), "{e}");
-        assert!(check("#define H <math.h>\n#include H\n").unwrap_err().message.contains("computed"));
-        assert!(check("#include <math.h>\n#include \"no-such-file.h\"\n").is_ok());
+    fn refuses_computed_next_and_stdin_includes_however_they_are_spelt() {
+        let refused = [
+            ("#define H <math.h>\n#include H\n", "computed", (2, 1)),
+            ("#include_next <math.h>\n", "include_next", (1, 1)),
+            ("#include \"-\"\n", "standard input", (1, 1)),
+            ("int x;\n  # /**/ include_next \"/dev/zero\"\n", "include_next", (2, 3)),
+            ("#inc\\\nlude_next <x.h>\n", "include_next", (1, 1)),
+            ("#inc\\\r\nlude F\n", "computed", (1, 1)),
+            ("/* a */ # /* b\n c */ include \"\\\n-\"\n", "standard input", (1, 9)),
+            ("#line 1 \"/dev/zero\"\n", "rename", (1, 1)),
+            ("#define F \"/dev/zero\"\n#line 7 F\n", "rename", (2, 1)),
+        ];
+        for (src, what, at) in refused {
+            let e = include_check(src).expect_err(src);
+            assert!(e.message.contains(what), "{src:?}: {e}");
+            assert_eq!((e.line, e.col), at, "{src:?}: {e}");
+        }
+        assert!(include_check("#include <math.h>\n#include \"no-such-file.h\"\n#include \"a/*b*/c.h\"\n").is_ok());
+        assert!(include_check("#line 40\n#line 7 // a comment\n").is_ok());
+        // Not directives: `#` after a token (a splice joins the lines), and trigraphs, which TinyCC ignores.
+        assert!(include_check("int x; \\\n#include_next <x.h>\n??=include_next <x.h>\n").is_ok());
+    }
+
+    #[test]
+    fn a_library_pragma_is_refused_through_comments_and_splices() {
+        assert!(tokens_check("# /**/ pragma /**/ comment(lib, \"m\")\n").is_err());
+        assert!(tokens_check("#prag\\\nma comm\\\nent(lib, \"m\")\n").is_err());
     }
 }

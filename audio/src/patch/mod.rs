@@ -206,17 +206,19 @@ impl RewrittenSource {
     }
 }
 
-/// Source checks, call-site plan and rewriting, without TinyCC.
+/// Source checks, call-site plan and rewriting, without TinyCC. (`_options`
+/// is kept for callers: which files may be included is decided when TinyCC
+/// opens them, see [`guard`].)
 pub fn prepare(
     source: &PatchSource,
     registry: &SiteRegistry,
-    options: &CompileOptions,
+    _options: &CompileOptions,
 ) -> Result<RewrittenSource, PatchError> {
     let name = &source.name;
     let src = &source.text;
     let tokens = lexer::tokenize(src);
     guard::check_tokens(name, src, &tokens)?;
-    guard::check_includes(name, src, &tokens, source.dir.as_deref(), &options.include_paths)?;
+    guard::check_includes(name, src, &tokens)?;
     sites::check_arity(src, &tokens).map_err(|(line, col, msg)| Diagnostic::error(name, line, col, msg))?;
     let warnings = guard::lint_state(name, src, &tokens);
     let plan = registry.plan(src, &tokens).map_err(|e| Diagnostic::error(name, e.line, e.col, e.to_string()))?;
@@ -254,7 +256,7 @@ pub fn compile_rewritten(
     include_paths.extend(source.dir.iter().cloned());
     let req = libtcc::Request { source: &full, symbols: symbols(), include_paths: &include_paths, nostdlib: true };
     let code = libtcc::compile(&req).map_err(|e| PatchError::Rejected(to_diagnostics(source, &e)))?;
-    let warnings: Vec<Diagnostic> = code.warnings().iter().map(|m| to_diagnostic(source, m)).collect();
+    let warnings = reported(source, code.warnings());
     let play = code.symbol(c"play").ok_or_else(|| {
         let (line, col) = diagnostics::first_use(&source.text, "play").unwrap_or((1, 1));
         Diagnostic::error(
@@ -277,7 +279,15 @@ pub fn compile_rewritten(
     Ok((program, warnings))
 }
 
-fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
+/// Turns one TinyCC message into a diagnostic, placed by `patch` (a
+/// [`diagnostics::Locator`] over the patch) or, in an included file, by that
+/// file's text (read once into `files`).
+fn to_diagnostic(
+    source: &PatchSource,
+    m: &libtcc::Message,
+    patch: &mut diagnostics::Locator<'_>,
+    files: &mut std::collections::HashMap<String, String>,
+) -> Diagnostic {
     let severity = match m.severity {
         libtcc::Severity::Error => Severity::Error,
         libtcc::Severity::Warning => Severity::Warning,
@@ -286,13 +296,15 @@ fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
     let is_patch = m.file.as_deref() == Some(source.name.as_str());
     let (file, line, col) = match (m.file.as_deref(), m.line) {
         (Some(f), Some(l)) if is_patch => {
-            let (l, c) = diagnostics::locate(&source.text, l, &m.text);
+            let (l, c) = patch.locate(l, &m.text);
             (f.to_string(), l, c)
         }
         (Some(f), Some(l)) if f != api::PRELUDE_NAME => {
-            // In an included file: read it to find the column.
-            let text = std::fs::read_to_string(f).unwrap_or_default();
-            let (l, c) = diagnostics::locate(&text, l, &m.text);
+            // In an included file: read it to find the column (if it is a plain file).
+            let text = files
+                .entry(f.to_string())
+                .or_insert_with(|| diagnostics::read_named_file(f, guard::MAX_SOURCE_BYTES as u64).unwrap_or_default());
+            let (l, c) = diagnostics::locate(text, l, &m.text);
             (f.to_string(), l, c)
         }
         _ => {
@@ -311,15 +323,34 @@ fn to_diagnostic(source: &PatchSource, m: &libtcc::Message) -> Diagnostic {
     Diagnostic { file, line, col, severity, message }
 }
 
+/// Most of TinyCC's messages turned into diagnostics per compile. Placing one
+/// costs a pass over the source, and a patch can make TinyCC warn once per
+/// statement (20,000 warnings took the 10 s watchdog); past this many, one
+/// line says how many more there were.
+pub const MAX_REPORTED: usize = 50;
+
+/// TinyCC's messages as diagnostics, errors first (editors jump to the first
+/// line), at most [`MAX_REPORTED`] of them, then a count of the rest.
+fn reported(source: &PatchSource, msgs: &[libtcc::Message]) -> Vec<Diagnostic> {
+    let errors = msgs.iter().filter(|m| m.severity == libtcc::Severity::Error);
+    let warnings = msgs.iter().filter(|m| m.severity == libtcc::Severity::Warning);
+    let (mut patch, mut files) = (diagnostics::Locator::new(&source.text), std::collections::HashMap::new());
+    let mut out: Vec<Diagnostic> =
+        errors.chain(warnings).take(MAX_REPORTED).map(|m| to_diagnostic(source, m, &mut patch, &mut files)).collect();
+    if msgs.len() > MAX_REPORTED {
+        let n = msgs.len() - MAX_REPORTED;
+        let mut more = Diagnostic::error(&source.name, 1, 1, format!("{n} more messages from TinyCC not shown"));
+        more.severity = Severity::Warning;
+        out.push(more);
+    }
+    out
+}
+
 fn to_diagnostics(source: &PatchSource, e: &libtcc::TccError) -> Vec<Diagnostic> {
-    let msgs = e.messages();
-    if msgs.is_empty() {
+    if e.messages().is_empty() {
         return vec![Diagnostic::error(&source.name, 1, 1, e.to_string())];
     }
-    let mut out: Vec<Diagnostic> = msgs.iter().map(|m| to_diagnostic(source, m)).collect();
-    // Errors first: editors jump to the first line.
-    out.sort_by_key(|d| d.severity != Severity::Error);
-    out
+    reported(source, e.messages())
 }
 
 #[cfg(test)]

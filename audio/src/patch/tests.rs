@@ -1,6 +1,7 @@
 //! The compile path end to end: prelude, TinyCC, diagnostics, bad input.
 
 use super::*;
+use std::path::Path;
 
 fn compile_text(text: &str) -> Result<Prepared, PatchError> {
     compile(&PatchSource::from_text("p.c", text), &SiteRegistry::default(), &CompileOptions::default())
@@ -84,4 +85,94 @@ fn prepared_text_keeps_line_numbers() {
     let full = rewritten.with_prelude("x.c");
     let body = full.split("#line 1 \"x.c\"\n").nth(1).unwrap();
     assert_eq!(body.lines().nth(2), Some("void play(void) { _out(0, Cycle(0,3)); }"));
+}
+
+/// The hostile include corpus: `(file, expected substring)` from each patch's `// expect:` line.
+fn include_corpus() -> Vec<(std::path::PathBuf, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/hostile/patches");
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("include-"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let expect =
+                text.lines().nth(1).and_then(|l| l.strip_prefix("// expect: compile-error: ")).map(str::to_string);
+            (p.clone(), expect.unwrap_or_else(|| panic!("{}: no compile-error expectation", p.display())))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_include_bypass_in_the_corpus_is_refused_with_a_one_line_diagnostic_naming_the_patch() {
+    let corpus = include_corpus();
+    assert!(corpus.len() >= 10, "{corpus:?}");
+    for (path, expect) in corpus {
+        let source = PatchSource::from_file(&path).unwrap();
+        let e = compile(&source, &SiteRegistry::default(), &CompileOptions::default()).expect_err(&source.name);
+        let d = e.diagnostics().first().unwrap_or_else(|| panic!("{}: no diagnostic: {e}", source.name)).clone();
+        assert_eq!((d.file.as_str(), d.severity), (source.name.as_str(), Severity::Error), "{d}");
+        assert!(d.message.contains(&expect), "{}: expected {expect:?} in {d}", source.name);
+        assert!(!d.to_string().contains('\n'), "{d}");
+    }
+}
+
+#[test]
+fn headers_next_to_the_patch_and_system_headers_still_work_through_the_hook() {
+    let dir = std::env::temp_dir().join(format!("clavm-includes-ok-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("gain.h"), "#include \"sub/half.h\"\n#define GAIN (HALF * 0.4f)\n").unwrap();
+    std::fs::write(dir.join("sub/half.h"), "#include <math.h>\n#define HALF 0.5f\n").unwrap();
+    let patch = dir.join("p.c");
+    std::fs::write(&patch, "#include \"gain.h\"\nvoid play(void) { _out(0, GAIN * Cycle(440)); }\n").unwrap();
+    let source = PatchSource::from_file(&patch).unwrap();
+    let p = compile(&source, &SiteRegistry::default(), &CompileOptions::default()).unwrap();
+    assert_eq!(p.plan.sites.len(), 1);
+    // A header swapped for a FIFO or a device link is refused, not read.
+    std::fs::remove_file(dir.join("sub/half.h")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("sub/half.h")).unwrap();
+    let e = compile(&source, &SiteRegistry::default(), &CompileOptions::default()).unwrap_err();
+    let d = &e.diagnostics()[0];
+    assert!(d.file.ends_with("gain.h") && d.line == 1, "{d}");
+    assert!(d.message.contains("character device"), "{d}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `n` tokens of a patch body, all on one line or one statement per line.
+fn n_tokens(n: usize, one_line: bool) -> String {
+    let sep = if one_line { " " } else { "\n" };
+    let stmts = vec!["x = x + 1;"; n / 6].join(sep);
+    format!("void play(void) {{ float x = 0;{sep}{stmts}{sep}_out(0, x * Cycle(440)); }}\n")
+}
+
+#[test]
+fn preparing_a_long_line_is_linear_not_quadratic() {
+    let (one, many) = (n_tokens(100_000, true), n_tokens(100_000, false));
+    let work = |text: &str| {
+        let source = PatchSource::from_text("p.c", text);
+        let mut prepared = None;
+        let w = lexer::column_work(|| {
+            prepared = Some(prepare(&source, &SiteRegistry::default(), &CompileOptions::default()).unwrap())
+        });
+        (w, prepared.unwrap())
+    };
+    let ((w_one, p_one), (w_many, p_many)) = (work(&one), work(&many));
+    assert!(w_one <= 2 * w_many.max(one.len()), "one line: {w_one}, many lines: {w_many}");
+    assert!(w_one <= one.len(), "{w_one} bytes stepped over for {} bytes", one.len());
+    assert_eq!((p_one.plan.sites.len(), p_many.plan.sites.len()), (1, 1));
+    assert_eq!(p_one.plan.sites[0].col as usize, one.find("Cycle").unwrap() + 1);
+}
+
+#[test]
+fn thousands_of_warnings_become_a_bounded_list() {
+    let text = format!("void play(void) {{ int *p; {} _out(0, 0); }}\n", "p = 1; ".repeat(5000));
+    let p = compile_text(&text).unwrap();
+    assert_eq!(p.program.warnings.len(), MAX_REPORTED + 1);
+    assert!(
+        p.program.warnings.last().unwrap().message.contains("4950 more messages"),
+        "{:?}",
+        p.program.warnings.last()
+    );
 }
