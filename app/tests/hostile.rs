@@ -26,6 +26,9 @@ static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisab
 
 mod common;
 
+/// The live case counts this process's children: no `clavm render` of the offline case may run meanwhile.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const SR: f64 = 48000.0;
 const BLOCK: usize = 128;
 const SINE: &str = "void play(void) { _out(0, 0.5f * Cycle(440)); }";
@@ -335,6 +338,7 @@ fn live_case(case: &Case) -> Result<(), String> {
 
 #[test]
 fn every_hostile_patch_live() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for f in escapes() {
         let _ = std::fs::remove_file(Path::new("/tmp").join(f));
     }
@@ -368,6 +372,7 @@ fn every_hostile_patch_live() {
 /// with a one-line message naming the cause, and nothing escapes.
 #[test]
 fn every_hostile_patch_offline() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = common::Dir::new();
     let after = dir.file("after.c", AFTER);
     let mut failures = Vec::new();

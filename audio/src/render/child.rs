@@ -150,7 +150,7 @@ fn isolate_descriptors() -> std::io::Result<OwnedFd> {
     Ok(protocol)
 }
 
-/// Where the protocol stream is (see `sandbox::WRITE_FDS`).
+/// Where the protocol stream is: a fixed number, so that nothing else can be there by accident.
 const PROTOCOL_DESCRIPTOR: i32 = 3;
 
 /// The crash handler (and the parent's SIGUSR1 probe): one fixed-size

@@ -91,12 +91,10 @@ pub const FCNTLS: &[u32] = &[libc::F_GETFD as u32, libc::F_SETFD as u32, libc::F
 /// `PR_SET_CHILD_SUBREAPER`, `PR_SET_MM`...
 pub const PRCTLS: &[u32] = &[libc::PR_GET_PDEATHSIG as u32, libc::PR_GET_NAME as u32];
 
-/// Descriptors a sandboxed process writes to: stdout, stderr (diagnostics)
-/// and 3, where the offline renderer's child keeps its protocol stream (its
-/// stdout points at /dev/null). A worker has nothing open at 3 or above once
-/// it has mapped its files; the shared memory is mapped, never written
-/// through a descriptor.
-pub const WRITE_FDS: &[u32] = &[1, 2, 3];
+/// `memfd_create`'s flags: close-on-exec only (no sealing games, no huge
+/// pages). TinyCC's include hook serves every header it reads as a bounded
+/// in-memory copy (`libtcc::files`), so a compile inside the sandbox needs one.
+pub const MEMFD_FLAGS: &[u32] = &[libc::MFD_CLOEXEC];
 
 /// `getpriority`/`setpriority`'s "a process" (not a process group or a user).
 #[allow(clippy::unnecessary_cast)] // `__priority_which_t` is u32 on glibc, i32 on musl
@@ -124,7 +122,12 @@ pub fn entries() -> Vec<Allowed> {
     push!(v, always; SYS_read, SYS_readv, SYS_pread64, SYS_lseek, SYS_close, SYS_fstat,
         SYS_newfstatat, SYS_statx, SYS_getdents64, SYS_readlinkat, SYS_faccessat,
         SYS_faccessat2, SYS_getcwd);
-    push!(v, When::OneOf { arg: 0, values: WRITE_FDS }; SYS_write, SYS_writev);
+    // Writing, to any descriptor: what a sandboxed process can hold open for
+    // writing is only stdio, the offline renderer's protocol pipe and memory
+    // files it made itself (opens are read-only, and no socket or pipe can be
+    // made); a memory file's size is bounded by RLIMIT_FSIZE (see `enter`).
+    push!(v, always; SYS_write, SYS_writev);
+    push!(v, When::OneOf { arg: 1, values: MEMFD_FLAGS }; SYS_memfd_create);
     push!(v, When::OneOf { arg: 1, values: IOCTLS }; SYS_ioctl);
     push!(v, When::OneOf { arg: 1, values: FCNTLS }; SYS_fcntl);
     // Memory (TinyCC maps its code and makes it executable).

@@ -134,6 +134,7 @@ pub fn enter() -> Result<SandboxReport, SandboxError> {
     }
     let threads = std::fs::read_dir("/proc/self/task").ok().map(|d| d.count());
     set_no_new_privs()?;
+    bound_file_size();
     let landlock = landlock::apply()?;
     let pid = std::process::id();
     let entries = allow::entries();
@@ -148,6 +149,19 @@ pub fn enter() -> Result<SandboxReport, SandboxError> {
         filter_len: program.len(),
         threads,
     })
+}
+
+/// Most bytes a sandboxed process may write into a file: the only files it
+/// can write are memory files it made itself (TinyCC's include copies, 1 MiB
+/// at most), and this keeps a patch from filling memory through them.
+pub const MAX_FILE_SIZE: libc::rlim_t = 4 << 20;
+
+fn bound_file_size() {
+    // SAFETY: setrlimit on ourselves with a valid struct; lowering only.
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: MAX_FILE_SIZE, rlim_max: MAX_FILE_SIZE };
+        libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+    }
 }
 
 fn set_no_new_privs() -> Result<(), SandboxError> {

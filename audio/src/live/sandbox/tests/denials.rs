@@ -277,3 +277,39 @@ fn landlock_alone_denies_writes() {
     let content = std::fs::read_to_string(dir.0.join("existing")).unwrap();
     assert_eq!(content, "precious");
 }
+
+#[test]
+fn memory_files_are_bounded() {
+    // The one kind of file a sandboxed process can write (TinyCC's include
+    // copies): close-on-exec only, and no bigger than MAX_FILE_SIZE.
+    const CASE: &str = "memory_files_are_bounded";
+    if child(CASE).is_some() {
+        enter_or_die();
+        // SAFETY: plain system calls with a NUL-terminated name.
+        let sealable = unsafe { libc::memfd_create(c"x".as_ptr(), libc::MFD_ALLOW_SEALING) };
+        assert_eq!(sealable, -1);
+        // SAFETY: as above.
+        let fd = unsafe { libc::memfd_create(c"x".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0, "{}", io::Error::last_os_error());
+        // A write past the limit raises SIGXFSZ: ignore it to see the error instead.
+        // SAFETY: setting a signal's disposition to SIG_IGN.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        // SAFETY: `fd` is ours.
+        let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let chunk = vec![7u8; 1 << 20];
+        let mut written = 0usize;
+        let err = loop {
+            match io::Write::write(&mut f, &chunk) {
+                Ok(n) => written += n,
+                Err(e) => break e,
+            }
+            assert!(written <= super::super::MAX_FILE_SIZE as usize, "wrote {written} bytes");
+        };
+        assert_eq!(err.raw_os_error(), Some(libc::EFBIG), "{err}");
+        assert_eq!(written, super::super::MAX_FILE_SIZE as usize);
+        done();
+        return;
+    }
+    let dir = Scratch::new(CASE);
+    run_child(module_path!(), CASE, &dir.0);
+}

@@ -234,12 +234,14 @@ fn filter_program_verdicts() {
     }
     assert_eq!(run(libc::SYS_openat, with(2, rd | 1 << 40)), RET_ALLOW);
 
-    // Writing: stdout and stderr only.
-    assert_eq!(run(libc::SYS_write, with(0, 1)), RET_ALLOW);
-    assert_eq!(run(libc::SYS_write, with(0, 2)), RET_ALLOW);
-    assert_eq!(run(libc::SYS_writev, with(0, 2)), RET_ALLOW);
-    for fd in [0, 3, 7, 1 << 32 | 5] {
-        assert_eq!(run(libc::SYS_write, with(0, fd)), eperm, "fd {fd}");
+    // Writing: to any descriptor (only stdio, the offline protocol and own
+    // memory files can be open for writing); memory files close-on-exec only.
+    for fd in [1, 2, 3, 7] {
+        assert_eq!(run(libc::SYS_write, with(0, fd)), RET_ALLOW, "fd {fd}");
+    }
+    assert_eq!(run(libc::SYS_memfd_create, with(1, libc::MFD_CLOEXEC as u64)), RET_ALLOW);
+    for flags in [0, libc::MFD_ALLOW_SEALING as u64, libc::MFD_HUGETLB as u64 | libc::MFD_CLOEXEC as u64] {
+        assert_eq!(run(libc::SYS_memfd_create, with(1, flags)), eperm, "memfd flags {flags:#x}");
     }
 
     // Signals: only to the process itself (0 would be its process group).
