@@ -932,6 +932,11 @@ impl Control {
         else {
             return self.emit(not("its source is no longer kept".into()));
         };
+        // Whatever stalled the two that were killed may hold the idle ones as
+        // well (a stopped process group, a frozen cgroup): the replacements,
+        // started now, are the workers known to run. (Nothing plays meanwhile,
+        // so their start-up costs no protection.) They are the last pushed.
+        self.respawn_dead();
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             return self.emit(not("no worker is free to compile it".into()));
         };
