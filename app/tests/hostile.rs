@@ -271,7 +271,8 @@ fn live_case(case: &Case) -> Result<(), String> {
     for (i, w) in out.chunks(480).enumerate() {
         let (start, end) = (f0 + i as u64 * 480, f0 + (i as u64 + 1) * 480);
         let explained = late.iter().any(|&at| at + 4 * BLOCK as u64 >= start && at <= end + 4 * BLOCK as u64);
-        if rms(w) < expect_level && !explained {
+        // (A short last piece can fall near a zero crossing: too short to judge.)
+        if rms(w) < expect_level && !explained && w.len() >= 240 {
             return Err(format!("silence at frame {start} (rms {:.3}), no late worker reported:\n{said}", rms(w)));
         }
     }

@@ -188,12 +188,14 @@ fn rms(x: &[f32]) -> f64 {
 fn assert_no_gap(x: &[f32], f0: u64, events: &[LiveEvent]) {
     let late = late_frames(events);
     for (i, w) in x.chunks(480).enumerate() {
-        if rms(w) > 0.3 {
+        // A short last piece can fall near a zero crossing of the sine: too short to judge.
+        if rms(w) > 0.3 || w.len() < 240 {
             continue;
         }
         let (start, end) = (f0 + i as u64 * 480, f0 + (i as u64 + 1) * 480);
         let explained = late.iter().any(|&at| at + 2 * BLOCK as u64 >= start && at <= end + 2 * BLOCK as u64);
-        assert!(explained, "a gap at frame {start}: rms {} with no late worker reported", rms(w));
+        let said: Vec<String> = events.iter().map(|e| e.describe(SR)).collect();
+        assert!(explained, "a gap at frame {start}: rms {} with no late worker reported:\n{}", rms(w), said.join("\n"));
         eprintln!("a block lost at frame {start} to a late worker (reported)");
     }
 }
