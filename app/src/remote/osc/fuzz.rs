@@ -8,7 +8,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use rosc::{OscArray, OscBundle, OscColor, OscMessage, OscMidiMessage, OscPacket, OscTime, OscType};
 
-use super::tests::{bundle, set_p};
+use super::tests::{bundle, set_p, Decoded};
 use super::*;
 
 /// One argument as rosc builds it (arrays nest two levels at most).
@@ -120,7 +120,7 @@ fn canon(a: Arg) -> String {
 }
 
 /// The messages of a rosc packet, in order, as (address, canonical arguments).
-fn flatten(p: &OscPacket, out: &mut Vec<(Vec<u8>, Vec<String>)>) {
+fn flatten(p: &OscPacket, out: &mut Decoded) {
     match p {
         OscPacket::Message(m) => {
             let mut args = Vec::new();
@@ -133,7 +133,7 @@ fn flatten(p: &OscPacket, out: &mut Vec<(Vec<u8>, Vec<String>)>) {
     }
 }
 
-fn ours(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<String>)>, OscError> {
+fn ours(bytes: &[u8]) -> Result<Decoded, OscError> {
     let mut got = Vec::new();
     let n = decode(bytes, |m| got.push((m.address.to_vec(), m.args().map(canon).collect())))?;
     assert_eq!(n, got.len());

@@ -59,25 +59,6 @@ pub enum OscError {
     TrailingBytes(usize),
 }
 
-impl OscError {
-    /// A stable short name, used by the hostile corpus's file names.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            OscError::Oversized => "oversized",
-            OscError::Unaligned(_) => "unaligned",
-            OscError::TooDeep => "too-deep",
-            OscError::Truncated(_) => "truncated",
-            OscError::BadLength { .. } => "bad-length",
-            OscError::NotAPacket(_) => "not-a-packet",
-            OscError::BadPadding(_) => "bad-padding",
-            OscError::NoTypeTags(_) => "no-type-tags",
-            OscError::UnknownType { .. } => "unknown-type",
-            OscError::Unbalanced(_) => "unbalanced",
-            OscError::TrailingBytes(_) => "trailing-bytes",
-        }
-    }
-}
-
 /// One argument, borrowed from the packet.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arg<'a> {
@@ -140,7 +121,7 @@ pub fn decode<'a>(packet: &'a [u8], mut each: impl FnMut(Message<'a>)) -> Result
 /// fixed stack, elements are visited in order, and every step moves forward.
 /// Safe on a packet of any size (the cap in `decode` only bounds the work).
 fn walk<'a>(packet: &'a [u8], each: &mut dyn FnMut(Message<'a>)) -> Result<usize, OscError> {
-    if packet.is_empty() || packet.len() % 4 != 0 {
+    if packet.is_empty() || !packet.len().is_multiple_of(4) {
         return Err(OscError::Unaligned(packet.len()));
     }
     // Element sizes are checked to be multiples of 4, so every position below is aligned.
@@ -179,7 +160,7 @@ fn walk<'a>(packet: &'a [u8], each: &mut dyn FnMut(Message<'a>)) -> Result<usize
             let size = read_i32(packet, pos, bundle_end)?;
             let left = bundle_end - pos - 4;
             match usize::try_from(size) {
-                Ok(n) if n > 0 && n % 4 == 0 && n <= left => {
+                Ok(n) if n > 0 && n.is_multiple_of(4) && n <= left => {
                     pos += 4;
                     end = pos + n;
                     break;
