@@ -1,6 +1,7 @@
 //! How other processes reach a running engine: patches over the submit
 //! channel, parameters over the param channel, OSC and MIDI.
 
+pub mod osc;
 pub mod params;
 pub mod submit;
 

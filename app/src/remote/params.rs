@@ -17,6 +17,8 @@ use clavm_audio::params::ParamTable;
 use clavm_channel::{Receiver, RecvError, Sender, Wait};
 use clavm_submit::protocol::{param_config, ParamKind, ParamMsg, PARAM_CHANNEL};
 
+use super::osc::{self, Shown};
+
 const IDLE: Duration = Duration::from_millis(200);
 
 /// What the inputs took and refused (for the meter line and tests).
@@ -81,7 +83,8 @@ fn apply(table: &ParamTable, stats: &InputStats, p: Option<Param>) -> bool {
 struct Complaints(u32);
 
 impl Complaints {
-    fn say(&mut self, what: &str) {
+    /// Takes anything displayable, so that a refusal past the fifth costs no formatting.
+    fn say(&mut self, what: impl std::fmt::Display) {
         self.0 += 1;
         if self.0 <= 5 {
             eprintln!("clavm: ignored {what}");
@@ -220,64 +223,90 @@ fn serve_channel(mut rx: Receiver, table: &ParamTable, stats: &InputStats, stop:
     }
 }
 
+/// Why an OSC message that decoded was not taken; shown on one bounded line.
+#[derive(Debug, PartialEq)]
+enum OscRefusal<'a> {
+    Address(&'a [u8]),
+    Arguments { address: &'a [u8], tags: &'a [u8] },
+}
+
+impl std::fmt::Display for OscRefusal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            OscRefusal::Address(a) => write!(f, "OSC address {} (use /clavm/p, /clavm/i or /clavm/cc)", Shown(a)),
+            OscRefusal::Arguments { address, tags } => write!(
+                f,
+                "OSC {} with argument types ,{} (want an integer index and a number)",
+                Shown(address),
+                Shown(tags)
+            ),
+        }
+    }
+}
+
 /// The OSC addresses we answer: `/clavm/p N VALUE`, `/clavm/i N VALUE`, `/clavm/cc N VALUE`.
-fn osc_param(msg: &rosc::OscMessage) -> Result<Option<Param>, String> {
-    use rosc::OscType;
-    let kind = match msg.addr.as_str() {
-        "/clavm/p" => ParamKind::P,
-        "/clavm/i" => ParamKind::I,
-        "/clavm/cc" => ParamKind::Cc,
-        other => return Err(format!("OSC address {other} (use /clavm/p, /clavm/i or /clavm/cc)")),
+/// `Ok(None)`: the right shape, but an index or value out of range.
+fn osc_param<'a>(msg: &osc::Message<'a>) -> Result<Option<Param>, OscRefusal<'a>> {
+    use osc::Arg;
+    let kind = match msg.address {
+        b"/clavm/p" => ParamKind::P,
+        b"/clavm/i" => ParamKind::I,
+        b"/clavm/cc" => ParamKind::Cc,
+        other => return Err(OscRefusal::Address(other)),
     };
-    let number = |a: &OscType| match *a {
-        OscType::Int(v) => Some(v as f64),
-        OscType::Long(v) => Some(v as f64),
-        OscType::Float(v) => Some(v as f64),
-        OscType::Double(v) => Some(v),
+    let index = |a: Arg| match a {
+        Arg::Int(v) => Some(i64::from(v)),
+        Arg::Long(v) => Some(v),
         _ => None,
     };
-    match msg.args.as_slice() {
-        [n @ (OscType::Int(_) | OscType::Long(_)), v] if number(v).is_some() => {
-            let n = number(n).unwrap_or(-1.0) as i64;
-            Ok(param(kind, n, number(v).unwrap_or(f64::NAN)))
-        }
-        _ => Err(format!("OSC {} with arguments {:?} (want an integer index and a number)", msg.addr, msg.args)),
+    let number = |a: Arg| match a {
+        Arg::Int(v) => Some(f64::from(v)),
+        Arg::Long(v) => Some(v as f64),
+        Arg::Float(v) => Some(f64::from(v)),
+        Arg::Double(v) => Some(v),
+        _ => None,
+    };
+    let mut args = msg.args();
+    match (args.next().and_then(index), args.next().and_then(number), args.next()) {
+        (Some(n), Some(v), None) => Ok(param(kind, n, v)),
+        _ => Err(OscRefusal::Arguments { address: msg.address, tags: msg.tags }),
     }
 }
 
-fn osc_packet(packet: rosc::OscPacket, tx: &Sender, stats: &InputStats, complaints: &mut Complaints) {
-    match packet {
-        rosc::OscPacket::Message(m) => match osc_param(&m) {
-            Ok(p) => {
-                if !forward(tx, stats, p) {
-                    complaints.say(&format!("OSC {} {:?}: index out of 0..127 or value not finite", m.addr, m.args));
-                }
-            }
-            Err(why) => {
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-                complaints.say(&why);
-            }
-        },
-        rosc::OscPacket::Bundle(b) => {
-            for p in b.content {
-                osc_packet(p, tx, stats, complaints);
+/// Decodes one datagram and forwards its parameter changes. A packet that
+/// does not decode is refused whole and counted once; a message in it that
+/// is not ours is counted on its own.
+fn osc_packet(packet: &[u8], tx: &Sender, stats: &InputStats, complaints: &mut Complaints) {
+    let decoded = osc::decode(packet, |m| match osc_param(&m) {
+        Ok(p) => {
+            if !forward(tx, stats, p) {
+                complaints
+                    .say(format_args!("OSC {} with an index out of 0..127 or a value not finite", Shown(m.address)));
             }
         }
+        Err(why) => {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            complaints.say(why);
+        }
+    });
+    if let Err(e) = decoded {
+        stats.refused.fetch_add(1, Ordering::Relaxed);
+        complaints.say(format_args!("a malformed OSC packet ({e})"));
     }
 }
 
+/// The OSC thread: an ordinary (not realtime) thread, started from the
+/// engine's main thread, so a flood competes with nothing the audio needs.
+/// Its cost per datagram is bounded by `osc::MAX_PACKET`, and the kernel
+/// drops what it cannot take: the socket's buffer is the only queue.
 fn serve_osc(socket: UdpSocket, tx: &Sender, stats: &InputStats, stop: &AtomicBool) {
-    let mut buf = vec![0u8; 65536];
+    // One byte more than the largest packet, so a longer datagram (which the
+    // kernel truncates to the buffer) is seen as oversized, not cut.
+    let mut buf = vec![0u8; osc::MAX_PACKET + 1];
     let mut complaints = Complaints(0);
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
-        match rosc::decoder::decode_udp(&buf[..n]) {
-            Ok((_, packet)) => osc_packet(packet, tx, stats, &mut complaints),
-            Err(e) => {
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-                complaints.say(&format!("a malformed OSC packet ({e:?})"));
-            }
-        }
+        osc_packet(&buf[..n], tx, stats, &mut complaints);
     }
 }
 
@@ -342,21 +371,40 @@ fn alsa_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiIn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rosc::{OscMessage, OscType};
+    use rosc::{OscMessage, OscPacket, OscType};
 
-    fn msg(addr: &str, args: Vec<OscType>) -> OscMessage {
-        OscMessage { addr: addr.into(), args }
+    /// `addr` with `args`, encoded by rosc and decoded by us, mapped to a parameter.
+    fn osc(addr: &str, args: Vec<OscType>) -> Result<Option<Param>, String> {
+        let bytes = rosc::encoder::encode(&OscPacket::Message(OscMessage { addr: addr.into(), args })).unwrap();
+        let mut got = Vec::new();
+        osc::decode(&bytes, |m| got.push(osc_param(&m).map_err(|e| e.to_string()))).unwrap();
+        assert_eq!(got.len(), 1);
+        got.remove(0)
     }
 
     #[test]
     fn osc_messages_map_to_parameters_and_bad_ones_are_refused() {
-        assert_eq!(osc_param(&msg("/clavm/p", vec![OscType::Int(3), OscType::Float(0.5)])), Ok(Some(Param::P(3, 0.5))));
-        assert_eq!(osc_param(&msg("/clavm/i", vec![OscType::Int(1), OscType::Double(2.6)])), Ok(Some(Param::I(1, 3))));
-        assert_eq!(osc_param(&msg("/clavm/cc", vec![OscType::Long(7), OscType::Int(1)])), Ok(Some(Param::Cc(7, 1.0))));
-        assert_eq!(osc_param(&msg("/clavm/p", vec![OscType::Int(300), OscType::Float(1.0)])), Ok(None));
-        assert!(osc_param(&msg("/clavm/p", vec![OscType::Float(1.0), OscType::Float(1.0)])).is_err());
-        assert!(osc_param(&msg("/clavm/p", vec![OscType::Int(1), OscType::String("x".into())])).is_err());
-        assert!(osc_param(&msg("/other", vec![])).is_err());
+        assert_eq!(osc("/clavm/p", vec![OscType::Int(3), OscType::Float(0.5)]), Ok(Some(Param::P(3, 0.5))));
+        assert_eq!(osc("/clavm/i", vec![OscType::Int(1), OscType::Double(2.6)]), Ok(Some(Param::I(1, 3))));
+        assert_eq!(osc("/clavm/cc", vec![OscType::Long(7), OscType::Int(1)]), Ok(Some(Param::Cc(7, 1.0))));
+        assert_eq!(osc("/clavm/p", vec![OscType::Int(300), OscType::Float(1.0)]), Ok(None));
+        assert_eq!(osc("/clavm/p", vec![OscType::Int(-1), OscType::Float(1.0)]), Ok(None));
+        assert_eq!(osc("/clavm/p", vec![OscType::Int(1), OscType::Float(f32::NAN)]), Ok(None));
+        let refused = osc("/clavm/p", vec![OscType::Float(1.0), OscType::Float(1.0)]).unwrap_err();
+        assert!(refused.contains("argument types ,ff"), "{refused}");
+        assert!(osc("/clavm/p", vec![OscType::Int(1), OscType::String("x".into())]).is_err());
+        assert!(osc("/clavm/p", vec![OscType::Int(1), OscType::Float(1.0), OscType::Nil]).is_err(), "a third argument");
+        assert!(osc("/clavm/p", vec![OscType::Int(1)]).is_err(), "no value");
+        assert_eq!(osc("/other", vec![]).unwrap_err(), "OSC address /other (use /clavm/p, /clavm/i or /clavm/cc)");
+    }
+
+    /// A refusal names what it refused on one short line, however long the address.
+    #[test]
+    fn refusals_are_one_bounded_line() {
+        let addr = format!("/{}\n", "x".repeat(5000));
+        let why = osc(&addr, vec![]).unwrap_err();
+        assert!(why.len() < 150 && !why.contains('\n'), "{why}");
+        assert!(why.contains("(5002 bytes)"), "{why}");
     }
 
     #[test]
