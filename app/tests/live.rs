@@ -638,3 +638,24 @@ fn every_silent_block_is_reported_with_its_cause() {
     assert!(s.describe_all().contains("of silence: version 1 missed its deadline"), "{}", s.describe_all());
     s.engine.shutdown();
 }
+
+#[test]
+fn a_stall_right_after_the_engine_starts_does_not_leave_a_benign_version_silent() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Version 1 has just started (no backup, well under the 1 s a crash needs
+    // before it is taken for the machine): a stall past the hang limit kills
+    // it, and its test run on the kept state shows it is not stuck.
+    let mut s = Session::with_sine();
+    s.stall_workers(0.06);
+    s.play_until(|e| matches!(e, LiveEvent::Playing { version: 2, .. }));
+    let said = s.describe_all();
+    assert!(s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 1, now_playing: None, .. })), "{said}");
+    assert!(s.has(|e| matches!(e, LiveEvent::Resumed { version: 2, of: 1, .. })), "{said}");
+    assert!(!s.has(|e| matches!(e, LiveEvent::NotResumed { .. })), "{said}");
+    // The silence was reported, with its cause.
+    assert!(s.has(|e| matches!(e, LiveEvent::Silence { cause: SilenceCause::Late { version: 1 }, .. })), "{said}");
+    let x = s.play(0.3);
+    let level = rms(&x[x.len() / 2..]);
+    assert!((level - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {level} after the resume: {said}");
+    s.engine.shutdown();
+}
