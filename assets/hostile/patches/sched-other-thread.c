@@ -5,24 +5,7 @@
 
 static int escaped;
 
-#if defined(__x86_64__)
-/* A raw system call, as any C can make one: no libc, nothing to intercept. */
-static long sc(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    long rest[3];
-    rest[0] = d;
-    rest[1] = e;
-    rest[2] = f;
-    __asm__ __volatile__("movq 0(%5), %%r10\n\t"
-                         "movq 8(%5), %%r8\n\t"
-                         "movq 16(%5), %%r9\n\t"
-                         "syscall"
-                         : "=a"(r)
-                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(rest)
-                         : "rcx", "r11", "r8", "r9", "r10", "memory");
-    return r;
-}
-#endif
+#include "raw_syscall.h"
 
 #if defined(__x86_64__)
 /* The engine (our parent) and every one of its threads, read from
