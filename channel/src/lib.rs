@@ -28,6 +28,8 @@
 
 mod bus_guard;
 mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod futex;
 mod layout;
 mod map;

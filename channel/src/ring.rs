@@ -744,9 +744,9 @@ mod tests {
 
     #[test]
     fn a_fault_outside_any_channel_still_kills_the_process() {
+        let e = engine("bus");
         // In a child: a SIGBUS in a mapping that is not a channel is not swallowed by the guard.
-        if std::env::var("CLAVM_CHANNEL_BUS_CHILD").is_ok() {
-            let e = engine("bus");
+        if let Ok(e) = std::env::var("CLAVM_CHANNEL_BUS_CHILD") {
             let _rx = Receiver::create(&e, "c", Config::new(Mode::Spsc, 8, 2)).unwrap();
             let file = tempfile::tempfile().unwrap();
             file.set_len(4096).unwrap();
@@ -763,11 +763,12 @@ mod tests {
         }
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "ring::tests::a_fault_outside_any_channel_still_kills_the_process", "--nocapture"])
-            .env("CLAVM_CHANNEL_BUS_CHILD", "1")
+            .env("CLAVM_CHANNEL_BUS_CHILD", &e)
             .output()
             .unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{out:?}");
+        assert_eq!(crate::remove_stale(&e).unwrap(), 1, "the dead child's channel is swept");
     }
 
     #[test]
