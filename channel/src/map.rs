@@ -22,6 +22,8 @@ pub(crate) struct Mapping {
     created: Option<(u64, u64)>,
     /// Unregistered (before unmapping) on drop.
     guard: Option<Guard>,
+    /// The file, to see whether it is still what we mapped.
+    file: File,
 }
 
 // SAFETY: the mapping is plain shared memory; every access to it goes through
@@ -159,13 +161,30 @@ impl Mapping {
             unsafe { libc::munmap(p, len) };
             return Err(Error::BadConfig("too many channels open in this process".into()));
         };
-        Ok(Mapping { base, len, config, path: path.to_path_buf(), created: None, guard: Some(guard) })
+        let file = file.try_clone().map_err(io("duplicating", path))?;
+        Ok(Mapping { base, len, config, path: path.to_path_buf(), created: None, guard: Some(guard), file })
     }
 
     /// Whether the file shrank under the mapping (a SIGBUS was caught in it):
     /// its contents are gone; abandon it.
     pub fn broken(&self) -> bool {
         self.guard.as_ref().is_some_and(Guard::broken)
+    }
+
+    /// Whether the channel is still the one we mapped: not truncated (caught
+    /// or not: a cut inside the last page faults nowhere), its identity
+    /// unchanged, and, for its creator, still reachable under its name.
+    /// A few system calls: for idle moments, not for every message.
+    pub fn intact(&self) -> bool {
+        if self.broken() || self.file.metadata().map_or(true, |m| m.len() != self.len as u64) {
+            return false;
+        }
+        let h = self.header();
+        let same = h.magic.load(Ordering::Acquire) == MAGIC && h.version == VERSION && h.config() == Some(self.config);
+        let named = self.created.is_none_or(|(dev, ino)| {
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == (dev, ino))
+        });
+        same && named && !self.broken()
     }
 
     /// Whether this process created the file.

@@ -263,6 +263,12 @@ impl Receiver {
         self.map.is_owner()
     }
 
+    /// Whether the channel is still the one we opened (see [`RecvError::Broken`]):
+    /// an owner looks when idle, and [`Receiver::renew`]s a channel that is not.
+    pub fn intact(&self) -> bool {
+        self.map.intact()
+    }
+
     /// Replaces a channel this process created with a fresh, empty one of the
     /// same name and shape (after [`RecvError::Broken`]: its file was truncated).
     pub fn renew(self) -> Result<Receiver, Error> {

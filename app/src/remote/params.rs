@@ -205,7 +205,7 @@ fn serve_channel(mut rx: Receiver, table: &ParamTable, stats: &InputStats, stop:
     let mut complaints = Complaints(0);
     while !stop.load(Ordering::Relaxed) {
         match rx.recv::<ParamMsg>(Wait::Sleep, IDLE) {
-            Err(e @ (RecvError::Reset | RecvError::Broken)) => match super::submit::recover(rx, e, "param") {
+            Err(e @ (RecvError::Reset | RecvError::Broken | RecvError::Timeout)) => match super::submit::recover(rx, e, "param") {
                 Some(r) => rx = r,
                 None => return,
             },

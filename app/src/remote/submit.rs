@@ -85,10 +85,15 @@ impl Drop for SubmitServer {
 }
 
 /// What a receive loop does about a channel that failed it: a ring of
-/// garbage was reset (said, then served on); a truncated file is replaced by
-/// a fresh channel (said), or, if that fails too, given up (said: the engine
-/// plays on without that input). `None`: stop serving.
+/// garbage was reset (said, then served on); a file that was cut, changed or
+/// removed is replaced by a fresh channel (said), or, if that fails too,
+/// given up (said: the engine plays on without that input). A timeout is
+/// when the file is looked at. `None`: stop serving.
 pub(crate) fn recover(rx: Receiver, e: RecvError, what: &str) -> Option<Receiver> {
+    let e = match e {
+        RecvError::Timeout if !rx.intact() => RecvError::Broken,
+        e => e,
+    };
     match e {
         RecvError::Reset => {
             eprintln!("clavm: the {what} channel held garbage: reset (anything queued on it was dropped)");
@@ -96,11 +101,11 @@ pub(crate) fn recover(rx: Receiver, e: RecvError, what: &str) -> Option<Receiver
         }
         RecvError::Broken => match rx.renew() {
             Ok(rx) => {
-                eprintln!("clavm: the {what} channel's file was truncated: replaced by a new one");
+                eprintln!("clavm: the {what} channel's file was cut or changed: replaced by a new one");
                 Some(rx)
             }
             Err(e) => {
-                eprintln!("clavm: the {what} channel's file was truncated and cannot be replaced ({e}): no more {what}s");
+                eprintln!("clavm: the {what} channel's file was cut or changed and cannot be replaced ({e}): no more {what}s");
                 None
             }
         },
@@ -117,7 +122,7 @@ fn receive(mut rx: Receiver, engine: &str, submitter: Submitter, pending: &Mutex
             }
             Err(e) => e,
         };
-        if matches!(e, RecvError::Reset | RecvError::Broken) {
+        if matches!(e, RecvError::Reset | RecvError::Broken | RecvError::Timeout) {
             match recover(rx, e, "submit") {
                 Some(r) => rx = r,
                 None => return,
