@@ -173,17 +173,17 @@ impl Mapping {
 
     /// Whether the channel is still the one we mapped: not truncated (caught
     /// or not: a cut inside the last page faults nowhere), its identity
-    /// unchanged, and, for its creator, still reachable under its name.
+    /// unchanged, and still reachable under its name (not removed or
+    /// replaced by a newer channel of that name).
     /// A few system calls: for idle moments, not for every message.
     pub fn intact(&self) -> bool {
-        if self.broken() || self.file.metadata().map_or(true, |m| m.len() != self.len as u64) {
+        let Ok(meta) = self.file.metadata() else { return false };
+        if self.broken() || meta.len() != self.len as u64 {
             return false;
         }
         let h = self.header();
         let same = h.magic.load(Ordering::Acquire) == MAGIC && h.version == VERSION && h.config() == Some(self.config);
-        let named = self.created.is_none_or(|(dev, ino)| {
-            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == (dev, ino))
-        });
+        let named = std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
         same && named && !self.broken()
     }
 

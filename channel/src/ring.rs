@@ -90,6 +90,13 @@ impl Sender {
         self.map.owner_alive()
     }
 
+    /// Whether the channel is still the one under its name, whole (its owner
+    /// replaces a channel whose file was cut or changed): a cached sender
+    /// that is not should be opened again.
+    pub fn intact(&self) -> bool {
+        self.map.intact()
+    }
+
     /// Sends a copy of `bytes`.
     pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
         let mut g = self.try_reserve(bytes.len())?;
@@ -740,7 +747,10 @@ mod tests {
         assert_eq!(tx.try_send_bytes(b"after"), Err(SendError::Broken));
         assert!(rx.is_owner());
         let mut rx = rx.renew().unwrap();
+        assert!(rx.intact());
+        assert!(!tx.intact(), "a sender of the replaced file knows to open again");
         let tx = Sender::open(&e, "c").unwrap();
+        assert!(tx.intact());
         tx.try_send_bytes(b"renewed").unwrap();
         assert_eq!(&*rx.try_recv_bytes().unwrap(), b"renewed");
         // A half-truncated file is refused on open (sizes do not match), not mapped past its end.

@@ -97,9 +97,10 @@ impl Client {
         &self.engine
     }
 
-    /// Whether the engine this client talks to still runs.
+    /// Whether the engine this client talks to still runs, on the channel we
+    /// hold (it replaces a submit channel whose file was cut or changed).
     pub fn engine_alive(&self) -> bool {
-        self.submit.owner_alive()
+        self.submit.owner_alive() && self.submit.intact()
     }
 
     /// Sends `code` (shown as `name` in diagnostics) and waits up to `timeout` for the reply.

@@ -38,7 +38,10 @@ pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     while frames < wanted {
         if t0.elapsed() > Duration::from_secs_f64(a.seconds + 5.0) {
-            anyhow::bail!("the engine stopped playing ({} of {} frames recorded)", frames, wanted);
+            if writer.is_none() {
+                anyhow::bail!("engine '{engine}' sent no audio on its tap in {:.1} s", a.seconds + 5.0);
+            }
+            anyhow::bail!("the engine stopped playing ({frames} of {wanted} frames recorded)");
         }
         let m = match rx.recv_bytes(Wait::Sleep, Duration::from_millis(500)) {
             Ok(m) => m,
