@@ -400,7 +400,9 @@ fn an_engine_survives_scribbled_and_truncated_channels_and_ctrl_c_ends_it_within
 
     // Random bytes over the header's counters and every slot header of both rings.
     let param_stride = (16 + param_config().slot_size).next_multiple_of(64) as u64;
-    for (i, (p, slots, stride)) in [(&submit_path, 4, stride), (&param_path, 1024, param_stride)].into_iter().enumerate() {
+    for (i, (p, slots, stride)) in
+        [(&submit_path, 4, stride), (&param_path, 1024, param_stride)].into_iter().enumerate()
+    {
         scribble_ring(p, slots, stride, 0x9e37_79b9 + i as u64);
     }
     std::thread::sleep(Duration::from_millis(500));

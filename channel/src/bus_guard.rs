@@ -32,8 +32,12 @@ struct Entry {
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
-const FREE: Entry =
-    Entry { state: AtomicU8::new(0), start: AtomicUsize::new(0), len: AtomicUsize::new(0), broken: AtomicBool::new(false) };
+const FREE: Entry = Entry {
+    state: AtomicU8::new(0),
+    start: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+    broken: AtomicBool::new(false),
+};
 static TABLE: [Entry; ENTRIES] = [FREE; ENTRIES];
 static INSTALL: Once = Once::new();
 /// The disposition before ours, to pass foreign faults on to (set once, before our handler is installed).
@@ -48,7 +52,8 @@ impl Guard {
     /// Registers `len` bytes at `start`; `None` if the table is full.
     pub fn register(start: *mut u8, len: usize) -> Option<Guard> {
         INSTALL.call_once(install);
-        let i = TABLE.iter().position(|e| e.state.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
+        let i =
+            TABLE.iter().position(|e| e.state.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed).is_ok())?;
         let e = &TABLE[i];
         e.broken.store(false, Ordering::Relaxed);
         e.len.store(len, Ordering::Relaxed);

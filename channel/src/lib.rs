@@ -28,9 +28,9 @@
 
 mod bus_guard;
 mod error;
+pub mod futex;
 #[cfg(test)]
 mod fuzz;
-pub mod futex;
 mod layout;
 mod map;
 mod namespace;

@@ -129,7 +129,8 @@ impl Sender {
                 return Err(SendError::Broken);
             }
             match seq.wrapping_sub(pos) as i64 {
-                0 => match h.head.compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed) {
+                0 => match h.head.compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                {
                     Ok(_) => {
                         slot.writer.store(self.pid, Ordering::Relaxed);
                         return Ok(Grant { tx: self, pos, index: (pos & mask) as usize, done: false });

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use clavm_channel::{Error as ChannelError, Receiver, RecvError, SendError, Sender, Wait};
 
 use crate::protocol::{
-    reply_config, Malformed, ParamKind, ParamMsg, Reply, Submit, MAX_NAME_BYTES, MAX_PATCH_BYTES, PARAM_CHANNEL, SUBMIT_CHANNEL,
+    reply_config, Malformed, ParamKind, ParamMsg, Reply, Submit, MAX_NAME_BYTES, MAX_PATCH_BYTES, PARAM_CHANNEL,
+    SUBMIT_CHANNEL,
 };
 
 /// While waiting for a reply, how often to look whether the engine still runs.

@@ -99,16 +99,18 @@ pub(crate) fn recover(rx: Receiver, e: RecvError, what: &str) -> Option<Receiver
             eprintln!("clavm: the {what} channel held garbage: reset (anything queued on it was dropped)");
             Some(rx)
         }
-        RecvError::Broken => match rx.renew() {
-            Ok(rx) => {
-                eprintln!("clavm: the {what} channel's file was cut or changed: replaced by a new one");
-                Some(rx)
+        RecvError::Broken => {
+            match rx.renew() {
+                Ok(rx) => {
+                    eprintln!("clavm: the {what} channel's file was cut or changed: replaced by a new one");
+                    Some(rx)
+                }
+                Err(e) => {
+                    eprintln!("clavm: the {what} channel's file was cut or changed and cannot be replaced ({e}): no more {what}s");
+                    None
+                }
             }
-            Err(e) => {
-                eprintln!("clavm: the {what} channel's file was cut or changed and cannot be replaced ({e}): no more {what}s");
-                None
-            }
-        },
+        }
         _ => Some(rx),
     }
 }
