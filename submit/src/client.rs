@@ -195,3 +195,32 @@ pub fn set_param(engine: &str, kind: ParamKind, index: u32, value: f64) -> Resul
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{param_config, submit_config};
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn a_scribbled_submit_ring_ends_a_send_at_its_deadline_and_a_full_param_ring_is_named() {
+        let engine = format!("client{}", std::process::id());
+        // An "engine" that never reads: its submit ring's first slot says "taken" though nobody took it.
+        let _submit = Receiver::create(&engine, SUBMIT_CHANNEL, submit_config()).unwrap();
+        let path = clavm_channel::path_of(&engine, SUBMIT_CHANNEL).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&(1u64 << 40).to_ne_bytes(), 320).unwrap();
+        let e = send(&engine, "a.c", "void play(void) {}", Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(&e, SubmitError::NotResponding { why, .. } if why.contains("garbage")), "{e}");
+        assert_eq!(e.exit_code(), 2);
+
+        let _param = Receiver::create(&engine, PARAM_CHANNEL, param_config()).unwrap();
+        let mut last = Ok(());
+        for _ in 0..=param_config().slot_count {
+            last = set_param(&engine, ParamKind::P, 0, 0.5);
+        }
+        let e = last.unwrap_err();
+        assert!(matches!(e, SubmitError::ParamQueueFull), "{e}");
+        assert_eq!(e.to_string(), "the engine's parameter queue is full; try again");
+    }
+}
