@@ -78,7 +78,9 @@ fn the_plugin_sends_on_command_write_and_change_and_places_diagnostics() {
     let play_err = drain_stderr(&mut play);
     // Wait for the engine's channels.
     let t0 = std::time::Instant::now();
-    while !std::path::Path::new(&format!("/dev/shm/clavm-{engine}.submit")).exists() {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    while !std::path::Path::new(&format!("/dev/shm/clavm-{uid}-{engine}.submit")).exists() {
         assert!(t0.elapsed() < Duration::from_secs(20), "the engine never opened its submit channel");
         std::thread::sleep(Duration::from_millis(50));
     }

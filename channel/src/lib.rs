@@ -16,12 +16,24 @@
 //!   by a killed owner is detected (pid and start time) and replaced on the
 //!   next `create`; a client whose owner is gone gets [`Error::OwnerGone`].
 //! - **Distrusts the bytes.** Sizes and indices read from the ring are checked:
-//!   a garbage file is refused, a garbage slot is skipped and counted.
+//!   a garbage file is refused, a garbage slot is skipped and counted, a ring
+//!   whose counters make no sense is reset, and a file truncated under its
+//!   mapping is abandoned (the SIGBUS is caught, see `bus_guard`). No
+//!   operation loops on what it reads: each does bounded work, and every
+//!   wait keeps its deadline.
+//! - **Belongs to its user.** Names carry the uid (`/dev/shm/clavm-UID-ENGINE.CHANNEL`),
+//!   files are created exclusively with mode 0600, and a file is opened only
+//!   when `fstat` shows it is ours and closed to others: another user's file
+//!   is never mapped, written or removed, and the error names its owner.
 
+mod bus_guard;
 mod error;
 pub mod futex;
+#[cfg(test)]
+mod fuzz;
 mod layout;
 mod map;
+mod namespace;
 mod process;
 mod ring;
 
@@ -38,44 +50,39 @@ pub use ring::{Grant, Message, Receiver, Sender, Wait};
 /// Implementors must meet all of the above (iceoryx2's `ZeroCopySend`, in short).
 pub unsafe trait ShmSafe: 'static {}
 
+pub use namespace::{path_of, uid};
+
 /// Removes the channels of `engine` whose owner is gone, and half-built ones
 /// of creators that died: what killed processes leave in `/dev/shm` under
 /// names no one will create again (a client's reply channel). A channel is
 /// also replaced when its name is created again; this is for the rest.
+/// Only this user's files are looked at, and only ours are removed.
 /// Returns how many files were removed.
 pub fn remove_stale(engine: &str) -> Result<usize, Error> {
     let path = path_of(engine, "x")?;
-    let dir = path.parent().unwrap_or(std::path::Path::new("/dev/shm"));
-    let (ours, building) = (format!("clavm-{engine}."), format!(".clavm-{engine}."));
+    let dir = path.parent().unwrap_or(std::path::Path::new(namespace::DIR));
+    let ours = namespace::prefix(engine);
+    let building = format!(".{ours}");
     let mut removed = 0;
     for entry in std::fs::read_dir(dir).map_err(|source| Error::Io { what: "listing", path: dir.into(), source })? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_string_lossy().into_owned();
         let stale = if name.starts_with(&ours) {
-            matches!(map::Mapping::open(&entry.path()), Err(Error::OwnerGone { .. } | Error::Corrupt { .. }))
+            matches!(
+                map::Mapping::open(&entry.path()),
+                Err(Error::OwnerGone { .. } | Error::Corrupt { .. } | Error::OpenToOthers { .. })
+            )
         } else if let Some(rest) = name.strip_prefix(&building).and_then(|r| r.strip_suffix(".tmp")) {
-            // `.clavm-ENGINE.CHANNEL.PID.N.tmp`, written by `Mapping::create`.
+            // `.clavm-UID-ENGINE.CHANNEL.PID.N.tmp`, written by `Mapping::create`.
             let pid = rest.rsplit('.').nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
             !process::alive(pid, None)
         } else {
             false
         };
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
+        // Checked again right before removing: never another user's file (root could remove it).
+        if stale && namespace::owned_by_us(&entry.path()) && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
     Ok(removed)
-}
-
-/// Where channels live: `/dev/shm/clavm-<engine>.<channel>`.
-pub fn path_of(engine: &str, channel: &str) -> Result<std::path::PathBuf, Error> {
-    for part in [engine, channel] {
-        let ok = !part.is_empty()
-            && part.len() <= 64
-            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            return Err(Error::BadName(part.to_string()));
-        }
-    }
-    Ok(std::path::PathBuf::from(format!("/dev/shm/clavm-{engine}.{channel}")))
 }

@@ -7,6 +7,11 @@ use crate::layout::{Config, Header, Mode, Stats, CANCELLED};
 use crate::map::Mapping;
 use crate::{futex, path_of, process, Error, RecvError, SendError, ShmSafe};
 
+/// Compare-and-swap attempts a claim or a reservation makes before it gives
+/// up: honest contention settles in a few; only a process flipping the words
+/// on purpose would exhaust them, and it must not make us spin.
+const MAX_ATTEMPTS: usize = 1 << 12;
+
 /// A slot reserved by a producer that has not published it for this long is
 /// given up on even if its writer still lives (stopped, or stuck): a producer
 /// normally holds a slot for the microseconds of a copy.
@@ -27,8 +32,9 @@ pub enum Wait {
 
 fn claim(word: &AtomicU32, path: &std::path::Path) -> Result<(), Error> {
     let me = process::own_pid();
-    loop {
-        let holder = word.load(Ordering::Acquire);
+    let mut holder = 0;
+    for _ in 0..MAX_ATTEMPTS {
+        holder = word.load(Ordering::Acquire);
         if holder == me || (holder != 0 && process::alive(holder, None)) {
             if holder == me {
                 return Ok(());
@@ -40,6 +46,7 @@ fn claim(word: &AtomicU32, path: &std::path::Path) -> Result<(), Error> {
             return Ok(());
         }
     }
+    Err(Error::InUse { path: path.to_path_buf(), pid: holder })
 }
 
 fn unclaim(word: &AtomicU32) {
@@ -83,6 +90,13 @@ impl Sender {
         self.map.owner_alive()
     }
 
+    /// Whether the channel is still the one under its name, whole (its owner
+    /// replaces a channel whose file was cut or changed): a cached sender
+    /// that is not should be opened again.
+    pub fn intact(&self) -> bool {
+        self.map.intact()
+    }
+
     /// Sends a copy of `bytes`.
     pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
         let mut g = self.try_reserve(bytes.len())?;
@@ -97,6 +111,9 @@ impl Sender {
 
     /// Reserves a slot for a message of up to `len` bytes, written in place.
     pub fn try_reserve(&self, len: usize) -> Result<Grant<'_>, SendError> {
+        if self.map.broken() {
+            return Err(SendError::Broken);
+        }
         let h = self.map.header();
         let max = self.map.config.slot_size;
         if len > max {
@@ -105,24 +122,40 @@ impl Sender {
         }
         let mask = self.map.config.slot_count as u64 - 1;
         let mut pos = h.head.load(Ordering::Relaxed);
-        loop {
+        for _ in 0..MAX_ATTEMPTS {
             let slot = self.map.slot((pos & mask) as usize);
             let seq = slot.seq.load(Ordering::Acquire);
+            if self.map.broken() {
+                return Err(SendError::Broken);
+            }
             match seq.wrapping_sub(pos) as i64 {
-                0 => match h.head.compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                0 => match h.head.compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                {
                     Ok(_) => {
                         slot.writer.store(self.pid, Ordering::Relaxed);
                         return Ok(Grant { tx: self, pos, index: (pos & mask) as usize, done: false });
                     }
                     Err(now) => pos = now,
                 },
-                d if d < 0 => {
+                // Honestly `pos + 1 - count` or `pos - count` (the consumer has not freed it yet): full.
+                d if d < 0 && d.unsigned_abs() <= mask + 1 => {
                     h.dropped_full.fetch_add(1, Ordering::Relaxed);
                     return Err(SendError::Full);
                 }
-                _ => pos = h.head.load(Ordering::Relaxed),
+                // Ahead of us: another producer took `pos`, and `head` moved on. If it did not,
+                // the number is garbage (the consumer resets the ring when it gets there).
+                d => {
+                    let now = h.head.load(Ordering::Relaxed);
+                    if now == pos || d < 0 {
+                        h.garbage.fetch_add(1, Ordering::Relaxed);
+                        return Err(SendError::Garbage);
+                    }
+                    pos = now;
+                }
             }
         }
+        h.dropped_full.fetch_add(1, Ordering::Relaxed);
+        Err(SendError::Full)
     }
 
     fn publish(&self, pos: u64, index: usize, len: u32) -> Result<(), SendError> {
@@ -133,7 +166,7 @@ impl Sender {
         // SeqCst, with the SeqCst load of `consumer_waiting` below, pairs with
         // the consumer's store and fence before it sleeps: one of the two sees
         // the other, so a sleeping consumer is never missed (and no fence here).
-        if slot.seq.compare_exchange(pos, pos + 1, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        if slot.seq.compare_exchange(pos, pos.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed).is_err() {
             return Err(SendError::Abandoned);
         }
         if len == CANCELLED {
@@ -173,9 +206,13 @@ impl Grant<'_> {
         unsafe { std::slice::from_raw_parts_mut(self.tx.map.payload(self.index), self.tx.map.config.slot_size) }
     }
 
-    /// Publishes the first `len` bytes.
+    /// Publishes the first `len` bytes (more than the slot holds: the slot is
+    /// cancelled and the message refused).
     pub fn commit(mut self, len: usize) -> Result<(), SendError> {
-        assert!(len <= self.tx.map.config.slot_size, "commit of {len} bytes exceeds the slot");
+        let max = self.tx.map.config.slot_size;
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
         self.done = true;
         self.tx.publish(self.pos, self.index, len as u32)
     }
@@ -229,10 +266,32 @@ impl Receiver {
         self.map.header()
     }
 
+    /// Whether this process created the channel (and so may [`Receiver::renew`] it).
+    pub fn is_owner(&self) -> bool {
+        self.map.is_owner()
+    }
+
+    /// Whether the channel is still the one we opened (see [`RecvError::Broken`]):
+    /// an owner looks when idle, and [`Receiver::renew`]s a channel that is not.
+    pub fn intact(&self) -> bool {
+        self.map.intact()
+    }
+
+    /// Replaces a channel this process created with a fresh, empty one of the
+    /// same name and shape (after [`RecvError::Broken`]: its file was truncated).
+    pub fn renew(self) -> Result<Receiver, Error> {
+        let (path, config) = (self.map.path.clone(), self.map.config);
+        if !self.map.is_owner() {
+            return Err(Error::Corrupt { path, why: "only its creator may renew a channel".into() });
+        }
+        drop(self);
+        Self::with(Mapping::create(&path, config)?)
+    }
+
     /// Takes the next message without waiting; the slot is freed when the
     /// returned [`Message`] is dropped.
     pub fn try_recv_bytes(&mut self) -> Result<Message<'_>, RecvError> {
-        match self.next() {
+        match self.next()? {
             Some((pos, index, len)) => Ok(Message { rx: self, pos, index, len }),
             None => Err(RecvError::Empty),
         }
@@ -240,7 +299,7 @@ impl Receiver {
 
     /// Waits up to `timeout` for the next message.
     pub fn recv_bytes(&mut self, wait: Wait, timeout: Duration) -> Result<Message<'_>, RecvError> {
-        match self.wait_next(wait, timeout) {
+        match self.wait_next(wait, timeout)? {
             Some((pos, index, len)) => Ok(Message { rx: self, pos, index, len }),
             None => Err(RecvError::Timeout),
         }
@@ -258,21 +317,21 @@ impl Receiver {
         m.value()
     }
 
-    fn wait_next(&mut self, wait: Wait, timeout: Duration) -> Option<(u64, usize, u32)> {
+    fn wait_next(&mut self, wait: Wait, timeout: Duration) -> Result<Option<(u64, usize, u32)>, RecvError> {
         let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = start.checked_add(timeout).unwrap_or(start + Duration::from_secs(86400 * 365));
         let spin_until = match wait {
             Wait::Sleep => start,
-            Wait::SpinThenSleep(d) => start + d,
+            Wait::SpinThenSleep(d) => start.checked_add(d).unwrap_or(deadline),
             Wait::Spin => deadline,
         };
         loop {
-            if let Some(found) = self.next() {
-                return Some(found);
+            if let Some(found) = self.next()? {
+                return Ok(Some(found));
             }
             let now = Instant::now();
             if now >= deadline {
-                return None;
+                return Ok(None);
             }
             if now < spin_until {
                 std::hint::spin_loop();
@@ -282,11 +341,15 @@ impl Receiver {
             h.consumer_waiting.store(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let seen = h.signal.load(Ordering::Acquire);
-            if let Some(found) = self.next() {
-                self.header().consumer_waiting.store(0, Ordering::Relaxed);
-                return Some(found);
+            match self.next() {
+                Ok(None) => {}
+                found => {
+                    self.header().consumer_waiting.store(0, Ordering::Relaxed);
+                    return found;
+                }
             }
-            // Behind a slot whose producer may be dead nobody will wake us: look again soon.
+            // Behind a slot whose producer may be dead, or with more left to
+            // skip, nobody will wake us: look again soon.
             let mut nap = deadline - now;
             if self.stuck.is_some() {
                 nap = nap.min(STUCK_RECHECK);
@@ -298,16 +361,28 @@ impl Receiver {
     }
 
     /// The next published message (position, slot, length), skipping
-    /// cancelled, garbage and abandoned slots.
-    fn next(&mut self) -> Option<(u64, usize, u32)> {
+    /// cancelled, garbage and abandoned slots. Bounded: it looks at no more
+    /// than a lap of slots per call, whatever the ring holds.
+    fn next(&mut self) -> Result<Option<(u64, usize, u32)>, RecvError> {
         let count = self.map.config.slot_count as u64;
-        loop {
+        for _ in 0..count {
             let h = self.map.header();
             let pos = h.tail.load(Ordering::Relaxed);
             let index = (pos & (count - 1)) as usize;
             let slot = self.map.slot(index);
             let seq = slot.seq.load(Ordering::Acquire);
-            if seq == pos + 1 {
+            let head = h.head.load(Ordering::Acquire);
+            // Those loads may have been what found the file truncated (and read zeros).
+            if self.map.broken() {
+                return Err(RecvError::Broken);
+            }
+            // Producers are at most a lap ahead, and the slot at the tail is
+            // free (`pos`) or published (`pos + 1`): anything else is garbage.
+            if head.wrapping_sub(pos) > count || (seq != pos && seq != pos.wrapping_add(1)) {
+                self.reset();
+                return Err(RecvError::Reset);
+            }
+            if seq == pos.wrapping_add(1) {
                 self.stuck = None;
                 let len = slot.len.load(Ordering::Relaxed);
                 if len == CANCELLED {
@@ -319,30 +394,51 @@ impl Receiver {
                     self.release(pos, index);
                     continue;
                 }
-                return Some((pos, index, len));
+                return Ok(Some((pos, index, len)));
             }
-            if h.head.load(Ordering::Acquire) <= pos {
+            if head == pos {
                 self.stuck = None;
-                return None;
+                return Ok(None);
             }
-            // Reserved, not published (or a slot scribbled over): wait for its writer, within reason.
+            // Reserved, not published: wait for its writer, within reason.
             if !give_up_on(&mut self.stuck, pos, slot.writer.load(Ordering::Relaxed)) {
-                return None;
+                return Ok(None);
             }
-            if slot.seq.compare_exchange(seq, pos + count, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                let counter = if seq == pos { &h.skipped_dead } else { &h.garbage };
-                counter.fetch_add(1, Ordering::Relaxed);
-                h.tail.store(pos + 1, Ordering::Release);
+            if slot.seq.compare_exchange(seq, pos.wrapping_add(count), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                h.skipped_dead.fetch_add(1, Ordering::Relaxed);
+                h.tail.store(pos.wrapping_add(1), Ordering::Release);
             }
             self.stuck = None;
         }
+        // A lap of skipped slots: the rest on the next call.
+        self.stuck = Some((u64::MAX, Instant::now(), Instant::now()));
+        Ok(None)
+    }
+
+    /// Empties a ring whose counters or sequence numbers make no sense: every
+    /// slot free for the lap starting at the tail. A producer caught halfway
+    /// loses its message (its publish fails); what was queued is dropped.
+    fn reset(&mut self) {
+        let h = self.map.header();
+        let count = self.map.config.slot_count as u64;
+        let tail = h.tail.load(Ordering::Relaxed);
+        for i in 0..count {
+            let pos = tail.wrapping_add(i);
+            let slot = self.map.slot((pos & (count - 1)) as usize);
+            slot.len.store(0, Ordering::Relaxed);
+            slot.writer.store(0, Ordering::Relaxed);
+            slot.seq.store(pos, Ordering::Release);
+        }
+        h.head.store(tail, Ordering::Release);
+        h.garbage.fetch_add(1, Ordering::Relaxed);
+        self.stuck = None;
     }
 
     fn release(&self, pos: u64, index: usize) {
         let h = self.map.header();
         let count = self.map.config.slot_count as u64;
-        self.map.slot(index).seq.store(pos + count, Ordering::Release);
-        h.tail.store(pos + 1, Ordering::Release);
+        self.map.slot(index).seq.store(pos.wrapping_add(count), Ordering::Release);
+        h.tail.store(pos.wrapping_add(1), Ordering::Release);
     }
 }
 
@@ -361,7 +457,7 @@ fn give_up_on(stuck: &mut Option<(u64, Instant, Instant)>, pos: u64, writer: u32
         Some((p, since, look)) if p == pos => (since, look),
         _ => {
             *stuck = Some((pos, now, now));
-            (now, now - STUCK_RECHECK)
+            (now, now.checked_sub(STUCK_RECHECK).unwrap_or(now))
         }
     };
     if now.duration_since(since) >= ABANDON_AFTER {
@@ -406,7 +502,7 @@ impl Drop for Message<'_> {
     fn drop(&mut self) {
         // Only the consumer writes `received`: no read-modify-write needed.
         let received = &self.rx.header().received;
-        received.store(received.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        received.store(received.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         self.rx.release(self.pos, self.index);
     }
 }
@@ -414,6 +510,7 @@ impl Drop for Message<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::sync::atomic::AtomicUsize;
 
     /// A unique engine name per test, so tests run in parallel.
@@ -586,10 +683,120 @@ mod tests {
     }
 
     #[test]
+    fn names_carry_the_uid_and_files_are_owner_only_whatever_the_umask() {
+        let e = engine("umask");
+        let path = path_of(&e, "c").unwrap();
+        assert_eq!(path.to_str().unwrap(), format!("/dev/shm/clavm-{}-{e}.c", crate::uid()));
+        // SAFETY: umask only changes this process's creation mask; restored below.
+        let old = unsafe { libc::umask(0) };
+        let rx = Receiver::create(&e, "c", Config::new(Mode::Spsc, 8, 2));
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let _rx = rx.unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), crate::uid());
+    }
+
+    #[test]
+    fn a_link_in_place_of_a_channel_is_not_followed() {
+        let e = engine("link");
+        let path = path_of(&e, "c").unwrap();
+        let target = std::env::temp_dir().join(format!("clavm-link-target-{e}"));
+        std::fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(matches!(Sender::open(&e, "c"), Err(Error::Corrupt { .. })));
+        // Ours (we made the link): replaced by the channel, the target untouched.
+        let _rx = Receiver::create(&e, "c", Config::new(Mode::Spsc, 8, 2)).unwrap();
+        assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        std::fs::remove_file(&target).unwrap();
+    }
+
+    #[test]
+    fn a_bad_sequence_number_fails_a_send_at_once_and_the_consumer_resets_the_ring() {
+        let e = engine("badseq");
+        let mut rx = Receiver::create(&e, "c", Config::new(Mode::Mpsc, 16, 4)).unwrap();
+        let tx = Sender::open(&e, "c").unwrap();
+        tx.try_send_bytes(b"one").unwrap();
+        // The next producer's slot says "taken" but nobody moved `head`: no spinning on it.
+        rx.map.slot(1).seq.store(1 << 40, Ordering::Relaxed);
+        assert_eq!(tx.try_send_bytes(b"two"), Err(SendError::Garbage));
+        assert_eq!(&*rx.try_recv_bytes().unwrap(), b"one");
+        // The consumer arrives at the bad slot: the ring is reset, said once, and works again.
+        assert_eq!(rx.try_recv_bytes().err(), Some(RecvError::Reset));
+        tx.try_send_bytes(b"three").unwrap();
+        assert_eq!(&*rx.try_recv_bytes().unwrap(), b"three");
+        // A head far ahead of the tail: reset too.
+        rx.header().head.store(u64::MAX - 3, Ordering::Relaxed);
+        assert_eq!(rx.recv_bytes(Wait::Sleep, Duration::from_millis(10)).err(), Some(RecvError::Reset));
+        tx.try_send_bytes(b"four").unwrap();
+        assert_eq!(&*rx.try_recv_bytes().unwrap(), b"four");
+        assert!(rx.stats().garbage >= 3);
+    }
+
+    #[test]
+    fn a_truncated_file_is_abandoned_without_sigbus_and_its_owner_renews_it() {
+        let e = engine("trunc");
+        let mut rx = Receiver::create(&e, "c", Config::new(Mode::Mpsc, 8192, 4)).unwrap();
+        let tx = Sender::open(&e, "c").unwrap();
+        tx.try_send_bytes(b"before").unwrap();
+        let path = path_of(&e, "c").unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        // Every access past the end would be a SIGBUS: caught, and the channel abandoned.
+        assert_eq!(rx.try_recv_bytes().err(), Some(RecvError::Broken));
+        assert_eq!(tx.try_send_bytes(b"after"), Err(SendError::Broken));
+        assert!(rx.is_owner());
+        let mut rx = rx.renew().unwrap();
+        assert!(rx.intact());
+        assert!(!tx.intact(), "a sender of the replaced file knows to open again");
+        let tx = Sender::open(&e, "c").unwrap();
+        assert!(tx.intact());
+        tx.try_send_bytes(b"renewed").unwrap();
+        assert_eq!(&*rx.try_recv_bytes().unwrap(), b"renewed");
+        // A half-truncated file is refused on open (sizes do not match), not mapped past its end.
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1000).unwrap();
+        assert!(matches!(Sender::open(&e, "c"), Err(Error::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_fault_outside_any_channel_still_kills_the_process() {
+        let e = engine("bus");
+        // In a child: a SIGBUS in a mapping that is not a channel is not swallowed by the guard.
+        if let Ok(e) = std::env::var("CLAVM_CHANNEL_BUS_CHILD") {
+            let _rx = Receiver::create(&e, "c", Config::new(Mode::Spsc, 8, 2)).unwrap();
+            let file = tempfile::tempfile().unwrap();
+            file.set_len(4096).unwrap();
+            use std::os::fd::AsRawFd;
+            // SAFETY: a shared mapping of our own temporary file; reading it after truncation is the test.
+            unsafe {
+                let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0);
+                assert_ne!(p, libc::MAP_FAILED);
+                file.set_len(0).unwrap();
+                let v = std::ptr::read_volatile(p as *const u8);
+                println!("read {v} past the end and lived");
+            }
+            std::process::exit(0);
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "ring::tests::a_fault_outside_any_channel_still_kills_the_process", "--nocapture"])
+            .env("CLAVM_CHANNEL_BUS_CHILD", &e)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(libc::SIGBUS), "{out:?}");
+        assert_eq!(crate::remove_stale(&e).unwrap(), 1, "the dead child's channel is swept");
+    }
+
+    #[test]
     fn a_garbage_file_is_refused_and_replaced_by_the_next_owner() {
         let e = engine("garbage");
         let path = path_of(&e, "c").unwrap();
         std::fs::write(&path, vec![0x5a; 4096]).unwrap();
+        // Ours but readable by others: not trusted, whatever it holds.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(Sender::open(&e, "c"), Err(Error::OpenToOthers { mode: 0o644, .. })));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(Sender::open(&e, "c"), Err(Error::Corrupt { .. })));
         let mut rx = Receiver::create(&e, "c", Config::new(Mode::Spsc, 8, 2)).unwrap();
         Sender::open(&e, "c").unwrap().try_send_bytes(b"ok").unwrap();

@@ -3,10 +3,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clavm_channel::{Error as ChannelError, Receiver, SendError, Sender, Wait};
+use clavm_channel::{Error as ChannelError, Receiver, RecvError, SendError, Sender, Wait};
 
 use crate::protocol::{
-    reply_config, ParamKind, ParamMsg, Reply, Submit, MAX_NAME_BYTES, MAX_PATCH_BYTES, PARAM_CHANNEL, SUBMIT_CHANNEL,
+    reply_config, Malformed, ParamKind, ParamMsg, Reply, Submit, MAX_NAME_BYTES, MAX_PATCH_BYTES, PARAM_CHANNEL,
+    SUBMIT_CHANNEL,
 };
 
 /// While waiting for a reply, how often to look whether the engine still runs.
@@ -24,6 +25,8 @@ pub enum SubmitError {
     TooLarge { name: String, len: usize, max: usize },
     #[error("the engine's submit queue is full; try again")]
     Busy,
+    #[error("the engine's parameter queue is full; try again")]
+    ParamQueueFull,
     #[error(transparent)]
     Channel(#[from] ChannelError),
 }
@@ -78,8 +81,16 @@ impl Client {
         // Reply channels of clients that were killed are never created again: sweep them.
         let _ = clavm_channel::remove_stale(engine);
         static N: AtomicU64 = AtomicU64::new(0);
-        let reply_name = format!("reply-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let reply = Receiver::create(engine, &reply_name, reply_config())?;
+        // A name of ours someone else took (squatted) is skipped, never used: take the next.
+        let mut tries = 0;
+        let (reply, reply_name) = loop {
+            let name = format!("reply-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+            match Receiver::create(engine, &name, reply_config()) {
+                Ok(r) => break (r, name),
+                Err(ChannelError::NotOurs { .. } | ChannelError::InUse { .. }) if tries < 16 => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         Ok(Client { engine: engine.to_string(), submit, reply, reply_name, next_request: 1 })
     }
 
@@ -87,9 +98,10 @@ impl Client {
         &self.engine
     }
 
-    /// Whether the engine this client talks to still runs.
+    /// Whether the engine this client talks to still runs, on the channel we
+    /// hold (it replaces a submit channel whose file was cut or changed).
     pub fn engine_alive(&self) -> bool {
-        self.submit.owner_alive()
+        self.submit.owner_alive() && self.submit.intact()
     }
 
     /// Sends `code` (shown as `name` in diagnostics) and waits up to `timeout` for the reply.
@@ -104,17 +116,27 @@ impl Client {
         let request = self.next_request;
         self.next_request += 1;
         let msg = Submit { request, reply: &self.reply_name, name: &name[..cut], code };
-        let deadline = Instant::now() + timeout;
-        let mut grant = match self.submit.try_reserve(msg.encoded_len()) {
-            Ok(g) => g,
-            Err(SendError::Full) if !self.submit.owner_alive() => {
-                return Err(self.not_responding("its process has exited"));
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout).unwrap_or(start);
+        let mut grant = loop {
+            match self.submit.try_reserve(msg.encoded_len()) {
+                Ok(g) => break g,
+                Err(SendError::Full) if !self.submit.owner_alive() => {
+                    return Err(self.not_responding("its process has exited"));
+                }
+                Err(SendError::Full | SendError::Abandoned) => return Err(SubmitError::Busy),
+                Err(SendError::TooLarge { len, max }) => {
+                    return Err(SubmitError::TooLarge { name: name.to_string(), len, max })
+                }
+                Err(SendError::Broken) => return Err(self.not_responding("its submit channel was truncated")),
+                // The engine resets a scribbled ring when it next looks at it: try again until the deadline.
+                Err(SendError::Garbage) => {
+                    if Instant::now() + RECONNECT > deadline {
+                        return Err(self.not_responding("its submit channel holds garbage"));
+                    }
+                    std::thread::sleep(RECONNECT);
+                }
             }
-            Err(SendError::Full) => return Err(SubmitError::Busy),
-            Err(SendError::TooLarge { len, max }) => {
-                return Err(SubmitError::TooLarge { name: name.to_string(), len, max })
-            }
-            Err(SendError::Abandoned) => return Err(SubmitError::Busy),
         };
         let len = msg.encode(grant.bytes_mut());
         grant.commit(len).map_err(|_| SubmitError::Busy)?;
@@ -125,6 +147,7 @@ impl Client {
             }
             let got = match self.reply.recv_bytes(Wait::Sleep, (deadline - now).min(LIVENESS_CHECK)) {
                 Ok(m) => Some(Reply::decode(&m)),
+                Err(RecvError::Broken) => Some(Err(Malformed("reply channel that was truncated".into()))),
                 Err(_) => None,
             };
             match got {
@@ -155,5 +178,49 @@ pub fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> Result<R
 /// Sets a live parameter in `engine` (fire and forget: it reaches `play()` within a block).
 pub fn set_param(engine: &str, kind: ParamKind, index: u32, value: f64) -> Result<(), SubmitError> {
     let tx = Sender::open(engine, PARAM_CHANNEL).map_err(|e| connect_error(engine, e))?;
-    tx.try_send(&ParamMsg::new(kind, index, value)).map_err(|_| SubmitError::Busy)
+    match tx.try_send(&ParamMsg::new(kind, index, value)) {
+        Ok(()) => Ok(()),
+        Err(SendError::Full | SendError::Abandoned) => Err(SubmitError::ParamQueueFull),
+        Err(SendError::Garbage) => Err(SubmitError::NotResponding {
+            engine: engine.to_string(),
+            why: "its param channel holds garbage (it resets it when it next reads; try again)".into(),
+        }),
+        Err(SendError::Broken) => Err(SubmitError::NotResponding {
+            engine: engine.to_string(),
+            why: "its param channel was truncated".into(),
+        }),
+        Err(e @ SendError::TooLarge { .. }) => Err(SubmitError::NotResponding {
+            engine: engine.to_string(),
+            why: format!("its param channel is not a param channel ({e})"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{param_config, submit_config};
+    use std::os::unix::fs::FileExt;
+
+    #[test]
+    fn a_scribbled_submit_ring_ends_a_send_at_its_deadline_and_a_full_param_ring_is_named() {
+        let engine = format!("client{}", std::process::id());
+        // An "engine" that never reads: its submit ring's first slot says "taken" though nobody took it.
+        let _submit = Receiver::create(&engine, SUBMIT_CHANNEL, submit_config()).unwrap();
+        let path = clavm_channel::path_of(&engine, SUBMIT_CHANNEL).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&(1u64 << 40).to_ne_bytes(), 320).unwrap();
+        let e = send(&engine, "a.c", "void play(void) {}", Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(&e, SubmitError::NotResponding { why, .. } if why.contains("garbage")), "{e}");
+        assert_eq!(e.exit_code(), 2);
+
+        let _param = Receiver::create(&engine, PARAM_CHANNEL, param_config()).unwrap();
+        let mut last = Ok(());
+        for _ in 0..=param_config().slot_count {
+            last = set_param(&engine, ParamKind::P, 0, 0.5);
+        }
+        let e = last.unwrap_err();
+        assert!(matches!(e, SubmitError::ParamQueueFull), "{e}");
+        assert_eq!(e.to_string(), "the engine's parameter queue is full; try again");
+    }
 }

@@ -39,7 +39,7 @@ fn error_json(e: &SubmitError) -> serde_json::Value {
     let status = match e {
         SubmitError::NotResponding { .. } => "not_responding",
         SubmitError::TooLarge { .. } => "too_large",
-        SubmitError::Busy => "busy",
+        SubmitError::Busy | SubmitError::ParamQueueFull => "busy",
         SubmitError::Channel(_) => "error",
     };
     failure(status, &e.to_string())

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clavm_audio::live::tap::{open_tap, read_tap};
+use clavm_audio::live::tap::{decode_tap, open_tap};
 use clavm_audio::render::{WavFile, WavFormat};
-use clavm_channel::Wait;
+use clavm_channel::{RecvError, Wait};
 
 #[derive(clap::Args)]
 pub struct TapArgs {
@@ -31,34 +31,52 @@ pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
     let mut rx = open_tap(&engine).with_context(|| format!("opening the tap of engine '{engine}'"))?;
     let dropped_before = rx.stats().dropped_full;
     let mut writer: Option<WavFile> = None;
-    let (mut frames, mut wanted, mut rate) = (0u64, u64::MAX, 0.0);
+    let (mut frames, mut wanted, mut rate, mut channels) = (0u64, u64::MAX, 0.0, 0u32);
     let mut next_frame = None;
     let mut gaps = 0u64;
+    let mut samples = Vec::new();
     let t0 = Instant::now();
     while frames < wanted {
         if t0.elapsed() > Duration::from_secs_f64(a.seconds + 5.0) {
-            anyhow::bail!("the engine stopped playing ({} of {} frames recorded)", frames, wanted);
+            if writer.is_none() {
+                anyhow::bail!("engine '{engine}' sent no audio on its tap in {:.1} s", a.seconds + 5.0);
+            }
+            anyhow::bail!("the engine stopped playing ({frames} of {wanted} frames recorded)");
         }
-        let Ok(m) = rx.recv_bytes(Wait::Sleep, Duration::from_millis(500)) else { continue };
-        let Some((h, samples)) = read_tap(&m) else { continue };
+        let m = match rx.recv_bytes(Wait::Sleep, Duration::from_millis(500)) {
+            Ok(m) => m,
+            Err(RecvError::Broken) => anyhow::bail!("the tap of engine '{engine}' was truncated under this reader"),
+            // Garbage reset (a gap, counted below) or nothing yet.
+            Err(_) => continue,
+        };
+        let h = decode_tap(&m, &mut samples).map_err(|e| anyhow::anyhow!("engine '{engine}': {e}"))?;
         drop(m);
+        if writer.as_ref().is_some_and(|_| h.sample_rate != rate || h.channels != channels) {
+            anyhow::bail!(
+                "engine '{engine}': the tap changed from {channels} channels at {rate} Hz to {} at {} Hz mid-recording",
+                h.channels,
+                h.sample_rate
+            );
+        }
         if writer.is_none() {
+            channels = h.channels;
             rate = h.sample_rate;
             wanted = (a.seconds * rate).round() as u64;
             let file = WavFile::create(&a.output, h.channels as usize, rate as u32, WavFormat::Float32)
                 .with_context(|| format!("creating {}", a.output.display()))?;
             writer = Some(file);
         }
-        if next_frame.is_some_and(|n| n != h.frame) {
+        if next_frame.is_some_and(|n: u64| n != h.frame) {
             gaps += 1;
         }
-        next_frame = Some(h.frame + h.frames as u64);
-        let w = writer.as_mut().expect("created above");
+        next_frame = Some(h.frame.wrapping_add(h.frames as u64));
+        let Some(w) = writer.as_mut() else { continue };
         let take = (h.frames as u64).min(wanted - frames) as usize * h.channels as usize;
         w.write(&samples[..take])?;
         frames += (take / h.channels.max(1) as usize) as u64;
     }
-    writer.expect("recorded something").finish()?;
+    let Some(writer) = writer else { anyhow::bail!("the engine sent nothing to record") };
+    writer.finish()?;
     let dropped = rx.stats().dropped_full - dropped_before;
     eprintln!(
         "clavm: recorded {:.2} s at {rate} Hz to {}{}",

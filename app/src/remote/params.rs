@@ -208,6 +208,12 @@ fn serve_channel(mut rx: Receiver, table: &ParamTable, stats: &InputStats, stop:
     let mut complaints = Complaints(0);
     while !stop.load(Ordering::Relaxed) {
         match rx.recv::<ParamMsg>(Wait::Sleep, IDLE) {
+            Err(e @ (RecvError::Reset | RecvError::Broken | RecvError::Timeout)) => {
+                match super::submit::recover(rx, e, "param") {
+                    Some(r) => rx = r,
+                    None => return,
+                }
+            }
             Ok(m) => {
                 let p = m.decode().and_then(|(kind, index, value)| param(kind, index as i64, value));
                 if !apply(table, stats, p) {

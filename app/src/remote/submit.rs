@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clavm_audio::live::{LiveEngine, LiveEvent, SubmitId, Submitter};
 use clavm_audio::PatchSource;
-use clavm_channel::{Receiver, Sender, Wait};
+use clavm_channel::{Receiver, RecvError, Sender, Wait};
 use clavm_submit::protocol::{submit_config, Outcome, Reply, Submit, SUBMIT_CHANNEL};
 
 /// How often the server threads look at their stop flag while idle.
@@ -84,37 +84,81 @@ impl Drop for SubmitServer {
     }
 }
 
+/// What a receive loop does about a channel that failed it: a ring of
+/// garbage was reset (said, then served on); a file that was cut, changed or
+/// removed is replaced by a fresh channel (said), or, if that fails too,
+/// given up (said: the engine plays on without that input). A timeout is
+/// when the file is looked at. `None`: stop serving.
+pub(crate) fn recover(rx: Receiver, e: RecvError, what: &str) -> Option<Receiver> {
+    let e = match e {
+        RecvError::Timeout if !rx.intact() => RecvError::Broken,
+        e => e,
+    };
+    match e {
+        RecvError::Reset => {
+            eprintln!("clavm: the {what} channel held garbage: reset (anything queued on it was dropped)");
+            Some(rx)
+        }
+        RecvError::Broken => {
+            match rx.renew() {
+                Ok(rx) => {
+                    eprintln!("clavm: the {what} channel's file was cut or changed: replaced by a new one");
+                    Some(rx)
+                }
+                Err(e) => {
+                    eprintln!("clavm: the {what} channel's file was cut or changed and cannot be replaced ({e}): no more {what}s");
+                    None
+                }
+            }
+        }
+        _ => Some(rx),
+    }
+}
+
 fn receive(mut rx: Receiver, engine: &str, submitter: Submitter, pending: &Mutex<Pending>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let Ok(msg) = rx.recv_bytes(Wait::Sleep, IDLE) else { continue };
-        let submit = match Submit::decode(&msg) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("clavm: ignored a submit: {e}");
+        let e = match rx.recv_bytes(Wait::Sleep, IDLE) {
+            Ok(msg) => {
+                serve_one(&msg, engine, &submitter, pending);
                 continue;
             }
+            Err(e) => e,
         };
-        let reply = match Sender::open(engine, submit.reply) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!(
-                    "clavm: a submit of {} came without a usable reply channel ({e}); not installed",
-                    submit.name
-                );
-                continue;
+        if matches!(e, RecvError::Reset | RecvError::Broken | RecvError::Timeout) {
+            match recover(rx, e, "submit") {
+                Some(r) => rx = r,
+                None => return,
             }
-        };
-        let source = PatchSource {
-            name: submit.name.to_string(),
-            text: submit.code.to_string(),
-            dir: Path::new(submit.name).parent().filter(|d| d.is_dir()).map(Path::to_path_buf),
-        };
-        let waiting = Waiting { reply, request: submit.request };
-        // Hold the lock across the submit: its outcome cannot be looked up before it is recorded.
-        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-        let id = submitter.submit(source);
-        p.by_submit.insert(id, waiting);
+        }
     }
+}
+
+/// One submit off the channel: decoded (or refused, said), handed to the engine.
+fn serve_one(msg: &[u8], engine: &str, submitter: &Submitter, pending: &Mutex<Pending>) {
+    let submit = match Submit::decode(msg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("clavm: ignored a submit: {e}");
+            return;
+        }
+    };
+    let reply = match Sender::open(engine, submit.reply) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("clavm: a submit of {} came without a usable reply channel ({e}); not installed", submit.name);
+            return;
+        }
+    };
+    let source = PatchSource {
+        name: submit.name.to_string(),
+        text: submit.code.to_string(),
+        dir: Path::new(submit.name).parent().filter(|d| d.is_dir()).map(Path::to_path_buf),
+    };
+    let waiting = Waiting { reply, request: submit.request };
+    // Hold the lock across the submit: its outcome cannot be looked up before it is recorded.
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    let id = submitter.submit(source);
+    p.by_submit.insert(id, waiting);
 }
 
 fn answer(events: std::sync::mpsc::Receiver<LiveEvent>, pending: &Mutex<Pending>, stop: &AtomicBool) {

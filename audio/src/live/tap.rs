@@ -77,26 +77,70 @@ impl Tap {
 /// nobody read (up to [`TAP_SLOTS`], old) are skipped.
 pub fn open_tap(engine: &str) -> Result<clavm_channel::Receiver, clavm_channel::Error> {
     let mut rx = clavm_channel::Receiver::open(engine, TAP_CHANNEL)?;
-    while rx.try_recv_bytes().is_ok() {}
+    // Bounded: a producer that never stops (or a scribbled ring) cannot keep us here.
+    for _ in 0..2 * TAP_SLOTS {
+        if rx.try_recv_bytes().is_err() {
+            break;
+        }
+    }
     Ok(rx)
 }
 
-/// Splits a tap message into its header and samples; `None` if it is not one.
+/// The sample rates a tap may claim.
+pub const TAP_RATES: std::ops::RangeInclusive<f64> = 1000.0..=1_536_000.0;
+/// The channel counts a tap may claim.
+pub const TAP_CHANNELS: std::ops::RangeInclusive<u32> = 1..=64;
+
+/// Why a tap message cannot be used: the tap is another process's memory,
+/// so a forged or scribbled one must end a reader with a sentence, not a panic.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadTap {
+    #[error("a tap message of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("the tap claims a sample rate of {0} Hz (a tap plays at 1000..=1536000 Hz)")]
+    Rate(f64),
+    #[error("the tap claims {0} channels (a tap has 1..=64)")]
+    Channels(u32),
+    #[error("the tap claims {0} frames in one block (at most {TAP_MAX_FRAMES})")]
+    Frames(u32),
+    #[error("the tap message is {len} bytes where its header says {expected}")]
+    Length { len: usize, expected: usize },
+}
+
+/// Checks a tap message and splits it into its header and samples (into a
+/// buffer the caller reuses: a reader that runs every frame allocates
+/// nothing once warm).
+pub fn decode_tap(bytes: &[u8], samples: &mut Vec<f32>) -> Result<TapHeader, BadTap> {
+    let hl = std::mem::size_of::<TapHeader>();
+    let h: TapHeader = bytemuck::pod_read_unaligned(bytes.get(..hl).ok_or(BadTap::Short(bytes.len()))?);
+    if !TAP_RATES.contains(&h.sample_rate) {
+        return Err(BadTap::Rate(h.sample_rate));
+    }
+    if !TAP_CHANNELS.contains(&h.channels) {
+        return Err(BadTap::Channels(h.channels));
+    }
+    if h.frames as usize > TAP_MAX_FRAMES {
+        return Err(BadTap::Frames(h.frames));
+    }
+    // Both bounded above: no overflow.
+    let expected = hl + h.frames as usize * h.channels as usize * 4;
+    if bytes.len() != expected {
+        return Err(BadTap::Length { len: bytes.len(), expected });
+    }
+    samples.clear();
+    samples.extend(bytes[hl..].chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
+    Ok(h)
+}
+
+/// Splits a tap message into its header and samples; `None` if it is not a valid one.
 pub fn read_tap(bytes: &[u8]) -> Option<(TapHeader, Vec<f32>)> {
     let mut samples = Vec::new();
     read_tap_into(bytes, &mut samples).map(|h| (h, samples))
 }
 
-/// As [`read_tap`], into a buffer the caller reuses (a reader that runs
-/// every frame allocates nothing once warm).
+/// As [`read_tap`], into a buffer the caller reuses; see [`decode_tap`] for why not.
 pub fn read_tap_into(bytes: &[u8], samples: &mut Vec<f32>) -> Option<TapHeader> {
-    let hl = std::mem::size_of::<TapHeader>();
-    let h: TapHeader = bytemuck::pod_read_unaligned(bytes.get(..hl)?);
-    let n = (h.frames as usize).checked_mul(h.channels as usize)?;
-    let body = bytes.get(hl..hl.checked_add(n.checked_mul(4)?)?).filter(|b| bytes.len() == hl + b.len())?;
-    samples.clear();
-    samples.extend(body.chunks_exact(4).map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
-    Some(h)
+    decode_tap(bytes, samples).ok()
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: comparable across processes (unlike
@@ -143,5 +187,37 @@ mod tests {
         }
         assert_eq!(rx.stats().dropped_full, 10);
         assert!(read_tap(&[1, 2, 3]).is_none());
+    }
+
+    fn forged(h: TapHeader, samples: usize) -> Vec<u8> {
+        let mut bytes = bytemuck::bytes_of(&h).to_vec();
+        bytes.resize(bytes.len() + samples * 4, 0);
+        bytes
+    }
+
+    #[test]
+    fn a_forged_tap_header_is_refused_with_a_reason() {
+        let good = TapHeader {
+            frame: 0,
+            sample_rate: 48000.0,
+            published_ns: 0,
+            channels: 2,
+            frames: 4,
+            dsp_load: 0.0,
+            _pad: 0,
+        };
+        let mut s = Vec::new();
+        assert_eq!(decode_tap(&forged(good, 8), &mut s).map(|h| h.frames), Ok(4));
+        assert_eq!(s.len(), 8);
+        let nan = decode_tap(&forged(TapHeader { sample_rate: f64::NAN, ..good }, 8), &mut s).unwrap_err();
+        assert!(matches!(nan, BadTap::Rate(r) if r.is_nan()));
+        assert_eq!(decode_tap(&forged(TapHeader { sample_rate: 0.0, ..good }, 8), &mut s), Err(BadTap::Rate(0.0)));
+        assert_eq!(decode_tap(&forged(TapHeader { channels: 0, ..good }, 0), &mut s), Err(BadTap::Channels(0)));
+        assert_eq!(
+            decode_tap(&forged(TapHeader { frames: u32::MAX, channels: 64, ..good }, 8), &mut s),
+            Err(BadTap::Frames(u32::MAX))
+        );
+        assert_eq!(decode_tap(&forged(good, 7), &mut s), Err(BadTap::Length { len: 40 + 28, expected: 40 + 32 }));
+        assert!(BadTap::Rate(f64::NAN).to_string().contains("NaN Hz"));
     }
 }
