@@ -52,6 +52,36 @@ fn message(p: Param) -> ParamMsg {
     }
 }
 
+/// A sender on the engine's param channel that opens it again when the
+/// engine has replaced it (a cut or scribbled file: see docs/REMOTE.md), so
+/// that OSC and ALSA MIDI keep reaching the engine. The check (two `stat`s)
+/// runs at most every `RECHECK`.
+struct ParamSender {
+    engine: String,
+    tx: Sender,
+    checked: std::time::Instant,
+}
+
+const RECHECK: Duration = Duration::from_millis(250);
+
+impl ParamSender {
+    fn new(engine: &str, tx: Sender) -> ParamSender {
+        ParamSender { engine: engine.to_string(), tx, checked: std::time::Instant::now() }
+    }
+
+    fn get(&mut self) -> &Sender {
+        if self.checked.elapsed() >= RECHECK {
+            self.checked = std::time::Instant::now();
+            if !self.tx.intact() {
+                if let Ok(tx) = Sender::open(&self.engine, PARAM_CHANNEL) {
+                    self.tx = tx;
+                }
+            }
+        }
+        &self.tx
+    }
+}
+
 /// Sends a checked change to the param channel (a full channel counts the drop itself).
 fn forward(tx: &Sender, stats: &InputStats, p: Option<Param>) -> bool {
     match p {
@@ -144,11 +174,11 @@ impl ParamInputs {
         match osc_port.map(|port| (port, UdpSocket::bind(("127.0.0.1", port)))) {
             Some((port, Ok(socket))) => {
                 socket.set_read_timeout(Some(IDLE))?;
-                let (tx, stats, stop) = (sender()?, stats.clone(), stop.clone());
+                let (tx, stats, stop) = (ParamSender::new(engine_name, sender()?), stats.clone(), stop.clone());
                 threads.push(
                     std::thread::Builder::new()
                         .name("clavm-osc".into())
-                        .spawn(move || serve_osc(socket, &tx, &stats, &stop))?,
+                        .spawn(move || serve_osc(socket, tx, &stats, &stop))?,
                 );
                 eprintln!("clavm: OSC on udp://127.0.0.1:{port} (/clavm/p, /clavm/i, /clavm/cc)");
             }
@@ -175,7 +205,7 @@ impl ParamInputs {
         // Auto asks only where the kernel has a sequencer (alsa-lib prints its own error otherwise).
         let want_alsa = midi == Midi::Alsa || (midi == Midi::Auto && std::path::Path::new("/dev/snd/seq").exists());
         let alsa_midi = if want_alsa {
-            match alsa_midi(sender()?, stats.clone()) {
+            match alsa_midi(ParamSender::new(engine_name, sender()?), stats.clone()) {
                 Ok(c) => Some(c),
                 Err(e) if midi == Midi::Auto => {
                     tracing::info!("no ALSA sequencer MIDI input: {e:#}");
@@ -305,14 +335,17 @@ fn osc_packet(packet: &[u8], tx: &Sender, stats: &InputStats, complaints: &mut C
 /// engine's main thread, so a flood competes with nothing the audio needs.
 /// Its cost per datagram is bounded by `osc::MAX_PACKET`, and the kernel
 /// drops what it cannot take: the socket's buffer is the only queue.
-fn serve_osc(socket: UdpSocket, tx: &Sender, stats: &InputStats, stop: &AtomicBool) {
+fn serve_osc(socket: UdpSocket, mut tx: ParamSender, stats: &InputStats, stop: &AtomicBool) {
     // One byte more than the largest packet, so a longer datagram (which the
     // kernel truncates to the buffer) is seen as oversized, not cut.
     let mut buf = vec![0u8; osc::MAX_PACKET + 1];
     let mut complaints = Complaints(0);
     while !stop.load(Ordering::Relaxed) {
-        let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
-        osc_packet(&buf[..n], tx, stats, &mut complaints);
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            tx.get();
+            continue;
+        };
+        osc_packet(&buf[..n], tx.get(), stats, &mut complaints);
     }
 }
 
@@ -355,7 +388,7 @@ fn jack_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<jack::AsyncCl
     Ok(active)
 }
 
-fn alsa_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiInputConnection<()>> {
+fn alsa_midi(mut tx: ParamSender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiInputConnection<()>> {
     use midir::os::unix::VirtualInput;
     let input = midir::MidiInput::new("clavm").context("opening the ALSA sequencer")?;
     let conn = input
@@ -364,7 +397,7 @@ fn alsa_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiIn
             move |_, bytes, _| {
                 stats.midi_events.fetch_add(1, Ordering::Relaxed);
                 if let Some((cc, v)) = control_change(bytes) {
-                    let _ = tx.try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
+                    let _ = tx.get().try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
                 }
             },
             (),
@@ -377,6 +410,21 @@ fn alsa_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<midir::MidiIn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_param_sender_follows_the_engine_to_a_replaced_channel() {
+        // The engine replaces a cut or scribbled param channel with a new file
+        // under the same name; OSC's sender must find the new one by itself.
+        let engine = format!("t-reopen-{}", std::process::id());
+        let rx = Receiver::create(&engine, PARAM_CHANNEL, param_config()).unwrap();
+        let mut tx = ParamSender::new(&engine, Sender::open(&engine, PARAM_CHANNEL).unwrap());
+        let mut rx = rx.renew().unwrap();
+        assert!(!tx.tx.intact(), "the old file is no longer under the name");
+        tx.checked -= RECHECK;
+        tx.get().try_send(&message(Param::P(3, 0.75))).unwrap();
+        let m: ParamMsg = rx.recv(Wait::Sleep, Duration::from_secs(1)).expect("reached the new channel");
+        assert_eq!(m, message(Param::P(3, 0.75)));
+    }
     use rosc::{OscMessage, OscPacket, OscType};
 
     /// `addr` with `args`, encoded by rosc and decoded by us, mapped to a parameter.
