@@ -213,6 +213,8 @@ impl Session {
             })
             .chain(self.events.iter().flat_map(|e| match e {
                 LiveEvent::Silence { from, frames, .. } => (from.0..=from.0 + frames.0).step_by(BLOCK).collect(),
+                // Still silent when the recording ended: said at its start.
+                LiveEvent::SilenceBegan { from, .. } => (from.0..=from.0 + 48000).step_by(BLOCK).collect(),
                 _ => Vec::new(),
             }))
             .collect()

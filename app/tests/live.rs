@@ -210,6 +210,12 @@ fn late_frames(events: &[LiveEvent]) -> Vec<u64> {
             LiveEvent::Silence { from, frames: n, cause: SilenceCause::Late { .. } | SilenceCause::Stopped } => {
                 frames.extend((from.0..=from.0 + n.0).step_by(BLOCK));
             }
+            // A silence still going on when the recording ended: said, with its cause, at its start.
+            LiveEvent::SilenceBegan { from, cause: SilenceCause::Late { .. } | SilenceCause::Stopped }
+                if !events.iter().any(|e| matches!(e, LiveEvent::Silence { from: f, .. } if f == from)) =>
+            {
+                frames.extend((from.0..=from.0 + 48000).step_by(BLOCK));
+            }
             _ => {}
         }
     }

@@ -159,6 +159,12 @@ pub enum LiveEvent {
         version: u64,
         after: Duration,
     },
+    /// The output fades to silence from `from`, for `cause` (said at once;
+    /// `Silence` with its length follows when the sound returns).
+    SilenceBegan {
+        from: Frames,
+        cause: SilenceCause,
+    },
     /// A worker was replaced by a fresh process, ready after `startup`.
     WorkerReplaced {
         slot: usize,
@@ -230,6 +236,9 @@ impl LiveEvent {
                 frames.seconds(sample_rate) * 1e3,
                 cause.describe()
             ),
+            LiveEvent::SilenceBegan { from, cause } => {
+                format!("t={:.3}s: silence: {}", from.seconds(sample_rate), cause.describe())
+            }
             LiveEvent::BackupReady { version, after } => {
                 format!("version {version} has a backup again ({:.1} ms after the failure)", after.as_secs_f64() * 1e3)
             }
@@ -595,7 +604,15 @@ impl Control {
                     let failed_at = Instant::now();
                     self.replace(worker.slot);
                     self.revert_registry(worker.version, now_playing);
-                    if let Some(v) = now_playing {
+                    // The backup should be the version before the one playing:
+                    // when that one (the old side of a fade, or the backup) only
+                    // missed a deadline, it is loaded again; a twin of the version
+                    // playing would share its bugs. Otherwise the version playing.
+                    let late_previous = matches!(fault, WorkerFault::Deadline { .. })
+                        && now_playing.is_some_and(|v| worker.version < v)
+                        && self.versions.contains_key(&worker.version);
+                    let backup = if late_previous { Some(worker.version) } else { now_playing };
+                    if let Some(v) = backup {
                         if self.backfill(v) {
                             let after = failed_at.elapsed();
                             self.emit(LiveEvent::BackupReady { version: v, after });
@@ -609,6 +626,7 @@ impl Control {
                     self.emit(LiveEvent::Fault { version, kind, detail, at })
                 }
                 FromAudio::Silence { from, frames, cause } => self.emit(LiveEvent::Silence { from, frames, cause }),
+                FromAudio::SilenceBegan { from, cause } => self.emit(LiveEvent::SilenceBegan { from, cause }),
                 FromAudio::Protect(e) => self.emit(LiveEvent::Protect(e)),
             }
         }

@@ -157,6 +157,12 @@ pub enum FromAudio {
         frames: Frames,
         cause: SilenceCause,
     },
+    /// The output fades to silence from frame `from`, for `cause` (said at once;
+    /// `Silence` follows when sound returns).
+    SilenceBegan {
+        from: Frames,
+        cause: SilenceCause,
+    },
     Protect(ProtectEvent),
 }
 
@@ -527,8 +533,10 @@ impl LiveProcessor {
                 }
                 ToAudio::Crossfade(f) => self.crossfade_len = f,
                 ToAudio::Backup(w) => {
+                    // The version playing, or the one before it (the control
+                    // thread reloads a previous version that only ran late).
                     let current = self.active.map(|a| a.version);
-                    if self.backup.is_none() && current == Some(w.version) {
+                    if self.backup.is_none() && current.is_some_and(|c| w.version <= c) {
                         self.backup = Some(w);
                     } else {
                         // Not needed (any more): back to the control thread.
@@ -942,6 +950,7 @@ impl LiveProcessor {
     fn note_silence(&mut self, cause: SilenceCause) {
         if self.silence.is_none() {
             self.silence = Some((self.frame, cause));
+            self.send(FromAudio::SilenceBegan { from: Frames(self.frame), cause });
         }
     }
 
