@@ -10,6 +10,7 @@
 
 pub mod child;
 mod isolated;
+pub mod output;
 mod wire;
 
 pub use isolated::{describe_signal, render_isolated, ChildProblem};
@@ -17,6 +18,8 @@ pub use isolated::{describe_signal, render_isolated, ChildProblem};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use output::{NodeKind, Output, OutputError, Streaming};
 
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
@@ -67,8 +70,12 @@ pub enum RenderError {
     Patch(#[from] PatchError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot write {path}: {source}")]
+    /// (The OS error is the source, printed after this once by `{:#}`.)
+    #[error("cannot write {path}")]
     Write { path: PathBuf, source: std::io::Error },
+    /// The output file could not be created, written or moved into place.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// The patch (or TinyCC compiling it) crashed the render process.
     #[error("{patch}: {}", crash_text(*compiling, *at_ms, *signal, *stack_overflow))]
     Crashed {
@@ -251,78 +258,146 @@ pub enum WavFormat {
     Int24,
 }
 
-/// A WAV file being written, atomically: samples go to a temporary file beside
-/// the target, renamed into place by [`finish`](Self::finish). Dropped
-/// unfinished (an error, a failed render), the temporary file is removed, so
-/// no partial file is ever left where the complete one should be.
+/// A WAV file being written. To a regular file (or a new one), atomically:
+/// samples go to a temporary file beside the target, created exclusively
+/// without following links ([`output`]), renamed into place by
+/// [`finish`](Self::finish); dropped unfinished (an error, a failed render),
+/// the temporary file is removed. To a character device, a FIFO or `-`
+/// (stdout), streamed, with a header that leaves the length open (the
+/// RIFF and data sizes are 0xFFFFFFFF, as `sox` and `ffmpeg` write and read
+/// for pipes): a stream cannot be rewound to fill them in.
 pub struct WavFile {
-    writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
-    tmp: PathBuf,
+    sink: Option<Sink>,
+    output: Option<Output>,
     path: PathBuf,
     format: WavFormat,
 }
 
+enum Sink {
+    Seekable(hound::WavWriter<std::io::BufWriter<std::fs::File>>),
+    Stream(std::io::BufWriter<std::fs::File>),
+}
+
 impl WavFile {
     pub fn create(path: &Path, channels: usize, sample_rate: u32, format: WavFormat) -> Result<WavFile, RenderError> {
-        let err = |source: std::io::Error| RenderError::Write { path: path.to_path_buf(), source };
+        let err = |error: std::io::Error| OutputError::Io { path: path.to_path_buf(), error };
         let (bits, sample_format) = match format {
             WavFormat::Float32 => (32, hound::SampleFormat::Float),
             WavFormat::Int16 => (16, hound::SampleFormat::Int),
             WavFormat::Int24 => (24, hound::SampleFormat::Int),
         };
-        let spec = hound::WavSpec { channels: channels as u16, sample_rate, bits_per_sample: bits, sample_format };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-        let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
-        let writer = match hound::WavWriter::new(file, spec) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(err(hound_io(e)));
-            }
+        let channels = u16::try_from(channels)
+            .ok()
+            .filter(|c| (1..=crate::builtins::api::MAX_CHANNELS as u16).contains(c))
+            .ok_or(ConfigError::Channels(channels))?;
+        if sample_rate == 0 {
+            return Err(ConfigError::SampleRate(0.0).into());
+        }
+        let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
+        let (output, file) = Output::create(path, "partial", Streaming::Allowed)?;
+        let sink = if output.stream_kind().is_some() {
+            let mut w = std::io::BufWriter::new(file);
+            w.write_all(&stream_header(&spec)).map_err(err)?;
+            Sink::Stream(w)
+        } else {
+            // On error the Output is dropped here, which removes the temporary file.
+            Sink::Seekable(hound::WavWriter::new(std::io::BufWriter::new(file), spec).map_err(|e| err(hound_io(e)))?)
         };
-        Ok(WavFile { writer: Some(writer), tmp, path: path.to_path_buf(), format })
+        Ok(WavFile { sink: Some(sink), output: Some(output), path: path.to_path_buf(), format })
     }
 
-    /// Where samples go until [`finish`](Self::finish) (for crash handlers to remove).
-    pub fn temporary_path(&self) -> &Path {
-        &self.tmp
+    /// Where samples go until [`finish`](Self::finish) (for crash and signal
+    /// handlers to remove); None when streaming to a device, FIFO or stdout.
+    pub fn temporary_path(&self) -> Option<&Path> {
+        self.output.as_ref().and_then(|o| o.temporary_path())
     }
 
-    fn err(&self, e: hound::Error) -> RenderError {
-        RenderError::Write { path: self.path.clone(), source: hound_io(e) }
+    /// Whether this writes to standard output (`-`), which then carries
+    /// nothing else.
+    pub fn is_stdout(&self) -> bool {
+        self.output.as_ref().and_then(|o| o.stream_kind()) == Some(NodeKind::Stdout)
+    }
+
+    fn err(&self, error: std::io::Error) -> RenderError {
+        OutputError::Io { path: self.path.clone(), error }.into()
     }
 
     /// Appends interleaved samples.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), RenderError> {
-        let w = self.writer.as_mut().expect("not finished");
-        let result = match self.format {
-            WavFormat::Float32 => samples.iter().try_for_each(|s| w.write_sample(*s)),
-            WavFormat::Int16 => {
-                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16))
-            }
-            WavFormat::Int24 => {
-                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32))
-            }
+        let format = self.format;
+        let result = match self.sink.as_mut() {
+            None => Err(std::io::Error::other("the file is already finished")),
+            Some(Sink::Seekable(w)) => write_samples(format, samples, |bytes| match bytes {
+                Sample::F32(s) => w.write_sample(s),
+                Sample::I16(s) => w.write_sample(s),
+                Sample::I24(s) => w.write_sample(s),
+            })
+            .map_err(hound_io),
+            Some(Sink::Stream(w)) => write_samples(format, samples, |bytes| match bytes {
+                Sample::F32(s) => w.write_all(&s.to_le_bytes()),
+                Sample::I16(s) => w.write_all(&s.to_le_bytes()),
+                Sample::I24(s) => w.write_all(&s.to_le_bytes()[..3]),
+            }),
         };
         result.map_err(|e| self.err(e))
     }
 
-    /// Completes the header and moves the file into place.
+    /// Completes the header and moves the file into place (or flushes the stream).
     pub fn finish(mut self) -> Result<(), RenderError> {
-        let w = self.writer.take().expect("finished once");
-        w.finalize().map_err(|e| self.err(e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| RenderError::Write { path: self.path.clone(), source })
+        match self.sink.take() {
+            None => return Err(self.err(std::io::Error::other("the file is already finished"))),
+            Some(Sink::Seekable(w)) => w.finalize().map_err(|e| self.err(hound_io(e)))?,
+            Some(Sink::Stream(mut w)) => w.flush().map_err(|e| self.err(e))?,
+        }
+        match self.output.take() {
+            Some(o) => Ok(o.commit()?),
+            None => Ok(()),
+        }
     }
 }
 
-impl Drop for WavFile {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+/// One sample in the file's format.
+enum Sample {
+    F32(f32),
+    I16(i16),
+    I24(i32),
+}
+
+fn write_samples<E>(format: WavFormat, samples: &[f32], mut put: impl FnMut(Sample) -> Result<(), E>) -> Result<(), E> {
+    samples.iter().try_for_each(|s| {
+        put(match format {
+            WavFormat::Float32 => Sample::F32(*s),
+            WavFormat::Int16 => Sample::I16((s.clamp(-1.0, 1.0) * 32767.0).round() as i16),
+            WavFormat::Int24 => Sample::I24((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32),
+        })
+    })
+}
+
+/// A WAV header whose RIFF and data sizes say "unknown" (0xFFFFFFFF): format
+/// 1 (PCM) with the 16-byte `fmt ` chunk for integers; 3 (IEEE float) with
+/// the 18-byte one (`cbSize` 0) that non-PCM formats carry, for floats.
+fn stream_header(spec: &hound::WavSpec) -> Vec<u8> {
+    let float = spec.sample_format == hound::SampleFormat::Float;
+    let (tag, fmt_len): (u16, u32) = if float { (3, 18) } else { (1, 16) };
+    let block_align = spec.channels * (spec.bits_per_sample / 8);
+    let byte_rate = spec.sample_rate.saturating_mul(u32::from(block_align));
+    let mut h = Vec::with_capacity(46);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&fmt_len.to_le_bytes());
+    h.extend_from_slice(&tag.to_le_bytes());
+    h.extend_from_slice(&spec.channels.to_le_bytes());
+    h.extend_from_slice(&spec.sample_rate.to_le_bytes());
+    h.extend_from_slice(&byte_rate.to_le_bytes());
+    h.extend_from_slice(&block_align.to_le_bytes());
+    h.extend_from_slice(&spec.bits_per_sample.to_le_bytes());
+    if float {
+        h.extend_from_slice(&0u16.to_le_bytes());
     }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h
 }
 
 /// Writes rendered samples to a WAV file, atomically.
