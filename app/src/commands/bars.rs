@@ -28,19 +28,19 @@ enum BarsCommand {
 #[derive(clap::Args)]
 struct SimArgs {
     /// Bars in the network (1..=the most a tree holds).
-    #[arg(long, default_value_t = 100, value_parser = crate::args::sim_bars)]
+    #[arg(long, default_value_t = 100, value_parser = crate::args::sim_bars, allow_negative_numbers = true)]
     bars: usize,
     /// Configurations (plug or unplug events) to run (1..=10^12).
-    #[arg(long, default_value_t = 10_000, value_parser = crate::args::configs)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::args::configs, allow_negative_numbers = true)]
     configs: u64,
     /// Seed of stream 0; stream i uses SEED + i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Streams run in parallel (one per thread; 1..=256).
-    #[arg(long, default_value_t = 2, value_parser = crate::args::threads)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::threads, allow_negative_numbers = true)]
     threads: usize,
     /// Mean gap after settling before the next change, in cycles (1..=1e9).
-    #[arg(long, default_value_t = 10_000.0, value_parser = crate::args::mean_gap)]
+    #[arg(long, default_value_t = 10_000.0, value_parser = crate::args::mean_gap, allow_negative_numbers = true)]
     mean_gap: f64,
     /// Record the table as the `bars` section of this file (e.g. BENCHMARKS.md).
     #[arg(long)]
@@ -101,7 +101,12 @@ fn load(file: &std::path::Path) -> Option<BarTree> {
     match clavm_bars::text::parse(&text) {
         Ok(t) => Some(t),
         Err(e) => {
-            eprintln!("{}:{}: error: {e}", file.display(), e.line());
+            // FILE:LINE: error: WHY, as compilers say it (editors jump to it).
+            let why = match &e {
+                clavm_bars::text::TextError::Line { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            eprintln!("{}:{}: error: {why}", file.display(), e.line());
             None
         }
     }

@@ -25,7 +25,7 @@ pub struct MainArgs {
     #[arg(short, long, default_value = "clavm-out.wav")]
     pub output: PathBuf,
     /// Headless fallback: how many seconds to render (0 < S <= 3600).
-    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Headless fallback: where to write the picture of the visuals at the end.
     #[arg(long, default_value = "clavm-out.png")]

@@ -25,7 +25,7 @@ pub struct PlayArgs {
     #[command(flatten)]
     pub audio: AudioOptions,
     /// Stop after this many seconds (default: until Ctrl-C; at most a year).
-    #[arg(long, value_parser = crate::args::play_seconds)]
+    #[arg(long, value_parser = crate::args::play_seconds, allow_negative_numbers = true)]
     pub seconds: Option<f64>,
     /// List the output devices of the chosen host and exit.
     #[arg(long)]

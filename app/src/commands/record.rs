@@ -26,13 +26,13 @@ pub struct RecordArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Length in seconds (0 < S <= 3600).
-    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Frame size (even numbers: the video is H.264 in 4:2:0).
     #[arg(long, default_value = "1280x720")]
     pub size: Size,
     /// Frames per second (1..=240).
-    #[arg(long, default_value_t = 60, value_parser = crate::args::fps)]
+    #[arg(long, default_value_t = 60, value_parser = crate::args::fps, allow_negative_numbers = true)]
     pub fps: u32,
     /// Which panels: scope, xy, waves, spectrum, meters or all.
     #[arg(long, default_value = "all")]

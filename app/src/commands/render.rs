@@ -30,22 +30,22 @@ pub struct RenderArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Length in seconds (0 < S <= 3600).
-    #[arg(long, default_value_t = 5.0, value_parser = crate::args::seconds)]
+    #[arg(long, default_value_t = 5.0, value_parser = crate::args::seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Sample rate in Hz (8000..=384000).
-    #[arg(long, default_value_t = 48000, value_parser = crate::args::rate)]
+    #[arg(long, default_value_t = 48000, value_parser = crate::args::rate, allow_negative_numbers = true)]
     pub rate: u32,
     /// Output channels (1..=16).
-    #[arg(long, default_value_t = 2, value_parser = crate::args::channels)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::channels, allow_negative_numbers = true)]
     pub channels: usize,
     /// Seed of the random builtins (Dust, Uniform, Normal).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
     /// Install another patch at time T seconds, as a live edit would: T:OTHER.c (repeatable).
     #[arg(long = "swap", value_name = "T:OTHER.c")]
     pub swaps: Vec<String>,
     /// Crossfade length of a swap, in milliseconds (0 = switch at once; at most 10000).
-    #[arg(long, default_value_t = 10.0, value_parser = crate::args::crossfade_ms)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::crossfade_ms, allow_negative_numbers = true)]
     pub crossfade: f64,
     /// Set _p(N) to V: N=V, N in 0..=127, V finite (repeatable).
     #[arg(long = "param", value_name = "N=V")]
@@ -60,7 +60,7 @@ pub struct RenderArgs {
     #[arg(long, value_enum, default_value_t = Format::F32)]
     pub format: Format,
     /// Give up if the patch makes no progress for this many seconds (an infinite loop; 0 < T <= 3600).
-    #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout, allow_negative_numbers = true)]
     pub timeout: f64,
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
     #[arg(long, value_name = "FILE.bars")]

@@ -24,10 +24,10 @@ pub struct SnapshotArgs {
     #[arg(long, conflicts_with = "patch")]
     pub engine: Option<String>,
     /// With --engine: how long to listen before drawing (fills the waveform's history; 0..=60 s).
-    #[arg(long, default_value_t = 2.5, value_parser = crate::args::listen)]
+    #[arg(long, default_value_t = 2.5, value_parser = crate::args::listen, allow_negative_numbers = true)]
     pub listen: f64,
     /// The moment to show, in seconds from the start (0..=3600).
-    #[arg(long, default_value_t = 1.0, value_parser = crate::args::moment)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::moment, allow_negative_numbers = true)]
     pub at: f64,
     /// The PNG file to write (complete or not at all), or a FIFO, a character
     /// device or - (stdout), streamed.
@@ -50,16 +50,16 @@ pub struct VisualArgs {
     #[arg(long, default_value = "auto")]
     pub gpu: GpuChoice,
     /// Sample rate in Hz (8000..=384000).
-    #[arg(long, default_value_t = 48000, value_parser = crate::args::rate)]
+    #[arg(long, default_value_t = 48000, value_parser = crate::args::rate, allow_negative_numbers = true)]
     pub rate: u32,
     /// Output channels (1..=8).
-    #[arg(long, default_value_t = 2, value_parser = crate::args::visual_channels)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::visual_channels, allow_negative_numbers = true)]
     pub channels: usize,
     /// Seed of the random builtins.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Give up if the patch makes no progress for this many seconds (0 < T <= 3600).
-    #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout, allow_negative_numbers = true)]
     pub timeout: f64,
     /// What the scope shows from its trigger: cycles (2, 4c) or a time (20ms, 0.1s).
     #[arg(long, default_value = "2")]
