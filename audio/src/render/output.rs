@@ -297,6 +297,21 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_rename_after_the_work_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("x.wav");
+        let (o, mut f) = Output::create(&out, "partial", Streaming::Allowed).unwrap();
+        std::io::Write::write_all(&mut f, b"a whole render").unwrap();
+        // The target became a folder with something in it meanwhile.
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("keep"), b"").unwrap();
+        let e = o.commit().unwrap_err();
+        assert!(e.to_string().starts_with(&format!("cannot write {}: ", out.display())), "{e}");
+        assert_eq!(names(dir.path()), ["x.wav"], "the temporary file went with the error");
+        assert_eq!(names(&out), ["keep"]);
+    }
+
+    #[test]
     fn a_planted_symlink_is_never_written_through() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");
@@ -350,6 +365,9 @@ mod tests {
     fn devices_and_fifos_are_streamed_to_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let null = Path::new("/dev/null");
+        // Never write to /dev/null unless it is the device (a broken machine
+        // could have a regular file there, which this would replace).
+        assert!(std::fs::metadata(null).unwrap().file_type().is_char_device(), "/dev/null is not a device here");
         let (o, mut f) = Output::create(null, "partial", Streaming::Allowed).unwrap();
         assert_eq!(o.stream_kind(), Some(NodeKind::CharDevice));
         std::io::Write::write_all(&mut f, b"x").unwrap();
