@@ -425,7 +425,7 @@ fn partials(d: &Dir) -> Vec<String> {
 /// at most 9.6 MB) and waits until its temporary file has samples in it.
 fn start_long_render(d: &Dir, patch: &Path) -> std::process::Child {
     let out = d.path("out.wav");
-    let child = Command::new(env!("CARGO_BIN_EXE_clavm"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clavm"))
         .args(["render", s(patch), "-o", s(&out), "--seconds", "600", "--rate", "8000", "--channels", "1"])
         .args(["--format", "s16"])
         .stdout(std::process::Stdio::null())
@@ -440,6 +440,8 @@ fn start_long_render(d: &Dir, patch: &Path) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no temporary file appeared in {:?}", d.names());
 }
 
