@@ -424,8 +424,11 @@ fn partials(d: &Dir) -> Vec<String> {
 /// Starts a long, cheap render (10 minutes of silence at 8 kHz, 16-bit mono:
 /// at most 9.6 MB) and waits until its temporary file has samples in it.
 fn start_long_render(d: &Dir, patch: &Path) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
     let out = d.path("out.wav");
     let mut child = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        // Its own process group, as a shell's job: Ctrl-C signals the group.
+        .process_group(0)
         .args(["render", s(patch), "-o", s(&out), "--seconds", "600", "--rate", "8000", "--channels", "1"])
         .args(["--format", "s16"])
         .stdout(std::process::Stdio::null())
@@ -448,12 +451,15 @@ fn start_long_render(d: &Dir, patch: &Path) -> std::process::Child {
 #[test]
 fn an_interrupted_render_leaves_nothing_and_dies_of_its_signal() {
     use std::os::unix::process::ExitStatusExt;
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    // (signal, to the whole group as Ctrl-C at a terminal does, or to clavm alone as `kill` does)
+    for (sig, group) in [(libc::SIGINT, true), (libc::SIGINT, false), (libc::SIGTERM, false)] {
         let d = Dir::new();
         let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
         let mut child = start_long_render(&d, &p);
-        // SAFETY: kill(2) on our own child, still running (not yet waited for).
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        let pid = child.id() as i32;
+        // SAFETY: kill(2) on our own child (or its group, which it leads), still
+        // running: not yet waited for.
+        assert_eq!(unsafe { libc::kill(if group { -pid } else { pid }, sig) }, 0);
         let status = child.wait().unwrap();
         // Killed by the same signal, as the shell expects (it shows 130 / 143).
         assert_eq!(status.signal(), Some(sig), "{status:?}");
