@@ -597,3 +597,47 @@ fn an_output_that_is_an_input_is_refused_before_anything_is_written() {
     assert_eq!(std::fs::read_to_string(&tree).unwrap(), "base 440\n");
     d.assert_holds(&["link.wav", "p.c", "q.c", "t.bars"]);
 }
+
+#[test]
+fn in_a_shared_sticky_folder_another_users_links_and_files_are_left_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    let victim = d.file("victim", "precious");
+    let shared = d.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    // As root the planted files belong to `nobody`, as another user's would.
+    let plant = |path: &Path| {
+        if root {
+            let c = std::ffi::CString::new(s(path)).unwrap();
+            // SAFETY: lchown(2) with a valid path; changes the link itself.
+            assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+        }
+    };
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    for pid in last + 1..last + 100 {
+        let link = shared.join(format!(".out.wav.partial-{pid}"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        plant(&link);
+    }
+    let out = shared.join("out.wav");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    plant(&out);
+    // A look-alike leftover of a dead process (no pid can be 2^22 + 1).
+    let lookalike = shared.join(".out.wav.partial-4194305-abcdef.wav");
+    std::fs::write(&lookalike, b"").unwrap();
+    plant(&lookalike);
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&out).unwrap();
+    assert!(meta.file_type().is_file());
+    // SAFETY: geteuid(2) cannot fail.
+    assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+    assert_eq!(read_wav(&out).len(), 9600);
+    // Another user's file is never removed; one of ours, of a dead run, is.
+    assert_eq!(lookalike.exists(), root, "root: nobody's file kept; otherwise our own leftover removed");
+}

@@ -68,11 +68,11 @@ pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
     let audio = PartialFile::new(&a.output.with_extension("wav"), "audio")?;
     let spec = a.common.spec(patch, a.seconds)?;
     let rate = spec.config.sample_rate;
-    let mut wav = WavFile::create(audio.work_path(), spec.config.channels, rate as u32, WavFormat::Float32)?;
-    let wav_temporary = wav.temporary_path().map(std::path::Path::to_path_buf);
-    if let Some(t) = &wav_temporary {
-        crash::remove_on_crash(t);
-    }
+    // The sound goes into the reserved file itself (by descriptor): no
+    // further temporary name that a later run could not recognise.
+    let audio_file = audio.file().try_clone().context("cannot write the sound's temporary file")?;
+    let mut wav =
+        WavFile::create_in(audio_file, audio.work_path(), spec.config.channels, rate as u32, WavFormat::Float32)?;
 
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut pic = Picture::new(&gpu, a.size, a.view, rate, spec.config.channels)?;
@@ -110,9 +110,6 @@ pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
     }
     enc.finish()?;
     wav.finish()?;
-    if let Some(t) = &wav_temporary {
-        crash::forget_file(t);
-    }
     pic.check_validation()?;
     progress.done();
     let rendered = t0.elapsed();

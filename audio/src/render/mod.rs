@@ -280,30 +280,33 @@ enum Sink {
 
 impl WavFile {
     pub fn create(path: &Path, channels: usize, sample_rate: u32, format: WavFormat) -> Result<WavFile, RenderError> {
-        let err = |error: std::io::Error| OutputError::Io { path: path.to_path_buf(), error };
-        let (bits, sample_format) = match format {
-            WavFormat::Float32 => (32, hound::SampleFormat::Float),
-            WavFormat::Int16 => (16, hound::SampleFormat::Int),
-            WavFormat::Int24 => (24, hound::SampleFormat::Int),
-        };
-        let channels = u16::try_from(channels)
-            .ok()
-            .filter(|c| (1..=crate::builtins::api::MAX_CHANNELS as u16).contains(c))
-            .ok_or(ConfigError::Channels(channels))?;
-        if sample_rate == 0 {
-            return Err(ConfigError::SampleRate(0.0).into());
-        }
-        let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format };
+        let spec = wav_spec(channels, sample_rate, format)?;
         let (output, file) = Output::create(path, "partial", Streaming::Allowed)?;
         let sink = if output.stream_kind().is_some() {
             let mut w = std::io::BufWriter::new(file);
-            w.write_all(&stream_header(&spec)).map_err(err)?;
+            w.write_all(&stream_header(&spec)).map_err(|error| OutputError::Io { path: path.to_path_buf(), error })?;
             Sink::Stream(w)
         } else {
             // On error the Output is dropped here, which removes the temporary file.
-            Sink::Seekable(hound::WavWriter::new(std::io::BufWriter::new(file), spec).map_err(|e| err(hound_io(e)))?)
+            seekable(file, spec, path)?
         };
         Ok(WavFile { sink: Some(sink), output: Some(output), path: path.to_path_buf(), format })
+    }
+
+    /// A WAV written into `file`, a regular file the caller already created
+    /// (and removes or moves): for intermediate files, such as a video's
+    /// sound. `path` names it in messages. [`finish`](Self::finish) completes
+    /// the header and moves nothing.
+    pub fn create_in(
+        file: std::fs::File,
+        path: &Path,
+        channels: usize,
+        sample_rate: u32,
+        format: WavFormat,
+    ) -> Result<WavFile, RenderError> {
+        let spec = wav_spec(channels, sample_rate, format)?;
+        let sink = seekable(file, spec, path)?;
+        Ok(WavFile { sink: Some(sink), output: None, path: path.to_path_buf(), format })
     }
 
     /// Where samples go until [`finish`](Self::finish) (for crash and signal
@@ -354,6 +357,30 @@ impl WavFile {
             None => Ok(()),
         }
     }
+}
+
+/// The header's description of the samples, for a channel count and rate the
+/// engine runs at.
+fn wav_spec(channels: usize, sample_rate: u32, format: WavFormat) -> Result<hound::WavSpec, RenderError> {
+    let (bits_per_sample, sample_format) = match format {
+        WavFormat::Float32 => (32, hound::SampleFormat::Float),
+        WavFormat::Int16 => (16, hound::SampleFormat::Int),
+        WavFormat::Int24 => (24, hound::SampleFormat::Int),
+    };
+    let channels = u16::try_from(channels)
+        .ok()
+        .filter(|c| (1..=crate::builtins::api::MAX_CHANNELS as u16).contains(c))
+        .ok_or(ConfigError::Channels(channels))?;
+    if sample_rate == 0 {
+        return Err(ConfigError::SampleRate(0.0).into());
+    }
+    Ok(hound::WavSpec { channels, sample_rate, bits_per_sample, sample_format })
+}
+
+fn seekable(file: std::fs::File, spec: hound::WavSpec, path: &Path) -> Result<Sink, RenderError> {
+    let writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+        .map_err(|e| OutputError::Io { path: path.to_path_buf(), error: hound_io(e) })?;
+    Ok(Sink::Seekable(writer))
 }
 
 /// One sample in the file's format.
