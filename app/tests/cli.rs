@@ -550,6 +550,18 @@ fn devices_fifos_and_stdout_are_streamed_to_never_replaced() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout.len(), 46 + 12000 * 2 * 4, "float WAV header and samples only");
     assert!(stderr(&o).contains("-: 0.250 s"), "{}", stderr(&o));
+    // /dev/stdout when stdout is a regular file: written there, and the link
+    // in /dev stays (a rename would have replaced it).
+    let captured = d.path("captured.wav");
+    let o = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["render", s(&p), "-o", "/dev/stdout", "--seconds", "0.25", "--channels", "1"])
+        .stdout(std::fs::File::create(&captured).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&captured).unwrap().len(), 46 + 12000 * 4);
+    assert!(std::fs::symlink_metadata("/dev/stdout").unwrap().file_type().is_symlink());
+    std::fs::remove_file(&captured).unwrap();
     // /dev/null, if it is the device here (never write to a broken one).
     let null = Path::new("/dev/null");
     if std::fs::metadata(null).unwrap().file_type().is_char_device() {

@@ -7,6 +7,8 @@
 //! - A character device or a FIFO (`/dev/null`, a pipe to a player) and `-`
 //!   (stdout) are streamed to, if the format can be streamed; the node itself
 //!   is never replaced.
+//!   `/dev/stdout` and its kin are our standard output even when that is a
+//!   regular file, and are streamed to as `-` is; a terminal is refused.
 //! - A directory, a block device or a socket is refused.
 //!
 //! The temporary name is recognisable, `.NAME.TAG-PID-RANDOM[.EXT]`, so that
@@ -49,6 +51,8 @@ pub enum OutputError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
     Stdout,
+    /// Standard output when it is a terminal.
+    Terminal,
     CharDevice,
     Fifo,
     BlockDevice,
@@ -59,6 +63,7 @@ impl std::fmt::Display for NodeKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             NodeKind::Stdout => "standard output",
+            NodeKind::Terminal => "terminal",
             NodeKind::CharDevice => "character device",
             NodeKind::Fifo => "FIFO",
             NodeKind::BlockDevice => "block device",
@@ -94,6 +99,9 @@ impl Output {
         }
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => return Err(OutputError::Directory { path: path.to_path_buf() }),
+            // `/dev/stdout`, `/dev/fd/1`: our own standard output, even when it
+            // is a regular file; a rename would replace the link in /dev.
+            Ok(m) if is_stdout(&m) => return stream_to_stdout(path, streaming),
             Ok(m) if !m.is_file() => return open_stream(path, kind_of(&m.file_type()), streaming),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -171,11 +179,23 @@ fn kind_of(t: &std::fs::FileType) -> NodeKind {
     }
 }
 
+/// Whether `m` describes the file our standard output is (same device and inode).
+fn is_stdout(m: &std::fs::Metadata) -> bool {
+    use std::os::fd::AsFd;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else { return false };
+    File::from(fd).metadata().is_ok_and(|out| out.dev() == m.dev() && out.ino() == m.ino())
+}
+
 fn stream_to_stdout(path: &Path, streaming: Streaming) -> Result<(Output, File), OutputError> {
+    use std::io::IsTerminal;
+    use std::os::fd::AsFd;
     if let Streaming::Refused(why) = streaming {
         return Err(OutputError::NotStreamable { path: path.to_path_buf(), kind: NodeKind::Stdout, why });
     }
-    use std::os::fd::AsFd;
+    if std::io::stdout().is_terminal() {
+        let why = "binary data would garble it (redirect or pipe it)";
+        return Err(OutputError::NotStreamable { path: path.to_path_buf(), kind: NodeKind::Terminal, why });
+    }
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
