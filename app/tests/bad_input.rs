@@ -76,6 +76,7 @@ fn table() -> Vec<Case> {
         ("render {p} -o {o} --swap 1:", Usage, "missing"),
         ("render {p} -o {o} --swap x", Usage, "T:OTHER.c"),
         ("render {p} -o {o} --format f64", Clap, "invalid value"),
+        ("render {p} -o {o} --seconds 3600 --rate 384000 --channels 16", Usage, "at most 174 seconds"),
         // render: paths
         ("render {p} -o {d}", Runtime, "is a directory"),
         ("render {p} -o {d}/missing/out.wav", Runtime, "No such file or directory"),

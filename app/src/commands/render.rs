@@ -135,6 +135,20 @@ fn parse_swap(s: &str, rate: f64) -> anyhow::Result<(Frames, PathBuf)> {
 
 pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let rate = a.rate as f64;
+    let format = match a.format {
+        Format::F32 => WavFormat::Float32,
+        Format::S16 => WavFormat::Int16,
+        Format::S24 => WavFormat::Int24,
+    };
+    let longest = render::max_wav_seconds(a.channels, a.rate, format);
+    if a.seconds > longest && a.output.as_os_str() != "-" {
+        return Err(crate::usage!(
+            "--seconds {}: a WAV file of {} channels at {} Hz in this format holds at most {longest} seconds (4 GiB)",
+            a.seconds,
+            a.channels,
+            a.rate
+        ));
+    }
     let kinds = [(&a.params, ParamKind::P), (&a.ints, ParamKind::I), (&a.ccs, ParamKind::Cc)];
     let mut params = Vec::new();
     for (list, kind) in kinds {
@@ -168,11 +182,6 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
         config.bars = super::load_bars(b)?;
     }
     let spec = RenderSpec { patch, length: Frames::from_seconds(a.seconds, rate), config, swaps, params, block: 64 };
-    let format = match a.format {
-        Format::F32 => WavFormat::Float32,
-        Format::S16 => WavFormat::Int16,
-        Format::S24 => WavFormat::Int24,
-    };
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))
 }
 

@@ -258,6 +258,27 @@ pub enum WavFormat {
     Int24,
 }
 
+impl WavFormat {
+    /// Bytes per sample in the file.
+    pub fn bytes_per_sample(self) -> u64 {
+        match self {
+            WavFormat::Float32 => 4,
+            WavFormat::Int16 => 2,
+            WavFormat::Int24 => 3,
+        }
+    }
+}
+
+/// The most sample bytes a WAV file holds: its sizes are 32-bit, less room
+/// for the header.
+pub const MAX_WAV_DATA_BYTES: u64 = u32::MAX as u64 - 4096;
+
+/// The longest WAV, in seconds, at this rate, channel count and format.
+pub fn max_wav_seconds(channels: usize, sample_rate: u32, format: WavFormat) -> f64 {
+    let per_second = channels.max(1) as u64 * u64::from(sample_rate.max(1)) * format.bytes_per_sample();
+    (MAX_WAV_DATA_BYTES / per_second) as f64
+}
+
 /// A WAV file being written. To a regular file (or a new one), atomically:
 /// samples go to a temporary file beside the target, created exclusively
 /// without following links ([`output`]), renamed into place by
@@ -268,6 +289,8 @@ pub enum WavFormat {
 /// for pipes): a stream cannot be rewound to fill them in.
 pub struct WavFile {
     sink: Option<Sink>,
+    /// Sample bytes written so far (a file holds at most [`MAX_WAV_DATA_BYTES`]).
+    data_bytes: u64,
     output: Option<Output>,
     path: PathBuf,
     format: WavFormat,
@@ -290,7 +313,7 @@ impl WavFile {
             // On error the Output is dropped here, which removes the temporary file.
             seekable(file, spec, path)?
         };
-        Ok(WavFile { sink: Some(sink), output: Some(output), path: path.to_path_buf(), format })
+        Ok(WavFile { sink: Some(sink), data_bytes: 0, output: Some(output), path: path.to_path_buf(), format })
     }
 
     /// A WAV written into `file`, a regular file the caller already created
@@ -306,7 +329,7 @@ impl WavFile {
     ) -> Result<WavFile, RenderError> {
         let spec = wav_spec(channels, sample_rate, format)?;
         let sink = seekable(file, spec, path)?;
-        Ok(WavFile { sink: Some(sink), output: None, path: path.to_path_buf(), format })
+        Ok(WavFile { sink: Some(sink), data_bytes: 0, output: None, path: path.to_path_buf(), format })
     }
 
     /// Where samples go until [`finish`](Self::finish) (for crash and signal
@@ -328,6 +351,12 @@ impl WavFile {
     /// Appends interleaved samples.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), RenderError> {
         let format = self.format;
+        let add = samples.len() as u64 * format.bytes_per_sample();
+        if matches!(self.sink, Some(Sink::Seekable(_))) && self.data_bytes + add > MAX_WAV_DATA_BYTES {
+            // hound counts in a u32: refuse before it would overflow.
+            return Err(self.err(std::io::Error::other("a WAV file holds at most 4 GiB of samples")));
+        }
+        self.data_bytes += add;
         let result = match self.sink.as_mut() {
             None => Err(std::io::Error::other("the file is already finished")),
             Some(Sink::Seekable(w)) => write_samples(format, samples, |bytes| match bytes {
