@@ -653,3 +653,19 @@ fn in_a_shared_sticky_folder_another_users_links_and_files_are_left_alone() {
     // Another user's file is never removed; one of ours, of a dead run, is.
     assert_eq!(lookalike.exists(), root, "root: nobody's file kept; otherwise our own leftover removed");
 }
+
+#[test]
+fn pictures_of_any_allowed_size_are_drawn_without_a_panic() {
+    // The layout once panicked below about 50x50 (issue 13: no CLI input
+    // reaches a panic). Lavapipe draws them: no GPU needed.
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    for size in ["1x1", "8x8", "48x48", "100x20", "20x100"] {
+        let out = d.path("x.png");
+        let o = clavm(&["snapshot", s(&p), "--at", "0.1", "--size", size, "-o", s(&out)]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{size}: {err}");
+        assert!(!err.contains("panicked"), "{size}: {err}");
+        assert_eq!(&std::fs::read(&out).unwrap()[1..4], b"PNG");
+    }
+}
