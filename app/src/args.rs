@@ -66,9 +66,11 @@ pub fn moment(s: &str) -> Result<f64, String> {
     float_in(s, 0.0..=MAX_SECONDS, false, " seconds")
 }
 
-/// A watchdog's limit: 0 < T <= 3600 seconds.
+/// A watchdog's limit: 1..=3600 seconds. It counts whole seconds without
+/// progress (its message says "for N s"); below a second a slow start of the
+/// sandboxed process would pass for a hang.
 pub fn timeout(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0..=MAX_SECONDS, true, " seconds")
+    float_in(s, 1.0..=MAX_SECONDS, false, " seconds")
 }
 
 /// A swap's crossfade: 0..=10000 ms.

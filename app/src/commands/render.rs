@@ -59,7 +59,7 @@ pub struct RenderArgs {
     /// Sample format of the WAV file.
     #[arg(long, value_enum, default_value_t = Format::F32)]
     pub format: Format,
-    /// Give up if the patch makes no progress for this many seconds (an infinite loop; 0 < T <= 3600).
+    /// Give up if the patch makes no progress for this many seconds (an infinite loop; 1..=3600).
     #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout, allow_negative_numbers = true)]
     pub timeout: f64,
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
@@ -98,8 +98,10 @@ impl ParamKind {
             .ok()
             .filter(|n| (*n as usize) < 128)
             .ok_or_else(|| crate::usage!("{what} '{s}': N must be 0..=127"))?;
-        let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| match self {
-            ParamKind::P => crate::usage!("{what} '{s}': V must be a finite number"),
+        // Finite as the f32 the patch reads, too (1e300 is not).
+        let finite = |v: &f64| v.is_finite() && (*v as f32).is_finite();
+        let v: f64 = v.trim().parse().ok().filter(finite).ok_or_else(|| match self {
+            ParamKind::P => crate::usage!("{what} '{s}': V must be a finite number (|V| <= {:e})", f32::MAX),
             ParamKind::I => crate::usage!("{what} '{s}': V must be a whole number in {}..={}", i32::MIN, i32::MAX),
             ParamKind::Cc => crate::usage!("{what} '{s}': V must be 0..=1"),
         })?;

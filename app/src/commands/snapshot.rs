@@ -58,7 +58,7 @@ pub struct VisualArgs {
     /// Seed of the random builtins.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Give up if the patch makes no progress for this many seconds (0 < T <= 3600).
+    /// Give up if the patch makes no progress for this many seconds (1..=3600).
     #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout, allow_negative_numbers = true)]
     pub timeout: f64,
     /// What the scope shows from its trigger: cycles (2, 4c) or a time (20ms, 0.1s).
