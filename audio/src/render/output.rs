@@ -217,8 +217,8 @@ fn open_stream(path: &Path, kind: NodeKind, streaming: Streaming) -> Result<(Out
     let io = |error: std::io::Error| OutputError::Io { path: path.to_path_buf(), error };
     // A FIFO blocks here until a reader opens it, as `cat > fifo` does.
     let file = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOCTTY).open(path).map_err(io)?;
-    let now = kind_of(&file.metadata().map_err(io)?.file_type());
-    if file.metadata().map_err(io)?.is_file() || now != kind {
+    let now = file.metadata().map_err(io)?.file_type();
+    if now.is_file() || kind_of(&now) != kind {
         return Err(io(std::io::Error::other("it changed while being opened")));
     }
     Ok((Output { path: path_buf, temp: None, kind: Some(kind) }, file))
