@@ -15,7 +15,7 @@
 //! async-signal-safe calls only and exits; a watchdog thread ends a compile
 //! that makes no progress.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -35,21 +35,35 @@ static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 /// The name of the patch being compiled, set once before TinyCC runs.
 static PATCH: OnceLock<Vec<u8>> = OnceLock::new();
 
-/// Partial output files to remove if the process dies (NUL-terminated):
-/// a WAV, or a video's temporary streams.
-static CLEANUP: [OnceLock<std::ffi::CString>; 4] = [const { OnceLock::new() }; 4];
+/// Partial output files to remove if the process dies or is interrupted
+/// (NUL-terminated, leaked on purpose: a handler may be reading one while
+/// the main thread forgets it): a WAV, a PNG, a video's temporary streams.
+static CLEANUP: [AtomicPtr<libc::c_char>; 8] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 8];
 
-/// Asks the crash handler and the watchdog to delete `path` before exiting.
+/// Asks the crash and interrupt handlers and the watchdog to delete `path`
+/// before exiting.
 pub fn remove_on_crash(path: &std::path::Path) {
     use std::os::unix::ffi::OsStrExt;
-    if let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) {
-        let mut c = Some(c);
-        for slot in &CLEANUP {
-            if let Some(v) = c.take() {
-                if let Err(v) = slot.set(v) {
-                    c = Some(v);
-                }
-            }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return };
+    let raw = c.into_raw();
+    for slot in &CLEANUP {
+        if slot.compare_exchange(std::ptr::null_mut(), raw, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            return;
+        }
+    }
+    // SAFETY: `raw` came from CString::into_raw above and was not stored.
+    drop(unsafe { std::ffi::CString::from_raw(raw) });
+}
+
+/// `path` was moved into place (or removed): a handler must not delete
+/// whatever has that name later.
+pub fn forget_file(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    for slot in &CLEANUP {
+        let p = slot.load(Ordering::SeqCst);
+        // SAFETY: non-null slots hold leaked, never-freed CStrings.
+        if !p.is_null() && unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes() == path.as_os_str().as_bytes() {
+            let _ = slot.compare_exchange(p, std::ptr::null_mut(), Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 }
@@ -80,10 +94,13 @@ fn cleanup() {
             libc::waitpid(child, std::ptr::null_mut(), 0);
         }
     }
-    for p in CLEANUP.iter().filter_map(|slot| slot.get()) {
-        // SAFETY: unlink(2) with a valid NUL-terminated path; async-signal-safe.
-        unsafe {
-            libc::unlink(p.as_ptr());
+    for slot in &CLEANUP {
+        let p = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+        if !p.is_null() {
+            // SAFETY: unlink(2) with a leaked, valid NUL-terminated path; async-signal-safe.
+            unsafe {
+                libc::unlink(p);
+            }
         }
     }
 }
@@ -102,10 +119,43 @@ pub fn arm(patch: &str) {
 
 /// Installs the handlers for a process that runs no patch code (the offline
 /// commands' parent): a crash is reported as clavm's own, and the partial
-/// files registered with [`remove_on_crash`] are removed.
+/// files registered with [`remove_on_crash`] are removed; so are they on
+/// SIGINT, SIGTERM and SIGHUP (see [`on_interrupt`]).
 pub fn arm_host() {
     HOST.store(true, Ordering::SeqCst);
     clavm_audio::crash_signals::install(on_signal);
+    for sig in INTERRUPTS {
+        // SAFETY: sigaction with a zeroed, then filled, struct; the handler
+        // only makes async-signal-safe calls.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_interrupt as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            for s in INTERRUPTS {
+                // One interrupt at a time: the cleanup runs once to its end.
+                libc::sigaddset(&mut sa.sa_mask, s);
+            }
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signals that ask a process to stop (Ctrl-C, `kill`, a closed terminal).
+const INTERRUPTS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Stops ffmpeg and removes the partial files, then dies of the same signal
+/// with its default action, so the shell sees the usual status (130 for
+/// SIGINT, 143 for SIGTERM) and a shell loop around us stops too.
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    cleanup();
+    // SAFETY: signal(2) and raise(3) are async-signal-safe. The signal is
+    // blocked while this handler runs; it is delivered, with the default
+    // action (terminate), as the handler returns.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
 }
 
 /// Writes to stderr without allocating (async-signal-safe).

@@ -1,5 +1,6 @@
 //! `clavm`: live-code C, hear it on every save.
 
+mod args;
 mod bench;
 mod commands;
 mod crash;
@@ -123,8 +124,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("clavm: error: {e:#}");
-            ExitCode::FAILURE
+            // One line: the chain of causes, each said once.
+            let text = format!("{e:#}");
+            let text: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            eprintln!("clavm: error: {}", text.join("; "));
+            if e.downcast_ref::<args::Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

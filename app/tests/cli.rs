@@ -272,17 +272,18 @@ fn bad_arguments_are_refused_clearly() {
     let d = Dir::new();
     let p = d.file("a.c", "void play(void) {}\n");
     let o = d.path("o.wav");
+    // Usage errors: status 2 (app/tests/bad_input.rs runs the whole table).
     for (args, expect) in [
-        (vec!["--seconds", "0"], "--seconds 0 is out of range"),
-        (vec!["--rate", "100"], "sample rate 100 Hz is out of range"),
-        (vec!["--channels", "99"], "99 output channels"),
+        (vec!["--seconds", "0"], "invalid value '0' for '--seconds <SECONDS>': out of range (allowed: 0 < x <= 3600"),
+        (vec!["--rate", "100"], "out of range (allowed: 8000..=384000)"),
+        (vec!["--channels", "99"], "out of range (allowed: 1..=16)"),
         (vec!["--swap", "later:x.c"], "T must be a time"),
-        (vec!["--param", "300=1"], "N must be 0..127"),
+        (vec!["--param", "300=1"], "N must be 0..=127"),
     ] {
         let mut a = vec!["render", s(&p), "-o", s(&o)];
         a.extend(args);
         let out = clavm(&a);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains(expect), "{}", stderr(&out));
     }
     let out = clavm(&["render", s(&p), "-o", "/nonexistent-dir/x.wav", "--seconds", "0.1"]);
@@ -413,4 +414,258 @@ fn the_bar_patch_plays_the_touched_bars_of_a_tree_and_bad_trees_are_refused() {
     let o = clavm(&["render", "../assets/patches/bars.c", "-o", s(&out), "--bars", s(&bad)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad.bars") && stderr(&o).contains("line"), "{}", stderr(&o));
+}
+
+/// The names in `d` of temporary files for `out.wav`.
+fn partials(d: &Dir) -> Vec<String> {
+    d.names().into_iter().filter(|n| n.starts_with(".out.wav.partial-")).collect()
+}
+
+/// Starts a long, cheap render (10 minutes of silence at 8 kHz, 16-bit mono:
+/// at most 9.6 MB) and waits until its temporary file has samples in it.
+fn start_long_render(d: &Dir, patch: &Path) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let out = d.path("out.wav");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        // Its own process group, as a shell's job: Ctrl-C signals the group.
+        .process_group(0)
+        .args(["render", s(patch), "-o", s(&out), "--seconds", "600", "--rate", "8000", "--channels", "1"])
+        .args(["--format", "s16"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start clavm");
+    // Bounded wait (not a timing assertion): the file must show up.
+    for _ in 0..600 {
+        let growing = partials(d).iter().any(|n| std::fs::metadata(d.path(n)).is_ok_and(|m| m.len() > 4096));
+        if growing {
+            return child;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no temporary file appeared in {:?}", d.names());
+}
+
+#[test]
+fn an_interrupted_render_leaves_nothing_and_dies_of_its_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    // (signal, to the whole group as Ctrl-C at a terminal does, or to clavm alone as `kill` does)
+    for (sig, group) in [(libc::SIGINT, true), (libc::SIGINT, false), (libc::SIGTERM, false)] {
+        let d = Dir::new();
+        let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+        let mut child = start_long_render(&d, &p);
+        let pid = child.id() as i32;
+        // SAFETY: kill(2) on our own child (or its group, which it leads), still
+        // running: not yet waited for.
+        assert_eq!(unsafe { libc::kill(if group { -pid } else { pid }, sig) }, 0);
+        let status = child.wait().unwrap();
+        // Killed by the same signal, as the shell expects (it shows 130 / 143).
+        assert_eq!(status.signal(), Some(sig), "{status:?}");
+        d.assert_holds(&["p.c"]);
+    }
+}
+
+#[test]
+fn after_a_sigkill_the_next_render_of_the_same_output_removes_the_leftover() {
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    let mut child = start_long_render(&d, &p);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = partials(&d);
+    assert_eq!(left.len(), 1, "SIGKILL cannot be handled: the file stays until the next run: {left:?}");
+    // Another file of the same shape whose process is alive (ours) is kept.
+    let alive = format!(".out.wav.partial-{}-abcdef.wav", std::process::id());
+    std::fs::write(d.path(&alive), b"").unwrap();
+    let out = d.path("out.wav");
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    d.assert_holds(&[&alive, "out.wav", "p.c"]);
+}
+
+#[test]
+fn planted_links_are_never_written_through() {
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    let victim = d.file("victim", "precious");
+    // The old predictable names, for the next pids the system will hand out.
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    for pid in last + 1..last + 200 {
+        std::os::unix::fs::symlink(&victim, d.path(&format!(".out.wav.partial-{pid}"))).unwrap();
+    }
+    // And the output itself: a link to the victim is replaced, not followed.
+    let out = d.path("out.wav");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
+    assert_eq!(read_wav(&out).len(), 9600);
+    // A dangling link at the output creates nothing where it points.
+    let out2 = d.path("out2.wav");
+    std::os::unix::fs::symlink(d.path("created-through-link"), &out2).unwrap();
+    let o = clavm(&["render", s(&p), "-o", s(&out2), "--seconds", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!d.path("created-through-link").exists());
+    assert!(std::fs::symlink_metadata(&out2).unwrap().file_type().is_file());
+}
+
+/// Makes a FIFO at `p`.
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(s(p)).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+fn is_fifo(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).unwrap().file_type().is_fifo()
+}
+
+#[test]
+fn devices_fifos_and_stdout_are_streamed_to_never_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.5f); }\n");
+    // A FIFO: a player on the other end gets the WAV, the FIFO stays one.
+    let fifo = d.path("fifo");
+    mkfifo(&fifo);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let o = clavm(&["render", s(&p), "-o", s(&fifo), "--seconds", "0.5", "--channels", "1", "--format", "s16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = reader.join().unwrap();
+    assert_eq!(&bytes[..4], b"RIFF");
+    assert_eq!(&bytes[36..44], b"data\xff\xff\xff\xff", "the length is left open");
+    assert_eq!(bytes.len(), 44 + 24000 * 2);
+    let s16 = i16::from_le_bytes([bytes[44], bytes[45]]);
+    assert_eq!(s16, (0.5f32 * 32767.0).round() as i16);
+    assert!(is_fifo(&fifo));
+    // stdout: the WAV alone, the summary on stderr.
+    let o = clavm(&["render", s(&p), "-o", "-", "--seconds", "0.25", "--channels", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout.len(), 46 + 12000 * 2 * 4, "float WAV header and samples only");
+    assert!(stderr(&o).contains("-: 0.250 s"), "{}", stderr(&o));
+    // /dev/stdout when stdout is a regular file: written there, and the link
+    // in /dev stays (a rename would have replaced it).
+    let captured = d.path("captured.wav");
+    let o = Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["render", s(&p), "-o", "/dev/stdout", "--seconds", "0.25", "--channels", "1"])
+        .stdout(std::fs::File::create(&captured).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&captured).unwrap().len(), 46 + 12000 * 4);
+    assert!(std::fs::symlink_metadata("/dev/stdout").unwrap().file_type().is_symlink());
+    std::fs::remove_file(&captured).unwrap();
+    // /dev/null, if it is the device here (never write to a broken one).
+    let null = Path::new("/dev/null");
+    if std::fs::metadata(null).unwrap().file_type().is_char_device() {
+        let o = clavm(&["render", s(&p), "-o", "/dev/null", "--seconds", "0.1"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(std::fs::metadata(null).unwrap().file_type().is_char_device(), "/dev/null is still the device");
+    }
+    // A video needs seeking: refused, and the FIFO is left alone.
+    let o = clavm(&["record", s(&p), "-o", s(&fifo), "--seconds", "0.1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let fifo_mp4 = d.path("fifo.mp4");
+    mkfifo(&fifo_mp4);
+    let o = clavm(&["record", s(&p), "-o", s(&fifo_mp4), "--seconds", "0.1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("it is a FIFO, and a video is written with seeking"), "{}", stderr(&o));
+    assert!(is_fifo(&fifo_mp4));
+    d.assert_holds(&["fifo", "fifo.mp4", "p.c"]);
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_before_anything_is_written() {
+    let d = Dir::new();
+    let text = "void play(void) { _out(0, 0.5f); }\n";
+    let p = d.file("p.c", text);
+    let q = d.file("q.c", text);
+    let tree = d.file("t.bars", "base 440\n");
+    let link = d.path("link.wav");
+    std::os::unix::fs::symlink(&p, &link).unwrap();
+    for args in [
+        vec!["render", s(&p), "-o", s(&p)],
+        vec!["render", s(&p), "-o", s(&link)],
+        vec!["render", s(&p), "-o", s(&q), "--swap", &format!("0.1:{}", s(&q))],
+        vec!["render", s(&p), "-o", s(&tree), "--bars", s(&tree)],
+        vec!["snapshot", s(&p), "-o", s(&p)],
+        vec!["record", s(&p), "-o", s(&p)],
+    ] {
+        let o = clavm(&args);
+        let err = stderr(&o);
+        assert!(matches!(o.status.code(), Some(1) | Some(2)), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("same file as the input") || err.contains(".mp4, .mkv or .mov"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&q).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&tree).unwrap(), "base 440\n");
+    d.assert_holds(&["link.wav", "p.c", "q.c", "t.bars"]);
+}
+
+#[test]
+fn in_a_shared_sticky_folder_another_users_links_and_files_are_left_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    let victim = d.file("victim", "precious");
+    let shared = d.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    // As root the planted files belong to `nobody`, as another user's would.
+    let plant = |path: &Path| {
+        if root {
+            let c = std::ffi::CString::new(s(path)).unwrap();
+            // SAFETY: lchown(2) with a valid path; changes the link itself.
+            assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+        }
+    };
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").unwrap().trim().parse().unwrap();
+    for pid in last + 1..last + 100 {
+        let link = shared.join(format!(".out.wav.partial-{pid}"));
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        plant(&link);
+    }
+    let out = shared.join("out.wav");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    plant(&out);
+    // A look-alike leftover of a dead process (no pid can be 2^22 + 1).
+    let lookalike = shared.join(".out.wav.partial-4194305-abcdef.wav");
+    std::fs::write(&lookalike, b"").unwrap();
+    plant(&lookalike);
+    let o = clavm(&["render", s(&p), "-o", s(&out), "--seconds", "0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    let meta = std::fs::symlink_metadata(&out).unwrap();
+    assert!(meta.file_type().is_file());
+    // SAFETY: geteuid(2) cannot fail.
+    assert_eq!(meta.uid(), unsafe { libc::geteuid() });
+    assert_eq!(read_wav(&out).len(), 9600);
+    // Another user's file is never removed; one of ours, of a dead run, is.
+    assert_eq!(lookalike.exists(), root, "root: nobody's file kept; otherwise our own leftover removed");
+}
+
+#[test]
+fn pictures_of_any_allowed_size_are_drawn_without_a_panic() {
+    // The layout once panicked below about 50x50 (issue 13: no CLI input
+    // reaches a panic). Lavapipe draws them: no GPU needed.
+    let d = Dir::new();
+    let p = d.file("p.c", "void play(void) { _out(0, 0.2f * Cycle(440)); }\n");
+    for size in ["1x1", "8x8", "48x48", "100x20", "20x100"] {
+        let out = d.path("x.png");
+        let o = clavm(&["snapshot", s(&p), "--at", "0.1", "--size", size, "-o", s(&out)]);
+        let err = stderr(&o);
+        assert!(o.status.success(), "{size}: {err}");
+        assert!(!err.contains("panicked"), "{size}: {err}");
+        assert_eq!(&std::fs::read(&out).unwrap()[1..4], b"PNG");
+    }
 }

@@ -393,7 +393,8 @@ fn an_odd_record_size_is_refused() {
     let p = d.file("sine.c", SINE);
     let out = d.path("out.mp4");
     let o = clavm(&["record", s(&p), "--seconds", "1", "--size", "321x180", "-o", s(&out)]);
-    assert_fails(&o, 1, &["even"], &d, &["sine.c"]);
+    // A usage error: exit status 2 (README, "Exit status").
+    assert_fails(&o, 2, &["even"], &d, &["sine.c"]);
     assert!(stderr(&o).contains("321"), "{}", stderr(&o));
 }
 

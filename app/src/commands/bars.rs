@@ -27,20 +27,20 @@ enum BarsCommand {
 
 #[derive(clap::Args)]
 struct SimArgs {
-    /// Bars in the network.
-    #[arg(long, default_value_t = 100)]
+    /// Bars in the network (1..=the most a tree holds).
+    #[arg(long, default_value_t = 100, value_parser = crate::args::sim_bars, allow_negative_numbers = true)]
     bars: usize,
-    /// Configurations (plug or unplug events) to run.
-    #[arg(long, default_value_t = 10_000)]
+    /// Configurations (plug or unplug events) to run (1..=10^12).
+    #[arg(long, default_value_t = 10_000, value_parser = crate::args::configs, allow_negative_numbers = true)]
     configs: u64,
     /// Seed of stream 0; stream i uses SEED + i.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Streams run in parallel (one per thread).
-    #[arg(long, default_value_t = 2)]
+    /// Streams run in parallel (one per thread; 1..=256).
+    #[arg(long, default_value_t = 2, value_parser = crate::args::threads, allow_negative_numbers = true)]
     threads: usize,
-    /// Mean gap after settling before the next change, in cycles.
-    #[arg(long, default_value_t = 10_000.0)]
+    /// Mean gap after settling before the next change, in cycles (1..=1e9).
+    #[arg(long, default_value_t = 10_000.0, value_parser = crate::args::mean_gap, allow_negative_numbers = true)]
     mean_gap: f64,
     /// Record the table as the `bars` section of this file (e.g. BENCHMARKS.md).
     #[arg(long)]
@@ -67,19 +67,46 @@ pub fn run(args: BarsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The most a `.bars` file may hold: a tree of the most bars, each on a
+/// long line with a comment, is far below it; `/dev/zero` is far above.
+const MAX_TREE_BYTES: u64 = 1 << 20;
+
+/// Reads a `.bars` file: a regular file of at most [`MAX_TREE_BYTES`], in
+/// UTF-8. Errors are one line naming the file.
+pub fn read_tree_text(file: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let fail = |why: String| anyhow::anyhow!("cannot read the bar tree {}: {why}", file.display());
+    let f = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
+    let meta = f.metadata().map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_TREE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_TREE_BYTES {
+        return Err(fail(format!("larger than {} KiB", MAX_TREE_BYTES / 1024)));
+    }
+    String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))
+}
+
 /// Reads and parses a tree, or prints FILE:LINE: why not.
 fn load(file: &std::path::Path) -> Option<BarTree> {
-    let text = match std::fs::read_to_string(file) {
+    let text = match read_tree_text(file) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("clavm: error: cannot read {}: {e}", file.display());
+            eprintln!("clavm: error: {e:#}");
             return None;
         }
     };
     match clavm_bars::text::parse(&text) {
         Ok(t) => Some(t),
         Err(e) => {
-            eprintln!("{}:{}: error: {e}", file.display(), e.line());
+            // FILE:LINE: error: WHY, as compilers say it (editors jump to it).
+            let why = match &e {
+                clavm_bars::text::TextError::Line { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            eprintln!("{}:{}: error: {why}", file.display(), e.line());
             None
         }
     }
@@ -91,17 +118,11 @@ fn show(tree: &BarTree) {
 }
 
 fn simulate(a: SimArgs) -> anyhow::Result<ExitCode> {
-    if a.bars == 0 || a.bars > clavm_bars::MAX_BARS {
-        anyhow::bail!("--bars must be 1..={}", clavm_bars::MAX_BARS);
-    }
-    if !(a.mean_gap.is_finite() && a.mean_gap >= 1.0) {
-        anyhow::bail!("--mean-gap must be at least 1 cycle");
-    }
     let config = SimConfig {
         bars: a.bars,
         configs: a.configs,
         seed: a.seed,
-        threads: a.threads.max(1),
+        threads: a.threads,
         plugging: Plugging { mean_gap_cycles: a.mean_gap, ..Plugging::default() },
     };
     let progress = AtomicU64::new(0);

@@ -24,8 +24,8 @@ pub struct MainArgs {
     /// Headless fallback: where to write the rendered patch.
     #[arg(short, long, default_value = "clavm-out.wav")]
     pub output: PathBuf,
-    /// Headless fallback: how many seconds to render.
-    #[arg(long, default_value_t = 10.0)]
+    /// Headless fallback: how many seconds to render (0 < S <= 3600).
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Headless fallback: where to write the picture of the visuals at the end.
     #[arg(long, default_value = "clavm-out.png")]
@@ -49,6 +49,15 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "clavm: headless, use: clavm play PATCH.c (live sound), clavm snapshot / clavm record (the visuals), clavm render (WAV)."
     );
+    // Before anything is written: no output may be an input or the other output.
+    let inputs: Vec<&std::path::Path> = patch.iter().map(PathBuf::as_path).collect();
+    clavm_audio::render::output::refuse_same_file(&args.output, &inputs)?;
+    clavm_audio::render::output::refuse_same_file(&args.picture, &inputs)?;
+    if args.output == args.picture
+        || clavm_audio::render::output::refuse_same_file(&args.picture, &[&args.output]).is_err()
+    {
+        return Err(crate::usage!("--output and --picture name the same file {}", args.output.display()));
+    }
     let source = match &patch {
         Some(p) => match super::load_patch(p) {
             Some(s) => s,
@@ -62,9 +71,6 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         args.seconds,
         args.output.display()
     );
-    if !(args.seconds > 0.0 && args.seconds <= 3600.0) {
-        anyhow::bail!("--seconds {} is out of range (0 < S <= 3600)", args.seconds);
-    }
     let config = EngineConfig::new(48000.0, 2);
     let spec = RenderSpec {
         length: Frames::from_seconds(args.seconds, 48000.0),

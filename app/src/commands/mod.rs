@@ -14,8 +14,6 @@ pub mod tap;
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use clavm_audio::{PatchError, PatchSource};
 
 /// The patch the app starts with when none is given.
@@ -46,7 +44,7 @@ pub fn print_patch_error(e: &PatchError) {
 
 /// An interval-bar tree file, read for `--bars` (errors name the file and line).
 pub fn load_bar_tree(path: &Path) -> anyhow::Result<clavm_bars::BarTree> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the bar tree {}", path.display()))?;
+    let text = bars::read_tree_text(path)?;
     clavm_bars::text::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 

@@ -24,8 +24,8 @@ pub struct PlayArgs {
     pub patch: PathBuf,
     #[command(flatten)]
     pub audio: AudioOptions,
-    /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    /// Stop after this many seconds (default: until Ctrl-C; at most a year).
+    #[arg(long, value_parser = crate::args::play_seconds, allow_negative_numbers = true)]
     pub seconds: Option<f64>,
     /// List the output devices of the chosen host and exit.
     #[arg(long)]
@@ -39,7 +39,36 @@ fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64, Vec<u8>)> {
     Some((meta.modified().ok()?, meta.len(), bytes))
 }
 
+/// Checks the audio options' numbers before any device is opened (their
+/// declarations are shared with the window; a value out of range is a usage
+/// error naming the allowed range).
+fn check_audio_options(o: &AudioOptions) -> anyhow::Result<()> {
+    if let Some(rate) = o.rate {
+        if !crate::args::RATES.contains(&u64::from(rate)) {
+            let (lo, hi) = (crate::args::RATES.start(), crate::args::RATES.end());
+            return Err(crate::usage!("--rate {rate} is out of range (allowed: {lo}..={hi} Hz)"));
+        }
+    }
+    if let Some(buffer) = o.buffer {
+        if !(16..=8192).contains(&buffer) {
+            return Err(crate::usage!("--buffer {buffer} is out of range (allowed: 16..=8192 frames)"));
+        }
+    }
+    let max_channels = clavm_audio::builtins::api::MAX_CHANNELS;
+    if !(1..=max_channels).contains(&usize::from(o.channels)) {
+        return Err(crate::usage!("--channels {} is out of range (allowed: 1..={max_channels})", o.channels));
+    }
+    if crate::args::crossfade_ms(&o.crossfade.to_string()).is_err() {
+        return Err(crate::usage!("--crossfade {} is out of range (allowed: 0..=10000 ms)", o.crossfade));
+    }
+    if o.engine.as_deref().is_some_and(str::is_empty) {
+        return Err(crate::usage!("--engine: the name is empty"));
+    }
+    Ok(())
+}
+
 pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
+    check_audio_options(&a.audio)?;
     if a.list_devices {
         for d in crate::live::host(a.audio.host)?.output_devices()? {
             println!("{}", d.name().unwrap_or_else(|_| "?".into()));

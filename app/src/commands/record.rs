@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clavm_audio::render::{WavFile, WavFormat};
 use clavm_render::views::ViewKind;
 
@@ -20,17 +20,19 @@ use crate::picture::{self, Picture, Size};
 pub struct RecordArgs {
     /// The patch to render.
     pub patch: PathBuf,
-    /// The video to write (.mp4, .mkv or .mov; complete or not at all).
+    /// The video to write (.mp4, .mkv or .mov; complete or not at all; a
+    /// regular file: a video is written with seeking, so a FIFO, a device or
+    /// stdout is refused).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Length in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    /// Length in seconds (0 < S <= 3600).
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::seconds, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Frame size (even numbers: the video is H.264 in 4:2:0).
     #[arg(long, default_value = "1280x720")]
     pub size: Size,
-    /// Frames per second.
-    #[arg(long, default_value_t = 60)]
+    /// Frames per second (1..=240).
+    #[arg(long, default_value_t = 60, value_parser = crate::args::fps, allow_negative_numbers = true)]
     pub fps: u32,
     /// Which panels: scope, xy, waves, spectrum, meters or all.
     #[arg(long, default_value = "all")]
@@ -40,41 +42,43 @@ pub struct RecordArgs {
 }
 
 pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
-    a.common.check()?;
-    if !(a.seconds.is_finite() && a.seconds > 0.0 && a.seconds <= 3600.0) {
-        bail!("--seconds {} is out of range (0 < S <= 3600)", a.seconds);
-    }
-    if !(1..=240).contains(&a.fps) {
-        bail!("--fps {} is out of range (1..=240)", a.fps);
-    }
     if (a.size.width | a.size.height) & 1 == 1 {
-        bail!("--size {}x{}: H.264 video needs even width and height", a.size.width, a.size.height);
+        return Err(crate::usage!(
+            "--size {}x{}: H.264 video needs even width and height",
+            a.size.width,
+            a.size.height
+        ));
     }
-    let ext = a.output.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if !matches!(ext.as_str(), "mp4" | "mkv" | "mov") {
-        bail!("{}: the video must be .mp4, .mkv or .mov", a.output.display());
-    }
+    let Some(container) = encoder::Container::from_path(&a.output) else {
+        return Err(crate::usage!("{}: the video must be .mp4, .mkv or .mov", a.output.display()));
+    };
+    let mut inputs = a.common.inputs();
+    inputs.push(&a.patch);
+    clavm_audio::render::output::refuse_same_file(&a.output, &inputs)?;
     encoder::check_ffmpeg()?;
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
     };
     // Every file is reserved before the work starts: an unwritable output
-    // fails now, and an error or a crash later leaves none of them behind.
+    // fails now, and an error, a crash or an interrupt later leaves none of
+    // them behind.
+    crash::arm_host();
     let output = PartialFile::new(&a.output, "partial")?;
     let video = PartialFile::new(&a.output, "video")?;
     let audio = PartialFile::new(&a.output.with_extension("wav"), "audio")?;
     let spec = a.common.spec(patch, a.seconds)?;
     let rate = spec.config.sample_rate;
-    let mut wav = WavFile::create(audio.work_path(), spec.config.channels, rate as u32, WavFormat::Float32)?;
-    for p in [output.work_path(), video.work_path(), audio.work_path(), wav.temporary_path()] {
-        crash::remove_on_crash(p);
-    }
+    // The sound goes into the reserved file itself (by descriptor): no
+    // further temporary name that a later run could not recognise.
+    let audio_file = audio.file().try_clone().context("cannot write the sound's temporary file")?;
+    let mut wav =
+        WavFile::create_in(audio_file, audio.work_path(), spec.config.channels, rate as u32, WavFormat::Float32)?;
 
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut pic = Picture::new(&gpu, a.size, a.view, rate, spec.config.channels)?;
     a.common.apply_to(&mut pic)?;
     let mut enc =
-        FrameEncoder::start(video.work_path(), a.size.width, a.size.height, a.fps, encoder::PixelOrder::Rgba)?;
+        FrameEncoder::start(video.file(), container, a.size.width, a.size.height, a.fps, encoder::PixelOrder::Rgba)?;
     // As many frames as fit in the audio: frame k is shown at k / fps.
     let frames = (a.seconds * a.fps as f64).round().max(1.0) as u64;
     let fps = a.fps as f64;
@@ -110,7 +114,7 @@ pub fn run(a: RecordArgs) -> anyhow::Result<ExitCode> {
     progress.done();
     let rendered = t0.elapsed();
     clavm_audio::render::print_events(&mut std::io::stderr(), &summary.events)?;
-    encoder::mux(video.work_path(), audio.work_path(), output.work_path())?;
+    encoder::mux(video.work_path(), audio.work_path(), output.file(), container)?;
     output.commit().context("writing the video")?;
     let total = t0.elapsed();
     println!(

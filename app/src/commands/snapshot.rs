@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
 use clavm_audio::engine::EngineConfig;
 use clavm_audio::render::RenderSpec;
 use clavm_audio::Frames;
@@ -24,13 +23,14 @@ pub struct SnapshotArgs {
     /// from its audio tap, instead of rendering a patch.
     #[arg(long, conflicts_with = "patch")]
     pub engine: Option<String>,
-    /// With --engine: how long to listen before drawing (fills the waveform's history).
-    #[arg(long, default_value_t = 2.5)]
+    /// With --engine: how long to listen before drawing (fills the waveform's history; 0..=60 s).
+    #[arg(long, default_value_t = 2.5, value_parser = crate::args::listen, allow_negative_numbers = true)]
     pub listen: f64,
-    /// The moment to show, in seconds from the start.
-    #[arg(long, default_value_t = 1.0)]
+    /// The moment to show, in seconds from the start (0..=3600).
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::moment, allow_negative_numbers = true)]
     pub at: f64,
-    /// The PNG file to write (complete or not at all).
+    /// The PNG file to write (complete or not at all), or a FIFO, a character
+    /// device or - (stdout), streamed.
     #[arg(short, long)]
     pub output: PathBuf,
     /// Image size.
@@ -49,17 +49,17 @@ pub struct VisualArgs {
     /// Vulkan device: auto (a GPU first, else lavapipe), an index, or part of a name.
     #[arg(long, default_value = "auto")]
     pub gpu: GpuChoice,
-    /// Sample rate in Hz.
-    #[arg(long, default_value_t = 48000)]
+    /// Sample rate in Hz (8000..=384000).
+    #[arg(long, default_value_t = 48000, value_parser = crate::args::rate, allow_negative_numbers = true)]
     pub rate: u32,
-    /// Output channels.
-    #[arg(long, default_value_t = 2)]
+    /// Output channels (1..=8).
+    #[arg(long, default_value_t = 2, value_parser = crate::args::visual_channels, allow_negative_numbers = true)]
     pub channels: usize,
     /// Seed of the random builtins.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Give up if the patch makes no progress for this many seconds.
-    #[arg(long, default_value_t = 10.0)]
+    /// Give up if the patch makes no progress for this many seconds (1..=3600).
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::timeout, allow_negative_numbers = true)]
     pub timeout: f64,
     /// What the scope shows from its trigger: cycles (2, 4c) or a time (20ms, 0.1s).
     #[arg(long, default_value = "2")]
@@ -70,17 +70,10 @@ pub struct VisualArgs {
 }
 
 impl VisualArgs {
-    pub fn check(&self) -> anyhow::Result<()> {
-        if !(8000..=384_000).contains(&self.rate) {
-            bail!("--rate {} is out of range (8000..=384000)", self.rate);
-        }
-        if !(1..=8).contains(&self.channels) {
-            bail!("--channels {} is out of range (1..=8)", self.channels);
-        }
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            bail!("--timeout must be positive");
-        }
-        Ok(())
+    /// The input files these arguments name besides the patch (an output
+    /// must not be one of them).
+    pub fn inputs(&self) -> Vec<&std::path::Path> {
+        self.bars.iter().map(PathBuf::as_path).collect()
     }
 
     /// The view settings these arguments ask for: the scope's span, the bar tree.
@@ -111,10 +104,9 @@ impl VisualArgs {
 }
 
 pub fn run(a: SnapshotArgs) -> anyhow::Result<ExitCode> {
-    a.common.check()?;
-    if !(a.at.is_finite() && (0.0..=3600.0).contains(&a.at)) {
-        bail!("--at {} is out of range (0..=3600 seconds)", a.at);
-    }
+    let mut inputs = a.common.inputs();
+    inputs.extend(a.patch.as_deref());
+    clavm_audio::render::output::refuse_same_file(&a.output, &inputs)?;
     if let Some(engine) = &a.engine {
         return live_snapshot(engine, &a);
     }
@@ -127,9 +119,7 @@ pub fn run(a: SnapshotArgs) -> anyhow::Result<ExitCode> {
 /// The picture of a running engine: listen to its tap for `--listen`
 /// seconds, then drain what arrived last and draw at once.
 fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
-    if !(a.listen.is_finite() && (0.0..=60.0).contains(&a.listen)) {
-        bail!("--listen {} is out of range (0..=60 seconds)", a.listen);
-    }
+    crate::crash::arm_host();
     let out = png_file::reserve(&a.output)?;
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let mut feed = TapFeed::open(engine, Duration::from_secs(2))?;
@@ -149,25 +139,29 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     let image = pic.pixels(ticket)?.to_vec();
     let age = feed.age().unwrap_or_default();
     pic.check_validation()?;
+    let to_stdout = out.is_stdout();
     png_file::write(out, a.size.width, a.size.height, &image)?;
-    println!(
-        "{}: {}x{} of engine '{engine}', newest audio {:.1} ms old when the frame was ready{}",
-        a.output.display(),
-        a.size.width,
-        a.size.height,
-        age.as_secs_f64() * 1000.0,
-        match feed.dropped() {
-            0 => String::new(),
-            n => format!(" ({n} blocks dropped while this reader was late)"),
-        }
+    say(
+        to_stdout,
+        format!(
+            "{}: {}x{} of engine '{engine}', newest audio {:.1} ms old when the frame was ready{}",
+            a.output.display(),
+            a.size.width,
+            a.size.height,
+            age.as_secs_f64() * 1000.0,
+            match feed.dropped() {
+                0 => String::new(),
+                n => format!(" ({n} blocks dropped while this reader was late)"),
+            }
+        ),
     );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Renders `patch` as `a` asks (its `patch` path is not read again).
 pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
+    crate::crash::arm_host();
     let out = png_file::reserve(&a.output)?;
-    crate::crash::remove_on_crash(out.work_path());
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
     let spec = a.common.spec(patch, a.at)?;
     let mut pic = Picture::new(&gpu, a.size, a.view, spec.config.sample_rate, spec.config.channels)?;
@@ -192,7 +186,17 @@ pub fn snapshot(patch: clavm_audio::PatchSource, a: &SnapshotArgs) -> anyhow::Re
     };
     clavm_audio::render::print_events(&mut std::io::stderr(), &summary.events)?;
     pic.check_validation()?;
+    let to_stdout = out.is_stdout();
     png_file::write(out, a.size.width, a.size.height, &image)?;
-    println!("{}: {}x{} at {:.3} s", a.output.display(), a.size.width, a.size.height, a.at);
+    say(to_stdout, format!("{}: {}x{} at {:.3} s", a.output.display(), a.size.width, a.size.height, a.at));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line: on stderr when stdout carries the picture (`-o -`).
+fn say(to_stdout: bool, line: String) {
+    if to_stdout {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }

@@ -4,6 +4,10 @@
 //! (the audio is re-encoded to AAC, the video copied). Two steps instead of
 //! two pipes into one ffmpeg: nothing can deadlock, and the audio is
 //! written by the same block loop that drives the frames.
+//!
+//! ffmpeg writes its files through a descriptor we opened (our temporary
+//! file as its stdout, named `/dev/stdout`, which reopens that same file,
+//! seekable), never by a name another user could swap for a link.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +35,38 @@ pub fn check_ffmpeg() -> anyhow::Result<()> {
     }
 }
 
+/// The container of a video, from the output's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Container {
+    Mp4,
+    Mov,
+    Matroska,
+}
+
+impl Container {
+    /// `.mp4`, `.mov` or `.mkv` (any case); None for anything else.
+    pub fn from_path(path: &Path) -> Option<Container> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "mp4" => Some(Container::Mp4),
+            "mov" => Some(Container::Mov),
+            "mkv" => Some(Container::Matroska),
+            _ => None,
+        }
+    }
+
+    /// ffmpeg's name for it (`-f`): the output name says nothing.
+    fn ffmpeg_name(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mov => "mov",
+            Container::Matroska => "matroska",
+        }
+    }
+}
+
+/// ffmpeg's output: its stdout, which is the file we opened.
+const THROUGH_STDOUT: &str = "/dev/stdout";
+
 /// The byte order of the raw frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PixelOrder {
@@ -48,8 +84,16 @@ pub struct FrameEncoder {
 }
 
 impl FrameEncoder {
-    /// Starts encoding `width`x`height` RGBA frames at `fps` into `video`.
-    pub fn start(video: &Path, width: u32, height: u32, fps: u32, order: PixelOrder) -> anyhow::Result<FrameEncoder> {
+    /// Starts encoding `width`x`height` RGBA frames at `fps` into `video`
+    /// (an open file, written through its descriptor).
+    pub fn start(
+        video: &std::fs::File,
+        container: Container,
+        width: u32,
+        height: u32,
+        fps: u32,
+        order: PixelOrder,
+    ) -> anyhow::Result<FrameEncoder> {
         let pix_fmt = match order {
             PixelOrder::Rgba => "rgba",
             PixelOrder::Bgra => "bgra",
@@ -63,9 +107,9 @@ impl FrameEncoder {
             // 1.4x), ultrafast is no faster here and its files are 50% larger.
             .args(["-an", "-c:v", "libx264", "-preset", "superfast", "-crf", "18", "-pix_fmt", "yuv420p"])
             .args(["-threads", "2"])
-            .arg(video)
+            .args(["-f", container.ffmpeg_name(), THROUGH_STDOUT])
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(video.try_clone().context("cannot hand the video file to ffmpeg")?)
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot start ffmpeg")?;
@@ -121,8 +165,9 @@ impl Drop for FrameEncoder {
     }
 }
 
-/// Puts `video` (copied) and `audio` (to AAC) into `output`.
-pub fn mux(video: &Path, audio: &Path, output: &Path) -> anyhow::Result<()> {
+/// Puts `video` (copied) and `audio` (to AAC) into `output` (an open file,
+/// written through its descriptor).
+pub fn mux(video: &Path, audio: &Path, output: &std::fs::File, container: Container) -> anyhow::Result<()> {
     let out = Command::new(ffmpeg_program())
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
         .arg(video)
@@ -130,8 +175,9 @@ pub fn mux(video: &Path, audio: &Path, output: &Path) -> anyhow::Result<()> {
         .arg(audio)
         .args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k"])
         .args(["-movflags", "+faststart"])
-        .arg(output)
+        .args(["-f", container.ffmpeg_name(), THROUGH_STDOUT])
         .stdin(Stdio::null())
+        .stdout(output.try_clone().context("cannot hand the video file to ffmpeg")?)
         .output()
         .context("cannot start ffmpeg")?;
     if !out.status.success() {

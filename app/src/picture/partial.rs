@@ -1,49 +1,62 @@
 //! Output files written whole or not at all: work goes to a hidden temporary
 //! file beside the target (same file system, same extension so tools that
-//! guess the format by name still do), renamed into place on success and
-//! removed if dropped unfinished.
+//! guess the format by name still do), created exclusively without following
+//! links, renamed into place on success and removed if dropped unfinished or
+//! when the process is interrupted (`crate::crash`). A video needs seeking
+//! (its index is written last and moved to the front), so a device, a FIFO
+//! or stdout is refused with a message rather than streamed to.
 
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::path::Path;
 
-use anyhow::Context;
+use clavm_audio::render::output::{Output, Streaming};
 
 pub struct PartialFile {
-    tmp: PathBuf,
-    path: PathBuf,
-    done: bool,
+    /// None once committed.
+    output: Option<Output>,
+    file: File,
+    tmp: std::path::PathBuf,
 }
 
 impl PartialFile {
-    /// Reserves a temporary name beside `path` and checks the directory is
-    /// writable now, before any long work (creates an empty file there).
+    /// Creates the temporary file beside `path` now, before any long work (an
+    /// unwritable directory fails at once).
     pub fn new(path: &Path, tag: &str) -> anyhow::Result<PartialFile> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().with_context(|| format!("{} is not a file name", path.display()))?;
-        let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-        let tmp = dir.join(format!(".{}.{tag}-{}{ext}", name.to_string_lossy(), std::process::id()));
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(PartialFile { tmp, path: path.to_path_buf(), done: false })
+        let why = "a video is written with seeking (its index goes at the front)";
+        let (output, file) = Output::create(path, tag, Streaming::Refused(why))?;
+        let Some(tmp) = output.temporary_path().map(Path::to_path_buf) else {
+            anyhow::bail!("cannot write {}: not a regular file", path.display());
+        };
+        crate::crash::remove_on_crash(&tmp);
+        Ok(PartialFile { output: Some(output), file, tmp })
     }
 
-    /// Where to write until [`commit`](Self::commit).
+    /// Where the work goes until [`commit`](Self::commit) (for reading back).
     pub fn work_path(&self) -> &Path {
         &self.tmp
     }
 
+    /// The temporary file, open: writers get it by descriptor, never by
+    /// name, so a name swapped meanwhile cannot redirect them.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Moves the finished file into place.
     pub fn commit(mut self) -> anyhow::Result<()> {
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot move the finished file to {}", self.path.display()))?;
-        self.done = true;
-        Ok(())
+        match self.output.take() {
+            Some(output) => Ok(output.commit()?),
+            None => anyhow::bail!("{} was already moved into place", self.tmp.display()),
+        }
     }
 }
 
 impl Drop for PartialFile {
     fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        // The Output removes the file itself if it was not committed; either
+        // way the name is no longer ours to remove on a signal.
+        drop(self.output.take());
+        crate::crash::forget_file(&self.tmp);
     }
 }
 
@@ -57,15 +70,17 @@ mod tests {
         let out = dir.path().join("x.mp4");
         let p = PartialFile::new(&out, "partial").unwrap();
         assert!(p.work_path().to_string_lossy().ends_with(".mp4"));
-        std::fs::write(p.work_path(), b"data").unwrap();
+        std::io::Write::write_all(&mut p.file(), b"data").unwrap();
         drop(p);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dropped unfinished: nothing left");
         let p = PartialFile::new(&out, "partial").unwrap();
-        std::fs::write(p.work_path(), b"data").unwrap();
+        std::io::Write::write_all(&mut p.file(), b"data").unwrap();
         p.commit().unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), b"data");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let e = PartialFile::new(Path::new("/nonexistent-dir/x.png"), "partial").err().unwrap();
-        assert!(format!("{e:#}").contains("cannot write /nonexistent-dir/x.png"), "{e:#}");
+        assert!(format!("{e:#}").starts_with("cannot write /nonexistent-dir/x.png: No such file"), "{e:#}");
+        let e = PartialFile::new(Path::new("/dev/null"), "partial").err().unwrap();
+        assert!(format!("{e:#}").contains("character device, and a video is written with seeking"), "{e:#}");
     }
 }

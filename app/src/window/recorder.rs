@@ -71,7 +71,8 @@ impl Recorder {
         let video = PartialFile::new(path, "video")?;
         let audio = PartialFile::new(&path.with_extension("wav"), "audio")?;
         let wav = WavFile::create(audio.work_path(), channels, rate, WavFormat::Float32)?;
-        let enc = FrameEncoder::start(video.work_path(), width, height, FPS, PixelOrder::Bgra)?;
+        let container = encoder::Container::from_path(path).unwrap_or(encoder::Container::Mp4);
+        let enc = FrameEncoder::start(video.file(), container, width, height, FPS, PixelOrder::Bgra)?;
         let (tx, rx) = sync_channel::<ToWriter>(8);
         let (audio_tx, audio_rx) = sync_channel::<Vec<f32>>(AUDIO_BLOCKS);
         let mut wav = wav;
@@ -181,7 +182,8 @@ impl Recorder {
         let video_frames = video_done?;
         let sound_frames = audio_done?;
         let (output, video, audio) = self.files.take().context("already stopped")?;
-        encoder::mux(video.work_path(), audio.work_path(), output.work_path())?;
+        let container = encoder::Container::from_path(&self.path).unwrap_or(encoder::Container::Mp4);
+        encoder::mux(video.work_path(), audio.work_path(), output.file(), container)?;
         let lost = self.dropped_audio.load(Ordering::Relaxed);
         if lost > 0 {
             tracing::warn!("the recording lost {lost} blocks of sound (the disk could not keep up)");

@@ -10,6 +10,7 @@
 
 pub mod child;
 mod isolated;
+pub mod output;
 mod wire;
 
 pub use isolated::{describe_signal, render_isolated, ChildProblem};
@@ -17,6 +18,8 @@ pub use isolated::{describe_signal, render_isolated, ChildProblem};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use output::{NodeKind, Output, OutputError, Streaming};
 
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
@@ -67,8 +70,12 @@ pub enum RenderError {
     Patch(#[from] PatchError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot write {path}: {source}")]
+    /// (The OS error is the source, printed after this once by `{:#}`.)
+    #[error("cannot write {path}")]
     Write { path: PathBuf, source: std::io::Error },
+    /// The output file could not be created, written or moved into place.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// The patch (or TinyCC compiling it) crashed the render process.
     #[error("{patch}: {}", crash_text(*compiling, *at_ms, *signal, *stack_overflow))]
     Crashed {
@@ -251,78 +258,202 @@ pub enum WavFormat {
     Int24,
 }
 
-/// A WAV file being written, atomically: samples go to a temporary file beside
-/// the target, renamed into place by [`finish`](Self::finish). Dropped
-/// unfinished (an error, a failed render), the temporary file is removed, so
-/// no partial file is ever left where the complete one should be.
+impl WavFormat {
+    /// Bytes per sample in the file.
+    pub fn bytes_per_sample(self) -> u64 {
+        match self {
+            WavFormat::Float32 => 4,
+            WavFormat::Int16 => 2,
+            WavFormat::Int24 => 3,
+        }
+    }
+}
+
+/// The most sample bytes a WAV file holds: its sizes are 32-bit, less room
+/// for the header.
+pub const MAX_WAV_DATA_BYTES: u64 = u32::MAX as u64 - 4096;
+
+/// The longest WAV, in seconds, at this rate, channel count and format.
+pub fn max_wav_seconds(channels: usize, sample_rate: u32, format: WavFormat) -> f64 {
+    let per_second = channels.max(1) as u64 * u64::from(sample_rate.max(1)) * format.bytes_per_sample();
+    (MAX_WAV_DATA_BYTES / per_second) as f64
+}
+
+/// A WAV file being written. To a regular file (or a new one), atomically:
+/// samples go to a temporary file beside the target, created exclusively
+/// without following links ([`output`]), renamed into place by
+/// [`finish`](Self::finish); dropped unfinished (an error, a failed render),
+/// the temporary file is removed. To a character device, a FIFO or `-`
+/// (stdout), streamed, with a header that leaves the length open (the
+/// RIFF and data sizes are 0xFFFFFFFF, as `sox` and `ffmpeg` write and read
+/// for pipes): a stream cannot be rewound to fill them in.
 pub struct WavFile {
-    writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
-    tmp: PathBuf,
+    sink: Option<Sink>,
+    /// Sample bytes written so far (a file holds at most [`MAX_WAV_DATA_BYTES`]).
+    data_bytes: u64,
+    output: Option<Output>,
     path: PathBuf,
     format: WavFormat,
 }
 
+enum Sink {
+    Seekable(hound::WavWriter<std::io::BufWriter<std::fs::File>>),
+    Stream(std::io::BufWriter<std::fs::File>),
+}
+
 impl WavFile {
     pub fn create(path: &Path, channels: usize, sample_rate: u32, format: WavFormat) -> Result<WavFile, RenderError> {
-        let err = |source: std::io::Error| RenderError::Write { path: path.to_path_buf(), source };
-        let (bits, sample_format) = match format {
-            WavFormat::Float32 => (32, hound::SampleFormat::Float),
-            WavFormat::Int16 => (16, hound::SampleFormat::Int),
-            WavFormat::Int24 => (24, hound::SampleFormat::Int),
+        let spec = wav_spec(channels, sample_rate, format)?;
+        let (output, file) = Output::create(path, "partial", Streaming::Allowed)?;
+        let sink = if output.stream_kind().is_some() {
+            let mut w = std::io::BufWriter::new(file);
+            w.write_all(&stream_header(&spec)).map_err(|error| OutputError::Io { path: path.to_path_buf(), error })?;
+            Sink::Stream(w)
+        } else {
+            // On error the Output is dropped here, which removes the temporary file.
+            seekable(file, spec, path)?
         };
-        let spec = hound::WavSpec { channels: channels as u16, sample_rate, bits_per_sample: bits, sample_format };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-        let file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(err)?);
-        let writer = match hound::WavWriter::new(file, spec) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(err(hound_io(e)));
-            }
-        };
-        Ok(WavFile { writer: Some(writer), tmp, path: path.to_path_buf(), format })
+        Ok(WavFile { sink: Some(sink), data_bytes: 0, output: Some(output), path: path.to_path_buf(), format })
     }
 
-    /// Where samples go until [`finish`](Self::finish) (for crash handlers to remove).
-    pub fn temporary_path(&self) -> &Path {
-        &self.tmp
+    /// A WAV written into `file`, a regular file the caller already created
+    /// (and removes or moves): for intermediate files, such as a video's
+    /// sound. `path` names it in messages. [`finish`](Self::finish) completes
+    /// the header and moves nothing.
+    pub fn create_in(
+        file: std::fs::File,
+        path: &Path,
+        channels: usize,
+        sample_rate: u32,
+        format: WavFormat,
+    ) -> Result<WavFile, RenderError> {
+        let spec = wav_spec(channels, sample_rate, format)?;
+        let sink = seekable(file, spec, path)?;
+        Ok(WavFile { sink: Some(sink), data_bytes: 0, output: None, path: path.to_path_buf(), format })
     }
 
-    fn err(&self, e: hound::Error) -> RenderError {
-        RenderError::Write { path: self.path.clone(), source: hound_io(e) }
+    /// Where samples go until [`finish`](Self::finish) (for crash and signal
+    /// handlers to remove); None when streaming to a device, FIFO or stdout.
+    pub fn temporary_path(&self) -> Option<&Path> {
+        self.output.as_ref().and_then(|o| o.temporary_path())
+    }
+
+    /// Whether this writes to standard output (`-`), which then carries
+    /// nothing else.
+    pub fn is_stdout(&self) -> bool {
+        self.output.as_ref().and_then(|o| o.stream_kind()) == Some(NodeKind::Stdout)
+    }
+
+    fn err(&self, error: std::io::Error) -> RenderError {
+        OutputError::Io { path: self.path.clone(), error }.into()
     }
 
     /// Appends interleaved samples.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), RenderError> {
-        let w = self.writer.as_mut().expect("not finished");
-        let result = match self.format {
-            WavFormat::Float32 => samples.iter().try_for_each(|s| w.write_sample(*s)),
-            WavFormat::Int16 => {
-                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16))
-            }
-            WavFormat::Int24 => {
-                samples.iter().try_for_each(|s| w.write_sample((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32))
-            }
+        let format = self.format;
+        let add = samples.len() as u64 * format.bytes_per_sample();
+        if matches!(self.sink, Some(Sink::Seekable(_))) && self.data_bytes + add > MAX_WAV_DATA_BYTES {
+            // hound counts in a u32: refuse before it would overflow.
+            return Err(self.err(std::io::Error::other("a WAV file holds at most 4 GiB of samples")));
+        }
+        self.data_bytes += add;
+        let result = match self.sink.as_mut() {
+            None => Err(std::io::Error::other("the file is already finished")),
+            Some(Sink::Seekable(w)) => write_samples(format, samples, |bytes| match bytes {
+                Sample::F32(s) => w.write_sample(s),
+                Sample::I16(s) => w.write_sample(s),
+                Sample::I24(s) => w.write_sample(s),
+            })
+            .map_err(hound_io),
+            Some(Sink::Stream(w)) => write_samples(format, samples, |bytes| match bytes {
+                Sample::F32(s) => w.write_all(&s.to_le_bytes()),
+                Sample::I16(s) => w.write_all(&s.to_le_bytes()),
+                Sample::I24(s) => w.write_all(&s.to_le_bytes()[..3]),
+            }),
         };
         result.map_err(|e| self.err(e))
     }
 
-    /// Completes the header and moves the file into place.
+    /// Completes the header and moves the file into place (or flushes the stream).
     pub fn finish(mut self) -> Result<(), RenderError> {
-        let w = self.writer.take().expect("finished once");
-        w.finalize().map_err(|e| self.err(e))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| RenderError::Write { path: self.path.clone(), source })
+        match self.sink.take() {
+            None => return Err(self.err(std::io::Error::other("the file is already finished"))),
+            Some(Sink::Seekable(w)) => w.finalize().map_err(|e| self.err(hound_io(e)))?,
+            Some(Sink::Stream(mut w)) => w.flush().map_err(|e| self.err(e))?,
+        }
+        match self.output.take() {
+            Some(o) => Ok(o.commit()?),
+            None => Ok(()),
+        }
     }
 }
 
-impl Drop for WavFile {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+/// The header's description of the samples, for a channel count and rate the
+/// engine runs at.
+fn wav_spec(channels: usize, sample_rate: u32, format: WavFormat) -> Result<hound::WavSpec, RenderError> {
+    let (bits_per_sample, sample_format) = match format {
+        WavFormat::Float32 => (32, hound::SampleFormat::Float),
+        WavFormat::Int16 => (16, hound::SampleFormat::Int),
+        WavFormat::Int24 => (24, hound::SampleFormat::Int),
+    };
+    let channels = u16::try_from(channels)
+        .ok()
+        .filter(|c| (1..=crate::builtins::api::MAX_CHANNELS as u16).contains(c))
+        .ok_or(ConfigError::Channels(channels))?;
+    if sample_rate == 0 {
+        return Err(ConfigError::SampleRate(0.0).into());
     }
+    Ok(hound::WavSpec { channels, sample_rate, bits_per_sample, sample_format })
+}
+
+fn seekable(file: std::fs::File, spec: hound::WavSpec, path: &Path) -> Result<Sink, RenderError> {
+    let writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+        .map_err(|e| OutputError::Io { path: path.to_path_buf(), error: hound_io(e) })?;
+    Ok(Sink::Seekable(writer))
+}
+
+/// One sample in the file's format.
+enum Sample {
+    F32(f32),
+    I16(i16),
+    I24(i32),
+}
+
+fn write_samples<E>(format: WavFormat, samples: &[f32], mut put: impl FnMut(Sample) -> Result<(), E>) -> Result<(), E> {
+    samples.iter().try_for_each(|s| {
+        put(match format {
+            WavFormat::Float32 => Sample::F32(*s),
+            WavFormat::Int16 => Sample::I16((s.clamp(-1.0, 1.0) * 32767.0).round() as i16),
+            WavFormat::Int24 => Sample::I24((s.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32),
+        })
+    })
+}
+
+/// A WAV header whose RIFF and data sizes say "unknown" (0xFFFFFFFF): format
+/// 1 (PCM) with the 16-byte `fmt ` chunk for integers; 3 (IEEE float) with
+/// the 18-byte one (`cbSize` 0) that non-PCM formats carry, for floats.
+fn stream_header(spec: &hound::WavSpec) -> Vec<u8> {
+    let float = spec.sample_format == hound::SampleFormat::Float;
+    let (tag, fmt_len): (u16, u32) = if float { (3, 18) } else { (1, 16) };
+    let block_align = spec.channels * (spec.bits_per_sample / 8);
+    let byte_rate = spec.sample_rate.saturating_mul(u32::from(block_align));
+    let mut h = Vec::with_capacity(46);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&fmt_len.to_le_bytes());
+    h.extend_from_slice(&tag.to_le_bytes());
+    h.extend_from_slice(&spec.channels.to_le_bytes());
+    h.extend_from_slice(&spec.sample_rate.to_le_bytes());
+    h.extend_from_slice(&byte_rate.to_le_bytes());
+    h.extend_from_slice(&block_align.to_le_bytes());
+    h.extend_from_slice(&spec.bits_per_sample.to_le_bytes());
+    if float {
+        h.extend_from_slice(&0u16.to_le_bytes());
+    }
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h
 }
 
 /// Writes rendered samples to a WAV file, atomically.

@@ -21,6 +21,15 @@ use thiserror::Error;
 
 use crate::model::{Bar, BarId, BarTree, Connector, Interval, Parent, TreeError, DEFAULT_BASE_HZ, MAX_BARS};
 
+/// The root pitches a file may set, in Hz. The top is the edge of hearing
+/// (20 kHz): every bar sounds at the root times its intervals, so a higher
+/// root has no audible bar. The bottom, 1 Hz, still lets a tree drive slow
+/// modulation (a root of 1 Hz with octaves above it); below that, and at
+/// values like 1e-300 or 1e308, note names and cents stop meaning anything
+/// (they printed "inf Hz" and "NaNc"). Every ratio in a tree of at most
+/// `MAX_BARS` bars then stays a finite frequency.
+pub const BASE_HZ: std::ops::RangeInclusive<f64> = 1.0..=20_000.0;
+
 /// A file that is not a valid tree; `line` is 1-based.
 #[derive(Debug, Error, PartialEq)]
 pub enum TextError {
@@ -84,11 +93,16 @@ pub fn parse(source: &str) -> Result<BarTree, TextError> {
                 if let Some(first) = base_line {
                     return Err(at(line, format!("base is set twice (first on line {first})")));
                 }
-                base_hz = hz
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite() && *f > 0.0)
-                    .ok_or_else(|| at(line, format!("base `{hz}` is not a positive frequency in Hz")))?;
+                base_hz = hz.parse::<f64>().ok().filter(|f| BASE_HZ.contains(f)).ok_or_else(|| {
+                    at(
+                        line,
+                        format!(
+                            "base `{hz}` is out of range: the root's pitch must be {}..={} Hz",
+                            BASE_HZ.start(),
+                            BASE_HZ.end()
+                        ),
+                    )
+                })?;
                 base_line = Some(line);
             }
             [name, interval, parent, by, flags @ ..] => {
@@ -229,6 +243,15 @@ mod tests {
     }
 
     #[test]
+    fn roots_inside_the_bounds_are_kept() {
+        for b in ["1", "27.5", "20000"] {
+            let t = parse(&format!("base {b}\nup 2/1 root W\n")).unwrap();
+            assert_eq!(t.base_hz(), b.parse::<f64>().unwrap());
+            assert_eq!(t.frequency(BarId(0)), 2.0 * t.base_hz());
+        }
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let cases = [
             ("a 3/2 root W\na 3/2 a.E W\n", 2, "already defined"),
@@ -239,7 +262,13 @@ mod tests {
             ("a 3/2 root W\nb 3/2 a.W E\n", 2, "hangs by"),
             ("a 3/2 root W\nb 3/2 zz.E W\n", 2, "no bar named"),
             ("a 3/2 root\n", 1, "expected"),
-            ("base -3\n", 1, "positive"),
+            ("base -3\n", 1, "1..=20000 Hz"),
+            ("# huge\nbase 1e308\n", 2, "out of range"),
+            ("base 1e-300\n", 1, "out of range"),
+            ("base NaN\n", 1, "out of range"),
+            ("base inf\n", 1, "out of range"),
+            ("base 20000.5\n", 1, "out of range"),
+            ("base 0.99\n", 1, "out of range"),
             ("a 3/2 root W touchy\n", 1, "unexpected"),
         ];
         for (src, line, needle) in cases {

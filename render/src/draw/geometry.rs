@@ -40,14 +40,15 @@ impl Rect {
     }
     /// The left part `w` wide and the rest, `gap` between them.
     pub fn split_left(&self, w: f32, gap: f32) -> (Rect, Rect) {
-        let w = w.clamp(0.0, self.width());
+        // Not clamp: it panics on a rectangle already inside out (a tiny picture).
+        let w = w.min(self.width()).max(0.0);
         let left = Rect { min: self.min, max: vec2(self.min.x + w, self.max.y) };
         let right = Rect { min: vec2((self.min.x + w + gap).min(self.max.x), self.min.y), max: self.max };
         (left, right)
     }
     /// The top part `h` high and the rest, `gap` between them.
     pub fn split_top(&self, h: f32, gap: f32) -> (Rect, Rect) {
-        let h = h.clamp(0.0, self.height());
+        let h = h.min(self.height()).max(0.0);
         let top = Rect { min: self.min, max: vec2(self.max.x, self.min.y + h) };
         let bottom = Rect { min: vec2(self.min.x, (self.min.y + h + gap).min(self.max.y)), max: self.max };
         (top, bottom)
@@ -55,5 +56,25 @@ impl Rect {
     /// Point at fractions (0..1, 0..1) of the rectangle.
     pub fn at(&self, fx: f32, fy: f32) -> Vec2 {
         vec2(self.min.x + fx * self.width(), self.min.y + fy * self.height())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitting_never_panics_on_a_rectangle_smaller_than_the_cut() {
+        // What a 1x1 picture's layout makes of its panels: inside out.
+        let inside_out = Rect { min: vec2(10.0, 10.0), max: vec2(4.0, 2.0) };
+        let (top, _) = inside_out.split_top(18.0, 2.0);
+        assert_eq!(top.height(), 0.0);
+        let (left, _) = inside_out.split_left(18.0, 2.0);
+        assert_eq!(left.width(), 0.0);
+        let r = Rect::new(0.0, 0.0, 10.0, 10.0);
+        let (t, b) = r.split_top(4.0, 1.0);
+        assert_eq!((t.height(), b.min.y, b.height()), (4.0, 5.0, 5.0));
+        let (l, _) = r.split_left(40.0, 1.0);
+        assert_eq!(l.width(), 10.0);
     }
 }

@@ -1,0 +1,154 @@
+//! Numbers from the command line, checked where clap parses them: a value out
+//! of range is a usage error (clap's message, naming the allowed range, exit
+//! status 2), so no number reaches code that could panic on it
+//! (`Duration::from_secs_f64(1e300)`, a `u16` channel count of 65536, ...).
+//!
+//! Exit statuses (README): 2 for usage errors (what the command line says is
+//! malformed or out of range), 1 for runtime errors (a missing or unreadable
+//! file, a patch that does not compile or crashes, an unwritable output).
+
+use std::ops::RangeInclusive;
+
+/// A usage error found after clap's parsing (a combination of values, a
+/// number inside a `N=V` argument): one line, exit status 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// `Err(Usage(...))` as an `anyhow::Error`, formatted.
+#[macro_export]
+macro_rules! usage {
+    ($($t:tt)*) => {
+        anyhow::Error::new($crate::args::Usage(format!($($t)*)))
+    };
+}
+
+/// The longest render, snapshot time or recording, in seconds (an hour: a
+/// WAV of 2 channels of f32 at 384 kHz stays under the format's 4 GiB).
+pub const MAX_SECONDS: f64 = 3600.0;
+
+/// A finite number in `range`; `open_low` excludes its lower end.
+fn float_in(s: &str, range: RangeInclusive<f64>, open_low: bool, unit: &str) -> Result<f64, String> {
+    let (lo, hi) = (*range.start(), *range.end());
+    let allowed = if open_low { format!("{lo} < x <= {hi}{unit}") } else { format!("{lo}..={hi}{unit}") };
+    let v: f64 = s.trim().parse().map_err(|_| format!("not a number (allowed: {allowed})"))?;
+    let ok = v.is_finite() && v <= hi && if open_low { v > lo } else { v >= lo };
+    if ok {
+        Ok(v)
+    } else {
+        Err(format!("out of range (allowed: {allowed})"))
+    }
+}
+
+fn int_in<T: std::str::FromStr + TryFrom<u64> + Copy>(s: &str, range: RangeInclusive<u64>) -> Result<T, String> {
+    let allowed = format!("{}..={}", range.start(), range.end());
+    let v: u64 = s.trim().parse().map_err(|_| format!("not a whole number (allowed: {allowed})"))?;
+    if !range.contains(&v) {
+        return Err(format!("out of range (allowed: {allowed})"));
+    }
+    T::try_from(v).map_err(|_| format!("out of range (allowed: {allowed})"))
+}
+
+/// A length of audio or video: 0 < S <= 3600 seconds.
+pub fn seconds(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=MAX_SECONDS, true, " seconds")
+}
+
+/// A moment from the start: 0..=3600 seconds.
+pub fn moment(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=MAX_SECONDS, false, " seconds")
+}
+
+/// A watchdog's limit: 1..=3600 seconds. It counts whole seconds without
+/// progress (its message says "for N s"); below a second a slow start of the
+/// sandboxed process would pass for a hang.
+pub fn timeout(s: &str) -> Result<f64, String> {
+    float_in(s, 1.0..=MAX_SECONDS, false, " seconds")
+}
+
+/// A swap's crossfade: 0..=10000 ms.
+pub fn crossfade_ms(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=10_000.0, false, " ms")
+}
+
+/// How long a live snapshot listens: 0..=60 seconds.
+pub fn listen(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=60.0, false, " seconds")
+}
+
+/// How long `play` runs: 0 < S <= one year, in seconds.
+pub fn play_seconds(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=31_536_000.0, true, " seconds")
+}
+
+/// The simulator's mean gap between changes: 1..=1e9 cycles.
+pub fn mean_gap(s: &str) -> Result<f64, String> {
+    float_in(s, 1.0..=1e9, false, " cycles")
+}
+
+/// The sample rates the engine runs at: 8000..=384000 Hz.
+pub const RATES: RangeInclusive<u64> = 8000..=384_000;
+
+pub fn rate(s: &str) -> Result<u32, String> {
+    int_in(s, RATES)
+}
+
+/// Output channels of an offline render: 1..=16 (the engine's limit).
+pub fn channels(s: &str) -> Result<usize, String> {
+    int_in(s, 1..=clavm_audio::builtins::api::MAX_CHANNELS as u64)
+}
+
+/// Output channels of the visuals (the analysis draws at most 8).
+pub fn visual_channels(s: &str) -> Result<usize, String> {
+    int_in(s, 1..=8)
+}
+
+/// Video frames per second: 1..=240.
+pub fn fps(s: &str) -> Result<u32, String> {
+    int_in(s, 1..=240)
+}
+
+/// Simulator threads: 1..=256 (one stream each; more only costs memory).
+pub fn threads(s: &str) -> Result<usize, String> {
+    int_in(s, 1..=256)
+}
+
+/// Bars in a simulated network: 1..=MAX_BARS.
+pub fn sim_bars(s: &str) -> Result<usize, String> {
+    int_in(s, 1..=clavm_bars::MAX_BARS as u64)
+}
+
+/// Simulated configurations: 1..=10^12.
+pub fn configs(s: &str) -> Result<u64, String> {
+    int_in(s, 1..=1_000_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_out_of_range_say_the_range() {
+        for bad in ["0", "-1", "NaN", "inf", "1e300", "", "x"] {
+            let e = seconds(bad).unwrap_err();
+            assert!(e.contains("0 < x <= 3600 seconds"), "{bad}: {e}");
+        }
+        assert_eq!(seconds("2.5"), Ok(2.5));
+        assert_eq!(moment("0"), Ok(0.0));
+        for bad in ["0", "65536", "-2", "4294967296", "1e3"] {
+            let e = channels(bad).unwrap_err();
+            assert!(e.contains("1..=16"), "{bad}: {e}");
+        }
+        assert_eq!(channels("16"), Ok(16));
+        assert!(rate("0").unwrap_err().contains("8000..=384000"));
+        assert_eq!(rate("48000"), Ok(48000));
+        assert!(threads("100000").unwrap_err().contains("1..=256"));
+    }
+}
