@@ -152,3 +152,29 @@ mod tests {
         assert!(threads("100000").unwrap_err().contains("1..=256"));
     }
 }
+
+/// How long `clavm tap` records: 0 < S <= one day, in seconds.
+pub fn tap_seconds(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=86_400.0, true, " seconds")
+}
+
+/// How long `clavm submit` waits for the engine's reply: 0..=3600 seconds.
+pub fn reply_timeout(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0..=MAX_SECONDS, false, " seconds")
+}
+
+/// A parameter number: 0..=127 (`_p`, `_i` and `_cc` have 128 each).
+pub fn param_index(s: &str) -> Result<u8, String> {
+    int_in(s, 0..=127)
+}
+
+/// A parameter's value: a number that stays finite as the f32 a patch reads.
+pub fn param_value(s: &str) -> Result<f64, String> {
+    let allowed = "a finite number, |x| <= 3.4e38";
+    let v: f64 = s.trim().parse().map_err(|_| format!("not a number (allowed: {allowed})"))?;
+    if v.is_finite() && (v as f32).is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("out of range (allowed: {allowed})"))
+    }
+}

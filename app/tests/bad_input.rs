@@ -156,8 +156,18 @@ fn table() -> Vec<Case> {
         // another session's commands, with no engine running
         ("submit {p} --engine {none}", Refused, ""),
         ("param 0 1 --engine {none}", Refused, ""),
-        ("param 0 NaN --engine {none}", Refused, ""),
         ("tap -o {o} --engine {none}", Refused, ""),
+        // their numbers: usage errors before any engine is looked for
+        ("param 0 NaN --engine {none}", Clap, "finite"),
+        ("param 0 inf --engine {none}", Clap, "finite"),
+        ("param 0 1e300 --engine {none}", Clap, "finite"),
+        ("param 128 1 --engine {none}", Clap, "0..=127"),
+        ("param 99999 1 --engine {none}", Clap, "0..=127"),
+        ("tap -o {o} --seconds 0 --engine {none}", Clap, "0 < x <= 86400"),
+        ("tap -o {o} --seconds 1e300 --engine {none}", Clap, "0 < x <= 86400"),
+        ("tap -o {o} --seconds NaN --engine {none}", Clap, "0 < x <= 86400"),
+        ("submit {p} --timeout 1e300 --engine {none}", Clap, "0..=3600"),
+        ("submit {p} --timeout NaN --engine {none}", Clap, "0..=3600"),
     ];
     rows.iter().map(|(line, expect, says)| Case { args: split(line), expect: *expect, says }).collect()
 }

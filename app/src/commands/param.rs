@@ -8,9 +8,10 @@ use clavm_submit::ParamKind;
 #[derive(clap::Args)]
 pub struct ParamArgs {
     /// Parameter number, 0..127.
+    #[arg(value_parser = crate::args::param_index)]
     pub index: u8,
     /// The value (for --cc, 0..1).
-    #[arg(allow_negative_numbers = true)]
+    #[arg(allow_negative_numbers = true, value_parser = crate::args::param_value)]
     pub value: f64,
     /// Set `_i(N)` (the value is rounded).
     #[arg(long, conflicts_with = "cc")]
@@ -24,12 +25,6 @@ pub struct ParamArgs {
 }
 
 pub fn run(a: ParamArgs) -> anyhow::Result<ExitCode> {
-    if a.index >= 128 {
-        anyhow::bail!("parameter {} is out of range (0..127)", a.index);
-    }
-    if !a.value.is_finite() {
-        anyhow::bail!("the value must be a finite number");
-    }
     let kind = match (a.int, a.cc) {
         (true, _) => ParamKind::I,
         (_, true) => ParamKind::Cc,

@@ -15,8 +15,8 @@ pub struct TapArgs {
     /// The WAV file to write (32-bit float).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Seconds to record.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds to record (up to a day).
+    #[arg(long, default_value_t = 5.0, value_parser = crate::args::tap_seconds)]
     pub seconds: f64,
     /// The engine (default: $CLAVM_ENGINE or "default").
     #[arg(long)]
@@ -24,9 +24,6 @@ pub struct TapArgs {
 }
 
 pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
-    if !(a.seconds > 0.0 && a.seconds <= 24.0 * 3600.0) {
-        anyhow::bail!("--seconds {} is out of range", a.seconds);
-    }
     let engine = crate::remote::engine_name(a.engine);
     let mut rx = open_tap(&engine).with_context(|| format!("opening the tap of engine '{engine}'"))?;
     let dropped_before = rx.stats().dropped_full;
