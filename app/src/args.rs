@@ -130,29 +130,6 @@ pub fn configs(s: &str) -> Result<u64, String> {
     int_in(s, 1..=1_000_000_000_000)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_out_of_range_say_the_range() {
-        for bad in ["0", "-1", "NaN", "inf", "1e300", "", "x"] {
-            let e = seconds(bad).unwrap_err();
-            assert!(e.contains("0 < x <= 3600 seconds"), "{bad}: {e}");
-        }
-        assert_eq!(seconds("2.5"), Ok(2.5));
-        assert_eq!(moment("0"), Ok(0.0));
-        for bad in ["0", "65536", "-2", "4294967296", "1e3"] {
-            let e = channels(bad).unwrap_err();
-            assert!(e.contains("1..=16"), "{bad}: {e}");
-        }
-        assert_eq!(channels("16"), Ok(16));
-        assert!(rate("0").unwrap_err().contains("8000..=384000"));
-        assert_eq!(rate("48000"), Ok(48000));
-        assert!(threads("100000").unwrap_err().contains("1..=256"));
-    }
-}
-
 /// How long `clavm tap` records: 0 < S <= one day, in seconds.
 pub fn tap_seconds(s: &str) -> Result<f64, String> {
     float_in(s, 0.0..=86_400.0, true, " seconds")
@@ -176,5 +153,28 @@ pub fn param_value(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("out of range (allowed: {allowed})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_out_of_range_say_the_range() {
+        for bad in ["0", "-1", "NaN", "inf", "1e300", "", "x"] {
+            let e = seconds(bad).unwrap_err();
+            assert!(e.contains("0 < x <= 3600 seconds"), "{bad}: {e}");
+        }
+        assert_eq!(seconds("2.5"), Ok(2.5));
+        assert_eq!(moment("0"), Ok(0.0));
+        for bad in ["0", "65536", "-2", "4294967296", "1e3"] {
+            let e = channels(bad).unwrap_err();
+            assert!(e.contains("1..=16"), "{bad}: {e}");
+        }
+        assert_eq!(channels("16"), Ok(16));
+        assert!(rate("0").unwrap_err().contains("8000..=384000"));
+        assert_eq!(rate("48000"), Ok(48000));
+        assert!(threads("100000").unwrap_err().contains("1..=256"));
     }
 }

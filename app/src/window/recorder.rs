@@ -70,7 +70,10 @@ impl Recorder {
         let output = PartialFile::new(path, "partial")?;
         let video = PartialFile::new(path, "video")?;
         let audio = PartialFile::new(&path.with_extension("wav"), "audio")?;
-        let wav = WavFile::create(audio.work_path(), channels, rate, WavFormat::Float32)?;
+        // Into the reserved file itself (by descriptor), as `clavm record` does:
+        // no further temporary name that the next run after a kill could not recognise.
+        let audio_file = audio.file().try_clone().context("cannot write the sound's temporary file")?;
+        let wav = WavFile::create_in(audio_file, audio.work_path(), channels, rate, WavFormat::Float32)?;
         let container = encoder::Container::from_path(path).unwrap_or(encoder::Container::Mp4);
         let enc = FrameEncoder::start(video.file(), container, width, height, FPS, PixelOrder::Bgra)?;
         let (tx, rx) = sync_channel::<ToWriter>(8);
