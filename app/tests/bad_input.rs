@@ -20,9 +20,8 @@ enum Expect {
     Runtime,
     /// A `.bars` file refused: status 1, one line `FILE:LINE: error: ...`.
     Diagnostic,
-    /// Another session's command (`submit`, `param`, `tap`): status 1 or 2,
-    /// one line starting `clavm:` or clap's message. (Their "engine not
-    /// running" says `clavm: engine ...` with status 2, not `clavm: error:`.)
+    /// `submit`, `param` or `tap` with no engine: status 3 (not responding)
+    /// or 1, one line starting `clavm:` (`clavm: engine ... not responding`).
     Refused,
 }
 
@@ -216,9 +215,7 @@ fn every_command_refuses_bad_values_with_one_line_and_its_status() {
             Expect::Usage => code == Some(2) && ours,
             Expect::Runtime => code == Some(1) && ours,
             Expect::Diagnostic => code == Some(1) && one_line && lines[0].contains(": error: "),
-            Expect::Refused => {
-                matches!(code, Some(1) | Some(2)) && (one_line && lines[0].starts_with("clavm: ") || clap_message)
-            }
+            Expect::Refused => matches!(code, Some(1) | Some(3)) && one_line && lines[0].starts_with("clavm: "),
         };
         let says = err.contains(case.says) && err.matches("(os error").count() <= 1;
         let panicked = ["panicked", "backtrace", "RUST_BACKTRACE"].iter().any(|w| err.contains(w))

@@ -112,10 +112,10 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("takes patches up to"), "{}", text(&o));
 
-    // No such engine: exit 2 after the timeout.
+    // No such engine: exit 3 after the timeout.
     let t0 = Instant::now();
     let o = clavm(&["submit", "--engine", "nobody-here", "--timeout", "0.3", good.to_str().unwrap()], None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("not responding"), "{}", text(&o));
     assert!(t0.elapsed() < Duration::from_secs(5));
 
@@ -125,13 +125,13 @@ fn submit_plays_reports_diagnostics_and_says_when_no_engine_answers() {
     assert!(!twin.wait().unwrap().success());
     assert!(twin_err.join().unwrap().contains("another engine of that name"));
 
-    // The engine killed: the next submit says so (exit 2) and leaks nothing; a restart under the
+    // The engine killed: the next submit says so (exit 3) and leaks nothing; a restart under the
     // same name recovers the stale channels.
     let pid = play.id();
     play.kill().unwrap();
     play.wait().unwrap();
     let o = clavm(&["submit", "--engine", &engine, "--timeout", "0.5", good.to_str().unwrap()], None);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let t0 = Instant::now();
     while workers_of(pid) > 0 {
         assert!(t0.elapsed() < Duration::from_secs(5), "workers outlived their engine");

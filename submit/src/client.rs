@@ -35,7 +35,8 @@ impl SubmitError {
     /// The process exit status for `clavm submit`: 2 when the engine did not answer, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            SubmitError::NotResponding { .. } => 2,
+            // 2 is a usage error for every clavm command (README).
+            SubmitError::NotResponding { .. } => 3,
             _ => 1,
         }
     }

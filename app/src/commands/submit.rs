@@ -1,7 +1,7 @@
 //! `clavm submit [FILE|-]`: send a patch to a running engine and print its reply.
 //!
 //! Exit status: 0 playing; 1 refused (diagnostics as FILE:LINE:COL) or failed
-//! its test run; 2 engine not responding.
+//! its test run; 2 a usage error (as for every command); 3 engine not responding.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -62,7 +62,7 @@ pub fn run(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e @ SubmitError::NotResponding { .. }) => {
             eprintln!("clavm: {e}");
-            Ok(ExitCode::from(2))
+            Ok(ExitCode::from(e.exit_code() as u8))
         }
         Err(e) => {
             eprintln!("clavm: {e}");
