@@ -329,6 +329,20 @@ fn parameters_arrive_from_clavm_param_osc_and_jack_midi_and_bad_input_is_refused
     let r = amplitude(&rec_r);
     assert!((r - (64.0 / 127.0 + 0.3)).abs() < 0.03, "_cc(1) = 64/127 after the flood gave {r}");
 
+    // The param channel's file cut short: the engine replaces it, and OSC and
+    // JACK MIDI, which hold senders on the old file, find the new one.
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let param_file = format!("/dev/shm/clavm-{uid}-{engine}.param");
+    std::fs::OpenOptions::new().write(true).open(&param_file).unwrap().set_len(4096).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    queue.lock().unwrap().push([0xb0, 1, 0]);
+    send("/clavm/p", vec![rosc::OscType::Int(0), rosc::OscType::Float(0.5)]);
+    std::thread::sleep(Duration::from_millis(200));
+    let (a, r) = (amplitude(&rec_l), amplitude(&rec_r));
+    assert!((a - 0.5).abs() < 0.02, "OSC _p(0) = 0.5 after the channel was replaced gave {a}");
+    assert!((r - 0.3).abs() < 0.03, "MIDI _cc(1) = 0 after the channel was replaced gave {r}");
+
     drop(midi);
     drop((left, right));
     let err = stop(play);

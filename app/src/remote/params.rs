@@ -191,7 +191,16 @@ impl ParamInputs {
         }
         let want_jack = matches!(midi, Midi::Jack) || (midi == Midi::Auto && jack_running);
         let jack_midi = if want_jack {
-            match jack_midi(sender()?, stats.clone()) {
+            let (fresh_tx, fresh) = rtrb::RingBuffer::new(SENDER_HANDOFF);
+            let (retired, retired_rx) = rtrb::RingBuffer::new(SENDER_HANDOFF);
+            let watch = ParamSender::new(engine_name, sender()?);
+            let stop = stop.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("clavm-midi-watch".into())
+                    .spawn(move || watch_for_jack_midi(watch, fresh_tx, retired_rx, &stop))?,
+            );
+            match jack_midi(sender()?, stats.clone(), fresh, retired) {
                 Ok(c) => Some(c),
                 Err(e) if midi == Midi::Auto => {
                     eprintln!("clavm: note: no JACK MIDI input: {e:#}");
@@ -361,14 +370,52 @@ fn control_change(bytes: &[u8]) -> Option<(u8, f32)> {
 
 /// JACK's process callback for the MIDI input: realtime, so it only sends
 /// on the param channel (never waits; a flood is counted as drops there).
+/// When the engine replaces its param channel, a new sender arrives on
+/// `fresh` (opened by `watch_for_jack_midi`, off the realtime thread) and the
+/// old one goes back on `retired` to be unmapped there.
 pub struct MidiHandler {
     port: jack::Port<jack::MidiIn>,
     tx: Sender,
     stats: Arc<InputStats>,
+    fresh: rtrb::Consumer<Sender>,
+    retired: rtrb::Producer<Sender>,
+}
+
+/// Room for senders in flight between the watcher and JACK's callback.
+const SENDER_HANDOFF: usize = 4;
+
+/// Opens the param channel again for JACK MIDI whenever the engine has
+/// replaced it, and unmaps the senders the callback hands back.
+fn watch_for_jack_midi(
+    mut watch: ParamSender,
+    mut fresh: rtrb::Producer<Sender>,
+    mut retired: rtrb::Consumer<Sender>,
+    stop: &AtomicBool,
+) {
+    // Whether JACK's callback still holds a sender on a replaced file.
+    let mut stale = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(RECHECK);
+        while retired.pop().is_ok() {}
+        stale |= !watch.tx.intact();
+        watch.get();
+        if stale && watch.tx.intact() {
+            if let Ok(tx) = Sender::open(&watch.engine, PARAM_CHANNEL) {
+                stale = fresh.push(tx).is_err();
+            }
+        }
+    }
 }
 
 impl jack::ProcessHandler for MidiHandler {
     fn process(&mut self, _: &jack::Client, ps: &jack::ProcessScope) -> jack::Control {
+        if let Ok(tx) = self.fresh.pop() {
+            let old = std::mem::replace(&mut self.tx, tx);
+            if let Err(rtrb::PushError::Full(old)) = self.retired.push(old) {
+                // Never unmapped here: kept (leaked) rather than freed on the realtime thread.
+                std::mem::forget(old);
+            }
+        }
         for ev in self.port.iter(ps) {
             self.stats.midi_events.fetch_add(1, Ordering::Relaxed);
             if let Some((cc, v)) = control_change(ev.bytes) {
@@ -379,11 +426,17 @@ impl jack::ProcessHandler for MidiHandler {
     }
 }
 
-fn jack_midi(tx: Sender, stats: Arc<InputStats>) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
+fn jack_midi(
+    tx: Sender,
+    stats: Arc<InputStats>,
+    fresh: rtrb::Consumer<Sender>,
+    retired: rtrb::Producer<Sender>,
+) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
     let (client, _) = jack::Client::new("clavm-midi", jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow::anyhow!("cannot open a JACK client: {e}"))?;
     let port = client.register_port("cc_in", jack::MidiIn).context("registering the JACK MIDI port")?;
-    let active = client.activate_async((), MidiHandler { port, tx, stats }).context("activating JACK MIDI")?;
+    let handler = MidiHandler { port, tx, stats, fresh, retired };
+    let active = client.activate_async((), handler).context("activating JACK MIDI")?;
     eprintln!("clavm: MIDI control change from JACK port clavm-midi:cc_in");
     Ok(active)
 }
