@@ -213,7 +213,7 @@ mod tests {
         f.write_all_at(&(1u64 << 40).to_ne_bytes(), 320).unwrap();
         let e = send(&engine, "a.c", "void play(void) {}", Duration::from_millis(200)).unwrap_err();
         assert!(matches!(&e, SubmitError::NotResponding { why, .. } if why.contains("garbage")), "{e}");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.exit_code(), 3);
 
         let _param = Receiver::create(&engine, PARAM_CHANNEL, param_config()).unwrap();
         let mut last = Ok(());
