@@ -51,7 +51,7 @@ pub struct SitePlan {
 }
 
 /// Finds the builtin calls in a token list: a builtin's name followed by `(`,
-/// not a member access (`x.Cycle(`).
+/// not a member access (`x.Cycle(`) and not a declaration (`float Cycle(float);`).
 pub fn find_calls(src: &str, tokens: &[Token]) -> Vec<(usize, Builtin)> {
     let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
@@ -63,11 +63,113 @@ pub fn find_calls(src: &str, tokens: &[Token]) -> Vec<(usize, Builtin)> {
         };
         let opens = tokens.get(i + 1).is_some_and(|n| n.text(src) == "(");
         let member = i > 0 && matches!(tokens[i - 1].text(src), "." | "->");
-        if opens && !member {
+        if opens && !member && declaration_start(src, tokens, i).is_none() {
             out.push((i, b));
         }
     }
     out
+}
+
+/// C's type and storage words: a name right after them (or after `*`s after
+/// them) is being declared, not called.
+const TYPE_WORDS: &[&str] = &[
+    "float", "double", "int", "void", "char", "long", "short", "unsigned", "signed", "const", "static", "extern",
+    "inline", "volatile", "register",
+];
+
+/// If `tokens[i]` is a name being declared, the index of the first type word of its declaration.
+fn declaration_start(src: &str, tokens: &[Token], i: usize) -> Option<usize> {
+    let mut j = i;
+    while j > 0 && tokens[j - 1].text(src) == "*" {
+        j -= 1;
+    }
+    let mut start = None;
+    while j > 0 && TYPE_WORDS.contains(&tokens[j - 1].text(src)) {
+        j -= 1;
+        start = Some(j);
+    }
+    start
+}
+
+/// The patch's own declarations of builtins. The CLAVM notes declare the
+/// builtins as prototypes (`float Phasor(float);`): such a prototype, if it
+/// says what the builtin is (returns `float`, takes its number of
+/// arguments), is accepted and its byte range returned, to be blanked before
+/// compiling (the builtin's real signature carries a hidden call-site id).
+/// Anything else named like a builtin (a function of the patch's own, a
+/// variable, a prototype that disagrees) is refused, with where and why:
+/// builtins are not shadowed, since calls to them are rewritten.
+pub fn own_declarations(src: &str, tokens: &[Token]) -> Result<Vec<(usize, usize)>, (u32, u32, String)> {
+    let mut blank = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Ident {
+            continue;
+        }
+        let Some(b) = Builtin::from_name(t.text(src)) else { continue };
+        let Some(start) = declaration_start(src, tokens, i) else { continue };
+        let signature = format!(
+            "float {}({})",
+            b.name(),
+            b.params().iter().map(|p| format!("float {p}")).collect::<Vec<_>>().join(", ")
+        );
+        let refuse = |why: String| Err((t.line, t.col, why));
+        if tokens.get(i + 1).map(|n| n.text(src)) != Some("(") {
+            return refuse(format!("'{}' is a builtin ({signature}): give this another name", b.name()));
+        }
+        // The parameter list, to its closing parenthesis.
+        let (mut depth, mut commas, mut inside, mut close) = (0usize, 0usize, Vec::new(), None);
+        for (k, p) in tokens.iter().enumerate().skip(i + 2) {
+            match p.text(src) {
+                "(" => depth += 1,
+                ")" if depth == 0 => {
+                    close = Some(k);
+                    break;
+                }
+                ")" => depth -= 1,
+                "," if depth == 0 => commas += 1,
+                _ => {}
+            }
+            inside.push(p.text(src));
+        }
+        let Some(close) = close else { return refuse(format!("unclosed declaration of builtin '{}'", b.name())) };
+        let params = match inside.as_slice() {
+            [] | ["void"] => 0,
+            _ => commas + 1,
+        };
+        let returns_float = tokens[start..i].iter().any(|w| w.text(src) == "float")
+            && !tokens[start..i].iter().any(|w| matches!(w.text(src), "*" | "double" | "int" | "void"));
+        match tokens.get(close + 1).map(|n| n.text(src)) {
+            Some("{") => {
+                return refuse(format!(
+                    "'{}' is a builtin ({signature}), not to be defined again: give your function another name",
+                    b.name()
+                ))
+            }
+            Some(";") if params == b.params().len() && returns_float => {
+                blank.push((tokens[start].start, tokens[close + 1].end));
+            }
+            Some(";") => {
+                return refuse(format!("this declaration of builtin '{}' does not match it: {signature}", b.name()))
+            }
+            _ => return refuse(format!("'{}' is a builtin ({signature}): give this another name", b.name())),
+        }
+    }
+    Ok(blank)
+}
+
+/// `src` with each range replaced by spaces (line breaks kept, so every
+/// position after it is unchanged).
+pub fn blank_out(src: &str, ranges: &[(usize, usize)]) -> String {
+    let mut out = src.as_bytes().to_vec();
+    for &(a, z) in ranges {
+        for b in &mut out[a..z] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes of whole tokens were replaced by ASCII spaces.
+    String::from_utf8(out).unwrap_or_else(|_| src.to_string())
 }
 
 /// Counts the arguments of the call whose `(` is `tokens[open]`; `None` if unclosed.

@@ -176,3 +176,57 @@ fn thousands_of_warnings_become_a_bounded_list() {
         p.program.warnings.last()
     );
 }
+
+/// The CLAVM notes' own API and builtin declarations, verbatim.
+const SEED_DECLARATIONS: &str = "float* _float(int);\ndouble* _double(int);\nint* _int(int);\n\
+void _out(int,float);\nfloat _in(int);\nfloat _cc(int);\nfloat _p(int);\nint _i(int);\n\
+double _time(void);\ndouble _samplerate(void);\nfloat Phasor(float);\nfloat Cycle(float);\n\
+float Tri(float);\nfloat Pulse(float,float);\nfloat Onepole(float,float);\nfloat History(float);\n\
+float Delay(float,float);\nfloat Dust(float);\nfloat Uniform(float);\nfloat Normal(float);\n";
+
+const SEED_BODY: &str =
+    "void play(void) {\n  _out(0, 0.3f * Cycle(220) * Phasor(2) + 0.1f * Tri(3) + 0.0f * Normal(0));\n}\n";
+
+#[test]
+fn the_seeds_prototypes_compile_verbatim_and_play_as_without_them() {
+    use crate::engine::EngineConfig;
+    use crate::render::{render, Progress, RenderSpec};
+    let with = format!("{SEED_DECLARATIONS}{SEED_BODY}");
+    let p = compile_text(&with).unwrap();
+    assert_eq!(p.plan.sites.len(), 4, "only the calls are call sites, not the prototypes");
+    let spec = |text: &str| RenderSpec {
+        patch: PatchSource::from_text("p.c", text),
+        length: crate::Frames(4800),
+        config: EngineConfig::new(48000.0, 1),
+        swaps: Vec::new(),
+        params: Vec::new(),
+        block: 128,
+    };
+    let a = render(&spec(&with), &Progress::new()).unwrap().samples;
+    let b = render(&spec(SEED_BODY), &Progress::new()).unwrap().samples;
+    assert!(a.iter().any(|s| s.abs() > 0.05), "it plays");
+    assert_eq!(a, b, "the prototypes change nothing");
+    // Prototypes with parameter names, `void`-less or split over lines are prototypes too.
+    compile_text("float Pulse(float freq, float width);\nfloat\nHistory(\n float x);\nvoid play(void) { _out(0, Pulse(2, 0.5f) + History(0)); }").unwrap();
+}
+
+#[test]
+fn a_name_of_a_builtin_is_not_taken_by_the_patch() {
+    // Chosen: a builtin is never shadowed (its calls are rewritten with a
+    // call-site id); defining or declaring it otherwise is a diagnostic.
+    let d = first_error("float Cycle(float f) { return f; }\nvoid play(void) { _out(0, Cycle(1)); }");
+    assert_eq!((d.line, d.col), (1, 7));
+    assert!(
+        d.message.contains("'Cycle' is a builtin (float Cycle(float freq))") && d.message.contains("another name"),
+        "{d}"
+    );
+    let d = first_error("double Phasor(double);\nvoid play(void) { _out(0, 0); }");
+    assert!(d.message.contains("does not match it: float Phasor(float freq)"), "{d}");
+    let d = first_error("float Pulse(float);\nvoid play(void) { _out(0, 0); }");
+    assert!(d.message.contains("does not match it: float Pulse(float freq, float width)"), "{d}");
+    let d = first_error("void play(void) { float Tri = 1; _out(0, Tri); }");
+    assert!(d.message.contains("'Tri' is a builtin"), "{d}");
+    // Calls after a cast or an operator are still calls.
+    let p = compile_text("void play(void) { float x = (float)Cycle(1) * Tri(2); _out(0, x); }").unwrap();
+    assert_eq!(p.plan.sites.len(), 2);
+}
