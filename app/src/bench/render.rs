@@ -30,6 +30,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
         swaps: Vec::new(),
         params: Vec::new(),
         block: 64,
+        input: None,
     };
     let audio = offline::render(&spec, &Progress::new()).context("rendering the benchmark's audio")?;
     let gpu = picture::open_gpu(GpuChoice::Auto)?;

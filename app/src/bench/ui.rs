@@ -48,6 +48,7 @@ fn offscreen() -> anyhow::Result<String> {
         swaps: Vec::new(),
         params: Vec::new(),
         block: 64,
+        input: None,
     };
     let audio = offline::render(&spec, &Progress::new())?;
     let gpu = crate::picture::open_gpu(GpuChoice::Auto)?;

@@ -79,6 +79,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         swaps: vec![],
         params: vec![],
         block: 64,
+        input: None,
     };
     let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
     if code != ExitCode::SUCCESS {
@@ -101,6 +102,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             timeout: 10.0,
             scope: ScopeArg(ScopeSpan::Cycles(2.0)),
             bars: None,
+            input: None,
         },
     };
     match snapshot::snapshot(source, &snap) {

@@ -65,6 +65,10 @@ pub struct RenderArgs {
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
     #[arg(long, value_name = "FILE.bars")]
     pub bars: Option<PathBuf>,
+    /// A WAV file for the patch's _in(ch): resampled to --rate, file channel i
+    /// is input i, silence after its end.
+    #[arg(long, value_name = "IN.wav")]
+    pub input: Option<PathBuf>,
 }
 
 /// Which of the patch's inputs an `N=V` sets, and what V may be.
@@ -166,6 +170,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let mut inputs: Vec<&std::path::Path> = vec![&a.patch];
     inputs.extend(swap_files.iter().map(|(_, f)| f.as_path()));
     inputs.extend(a.bars.as_deref());
+    inputs.extend(a.input.as_deref());
     render::output::refuse_same_file(&a.output, &inputs)?;
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
@@ -183,7 +188,9 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = &a.bars {
         config.bars = super::load_bars(b)?;
     }
-    let spec = RenderSpec { patch, length: Frames::from_seconds(a.seconds, rate), config, swaps, params, block: 64 };
+    let length = Frames::from_seconds(a.seconds, rate);
+    let input = a.input.as_deref().map(|f| render::input::load_wav(f, a.rate, length)).transpose()?;
+    let spec = RenderSpec { patch, length, config, swaps, params, block: 64, input };
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))
 }
 

@@ -67,13 +67,17 @@ pub struct VisualArgs {
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
     #[arg(long, value_name = "FILE.bars")]
     pub bars: Option<PathBuf>,
+    /// A WAV file for the patch's _in(ch): resampled to --rate, file channel i
+    /// is input i, silence after its end.
+    #[arg(long, value_name = "IN.wav")]
+    pub input: Option<PathBuf>,
 }
 
 impl VisualArgs {
     /// The input files these arguments name besides the patch (an output
     /// must not be one of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
-        self.bars.iter().map(PathBuf::as_path).collect()
+        self.bars.iter().chain(&self.input).map(PathBuf::as_path).collect()
     }
 
     /// The view settings these arguments ask for: the scope's span, the bar tree.
@@ -92,14 +96,10 @@ impl VisualArgs {
         if let Some(b) = &self.bars {
             config.bars = super::load_bars(b)?;
         }
-        Ok(RenderSpec {
-            patch,
-            length: Frames::from_seconds(seconds, rate),
-            config,
-            swaps: Vec::new(),
-            params: Vec::new(),
-            block: 64,
-        })
+        let length = Frames::from_seconds(seconds, rate);
+        let input =
+            self.input.as_deref().map(|f| clavm_audio::render::input::load_wav(f, self.rate, length)).transpose()?;
+        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input })
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`render_with`] directly.
 
 pub mod child;
+pub mod input;
 mod isolated;
 pub mod output;
 mod wire;
@@ -41,6 +42,9 @@ pub struct RenderSpec {
     pub params: Vec<Param>,
     /// Frames per engine block (swaps still land on their exact frame).
     pub block: usize,
+    /// What `_in(ch)` reads (`--input`); its channels are the engine's
+    /// inputs. None: no input channels.
+    pub input: Option<input::InputAudio>,
 }
 
 /// Something worth telling the user, with the time it happened.
@@ -176,7 +180,11 @@ pub(crate) fn render_observed(
     sink: &mut dyn FnMut(&[f32]) -> Result<(), RenderError>,
     observe: &mut dyn FnMut(Step),
 ) -> Result<Summary, RenderError> {
-    let (mut engine, mut handle) = engine::engine(spec.config.clone())?;
+    let mut config = spec.config.clone();
+    if let Some(i) = &spec.input {
+        config.inputs = i.channels;
+    }
+    let (mut engine, mut handle) = engine::engine(config)?;
     let ch = spec.config.channels;
     let mut events = Vec::new();
     let push = |events: &mut Vec<RenderEvent>, observe: &mut dyn FnMut(Step), e: RenderEvent| {
@@ -200,6 +208,7 @@ pub(crate) fn render_observed(
     let total = spec.length.0 as usize;
     let block = spec.block.max(1);
     let mut buffer = vec![0.0f32; block * ch];
+    let mut input_pad: Vec<f32> = Vec::new();
     let mut done = 0usize;
     while done < total {
         while let Some((index, s)) = swaps.next_if(|(_, s)| s.at.0 as usize <= done) {
@@ -224,7 +233,24 @@ pub(crate) fn render_observed(
         let next_swap = swaps.peek().map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
         let n = block.min(total - done).min(next_swap - done);
         let out = &mut buffer[..n * ch];
-        engine.process(&[], out);
+        let input = match &spec.input {
+            None => &[][..],
+            Some(i) => {
+                // Past the end of the file: silence. (The engine keeps the
+                // last frame's input when given none, so pad with zeros.)
+                let have = i.block(done, n);
+                let want = n * i.channels;
+                if have.len() == want {
+                    have
+                } else {
+                    input_pad.clear();
+                    input_pad.extend_from_slice(have);
+                    input_pad.resize(want, 0.0);
+                    &input_pad[..]
+                }
+            }
+        };
+        engine.process(input, out);
         sink(out)?;
         done += n;
         progress.frames.store(done as u64, Ordering::Relaxed);

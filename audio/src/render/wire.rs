@@ -13,7 +13,9 @@
 
 use std::path::PathBuf;
 
+use super::input::{InputAudio, MAX_INPUT_BYTES};
 use super::{RenderEvent, RenderSpec, Swap};
+use crate::builtins::api::MAX_CHANNELS;
 use crate::engine::{ConfigError, EngineConfig, Param};
 use crate::patch::{Diagnostic, PatchError, PatchSource, Severity};
 use crate::Frames;
@@ -296,7 +298,7 @@ impl Enc {
 
     /// The whole spec, for the child's stdin.
     pub(super) fn spec(&mut self, spec: &RenderSpec) {
-        let RenderSpec { patch, length, config, swaps, params, block } = spec;
+        let RenderSpec { patch, length, config, swaps, params, block, input } = spec;
         let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars } = config;
         self.0.extend_from_slice(MAGIC);
         self.patch(patch);
@@ -337,6 +339,18 @@ impl Enc {
             }
         }
         self.u64(*block as u64);
+        match input {
+            None => self.u8(0),
+            Some(InputAudio { channels, samples }) => {
+                self.u8(1);
+                self.u64(*channels as u64);
+                self.u64(samples.len() as u64);
+                self.0.reserve(samples.len() * 4);
+                for s in samples {
+                    self.f32(*s);
+                }
+            }
+        }
     }
 }
 
@@ -522,9 +536,33 @@ impl<'a> Dec<'a> {
             })
             .collect::<Result<_, WireError>>()?;
         let block = usize::try_from(self.u64()?).map_err(|_| WireError::Bound("the block size"))?;
+        let input = self.input()?;
         self.end()?;
         let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars };
-        Ok(RenderSpec { patch, length, config, swaps, params, block })
+        Ok(RenderSpec { patch, length, config, swaps, params, block, input })
+    }
+
+    /// The render's input: channels within the engine's, whole frames, at
+    /// most [`MAX_INPUT_BYTES`] (the parent is trusted, but sizes stay bounded).
+    fn input(&mut self) -> Result<Option<InputAudio>, WireError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => {
+                let channels = self.u64()?;
+                if !(1..=MAX_CHANNELS as u64).contains(&channels) {
+                    return Err(WireError::Bound("the input's channel count"));
+                }
+                let channels = channels as usize;
+                let n = self.count("the input's length", 4)?;
+                if n % channels != 0 || n * 4 > MAX_INPUT_BYTES {
+                    return Err(WireError::Bound("the input's length"));
+                }
+                let samples =
+                    self.take(n * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                Ok(Some(InputAudio { channels, samples }))
+            }
+            tag => Err(WireError::Tag { what: "input", tag }),
+        }
     }
 }
 
@@ -550,6 +588,7 @@ mod tests {
             }],
             params: vec![Param::P(1, 0.5), Param::I(2, -3), Param::Cc(127, 0.25)],
             block: 64,
+            input: Some(InputAudio { channels: 2, samples: vec![0.5, -0.25, f32::MIN_POSITIVE, 1.0] }),
         }
     }
 

@@ -22,6 +22,7 @@ pub(super) fn render_swapping(patch: PatchSource, swap: Option<PatchSource>, fra
         swaps: swap.into_iter().map(|patch| Swap { at: Frames(frames / 2), patch }).collect(),
         params: Vec::new(),
         block: 128,
+        input: None,
     };
     let mut samples = Vec::new();
     let progress = Progress::new();
