@@ -145,8 +145,8 @@ fn decode<R: std::io::Read>(mut reader: hound::WavReader<R>, limit: usize) -> Re
 }
 
 fn resample(data: &[f32], channels: usize, frames: usize, from: u32, to: u32) -> Result<Vec<f32>, String> {
-    let mut r = Fft::<f32>::new(from as usize, to as usize, CHUNK, channels, FixedSync::Input)
-        .map_err(|e| e.to_string())?;
+    let mut r =
+        Fft::<f32>::new(from as usize, to as usize, CHUNK, channels, FixedSync::Input).map_err(|e| e.to_string())?;
     let input = InterleavedSlice::new(data, channels, frames).map_err(|e| e.to_string())?;
     let out = r.process_all(&input, frames, None).map_err(|e| e.to_string())?;
     Ok(out.take_data())
@@ -157,8 +157,12 @@ mod tests {
     use super::*;
 
     fn write(path: &Path, rate: u32, channels: u16, frames: usize, f: impl Fn(usize, u16) -> f32) {
-        let spec =
-            hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
         let mut w = hound::WavWriter::create(path, spec).unwrap();
         for n in 0..frames {
             for c in 0..channels {
