@@ -211,4 +211,24 @@ mod tests {
         }
         assert!(matches!(load_wav(&silent, 48000, Frames(100)).unwrap_err().problem, InputProblem::Empty));
     }
+
+    #[test]
+    fn a_truncated_file_and_a_rate_of_zero_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.wav");
+        write(&whole, 48000, 1, 1000, |n, _| n as f32 / 1000.0);
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = dir.path().join("cut.wav");
+        std::fs::write(&cut, &bytes[..bytes.len() - 1001]).unwrap();
+        let e = load_wav(&cut, 48000, Frames(2000)).unwrap_err();
+        assert!(matches!(e.problem, InputProblem::Wav(_)), "{e}");
+        // The rate field of the fmt chunk (bytes 24..28 of a plain WAV header).
+        let mut zero = bytes.clone();
+        assert_eq!(&zero[24..28], &48000u32.to_le_bytes());
+        zero[24..28].copy_from_slice(&0u32.to_le_bytes());
+        let z = dir.path().join("zero-rate.wav");
+        std::fs::write(&z, &zero).unwrap();
+        let e = load_wav(&z, 48000, Frames(100)).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{}: ", z.display())), "{e}");
+    }
 }

@@ -593,6 +593,23 @@ mod tests {
     }
 
     #[test]
+    fn an_input_out_of_bounds_is_refused() {
+        for (channels, len) in [(0u64, 0u64), (MAX_CHANNELS as u64 + 1, 0), (2, 3)] {
+            let mut e = Enc::default();
+            e.u8(1);
+            e.u64(channels);
+            e.u64(len);
+            e.0.extend(std::iter::repeat_n(0u8, len as usize * 4));
+            assert!(matches!(Dec::new(&e.0).input(), Err(WireError::Bound(_))), "{channels} {len}");
+        }
+        let mut e = Enc::default();
+        e.u8(1);
+        e.u64(1);
+        e.u64(u64::MAX / 4);
+        assert!(matches!(Dec::new(&e.0).input(), Err(WireError::Bound(_))));
+    }
+
+    #[test]
     fn a_spec_crosses_unchanged() {
         let s = spec();
         let mut e = Enc::default();
