@@ -59,6 +59,8 @@ fn corpus_patch(dir: &Dir, name: &str, target: &Target) -> PathBuf {
     let lines: Vec<&str> = text.lines().take(2).collect();
     assert!(lines[0].starts_with("// finding: #12"), "{name}: {}", lines[0]);
     assert_eq!(lines[1], "// expect: denied", "{name}");
+    // The header the corpus patches share, beside the copy.
+    dir.file("raw_syscall.h", &std::fs::read_to_string("../assets/hostile/patches/raw_syscall.h").unwrap());
     dir.file(&format!("escape-{name}.c"), &text.replace("/tmp/clavm-escape-", &target.prefix))
 }
 

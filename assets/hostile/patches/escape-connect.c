@@ -1,14 +1,6 @@
 // finding: #12 finding 4: an offline render ran inline-asm socket+connect in the clavm process and reached a local socket
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* Returns 1 if it connected to the runner's socket. */
@@ -19,11 +11,11 @@ static int attack(void) {
     for (i = 0; i < 110; i++) addr[i] = 0;
     addr[0] = 1; /* AF_UNIX, little-endian sa_family */
     for (i = 0; path[i] && i < 107; i++) addr[2 + i] = path[i];
-    long fd = sys6(41, 1, 1, 0, 0, 0, 0); /* socket(AF_UNIX, SOCK_STREAM, 0) */
+    long fd = sc(41, 1, 1, 0, 0, 0, 0); /* socket(AF_UNIX, SOCK_STREAM, 0) */
     if (fd < 0) return 0;
-    long r = sys6(42, fd, (long)addr, 110, 0, 0, 0);
-    if (r == 0) sys6(1, fd, (long)"escaped\n", 8, 0, 0, 0);
-    sys6(3, fd, 0, 0, 0, 0, 0);
+    long r = sc(42, fd, (long)addr, 110, 0, 0, 0);
+    if (r == 0) sc(1, fd, (long)"escaped\n", 8, 0, 0, 0);
+    sc(3, fd, 0, 0, 0, 0, 0);
     return r == 0;
 }
 

@@ -1,22 +1,14 @@
 // finding: #12 finding 4: an offline render ran inline-asm openat(O_CREAT) in the clavm process and created a file
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* Returns 1 if it created the file. */
 static int attack(void) {
-    long fd = sys6(257, AT_FDCWD, (long)"/tmp/clavm-escape-create", 01 | 0100 | 01000, 0644, 0, 0);
+    long fd = sc(257, AT_FDCWD, (long)"/tmp/clavm-escape-create", 01 | 0100 | 01000, 0644, 0, 0);
     if (fd < 0) return 0;
-    sys6(1, fd, (long)"escaped\n", 8, 0, 0, 0);
-    sys6(3, fd, 0, 0, 0, 0, 0);
+    sc(1, fd, (long)"escaped\n", 8, 0, 0, 0);
+    sc(3, fd, 0, 0, 0, 0, 0);
     return 1;
 }
 

@@ -1,30 +1,22 @@
 // finding: #12 finding 4: an offline render ran inline-asm fork+execve("/bin/true") in the clavm process
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* Returns 1 if it started a process. */
 static int attack(void) {
-    long pid = sys6(57, 0, 0, 0, 0, 0, 0); /* fork */
-    if (pid < 0) pid = sys6(56, 17, 0, 0, 0, 0, 0); /* clone(SIGCHLD), as glibc's fork */
-    if (pid < 0) pid = sys6(58, 0, 0, 0, 0, 0, 0); /* vfork */
+    long pid = sc(57, 0, 0, 0, 0, 0, 0); /* fork */
+    if (pid < 0) pid = sc(56, 17, 0, 0, 0, 0, 0); /* clone(SIGCHLD), as glibc's fork */
+    if (pid < 0) pid = sc(58, 0, 0, 0, 0, 0, 0); /* vfork */
     if (pid == 0) {
         const char *argv[2];
         argv[0] = "/bin/true";
         argv[1] = 0;
-        sys6(59, (long)argv[0], (long)argv, 0, 0, 0, 0); /* execve */
-        sys6(231, 0, 0, 0, 0, 0, 0); /* exit_group: never run the render twice */
+        sc(59, (long)argv[0], (long)argv, 0, 0, 0, 0); /* execve */
+        sc(231, 0, 0, 0, 0, 0, 0); /* exit_group: never run the render twice */
     }
     if (pid < 0) return 0;
-    sys6(61, pid, 0, 0, 0, 0, 0); /* wait4 */
+    sc(61, pid, 0, 0, 0, 0, 0); /* wait4 */
     return 1;
 }
 

@@ -1,14 +1,6 @@
 // finding: #12 finding 4: an offline render ran inline-asm kill(PID, SIGKILL) in the clavm process and killed another process
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* The victim's pid comes as parameter 0 (clavm render --param 0=PID); without
@@ -16,7 +8,7 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f) {
 static int attack(void) {
     long pid = (long)_p(0);
     if (pid <= 1) return 0;
-    return sys6(62, pid, 9, 0, 0, 0, 0) == 0;
+    return sc(62, pid, 9, 0, 0, 0, 0) == 0;
 }
 
 void play(void) {

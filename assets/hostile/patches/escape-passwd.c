@@ -1,28 +1,20 @@
 // finding: #12 finding 4: an offline render ran inline-asm open/read/write in the clavm process and copied a system file out
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* Returns 1 if it wrote a copy of /etc/passwd (reading it is allowed). */
 static int attack(void) {
     char buf[4096];
-    long in = sys6(257, AT_FDCWD, (long)"/etc/passwd", 0, 0, 0, 0);
+    long in = sc(257, AT_FDCWD, (long)"/etc/passwd", 0, 0, 0, 0);
     if (in < 0) return 0;
-    long n = sys6(0, in, (long)buf, sizeof buf, 0, 0, 0);
-    sys6(3, in, 0, 0, 0, 0, 0);
+    long n = sc(0, in, (long)buf, sizeof buf, 0, 0, 0);
+    sc(3, in, 0, 0, 0, 0, 0);
     if (n <= 0) return 0;
-    long out = sys6(257, AT_FDCWD, (long)"/tmp/clavm-escape-passwd", 01 | 0100 | 01000, 0600, 0, 0);
+    long out = sc(257, AT_FDCWD, (long)"/tmp/clavm-escape-passwd", 01 | 0100 | 01000, 0600, 0, 0);
     if (out < 0) return 0;
-    long w = sys6(1, out, (long)buf, n, 0, 0, 0);
-    sys6(3, out, 0, 0, 0, 0, 0);
+    long w = sc(1, out, (long)buf, n, 0, 0, 0);
+    sc(3, out, 0, 0, 0, 0, 0);
     return w > 0;
 }
 

@@ -1,22 +1,14 @@
 // finding: #12 finding 4: an offline render ran inline-asm unlink/unlinkat in the clavm process and deleted a file
 // expect: denied
-/* x86_64 system calls without libc: the patch API has no way to reach them. */
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long r;
-    __asm__ volatile("mov %5, %%r10\n\tmov %6, %%r8\n\tmov %7, %%r9\n\tsyscall"
-                     : "=a"(r)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "m"(d), "m"(e), "m"(f)
-                     : "rcx", "r11", "r10", "r8", "r9", "memory");
-    return r;
-}
+#include "raw_syscall.h" /* sc(): x86_64 system calls without libc */
 #define AT_FDCWD (-100)
 
 /* Returns 1 if the file is gone (the runner creates it first). */
 static int attack(void) {
     const char *path = "/tmp/clavm-escape-unlink";
-    if (sys6(263, AT_FDCWD, (long)path, 0, 0, 0, 0) == 0) return 1; /* unlinkat */
-    if (sys6(87, (long)path, 0, 0, 0, 0, 0) == 0) return 1;         /* unlink */
-    if (sys6(82, (long)path, (long)"/tmp/clavm-escape-unlink.moved", 0, 0, 0, 0) == 0) return 1; /* rename */
+    if (sc(263, AT_FDCWD, (long)path, 0, 0, 0, 0) == 0) return 1; /* unlinkat */
+    if (sc(87, (long)path, 0, 0, 0, 0, 0) == 0) return 1;         /* unlink */
+    if (sc(82, (long)path, (long)"/tmp/clavm-escape-unlink.moved", 0, 0, 0, 0) == 0) return 1; /* rename */
     return 0;
 }
 
