@@ -21,8 +21,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use clavm_channel::{Receiver, Sender};
 use clavm_submit::protocol::{param_config, submit_config, ParamKind, ParamMsg};
+use common::jack::Jackd;
 
 /// One engine at a time: the machine is small.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -42,31 +45,19 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// A JACK server of our own; SIGTERM on drop (it then leaves JACK's registry).
-struct Jack {
-    child: Child,
-    name: String,
-}
+/// A JACK server of our own (`common::jack::Jackd`, SIGTERM on drop).
+struct Jack(Jackd);
 
 impl Jack {
     fn start(tag: &str) -> Jack {
-        let name = format!("clavm-ch-{}-{tag}", std::process::id());
-        let child = Command::new("jackd")
-            .args(["-n", &name, "-d", "dummy", "-r", "48000", "-p", "128"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("jackd (Debian package jackd2) must be installed: run scripts/setup.sh");
-        let ok = Command::new("jack_wait").args(["-s", &name, "-w", "-t", "10"]).output().unwrap();
-        assert!(ok.status.success(), "jackd {name} did not start: {}", text(&ok));
-        Jack { child, name }
+        Jack(Jackd::start_named(&format!("clavm-ch-{}-{tag}", std::process::id())))
     }
 
     /// `clavm play` on this server, its stderr collected by a thread.
     fn play(&self, patch: &Path, engine: &str, umask: Option<u32>) -> Engine {
         let mut c = Command::new(env!("CARGO_BIN_EXE_clavm"));
         c.args(["play", patch.to_str().unwrap(), "--host", "jack", "--engine", engine, "--no-osc", "--midi", "none"])
-            .env("JACK_DEFAULT_SERVER", &self.name)
+            .env("JACK_DEFAULT_SERVER", &self.0.name)
             .env("JACK_NO_START_SERVER", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -91,22 +82,6 @@ impl Jack {
             }
         });
         Engine { child, log }
-    }
-}
-
-impl Drop for Jack {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none() {
-            if t0.elapsed() > Duration::from_secs(5) {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.wait();
     }
 }
 

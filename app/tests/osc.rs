@@ -6,55 +6,16 @@
 //! tap hears.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
 
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 /// A private JACK server under a name of this file's own, so that the other
 /// JACK tests (server `clavm-test`) may run beside it; killed on drop.
-struct Jackd(Child);
-
 const JACK_NAME: &str = "clavm-test-osc";
-
-impl Jackd {
-    fn start() -> Jackd {
-        let child = Command::new("jackd")
-            .args(["-n", JACK_NAME, "-d", "dummy", "-r", "48000", "-p", "128"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("jackd (Debian package jackd2) must be installed: run scripts/setup.sh");
-        let jackd = Jackd(child);
-        let t0 = Instant::now();
-        // The server's socket appears in /dev/shm once it serves.
-        while !std::fs::read_dir("/dev/shm")
-            .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(&format!("jack_{JACK_NAME}_")))
-        {
-            assert!(t0.elapsed() < Duration::from_secs(10), "jackd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        jackd
-    }
-}
-
-impl Drop for Jackd {
-    fn drop(&mut self) {
-        // SIGTERM, so that jackd leaves JACK's server registry; SIGKILL if it hangs.
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while self.0.try_wait().ok().flatten().is_none() {
-            if t0.elapsed() > Duration::from_secs(5) {
-                let _ = self.0.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.wait();
-    }
-}
 
 fn clavm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_clavm")).args(args).stdin(Stdio::null()).output().unwrap()
@@ -130,7 +91,7 @@ fn set_p0(value: f32) -> OscPacket {
 
 #[test]
 fn hostile_osc_never_stops_the_engine_and_valid_osc_still_sets_parameters() {
-    let _jackd = Jackd::start();
+    let _jackd = common::jack::Jackd::start_named(JACK_NAME);
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("levels.c");
     std::fs::write(&patch, "void play(void) { _out(0, _p(0) * Cycle(440)); _out(1, 0.2f * Cycle(440)); }\n").unwrap();

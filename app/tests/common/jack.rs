@@ -13,26 +13,31 @@ pub struct Jackd {
 }
 
 impl Jackd {
+    /// The shared test server, made the default for this process's clients.
     pub fn start() -> Jackd {
         // One fixed name: a stale registry entry left by a crashed run is then
         // reclaimed by the next server, instead of piling up until JACK refuses
         // to start ("Too many servers already active").
-        let name = "clavm-test".to_string();
+        let jackd = Jackd::start_named("clavm-test");
+        // SAFETY (of the environment): this test binary runs one test, before any other thread uses JACK.
+        std::env::set_var("JACK_DEFAULT_SERVER", &jackd.name);
+        std::env::set_var("JACK_NO_START_SERVER", "1");
+        jackd
+    }
+
+    /// A server called `name`, ready when this returns (`jack_wait`); the
+    /// process's own default server is left alone (pass the name to children).
+    pub fn start_named(name: &str) -> Jackd {
         let child = Command::new("jackd")
-            .args(["-n", &name, "-d", "dummy", "-r", "48000", "-p", "128"])
+            .args(["-n", name, "-d", "dummy", "-r", "48000", "-p", "128"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("jackd (Debian package jackd2) must be installed: run scripts/setup.sh");
-        // SAFETY (of the environment): this test binary runs one test, before any other thread uses JACK.
-        std::env::set_var("JACK_DEFAULT_SERVER", &name);
-        std::env::set_var("JACK_NO_START_SERVER", "1");
-        let t0 = Instant::now();
-        while jack::Client::new("probe", jack::ClientOptions::NO_START_SERVER).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "jackd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Jackd { child, name }
+        let jackd = Jackd { child, name: name.to_string() };
+        let ok = Command::new("jack_wait").args(["-s", name, "-w", "-t", "10"]).output().expect("jack_wait (jackd2)");
+        assert!(ok.status.success(), "jackd {name} did not start: {}", String::from_utf8_lossy(&ok.stderr));
+        jackd
     }
 }
 
