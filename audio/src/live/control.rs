@@ -795,6 +795,7 @@ impl Control {
     /// An idle worker, waiting up to `patience` for the audio thread to return one.
     fn idle_worker(&mut self, patience: Duration) -> Option<usize> {
         let t0 = Instant::now();
+        let mut respawned = false;
         loop {
             if let Some(slot) = self.idle.pop() {
                 if self.audio_owns[slot] {
@@ -803,7 +804,10 @@ impl Control {
                 }
                 return Some(slot);
             }
-            if !self.dead.is_empty() {
+            // Replacements are started once per wait: a worker that cannot start
+            // (its executable gone) must not keep this thread spawning.
+            if !respawned && !self.dead.is_empty() {
+                respawned = true;
                 self.respawn_dead();
                 continue;
             }
