@@ -665,3 +665,40 @@ fn a_stall_right_after_the_engine_starts_does_not_leave_a_benign_version_silent(
     assert!((level - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {level} after the resume: {said}");
     s.engine.shutdown();
 }
+
+/// A new version whose `compiled()` takes 5 ms: past the block's deadline
+/// (a busy machine holds a worker this long), well within the hang limit.
+#[cfg(target_arch = "x86_64")]
+const SLOW_TO_START: &str = r#"
+static void nap(long ns) {
+    long ts[2];
+    long r;
+    ts[0] = 0;
+    ts[1] = ns;
+    __asm__ __volatile__("syscall" : "=a"(r) : "a"(35L), "D"(ts), "S"(0L) : "rcx", "r11", "memory");
+}
+void compiled(void) { nap(5000000L); }
+void play(void) { _out(0, 0.4f * Cycle(440)); }
+"#;
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_new_version_late_in_its_first_block_of_a_crossfade_plays_when_it_answers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = Session::with_sine();
+    let mut x = s.submit("slow.c", SLOW_TO_START);
+    x.extend(s.play_until(|e| matches!(e, LiveEvent::Playing { version: 2, .. })));
+    x.extend(s.play(0.2));
+    let said = s.describe_all();
+    // Late, not failed: the old version played alone meanwhile, then the fade went on.
+    assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
+    assert!(s.has(|e| matches!(e, LiveEvent::WorkerLate { version: 2, .. })), "{said}");
+    assert!(!s.has(|e| matches!(e, LiveEvent::WorkerFailed { .. })), "{said}");
+    // No gap: the sine (0.5, then 0.4) carries through every 10 ms.
+    for (i, w) in x.chunks_exact(480).enumerate() {
+        assert!(rms(w) > 0.25, "a gap at window {i}: rms {}: {said}", rms(w));
+    }
+    let level = rms(&x[x.len() - 4800..]);
+    assert!((level - 0.4 / 2f64.sqrt()).abs() < 0.01, "rms {level}: the new version plays: {said}");
+    s.engine.shutdown();
+}

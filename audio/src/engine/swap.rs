@@ -24,6 +24,7 @@ pub fn gains(t: f64, r: f64) -> (f32, f32) {
 }
 
 /// The crossfade's position and the running correlation of the two signals.
+#[derive(Debug, Clone, Copy)]
 pub struct Crossfade {
     pos: u64,
     len: u64,

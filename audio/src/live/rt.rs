@@ -304,6 +304,9 @@ struct Late {
     /// When the deadline was missed (into its block), and how the block was covered.
     detected: Duration,
     fallback: Option<Result<Duration, WorkerFault>>,
+    /// A new version late in its first block of a crossfade: where the fade
+    /// stood, to carry on from there if it answers (the old version plays alone meanwhile).
+    fade: Option<Crossfade>,
 }
 
 /// How long a late worker may take before it is declared hung and killed.
@@ -635,7 +638,7 @@ impl LiveProcessor {
                 let detected = self.block_start.elapsed();
                 let recovery = Recovery::FadedOut;
                 self.late[i] =
-                    Some(Late { worker: w, seq, first_block: false, since, fault, recovery, detected, fallback: None });
+                    Some(Late { worker: w, seq, first_block: false, since, fault, recovery, detected, fallback: None, fade: None });
             }
             _ => self.failed_with(w, fault, Recovery::FadedOut, self.block_start.elapsed(), None),
         }
@@ -750,11 +753,15 @@ impl LiveProcessor {
         let slot = unsafe { &*self.slots[late.worker.slot] };
         if slot.response.load(Ordering::Acquire) == late.seq {
             self.late[i] = None;
+            let ok = Status::from_u32(slot.resp.status) == Some(Status::Ok);
+            if ok && self.resume_fade(late) {
+                return;
+            }
             if self.live_tainted_by == Some(late.worker.slot) {
                 // It is done writing LIVE: continue there from the stand-ins' state.
                 self.untaint();
             }
-            if Status::from_u32(slot.resp.status) == Some(Status::Ok) {
+            if ok {
                 // A hiccup: the newest version plays, the other is the backup. (When
                 // both the active and its stand-in were late, the older may answer last.)
                 let (play, spare) = match self.active {
@@ -772,10 +779,10 @@ impl LiveProcessor {
                     }
                 }
                 if late.first_block {
-                    self.pending_compiled = false;
-                    if let Some((sent, _)) = self.installing {
-                        let played = Instant::now();
-                        self.send(FromAudio::Installed { worker: late.worker, at: Frames(self.frame), sent, played });
+                    self.installed_late(late);
+                    if late.fade.is_some() {
+                        // Its fade could not resume: the swap is complete now.
+                        self.swapped();
                     }
                 }
                 let late_by = late.since.elapsed();
@@ -797,6 +804,36 @@ impl LiveProcessor {
         } else if late.since.elapsed() >= HANG_LIMIT {
             self.late[i] = None;
             self.failed_late(late);
+        }
+    }
+
+    /// A new version that was late in the first block of its crossfade has
+    /// answered: if the version it was replacing still plays, the fade carries
+    /// on where it stopped. LIVE holds the new version's state (its `compiled()`
+    /// ran there), SHADOW the old one's, as in any fade: no copy either way.
+    fn resume_fade(&mut self, late: Late) -> bool {
+        let Some(xf) = late.fade else { return false };
+        let resumable = self.fade.is_none()
+            && self.live_tainted_by == Some(late.worker.slot)
+            && self.active.is_some_and(|old| old.version < late.worker.version);
+        let (true, Some(old)) = (resumable, self.active) else { return false };
+        self.live_tainted_by = None;
+        self.fade = Some((old, xf));
+        self.active = Some(late.worker);
+        self.installed_late(late);
+        let late_by = late.since.elapsed();
+        self.send(FromAudio::Late { worker: late.worker, late_by, at: Frames(self.frame) });
+        if let Some((w, removed, sent)) = self.deferred_install.take() {
+            self.install(w, removed, sent);
+        }
+        true
+    }
+
+    /// A version late in its first block (with `compiled()`) has answered: it is playing.
+    fn installed_late(&mut self, late: Late) {
+        if let Some((sent, _)) = self.installing {
+            let played = Instant::now();
+            self.send(FromAudio::Installed { worker: late.worker, at: Frames(self.frame), sent, played });
         }
     }
 
@@ -877,11 +914,14 @@ impl LiveProcessor {
                     self.taint(active.slot, !was_fading);
                 }
                 // The new version failed: fall back to what played before it.
-                let fallback = match self.fade.take() {
-                    Some((old, _)) if old_ok => Some((old, true)),
-                    _ => self.backup.take().map(|b| (b, false)),
+                let fading = self.fade.take().filter(|_| old_ok);
+                let fallback = match fading {
+                    Some((old, _)) => Some((old, true)),
+                    None => self.backup.take().map(|b| (b, false)),
                 };
                 self.active = None;
+                // Whatever plays now has run its `compiled()` already.
+                self.pending_compiled = false;
                 let mut second: Option<(Worker, WorkerFault)> = None;
                 let recovery = match fallback {
                     Some((w, already)) => {
@@ -921,7 +961,9 @@ impl LiveProcessor {
                         Recovery::FadedOut
                     }
                 };
-                let maybe_hiccup = matches!(fault, WorkerFault::Deadline { .. }) && !was_fading;
+                // A missed deadline may be a busy machine rather than a hang, in a
+                // fade as anywhere: the new version gets the same grace.
+                let maybe_hiccup = matches!(fault, WorkerFault::Deadline { .. });
                 let free = self.late.iter().position(Option::is_none);
                 if let (true, Some(i)) = (maybe_hiccup, free) {
                     // Not proven hung: set it aside until it answers or HANG_LIMIT passes.
@@ -931,11 +973,20 @@ impl LiveProcessor {
                     let detected = self.block_start.elapsed();
                     let fallback = self.fallback.take();
                     let since = self.block_start;
-                    self.late[i] =
-                        Some(Late { worker: active, seq, first_block, since, fault, recovery, detected, fallback });
+                    let fade = fading.filter(|_| first_block).map(|(_, xf)| xf);
+                    self.late[i] = Some(Late {
+                        worker: active,
+                        seq,
+                        first_block,
+                        since,
+                        fault,
+                        recovery,
+                        detected,
+                        fallback,
+                        fade,
+                    });
                 } else {
                     self.abandon_install();
-                    self.pending_compiled = false;
                     self.failed(active, fault, recovery);
                 }
                 if let Some((w, f2)) = second {
@@ -971,6 +1022,10 @@ impl LiveProcessor {
 
     /// A late worker declared hung: report what was measured when it missed its deadline.
     fn failed_late(&mut self, late: Late) {
+        if late.first_block {
+            // The version being installed never played: its removed sites stay in use.
+            self.abandon_install();
+        }
         self.failed_with(late.worker, late.fault, late.recovery, late.detected, late.fallback);
     }
 
