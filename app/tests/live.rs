@@ -186,10 +186,15 @@ fn rms(x: &[f32]) -> f64 {
 /// the 0.5 sine (RMS 0.354), except where the engine reported that a worker
 /// answered late (the VM preempted it: the machine, not the engine or the patch).
 fn assert_no_gap(x: &[f32], f0: u64, events: &[LiveEvent]) {
+    assert_no_gap_below(x, f0, events, 0.3);
+}
+
+/// As `assert_no_gap`, for any sound whose every 10 ms has an RMS over `min_rms`.
+fn assert_no_gap_below(x: &[f32], f0: u64, events: &[LiveEvent], min_rms: f64) {
     let late = late_frames(events);
     for (i, w) in x.chunks(480).enumerate() {
         // A short last piece can fall near a zero crossing of the sine: too short to judge.
-        if rms(w) > 0.3 || w.len() < 240 {
+        if rms(w) > min_rms || w.len() < 240 {
             continue;
         }
         let (start, end) = (f0 + i as u64 * 480, f0 + (i as u64 + 1) * 480);
@@ -555,6 +560,12 @@ fn a_patch_that_floods_stdout_with_raw_syscalls_is_contained() {
 #[test]
 fn after_a_stall_that_killed_a_version_and_its_backup_the_version_comes_back_by_itself() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The stall makes the machine late by design; a busy machine may add a
+    // late block of its own before it, which changes who fails first: again.
+    tolerating_a_late_machine(after_a_stall_attempt);
+}
+
+fn after_a_stall_attempt() {
     let mut s = Session::with_sine();
     // Version 2 plays with version 1 as its backup. The same sine at the same
     // level: a block the backup covers for a VM hiccup is seamless.
@@ -571,9 +582,12 @@ fn after_a_stall_that_killed_a_version_and_its_backup_the_version_comes_back_by_
     assert!(s.has(|e| matches!(e, LiveEvent::Resumed { version: 3, of: 2, .. })), "{said}");
     assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 3, .. })), "{said}");
     x.extend(s.play(0.3));
-    // The sine is back at its level (RMS 0.354).
-    let tail = rms(&x[x.len() - 9600..]);
-    assert!((tail - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {tail} after the resume: {said}");
+    // The sine is back at its level (RMS 0.354) in every 10 ms, except where the
+    // engine reported the machine late again after the resume.
+    let tail = x.len() - 9600;
+    assert_no_gap(&x[tail..], f0 + tail as u64, &s.events);
+    let peak = x[tail..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak < 0.51, "peak {peak} after the resume: {said}");
     // No click on the way down or back up: the sound fades out and in. Only
     // a block covered for a worker the engine reported late may break the sine.
     let max_step = 0.5 * std::f64::consts::TAU * 440.0 / SR;
@@ -660,9 +674,14 @@ fn a_stall_right_after_the_engine_starts_does_not_leave_a_benign_version_silent(
     assert!(!s.has(|e| matches!(e, LiveEvent::NotResumed { .. })), "{said}");
     // The silence was reported, with its cause.
     assert!(s.has(|e| matches!(e, LiveEvent::Silence { cause: SilenceCause::Late { version: 1 }, .. })), "{said}");
+    // The sine is back at its level in every 10 ms, except where the engine
+    // reported the machine late again after the resume (past its 10 ms fade in).
+    s.play(0.02);
+    let f0 = s.frame();
     let x = s.play(0.3);
-    let level = rms(&x[x.len() / 2..]);
-    assert!((level - 0.5 / 2f64.sqrt()).abs() < 0.02, "rms {level} after the resume: {said}");
+    assert_no_gap(&x, f0, &s.events);
+    let peak = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak < 0.51, "peak {peak} after the resume: {said}");
     s.engine.shutdown();
 }
 
@@ -685,20 +704,22 @@ void play(void) { _out(0, 0.4f * Cycle(440)); }
 #[test]
 fn a_new_version_late_in_its_first_block_of_a_crossfade_plays_when_it_answers() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Session::with_sine();
-    let mut x = s.submit("slow.c", SLOW_TO_START);
-    x.extend(s.play_until(|e| matches!(e, LiveEvent::Playing { version: 2, .. })));
-    x.extend(s.play(0.2));
-    let said = s.describe_all();
-    // Late, not failed: the old version played alone meanwhile, then the fade went on.
-    assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
-    assert!(s.has(|e| matches!(e, LiveEvent::WorkerLate { version: 2, .. })), "{said}");
-    assert!(!s.has(|e| matches!(e, LiveEvent::WorkerFailed { .. })), "{said}");
-    // No gap: the sine (0.5, then 0.4) carries through every 10 ms.
-    for (i, w) in x.chunks_exact(480).enumerate() {
-        assert!(rms(w) > 0.25, "a gap at window {i}: rms {}: {said}", rms(w));
-    }
-    let level = rms(&x[x.len() - 4800..]);
-    assert!((level - 0.4 / 2f64.sqrt()).abs() < 0.01, "rms {level}: the new version plays: {said}");
-    s.engine.shutdown();
+    tolerating_a_late_machine(|| {
+        let mut s = Session::with_sine();
+        let f0 = s.frame();
+        let mut x = s.submit("slow.c", SLOW_TO_START);
+        x.extend(s.play_until(|e| matches!(e, LiveEvent::Playing { version: 2, .. })));
+        x.extend(s.play(0.2));
+        let said = s.describe_all();
+        // Late, not failed: the old version played alone meanwhile, then the fade went on.
+        assert!(s.has(|e| matches!(e, LiveEvent::Playing { version: 2, .. })), "{said}");
+        assert!(s.has(|e| matches!(e, LiveEvent::WorkerLate { version: 2, .. })), "{said}");
+        assert!(!s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 2, .. })), "{said}");
+        // No gap: the sine (0.5, then 0.4) carries through every 10 ms,
+        // except where the engine reported the machine late.
+        assert_no_gap_below(&x, f0, &s.events, 0.25);
+        let level = rms(&x[x.len() - 4800..]);
+        assert!((level - 0.4 / 2f64.sqrt()).abs() < 0.01, "rms {level}: the new version plays: {said}");
+        s.engine.shutdown();
+    });
 }
