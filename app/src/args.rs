@@ -178,3 +178,26 @@ mod tests {
         assert!(threads("100000").unwrap_err().contains("1..=256"));
     }
 }
+
+/// The tempo clock's options, on every command that plays a patch.
+#[derive(Clone, Debug, clap::Args)]
+pub struct TempoOptions {
+    /// Tempo in beats per minute for _bpm(), _beat(), _bar() and --quant (10..=1000).
+    #[arg(long, default_value = "120", value_parser = bpm, allow_negative_numbers = true)]
+    pub bpm: clavm_audio::clock::Bpm,
+    /// Beats per bar (1..=64).
+    #[arg(long, default_value = "4", value_parser = meter, allow_negative_numbers = true)]
+    pub meter: clavm_audio::clock::Meter,
+}
+
+pub fn bpm(s: &str) -> Result<clavm_audio::clock::Bpm, String> {
+    s.parse()
+}
+
+pub fn meter(s: &str) -> Result<clavm_audio::clock::Meter, String> {
+    s.parse()
+}
+
+pub fn quant(s: &str) -> Result<clavm_audio::clock::Quant, String> {
+    s.parse()
+}

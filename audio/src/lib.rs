@@ -9,6 +9,7 @@
 //! - [`render`]: offline rendering to WAV, deterministic to the byte.
 
 pub mod builtins;
+pub mod clock;
 pub mod crash_signals;
 pub mod engine;
 pub mod live;

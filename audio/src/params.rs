@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crate::builtins::api::{Params, MAX_BARS, PARAMS};
+use crate::clock::Bpm;
 use crate::engine::Param;
 
 /// The current value of every parameter. Writers store and bump the
@@ -18,6 +19,9 @@ pub struct ParamTable {
     bar_freq: [AtomicU32; MAX_BARS],
     bar_gate: [AtomicU32; MAX_BARS],
     generation: AtomicU64,
+    /// The tempo asked for (f64 bits; 0: none yet): the audio thread's clock
+    /// bends to it from its next block.
+    bpm: AtomicU64,
 }
 
 impl Default for ParamTable {
@@ -30,6 +34,7 @@ impl Default for ParamTable {
             bar_freq: std::array::from_fn(|_| AtomicU32::new(0)),
             bar_gate: std::array::from_fn(|_| AtomicU32::new(0)),
             generation: AtomicU64::new(0),
+            bpm: AtomicU64::new(0),
         }
     }
 }
@@ -70,6 +75,16 @@ impl ParamTable {
         }
         self.bars.store(n as u32, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Asks for tempo `bpm` from the next block on (`_beat()` bends, never jumps).
+    pub fn set_bpm(&self, bpm: Bpm) {
+        self.bpm.store(bpm.get().to_bits(), Ordering::Release);
+    }
+
+    /// The tempo last asked for, if any.
+    pub fn bpm(&self) -> Option<Bpm> {
+        Bpm::new(f64::from_bits(self.bpm.load(Ordering::Acquire))).ok()
     }
 
     /// Touches or releases bar `i` (a performer's finger on it).

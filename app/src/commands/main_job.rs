@@ -71,7 +71,10 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         args.seconds,
         args.output.display()
     );
-    let config = EngineConfig::new(48000.0, 2);
+    let mut config = EngineConfig::new(48000.0, 2);
+    let tempo = args.window.audio.tempo.clone();
+    config.bpm = tempo.bpm;
+    config.meter = tempo.meter;
     let spec = RenderSpec {
         length: Frames::from_seconds(args.seconds, 48000.0),
         patch: source.clone(),
@@ -103,6 +106,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             scope: ScopeArg(ScopeSpan::Cycles(2.0)),
             bars: None,
             input: None,
+            tempo,
         },
     };
     match snapshot::snapshot(source, &snap) {

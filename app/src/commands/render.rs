@@ -47,6 +47,12 @@ pub struct RenderArgs {
     /// Crossfade length of a swap, in milliseconds (0 = switch at once; at most 10000).
     #[arg(long, default_value_t = 10.0, value_parser = crate::args::crossfade_ms, allow_negative_numbers = true)]
     pub crossfade: f64,
+    #[command(flatten)]
+    pub tempo: crate::args::TempoOptions,
+    /// Each --swap lands on the first boundary at or after its time: 0 = exactly
+    /// at T, Q = the next multiple of Q beats (1 = a beat, 4 = a bar of four).
+    #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
+    pub quant: clavm_audio::clock::Quant,
     /// Set _p(N) to V: N=V, N in 0..=127, V finite (repeatable).
     #[arg(long = "param", value_name = "N=V")]
     pub params: Vec<String>,
@@ -185,12 +191,16 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     let mut config = EngineConfig::new(rate, a.channels);
     config.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate);
     config.seed = a.seed;
+    config.bpm = a.tempo.bpm;
+    config.meter = a.tempo.meter;
     if let Some(b) = &a.bars {
         config.bars = super::load_bars(b)?;
     }
     let length = Frames::from_seconds(a.seconds, rate);
     let input = a.input.as_deref().map(|f| render::input::load_wav(f, a.rate, length)).transpose()?;
-    let spec = RenderSpec { patch, length, config, swaps, params, block: 64, input };
+    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input };
+    // Each swap lands on the first boundary at or after its time, as a quantised live submit would.
+    spec.quantise_swaps(a.quant);
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))
 }
 

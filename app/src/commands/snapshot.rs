@@ -71,6 +71,8 @@ pub struct VisualArgs {
     /// is input i, silence after its end.
     #[arg(long, value_name = "IN.wav")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub tempo: crate::args::TempoOptions,
 }
 
 impl VisualArgs {
@@ -93,6 +95,8 @@ impl VisualArgs {
         let rate = self.rate as f64;
         let mut config = EngineConfig::new(rate, self.channels);
         config.seed = self.seed;
+        config.bpm = self.tempo.bpm;
+        config.meter = self.tempo.meter;
         if let Some(b) = &self.bars {
             config.bars = super::load_bars(b)?;
         }

@@ -68,6 +68,12 @@ pub struct AudioOptions {
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
     #[arg(long, value_name = "FILE.bars")]
     pub bars: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub tempo: crate::args::TempoOptions,
+    /// Where a submit lands unless it says otherwise: 0 = the next block,
+    /// Q = the next multiple of Q beats (1 = the next beat, 4 = the next bar of four).
+    #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
+    pub quant: clavm_audio::clock::Quant,
 }
 
 pub fn jack_running() -> bool {
@@ -168,6 +174,9 @@ impl LiveSession {
         let mut cfg = LiveConfig::new(rate as f64, a.channels as usize, exe);
         cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
         cfg.latency_qos = !a.no_latency_qos;
+        cfg.bpm = a.tempo.bpm;
+        cfg.meter = a.tempo.meter;
+        cfg.quant = a.quant;
         let bars = match &a.bars {
             Some(b) => crate::commands::load_bars(b)?,
             None => Vec::new(),

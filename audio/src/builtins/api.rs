@@ -40,6 +40,37 @@ pub struct Params {
     pub bars: u32,
     pub bar_freq: [f32; MAX_BARS],
     pub bar_gate: [f32; MAX_BARS],
+    /// The tempo clock for this block (`_bpm`, `_beat`, `_bar`).
+    pub clock: ClockView,
+}
+
+/// The tempo clock as a block sees it: the beat at the block's first frame
+/// and how far each frame advances it (the tempo only changes between blocks).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Zeroable)]
+pub struct ClockView {
+    pub frame0: u64,
+    pub beat0: f64,
+    pub beats_per_frame: f64,
+    pub bpm: f64,
+    pub meter: f64,
+}
+
+impl ClockView {
+    /// The view of `clock` for a block starting at `frame`.
+    pub fn of(clock: &crate::clock::TempoClock, frame: u64) -> ClockView {
+        ClockView {
+            frame0: frame,
+            beat0: clock.beat_at(crate::Frames(frame)),
+            beats_per_frame: clock.beats_per_frame(),
+            bpm: clock.bpm().get(),
+            meter: clock.meter().get() as f64,
+        }
+    }
+
+    fn beat(&self, frame: u64) -> f64 {
+        self.beat0 + frame.wrapping_sub(self.frame0) as f64 * self.beats_per_frame
+    }
 }
 
 impl Params {
@@ -497,6 +528,24 @@ extern "C" fn api_time() -> f64 {
     // A division, not a multiply by 1/sr: frame 4800 at 48 kHz must be exactly 0.1 s.
     with_ctx(0.0, |ctx| ctx.frame as f64 / ctx.sample_rate)
 }
+/// The tempo in beats per minute.
+extern "C" fn api_bpm() -> f64 {
+    // SAFETY: `params` is valid while the context is entered.
+    with_ctx(0.0, |ctx| unsafe { (*ctx.params).clock.bpm })
+}
+/// Beats since the engine started, at this frame (continuous across tempo changes and swaps).
+extern "C" fn api_beat() -> f64 {
+    // SAFETY: `params` is valid while the context is entered.
+    with_ctx(0.0, |ctx| unsafe { (*ctx.params).clock.beat(ctx.frame) })
+}
+/// Bars since the engine started (beats / meter), fractional.
+extern "C" fn api_bar() -> f64 {
+    with_ctx(0.0, |ctx| {
+        // SAFETY: `params` is valid while the context is entered.
+        let c = unsafe { &(*ctx.params).clock };
+        c.beat(ctx.frame) / c.meter.max(1.0)
+    })
+}
 extern "C" fn api_samplerate() -> f64 {
     with_ctx(0.0, |ctx| ctx.sample_rate)
 }
@@ -617,6 +666,9 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"_i", "int", "int number", api_i),
             api!(c"_time", "double", "void", api_time),
             api!(c"_samplerate", "double", "void", api_samplerate),
+            api!(c"_bpm", "double", "void", api_bpm),
+            api!(c"_beat", "double", "void", api_beat),
+            api!(c"_bar", "double", "void", api_bar),
             api!(c"_bars", "int", "void", api_bars),
             api!(c"_bar_freq", "float", "int bar", api_bar_freq),
             api!(c"_bar_gate", "float", "int bar", api_bar_gate),

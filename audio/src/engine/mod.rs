@@ -19,7 +19,8 @@ pub use denormals::FlushDenormals;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::builtins::api::{Ctx, FaultKind, Params, MAX_CHANNELS};
+use crate::builtins::api::{ClockView, Ctx, FaultKind, Params, MAX_CHANNELS};
+use crate::clock::{Bpm, Meter, TempoClock};
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, PatchError, PatchSource, Prepared};
 use crate::protect::{ProtectEvent, Protection};
@@ -42,6 +43,9 @@ pub struct EngineConfig {
     /// The interval-bar tree patches read (`_bar_freq`, `_bar_gate`): each
     /// bar's note in Hz and whether it is touched. Empty: no tree.
     pub bars: Vec<(f32, bool)>,
+    /// The tempo clock's tempo and meter (`_bpm`, `_beat`, `_bar`).
+    pub bpm: Bpm,
+    pub meter: Meter,
 }
 
 impl EngineConfig {
@@ -53,6 +57,8 @@ impl EngineConfig {
             crossfade: Frames::from_seconds(0.010, sample_rate),
             seed: 0,
             bars: Vec::new(),
+            bpm: Bpm::DEFAULT,
+            meter: Meter::DEFAULT,
         }
     }
 }
@@ -122,6 +128,7 @@ pub struct Engine {
     /// Owned here; both contexts point into it.
     _delays: Box<DelayPool>,
     params: Box<Params>,
+    clock: TempoClock,
     live_ctx: Ctx,
     shadow_ctx: Ctx,
     current: Option<Box<Prepared>>,
@@ -179,7 +186,9 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     };
     shadow_ctx.may_take_lines = false;
     let sample_rate = config.sample_rate;
+    let clock = TempoClock::new(config.sample_rate, config.bpm, config.meter);
     let engine = Engine {
+        clock,
         protection: Protection::new(config.sample_rate, config.channels),
         config,
         live,
@@ -307,6 +316,7 @@ impl Engine {
         let _ftz = FlushDenormals::new();
         self.drain_commands();
         self.flush_limbo();
+        self.params.clock = ClockView::of(&self.clock, self.frame);
         let ch = self.config.channels;
         let ins = self.config.inputs;
         for (n, out) in output.chunks_exact_mut(ch).enumerate() {

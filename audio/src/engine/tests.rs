@@ -142,6 +142,26 @@ fn time_is_sample_accurate_and_samplerate_is_reported() {
 }
 
 #[test]
+fn beat_bar_and_bpm_follow_the_tempo_clock_frame_by_frame() {
+    let mut cfg = EngineConfig::new(SR, 3);
+    cfg.crossfade = Frames(0);
+    cfg.bpm = crate::clock::Bpm::new(90.0).unwrap();
+    cfg.meter = crate::clock::Meter::new(3).unwrap();
+    let (engine, handle) = engine(cfg).unwrap();
+    let mut r = Rig { engine, handle };
+    // Scaled into a float's exact range: beats / 100, bars / 100, bpm / 1000.
+    r.install("void play(void) { _out(0, (float)(_beat() / 100.0)); _out(1, (float)(_bar() / 100.0)); _out(2, (float)(_bpm() / 1000.0)); }");
+    let out = r.run(96000);
+    for n in [0usize, 1, 31999, 32000, 64000, 95999] {
+        // 90 BPM at 48 kHz: 32000 frames a beat; 3 beats a bar.
+        let beat = n as f64 / 32000.0;
+        assert!((out[3 * n] as f64 - beat / 100.0).abs() < 1e-7, "beat at {n}: {}", out[3 * n]);
+        assert!((out[3 * n + 1] as f64 - beat / 300.0).abs() < 1e-7, "bar at {n}");
+        assert_eq!(out[3 * n + 2], 0.09);
+    }
+}
+
+#[test]
 fn out_of_range_indices_are_reported_once_and_harm_nothing() {
     let mut r = Rig::new(1, 0);
     r.install("void play(void) { *_float(99999) = 5; *_double(-1) = 1; _out(7, 1); _out(0, *_float(99999) + _p(500) + _in(3)); }");

@@ -20,6 +20,7 @@ use super::rt::{
 use super::shm::{Memory, Shm, ShmError, WORKERS};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status};
 use crate::builtins::api::FaultKind;
+use crate::clock::{Bpm, Meter, Quant, TempoClock};
 use crate::engine::Param;
 use crate::params::ParamTable;
 use crate::patch::sites::{SiteId, SiteRegistry};
@@ -48,6 +49,11 @@ pub struct LiveConfig {
     /// Workers enter their sandbox (always, but for `clavm bench --live`,
     /// which measures what the sandbox costs against workers without it).
     pub sandbox: bool,
+    /// The tempo clock (`_bpm`, `_beat`, `_bar`, quantised swaps).
+    pub bpm: Bpm,
+    pub meter: Meter,
+    /// Where a submit without its own quant lands (0: the next block).
+    pub quant: Quant,
 }
 
 impl LiveConfig {
@@ -64,6 +70,9 @@ impl LiveConfig {
             test_timeout: Duration::from_millis(100),
             latency_qos: true,
             sandbox: true,
+            bpm: Bpm::DEFAULT,
+            meter: Meter::DEFAULT,
+            quant: Quant::NEXT_BLOCK,
         }
     }
 }
@@ -124,6 +133,15 @@ pub enum LiveEvent {
         /// How long the backup took to fill the block, or why it could not.
         fallback: Option<Result<Duration, WorkerFault>>,
     },
+    /// A quantised submit waits for its boundary: `version` will start at
+    /// frame `at`, on beat `beat` (bar `bar`, counting from 1).
+    Waiting {
+        version: u64,
+        at: Frames,
+        beat: f64,
+        bar: u64,
+        meter: u32,
+    },
     /// A worker answered `late_by` after its block started, past its deadline;
     /// the block was covered and it plays on (the machine was busy, not the patch stuck).
     WorkerLate {
@@ -181,6 +199,15 @@ pub enum LiveEvent {
     Error(String),
 }
 
+/// A beat number as a musician writes it: 3, or 2.5.
+fn format_beat(b: f64) -> String {
+    if (b - b.round()).abs() < 1e-9 {
+        format!("{}", b.round() as i64)
+    } else {
+        format!("{b:.2}")
+    }
+}
+
 impl LiveEvent {
     /// One line for the terminal.
     pub fn describe(&self, sample_rate: f64) -> String {
@@ -217,6 +244,15 @@ impl LiveEvent {
                     (_, None) => "faded out; nothing else plays".to_string(),
                 };
                 format!("t={:.3}s: version {version}: {}; {after}", at.seconds(sample_rate), fault.describe())
+            }
+            LiveEvent::Waiting { version, at, beat, bar, meter } => {
+                let in_bar = beat - (*bar - 1) as f64 * *meter as f64;
+                let when = if in_bar.abs() < 1e-9 {
+                    format!("bar {bar}")
+                } else {
+                    format!("beat {} of bar {bar}", format_beat(in_bar + 1.0))
+                };
+                format!("version {version} waiting for {when} (t={:.3}s)", at.seconds(sample_rate))
             }
             LiveEvent::WorkerLate { version, late_by, at } => format!(
                 "t={:.3}s: version {version} answered {:.1} ms late (the system was busy); it plays on",
@@ -280,8 +316,14 @@ pub(super) fn ring(doorbell: &AtomicU32) {
 impl Submitter {
     /// As [`LiveEngine::submit`].
     pub fn submit(&self, source: PatchSource) -> SubmitId {
+        self.submit_quantised(source, None)
+    }
+
+    /// As [`LiveEngine::submit`], landing on the next `quant` boundary
+    /// (None: the engine's default quant).
+    pub fn submit_quantised(&self, source: PatchSource, quant: Option<Quant>) -> SubmitId {
         let id = SubmitId(self.submits.fetch_add(1, Ordering::Relaxed) + 1);
-        self.send(ControlMsg::Submit(id, source));
+        self.send(ControlMsg::Submit(id, source, quant));
         id
     }
 
@@ -294,7 +336,7 @@ impl Submitter {
 type Subscribers = Arc<std::sync::Mutex<Vec<Sender<LiveEvent>>>>;
 
 enum ControlMsg {
-    Submit(SubmitId, PatchSource),
+    Submit(SubmitId, PatchSource, Option<Quant>),
     Crossfade(Frames),
     Shutdown,
 }
@@ -341,6 +383,7 @@ impl LiveEngine {
             channels: config.channels,
             inputs: config.inputs,
             crossfade: config.crossfade,
+            clock: TempoClock::new(config.sample_rate, config.bpm, config.meter),
             to_audio: to_audio_rx,
             from_audio: from_audio_tx,
             meters: meters.clone(),
@@ -394,6 +437,16 @@ impl LiveEngine {
     /// Compiles, test-runs and installs `source`; the outcome arrives as events.
     pub fn submit(&self, source: PatchSource) -> SubmitId {
         self.submitter.submit(source)
+    }
+
+    /// Submits `source` to land on the next `quant` boundary (None: the engine's default).
+    pub fn submit_quantised(&self, source: PatchSource, quant: Option<Quant>) -> SubmitId {
+        self.submitter.submit_quantised(source, quant)
+    }
+
+    /// The tempo from the next block on; `_beat()` bends to it without a jump.
+    pub fn set_bpm(&self, bpm: Bpm) {
+        self.param_table.set_bpm(bpm);
     }
 
     /// A handle that submits from another thread (a submit server).
@@ -536,7 +589,7 @@ impl Control {
             self.poll_audio();
             loop {
                 match rx.try_recv() {
-                    Ok(ControlMsg::Submit(id, src)) => self.submit(id, src),
+                    Ok(ControlMsg::Submit(id, src, quant)) => self.submit(id, src, quant.unwrap_or(self.config.quant)),
                     Ok(ControlMsg::Crossfade(f)) => {
                         let _ = self.to_audio.push(ToAudio::Crossfade(f));
                     }
@@ -583,6 +636,11 @@ impl Control {
                     self.idle.push(slot);
                 }
                 FromAudio::Abandoned { removed } => drop(removed),
+                FromAudio::Waiting { version, at, beat } => {
+                    let meter = self.config.meter.get();
+                    let bar = (beat / meter as f64).floor().max(0.0) as u64 + 1;
+                    self.emit(LiveEvent::Waiting { version, at, beat, bar, meter });
+                }
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
                     self.resume.failed(
@@ -829,7 +887,7 @@ impl Control {
         format!("{what}: {}", fault.describe())
     }
 
-    fn submit(&mut self, submit: SubmitId, source: PatchSource) {
+    fn submit(&mut self, submit: SubmitId, source: PatchSource, quant: Quant) {
         let name = source.name.clone();
         let t0 = Instant::now();
         let rewritten = match patch::prepare(&source, &self.registry, &CompileOptions::default()) {
@@ -868,7 +926,7 @@ impl Control {
             Ok(t) => t,
             Err(reason) => return self.emit(LiveEvent::TestFailed { submit, name, reason }),
         };
-        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone()) {
+        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant) {
             return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
         self.resume.submitted();
@@ -924,10 +982,17 @@ impl Control {
 
     /// Hands the tested version on `slot` to the audio thread as a new
     /// version number, and keeps its source to load it again.
-    fn install(&mut self, slot: usize, source: PatchSource, body: String, removed: Vec<SiteId>) -> Result<(), String> {
+    fn install(
+        &mut self,
+        slot: usize,
+        source: PatchSource,
+        body: String,
+        removed: Vec<SiteId>,
+        quant: Quant,
+    ) -> Result<(), String> {
         let worker = Worker { slot, version: self.version + 1 };
         self.make_realtime(slot);
-        if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
+        if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now(), quant }).is_err() {
             self.idle.push(slot);
             return Err("the audio thread is not taking commands".to_string());
         }
@@ -976,7 +1041,8 @@ impl Control {
         if let Err(reason) = self.test_run(slot) {
             return self.emit(not(reason));
         }
-        if let Err(reason) = self.install(slot, source, body, Vec::new()) {
+        // Bringing back what stopped does not wait for the beat: it is already late.
+        if let Err(reason) = self.install(slot, source, body, Vec::new(), Quant::NEXT_BLOCK) {
             return self.emit(not(reason));
         }
         let mut restored = registry;

@@ -16,7 +16,8 @@ use rtrb::{Consumer, Producer};
 use super::futex;
 use super::shm::{Memory, Shm, WORKERS};
 use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
-use crate::builtins::api::{FaultKind, Params, MAX_CHANNELS};
+use crate::builtins::api::{ClockView, FaultKind, Params, MAX_CHANNELS};
+use crate::clock::{Quant, TempoClock};
 use crate::engine::swap::{Crossfade, FadeIn};
 use crate::engine::FlushDenormals;
 use crate::params::ParamTable;
@@ -39,6 +40,8 @@ pub enum ToAudio {
         worker: Worker,
         removed: Vec<SiteId>,
         sent: Instant,
+        /// Play it from the next block (0) or from the next boundary of so many beats.
+        quant: Quant,
     },
     Crossfade(Frames),
     /// `worker` holds the version playing now: keep it as the backup (after a failure used it up).
@@ -117,6 +120,12 @@ pub enum FromAudio {
     Swapped {
         version: u64,
         freed: Vec<SiteId>,
+    },
+    /// A quantised install waits until frame `at` (beat `beat`).
+    Waiting {
+        version: u64,
+        at: Frames,
+        beat: f64,
     },
     /// An install that failed: its removed-site list, returned unused.
     Abandoned {
@@ -246,6 +255,10 @@ pub struct LiveProcessor {
     pending_compiled: bool,
     installing: Option<(Instant, Vec<SiteId>)>,
     crossfade_len: Frames,
+    /// Beats and bars (`_beat()`), and where quantised swaps land.
+    clock: TempoClock,
+    /// A quantised install waiting for its beat.
+    scheduled: Option<Scheduled>,
     params: Params,
     /// Where parameter changes come from (any thread), and the generation last copied.
     param_table: Arc<ParamTable>,
@@ -290,6 +303,14 @@ pub struct LiveProcessor {
     ever_played: bool,
 }
 
+/// An install that waits for the first frame of beat `beat`.
+struct Scheduled {
+    worker: Worker,
+    removed: Vec<SiteId>,
+    sent: Instant,
+    beat: f64,
+}
+
 /// A worker set aside after missing its deadline: a hiccup if it answers
 /// within `HANG_LIMIT`, a hang otherwise.
 #[derive(Debug, Clone, Copy)]
@@ -331,6 +352,7 @@ pub(super) struct ProcessorParts {
     pub channels: usize,
     pub inputs: usize,
     pub crossfade: Frames,
+    pub clock: TempoClock,
     pub to_audio: Consumer<ToAudio>,
     pub from_audio: Producer<FromAudio>,
     pub meters: Arc<Meters>,
@@ -364,6 +386,8 @@ impl LiveProcessor {
             pending_compiled: false,
             installing: None,
             crossfade_len: p.crossfade,
+            clock: p.clock,
+            scheduled: None,
             params: Params::default(),
             param_table: p.param_table,
             params_seen: 0,
@@ -441,10 +465,17 @@ impl LiveProcessor {
         // better than a gap, as long as the callback still returns in time.
         self.fallback_deadline = t0 + block.mul_f64(FALLBACK_SHARE);
         self.block_start = t0;
+        if let Some(bpm) = self.param_table.bpm() {
+            self.clock.set_bpm(Frames(self.frame), bpm);
+        }
         let ch = self.channels;
         let mut done = 0;
         while done < frames {
-            let n = (frames - done).min(MAX_BLOCK);
+            let mut n = (frames - done).min(MAX_BLOCK);
+            // A quantised swap starts on its boundary's sample: the block is split there.
+            if let Some(to) = self.frames_to_scheduled() {
+                n = n.min(to as usize);
+            }
             let inp = if self.inputs > 0 {
                 input.get(done * self.inputs..(done + n) * self.inputs).unwrap_or(&[])
             } else {
@@ -518,16 +549,17 @@ impl LiveProcessor {
     fn drain_commands(&mut self) {
         while let Ok(cmd) = self.to_audio.pop() {
             match cmd {
-                ToAudio::Install { worker, removed, sent } => {
-                    if self.live_tainted_by.is_some() {
-                        // SHADOW stands in for LIVE now: no fade can start; install when clean.
-                        if let Some((w, removed, _)) = self.deferred_install.replace((worker, removed, sent)) {
-                            self.send(FromAudio::Retired { slot: w.slot });
-                            self.send(FromAudio::Abandoned { removed });
-                        }
-                    } else {
-                        self.install(worker, removed, sent);
-                    }
+                ToAudio::Install { worker, removed, sent, quant } if !quant.is_next_block() => {
+                    // Waits for the boundary (a tempo change meanwhile moves the frame, not the beat).
+                    let at = self.clock.next_boundary(Frames(self.frame), quant);
+                    let beat = (self.clock.beat_at(at) / quant.beats()).round() * quant.beats();
+                    self.supersede_scheduled();
+                    self.send(FromAudio::Waiting { version: worker.version, at, beat });
+                    self.scheduled = Some(Scheduled { worker, removed, sent, beat });
+                }
+                ToAudio::Install { worker, removed, sent, .. } => {
+                    self.supersede_scheduled();
+                    self.install_when_clean(worker, removed, sent);
                 }
                 ToAudio::Killed { slot } => {
                     if self.live_tainted_by == Some(slot) {
@@ -548,6 +580,41 @@ impl LiveProcessor {
                 }
             }
         }
+    }
+
+    /// Installs now, or once LIVE is clean if a late worker may still write it.
+    fn install_when_clean(&mut self, worker: Worker, removed: Vec<SiteId>, sent: Instant) {
+        if self.live_tainted_by.is_some() {
+            // SHADOW stands in for LIVE now: no fade can start; install when clean.
+            if let Some((w, removed, _)) = self.deferred_install.replace((worker, removed, sent)) {
+                self.send(FromAudio::Retired { slot: w.slot });
+                self.send(FromAudio::Abandoned { removed });
+            }
+        } else {
+            self.install(worker, removed, sent);
+        }
+    }
+
+    /// A newer install replaces one still waiting for its beat, as in JITLib:
+    /// the waiting version never plays and its worker goes back to the control thread.
+    fn supersede_scheduled(&mut self) {
+        if let Some(old) = self.scheduled.take() {
+            self.send(FromAudio::Retired { slot: old.worker.slot });
+            self.send(FromAudio::Abandoned { removed: old.removed });
+        }
+    }
+
+    /// Frames until the waiting install's boundary, installing it if that is now.
+    /// None: nothing waits.
+    fn frames_to_scheduled(&mut self) -> Option<u64> {
+        let beat = self.scheduled.as_ref()?.beat;
+        let at = self.clock.first_frame_at(beat).0;
+        if at > self.frame {
+            return Some(at - self.frame);
+        }
+        let s = self.scheduled.take()?;
+        self.install_when_clean(s.worker, s.removed, s.sent);
+        None
     }
 
     fn install(&mut self, worker: Worker, removed: Vec<SiteId>, sent: Instant) {
@@ -850,6 +917,7 @@ impl LiveProcessor {
         self.check_late();
         let frames = out.len() / self.channels;
         self.params.begin_block(self.frame, frames);
+        self.params.clock = ClockView::of(&self.clock, self.frame);
         self.param_table.read_into(&mut self.params_seen, &mut self.params);
         let Some(active) = self.active else {
             if self.ever_played {

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use output::{NodeKind, Output, OutputError, Streaming};
 
+use crate::clock::{Quant, TempoClock};
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
 use crate::Frames;
@@ -31,6 +32,17 @@ use crate::Frames;
 pub struct Swap {
     pub at: Frames,
     pub patch: PatchSource,
+}
+
+impl RenderSpec {
+    /// Moves every swap to the first `quant` boundary at or after its time
+    /// (on the spec's tempo clock), as a live submit with that quant would land.
+    pub fn quantise_swaps(&mut self, quant: Quant) {
+        let clock = TempoClock::new(self.config.sample_rate, self.config.bpm, self.config.meter);
+        for s in &mut self.swaps {
+            s.at = clock.next_boundary(s.at, quant);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

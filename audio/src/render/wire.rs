@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use super::input::{InputAudio, MAX_INPUT_BYTES};
 use super::{RenderEvent, RenderSpec, Swap};
 use crate::builtins::api::MAX_CHANNELS;
+use crate::clock::{Bpm, Meter};
 use crate::engine::{ConfigError, EngineConfig, Param};
 use crate::patch::{Diagnostic, PatchError, PatchSource, Severity};
 use crate::Frames;
@@ -299,7 +300,7 @@ impl Enc {
     /// The whole spec, for the child's stdin.
     pub(super) fn spec(&mut self, spec: &RenderSpec) {
         let RenderSpec { patch, length, config, swaps, params, block, input } = spec;
-        let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars } = config;
+        let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter } = config;
         self.0.extend_from_slice(MAGIC);
         self.patch(patch);
         self.u64(length.0);
@@ -308,6 +309,8 @@ impl Enc {
         self.u64(*inputs as u64);
         self.u64(crossfade.0);
         self.u64(*seed);
+        self.f64(bpm.get());
+        self.u64(meter.get() as u64);
         self.u64(bars.len() as u64);
         for (hz, touched) in bars {
             self.f32(*hz);
@@ -516,6 +519,9 @@ impl<'a> Dec<'a> {
         let inputs = self.u64()? as usize;
         let crossfade = Frames(self.u64()?);
         let seed = self.u64()?;
+        let bpm = Bpm::new(self.f64()?).map_err(|_| WireError::Bound("the tempo"))?;
+        let meter = i64::try_from(self.u64()?).ok().and_then(|m| Meter::new(m).ok());
+        let meter = meter.ok_or(WireError::Bound("the meter"))?;
         let n = self.count("a bar count", 5)?;
         let bars = (0..n).map(|_| Ok((self.f32()?, self.bool()?))).collect::<Result<_, WireError>>()?;
         let n = self.count("a swap count", 8 + 8 + 8 + 1)?;
@@ -538,7 +544,7 @@ impl<'a> Dec<'a> {
         let block = usize::try_from(self.u64()?).map_err(|_| WireError::Bound("the block size"))?;
         let input = self.input()?;
         self.end()?;
-        let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars };
+        let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter };
         Ok(RenderSpec { patch, length, config, swaps, params, block, input })
     }
 
