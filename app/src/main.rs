@@ -58,6 +58,8 @@ enum Command {
     Submit(commands::submit::SubmitArgs),
     /// Set a live parameter (_p, _i or _cc) in a running engine.
     Param(commands::param::ParamArgs),
+    /// Change a running engine's tempo (_bpm, _beat, quantised swaps).
+    Tempo(commands::tempo::TempoArgs),
     /// Record what a running engine plays (from its audio tap) to a WAV file.
     Tap(commands::tap::TapArgs),
     /// Interval bars: show or check a tree file, or simulate the bars' protocol under random plugging.
@@ -114,6 +116,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::Submit(a)) => commands::submit::run(a),
         Some(Command::Param(a)) => commands::param::run(a),
+        Some(Command::Tempo(a)) => commands::tempo::run(a),
         Some(Command::Tap(a)) => commands::tap::run(a),
         Some(Command::Bars(a)) => commands::bars::run(a),
         Some(Command::Worker { .. }) | Some(Command::Offline { .. }) | Some(Command::Echo { .. }) => {

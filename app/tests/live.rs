@@ -49,8 +49,14 @@ impl Session {
 
     /// An engine playing `text` (version 1, with no backup).
     fn with(name: &str, text: &str) -> Session {
+        Session::configured(name, text, |_| {})
+    }
+
+    /// As `with`, with the engine's configuration changed by `f` first.
+    fn configured(name: &str, text: &str, f: impl FnOnce(&mut LiveConfig)) -> Session {
         realtime();
-        let cfg = LiveConfig::new(SR, 1, env!("CARGO_BIN_EXE_clavm").into());
+        let mut cfg = LiveConfig::new(SR, 1, env!("CARGO_BIN_EXE_clavm").into());
+        f(&mut cfg);
         let (engine, p) = LiveEngine::start(cfg).expect("live engine starts");
         let mut s = Session { engine, p, events: Vec::new() };
         s.submit(name, text);
@@ -720,6 +726,64 @@ fn a_new_version_late_in_its_first_block_of_a_crossfade_plays_when_it_answers() 
         assert_no_gap_below(&x, f0, &s.events, 0.25);
         let level = rms(&x[x.len() - 4800..]);
         assert!((level - 0.4 / 2f64.sqrt()).abs() < 0.01, "rms {level}: the new version plays: {said}");
+        s.engine.shutdown();
+    });
+}
+
+/// The engine's output of a patch that plays `_beat()` scaled: 1/16 per beat.
+const BEAT_RAMP: &str = "void play(void) { _out(0, (float)(_beat() / 16.0)); }";
+
+#[test]
+fn a_quantised_submit_waits_for_the_next_bar_and_starts_on_its_first_sample() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tolerating_a_late_machine(|| {
+        // 240 BPM: a beat is 12000 frames, a bar of four 48000 (one second).
+        let mut s = Session::configured("sine.c", SINE, |c| {
+            c.bpm = clavm_audio::clock::Bpm::new(240.0).unwrap();
+            c.crossfade = clavm_audio::Frames(0);
+        });
+        let quant = clavm_audio::clock::Quant::new(4.0).unwrap();
+        s.engine.submit_quantised(PatchSource::from_text("dc.c", "void play(void) { _out(0, 0.25f); }"), Some(quant));
+        let f0 = s.frame();
+        let x = s.play_until(|e| matches!(e, LiveEvent::Playing { version: 2, .. }));
+        let said = s.describe_all();
+        assert!(said.contains("version 2 waiting for bar 2"), "{said}");
+        let at = s
+            .events
+            .iter()
+            .find_map(|e| match e {
+                LiveEvent::Playing { version: 2, at, .. } => Some(at.0),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(at, 48000, "the first frame of bar 2: {said}");
+        // The sine plays up to the boundary, the new version from its first sample.
+        let k = (at - f0) as usize;
+        assert!(x.len() > k, "{said}");
+        assert_eq!(x[k], 0.25, "{said}");
+        assert!(x[k - 1] != 0.25, "{said}");
+        s.engine.shutdown();
+    });
+}
+
+#[test]
+fn a_tempo_change_bends_beat_without_a_jump() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    tolerating_a_late_machine(|| {
+        let mut s = Session::configured("beat.c", BEAT_RAMP, |c| c.crossfade = clavm_audio::Frames(0));
+        let mut x = s.play(0.1);
+        s.engine.set_bpm(clavm_audio::clock::Bpm::new(60.0).unwrap());
+        x.extend(s.play(0.1));
+        let before = 120.0 / 60.0 / SR / 16.0;
+        let after = 60.0 / 60.0 / SR / 16.0;
+        let mut changed = false;
+        for (n, w) in x.windows(2).enumerate() {
+            let step = (w[1] - w[0]) as f64;
+            let ok = (step - before).abs() < 1e-6 || (step - after).abs() < 1e-6;
+            assert!(ok, "a step of {step} at {n}: {}", s.describe_all());
+            changed |= (step - after).abs() < 1e-7;
+        }
+        assert!(changed, "the tempo changed");
         s.engine.shutdown();
     });
 }

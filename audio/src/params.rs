@@ -56,6 +56,10 @@ impl ParamTable {
                 self.cc[n as usize].store(v.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
                 true
             }
+            Param::Tempo(bpm) => {
+                self.set_bpm(bpm);
+                return true;
+            }
             _ => false,
         };
         if ok {

@@ -107,6 +107,18 @@ impl Client {
 
     /// Sends `code` (shown as `name` in diagnostics) and waits up to `timeout` for the reply.
     pub fn send(&mut self, name: &str, code: &str, timeout: Duration) -> Result<Reply, SubmitError> {
+        self.send_quantised(name, code, None, timeout)
+    }
+
+    /// As [`Client::send`], landing on the next multiple of `quant` beats (None:
+    /// the engine's default; Some(0.0): the next block).
+    pub fn send_quantised(
+        &mut self,
+        name: &str,
+        code: &str,
+        quant: Option<f64>,
+        timeout: Duration,
+    ) -> Result<Reply, SubmitError> {
         if code.len() > MAX_PATCH_BYTES {
             return Err(SubmitError::TooLarge { name: name.to_string(), len: code.len(), max: MAX_PATCH_BYTES });
         }
@@ -116,7 +128,7 @@ impl Client {
         }
         let request = self.next_request;
         self.next_request += 1;
-        let msg = Submit { request, reply: &self.reply_name, name: &name[..cut], code };
+        let msg = Submit { request, reply: &self.reply_name, name: &name[..cut], code, quant };
         let start = Instant::now();
         let deadline = start.checked_add(timeout).unwrap_or(start);
         let mut grant = loop {
@@ -171,9 +183,20 @@ impl Client {
 
 /// Sends one patch to `engine` and waits for the reply (connecting included).
 pub fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> Result<Reply, SubmitError> {
+    send_quantised(engine, name, code, None, timeout)
+}
+
+/// As [`send`], landing on the next multiple of `quant` beats (None: the engine's default).
+pub fn send_quantised(
+    engine: &str,
+    name: &str,
+    code: &str,
+    quant: Option<f64>,
+    timeout: Duration,
+) -> Result<Reply, SubmitError> {
     let t0 = Instant::now();
     let mut client = Client::connect(engine, timeout)?;
-    client.send(name, code, timeout.saturating_sub(t0.elapsed()))
+    client.send_quantised(name, code, quant, timeout.saturating_sub(t0.elapsed()))
 }
 
 /// Sets a live parameter in `engine` (fire and forget: it reaches `play()` within a block).

@@ -20,7 +20,7 @@ fn reply_json(r: &Reply) -> serde_json::Value {
     let diagnostics: Vec<_> = r.text.lines().filter_map(parse_line).collect();
     json!({
         "status": r.outcome.as_str(),
-        "ok": r.outcome == Outcome::Playing,
+        "ok": matches!(r.outcome, Outcome::Playing | Outcome::Waiting),
         "version": r.version,
         "compile_us": us(r.compile),
         "test_us": us(r.test),
@@ -45,7 +45,7 @@ fn error_json(e: &SubmitError) -> serde_json::Value {
     failure(status, &e.to_string())
 }
 
-fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> serde_json::Value {
+fn send(engine: &str, name: &str, code: &str, quant: Option<f64>, timeout: Duration) -> serde_json::Value {
     let deadline = std::time::Instant::now() + timeout;
     let cached = CLIENTS.lock().unwrap_or_else(|e| e.into_inner()).remove(engine);
     // A cached connection to an engine that has since restarted is replaced.
@@ -57,7 +57,8 @@ fn send(engine: &str, name: &str, code: &str, timeout: Duration) -> serde_json::
         Ok(c) => c,
         Err(e) => return error_json(&e),
     };
-    let result = client.send(name, code, deadline.saturating_duration_since(std::time::Instant::now()));
+    let result =
+        client.send_quantised(name, code, quant, deadline.saturating_duration_since(std::time::Instant::now()));
     match result {
         Ok(r) => {
             CLIENTS.lock().unwrap_or_else(|e| e.into_inner()).insert(engine.to_string(), client);
@@ -111,6 +112,23 @@ pub unsafe extern "C" fn clavm_send_named(
     code: *const c_char,
     timeout_ms: c_int,
 ) -> *const c_char {
+    // SAFETY: forwarded caller contract.
+    unsafe { clavm_send_quant(engine, name, code, -1.0, timeout_ms) }
+}
+
+/// As `clavm_send_named`, landing on the next multiple of `quant` beats
+/// (0: the next block; negative or NaN: the engine's own --quant).
+///
+/// # Safety
+/// The pointers are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn clavm_send_quant(
+    engine: *const c_char,
+    name: *const c_char,
+    code: *const c_char,
+    quant: f64,
+    timeout_ms: c_int,
+) -> *const c_char {
     guarded(|| {
         // SAFETY: the caller's contract.
         let args = unsafe { (text(engine, DEFAULT_ENGINE), text(name, "submit.c"), text(code, "")) };
@@ -121,11 +139,11 @@ pub unsafe extern "C" fn clavm_send_named(
             return failure("error", "no code to send");
         }
         let timeout = Duration::from_millis(if timeout_ms > 0 { timeout_ms as u64 } else { 2000 });
-        send(engine, name, code, timeout)
+        send(engine, name, code, (quant >= 0.0).then_some(quant), timeout)
     })
 }
 
-/// Sets `_p(index)` (kind 0), `_i(index)` (1) or `_cc(index)` (2) in `engine`;
+/// Sets `_p(index)` (kind 0), `_i(index)` (1), `_cc(index)` (2) or the tempo (3, index 0) in `engine`;
 /// returns 0, or -1 if the engine is not there or its queue is full.
 ///
 /// # Safety
@@ -138,6 +156,7 @@ pub unsafe extern "C" fn clavm_param(engine: *const c_char, kind: c_int, index: 
         0 => ParamKind::P,
         1 => ParamKind::I,
         2 => ParamKind::Cc,
+        3 => ParamKind::Tempo,
         _ => return -1,
     };
     if index < 0 {

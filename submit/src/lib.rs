@@ -10,7 +10,7 @@ mod diagnostics;
 mod ffi;
 pub mod protocol;
 
-pub use client::{send, set_param, Client, SubmitError};
+pub use client::{send, send_quantised, set_param, Client, SubmitError};
 pub use diagnostics::{parse_line, Diagnostic};
 pub use protocol::{Outcome, ParamKind, Reply};
 

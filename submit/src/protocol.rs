@@ -24,7 +24,8 @@ pub const MAX_CHANNEL_NAME: usize = 64;
 const SUBMIT_MAGIC: u32 = u32::from_le_bytes(*b"CLSB");
 const REPLY_MAGIC: u32 = u32::from_le_bytes(*b"CLRP");
 const PARAM_MAGIC: u32 = u32::from_le_bytes(*b"CLPM");
-const PROTOCOL: u32 = 1;
+/// 2: a submit says where it lands (`quant`); a reply may say it waits for its boundary.
+const PROTOCOL: u32 = 2;
 
 pub fn submit_config() -> Config {
     Config::new(Mode::Mpsc, std::mem::size_of::<SubmitHeader>() + MAX_NAME_BYTES + MAX_PATCH_BYTES, 4)
@@ -49,17 +50,22 @@ pub struct SubmitHeader {
     pub reply: [u8; MAX_CHANNEL_NAME],
     pub name_len: u32,
     pub code_len: u32,
+    /// Beats to quantise the swap to (0: the next block); negative or NaN: the engine's default.
+    pub quant: f64,
 }
 // SAFETY: repr(C) numbers and bytes, no padding.
 unsafe impl ShmSafe for SubmitHeader {}
 
 /// A decoded submit, borrowing the channel's bytes.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct Submit<'a> {
     pub request: u64,
     pub reply: &'a str,
     pub name: &'a str,
     pub code: &'a str,
+    /// Beats to quantise the swap to (0: the next block); None: the engine's default.
+    /// Not checked here: the engine knows its range.
+    pub quant: Option<f64>,
 }
 
 /// Why bytes are not a message.
@@ -84,6 +90,7 @@ impl<'a> Submit<'a> {
             reply,
             name_len: self.name.len() as u32,
             code_len: self.code.len() as u32,
+            quant: self.quant.unwrap_or(-1.0),
         };
         let hl = std::mem::size_of::<SubmitHeader>();
         buf[..hl].copy_from_slice(bytemuck::bytes_of(&h));
@@ -120,6 +127,7 @@ impl<'a> Submit<'a> {
             reply: text(reply_bytes, "the reply channel name")?,
             name: text(&bytes[hl..hl + name_len], "the patch name")?,
             code: text(&bytes[hl + name_len..], "the patch")?,
+            quant: (h.quant >= 0.0).then_some(h.quant),
         })
     }
 }
@@ -136,11 +144,16 @@ pub enum Outcome {
     Failed = 2,
     /// The engine could not read the submit.
     Malformed = 3,
+    /// Compiled and passed its test run; it waits for its beat (a quantised
+    /// submit) and will play from there unless a newer submit replaces it.
+    Waiting = 4,
 }
 
 impl Outcome {
     fn from_u32(v: u32) -> Option<Outcome> {
-        [Outcome::Playing, Outcome::Rejected, Outcome::Failed, Outcome::Malformed].into_iter().find(|o| *o as u32 == v)
+        [Outcome::Playing, Outcome::Rejected, Outcome::Failed, Outcome::Malformed, Outcome::Waiting]
+            .into_iter()
+            .find(|o| *o as u32 == v)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -149,6 +162,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Failed => "failed",
             Outcome::Malformed => "malformed",
+            Outcome::Waiting => "waiting",
         }
     }
 }
@@ -247,6 +261,8 @@ pub enum ParamKind {
     I = 1,
     /// `_cc(n)`, 0..1
     Cc = 2,
+    /// The tempo clock's beats per minute (the index is 0).
+    Tempo = 3,
 }
 
 /// One parameter change on the `param` channel.
@@ -269,7 +285,9 @@ impl ParamMsg {
 
     /// The change, if the message is one.
     pub fn decode(&self) -> Option<(ParamKind, u32, f64)> {
-        let kind = [ParamKind::P, ParamKind::I, ParamKind::Cc].into_iter().find(|k| *k as u32 == self.kind)?;
+        let kind = [ParamKind::P, ParamKind::I, ParamKind::Cc, ParamKind::Tempo]
+            .into_iter()
+            .find(|k| *k as u32 == self.kind)?;
         (self.magic == PARAM_MAGIC).then_some((kind, self.index, self.value))
     }
 }
@@ -280,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_submit_round_trips_and_garbage_is_refused() {
-        let s = Submit { request: 7, reply: "reply-1-0", name: "a.c", code: "void play(void) {}" };
+        let s = Submit { request: 7, reply: "reply-1-0", name: "a.c", code: "void play(void) {}", quant: Some(4.0) };
         let mut buf = vec![0; s.encoded_len()];
         assert_eq!(s.encode(&mut buf), buf.len());
         assert_eq!(Submit::decode(&buf).unwrap(), s);

@@ -11,6 +11,7 @@ pub mod render;
 pub mod snapshot;
 pub mod submit;
 pub mod tap;
+pub mod tempo;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `clavm submit [FILE|-]`: send a patch to a running engine and print its reply.
 //!
-//! Exit status: 0 playing; 1 refused (diagnostics as FILE:LINE:COL) or failed
+//! Exit status: 0 playing (or, quantised, waiting for its beat); 1 refused (diagnostics as FILE:LINE:COL) or failed
 //! its test run; 2 a usage error (as for every command); 3 engine not responding.
 
 use std::io::Read;
@@ -25,6 +25,9 @@ pub struct SubmitArgs {
     /// The name diagnostics show for standard input.
     #[arg(long, default_value = "<stdin>")]
     pub name: String,
+    /// Land on the next multiple of Q beats (0 = the next block; default: the engine's --quant).
+    #[arg(long, value_parser = crate::args::quant, allow_negative_numbers = true)]
+    pub quant: Option<clavm_audio::clock::Quant>,
 }
 
 pub fn run(a: SubmitArgs) -> anyhow::Result<ExitCode> {
@@ -41,7 +44,8 @@ pub fn run(a: SubmitArgs) -> anyhow::Result<ExitCode> {
         (a.file.display().to_string(), code)
     };
     let t0 = Instant::now();
-    match clavm_submit::send(&engine, &name, &code, Duration::from_secs_f64(a.timeout)) {
+    let quant = a.quant.map(|q| q.beats());
+    match clavm_submit::send_quantised(&engine, &name, &code, quant, Duration::from_secs_f64(a.timeout)) {
         Ok(r) => {
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             eprint!("{}", r.text);
@@ -53,6 +57,17 @@ pub fn run(a: SubmitArgs) -> anyhow::Result<ExitCode> {
                         ms(r.compile),
                         ms(r.test),
                         ms(r.swap),
+                        ms(t0.elapsed())
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Outcome::Waiting => {
+                    println!(
+                        "{name}: version {} compiled in {:.2} ms, test run {:.2} ms: {} (round trip {:.2} ms)",
+                        r.version,
+                        ms(r.compile),
+                        ms(r.test),
+                        r.text.lines().last().unwrap_or("waiting for its beat"),
                         ms(t0.elapsed())
                     );
                     Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use clavm_audio::clock::Bpm;
 use clavm_audio::engine::Param;
 use clavm_audio::params::ParamTable;
 use clavm_channel::{Receiver, RecvError, Sender, Wait};
@@ -32,6 +33,9 @@ pub struct InputStats {
 
 /// A parameter change from any input, checked.
 fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
+    if kind == ParamKind::Tempo {
+        return (index == 0).then(|| Bpm::new(value).ok().map(Param::Tempo)).flatten();
+    }
     let n = u8::try_from(index).ok().filter(|n| (*n as usize) < clavm_audio::builtins::api::PARAMS)?;
     if !value.is_finite() {
         return None;
@@ -40,6 +44,7 @@ fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
         ParamKind::P => Param::P(n, value as f32),
         ParamKind::I => Param::I(n, value.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32),
         ParamKind::Cc => Param::Cc(n, value as f32),
+        ParamKind::Tempo => return None,
     })
 }
 
@@ -49,6 +54,7 @@ fn message(p: Param) -> ParamMsg {
         Param::P(n, v) => ParamMsg::new(ParamKind::P, n as u32, v as f64),
         Param::I(n, v) => ParamMsg::new(ParamKind::I, n as u32, v as f64),
         Param::Cc(n, v) => ParamMsg::new(ParamKind::Cc, n as u32, v as f64),
+        Param::Tempo(bpm) => ParamMsg::new(ParamKind::Tempo, 0, bpm.get()),
     }
 }
 
@@ -278,7 +284,9 @@ enum OscRefusal<'a> {
 impl std::fmt::Display for OscRefusal<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
-            OscRefusal::Address(a) => write!(f, "OSC address {} (use /clavm/p, /clavm/i or /clavm/cc)", Shown(a)),
+            OscRefusal::Address(a) => {
+                write!(f, "OSC address {} (use /clavm/p, /clavm/i, /clavm/cc or /clavm/bpm)", Shown(a))
+            }
             OscRefusal::Arguments { address, tags } => write!(
                 f,
                 "OSC {} with argument types ,{} (want an integer index and a number)",
@@ -297,6 +305,7 @@ fn osc_param<'a>(msg: &osc::Message<'a>) -> Result<Option<Param>, OscRefusal<'a>
         b"/clavm/p" => ParamKind::P,
         b"/clavm/i" => ParamKind::I,
         b"/clavm/cc" => ParamKind::Cc,
+        b"/clavm/bpm" => ParamKind::Tempo,
         other => return Err(OscRefusal::Address(other)),
     };
     let index = |a: Arg| match a {
@@ -312,6 +321,13 @@ fn osc_param<'a>(msg: &osc::Message<'a>) -> Result<Option<Param>, OscRefusal<'a>
         _ => None,
     };
     let mut args = msg.args();
+    if kind == ParamKind::Tempo {
+        // `/clavm/bpm TEMPO`: one number.
+        return match (args.next().and_then(number), args.next()) {
+            (Some(v), None) => Ok(param(kind, 0, v)),
+            _ => Err(OscRefusal::Arguments { address: msg.address, tags: msg.tags }),
+        };
+    }
     match (args.next().and_then(index), args.next().and_then(number), args.next()) {
         (Some(n), Some(v), None) => Ok(param(kind, n, v)),
         _ => Err(OscRefusal::Arguments { address: msg.address, tags: msg.tags }),
@@ -502,7 +518,26 @@ mod tests {
         assert!(osc("/clavm/p", vec![OscType::Int(1), OscType::String("x".into())]).is_err());
         assert!(osc("/clavm/p", vec![OscType::Int(1), OscType::Float(1.0), OscType::Nil]).is_err(), "a third argument");
         assert!(osc("/clavm/p", vec![OscType::Int(1)]).is_err(), "no value");
-        assert_eq!(osc("/other", vec![]).unwrap_err(), "OSC address /other (use /clavm/p, /clavm/i or /clavm/cc)");
+        assert_eq!(
+            osc("/other", vec![]).unwrap_err(),
+            "OSC address /other (use /clavm/p, /clavm/i, /clavm/cc or /clavm/bpm)"
+        );
+    }
+
+    #[test]
+    fn osc_tempo_is_one_number_in_range() {
+        let bpm = |v: f64| Param::Tempo(Bpm::new(v).unwrap());
+        assert_eq!(osc("/clavm/bpm", vec![OscType::Float(96.0)]), Ok(Some(bpm(96.0))));
+        assert_eq!(osc("/clavm/bpm", vec![OscType::Int(140)]), Ok(Some(bpm(140.0))));
+        assert_eq!(osc("/clavm/bpm", vec![OscType::Double(0.0)]), Ok(None), "out of range");
+        assert_eq!(osc("/clavm/bpm", vec![OscType::Float(f32::INFINITY)]), Ok(None));
+        assert!(osc("/clavm/bpm", vec![OscType::Int(0), OscType::Float(96.0)]).is_err(), "no index");
+        assert!(osc("/clavm/bpm", vec![]).is_err());
+        // Through the param channel's message and back.
+        let m = message(bpm(133.5));
+        assert_eq!(param(ParamKind::Tempo, 0, 133.5), Some(bpm(133.5)));
+        assert_eq!(m.decode(), Some((ParamKind::Tempo, 0, 133.5)));
+        assert_eq!(param(ParamKind::Tempo, 1, 133.5), None, "a tempo has no index");
     }
 
     /// A refusal names what it refused on one short line, however long the address.

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use clavm_audio::clock::Quant;
 use clavm_audio::live::{LiveEngine, LiveEvent, SubmitId, Submitter};
 use clavm_audio::PatchSource;
 use clavm_channel::{Receiver, RecvError, Sender, Wait};
@@ -155,9 +156,26 @@ fn serve_one(msg: &[u8], engine: &str, submitter: &Submitter, pending: &Mutex<Pe
         dir: Path::new(submit.name).parent().filter(|d| d.is_dir()).map(Path::to_path_buf),
     };
     let waiting = Waiting { reply, request: submit.request };
+    let quant = match submit.quant.map(Quant::new).transpose() {
+        Ok(q) => q,
+        Err(e) => {
+            let text = format!("{}: {e}; not installed\n", submit.name);
+            let refused = Reply {
+                request: 0,
+                outcome: Outcome::Malformed,
+                version: 0,
+                compile: Duration::ZERO,
+                test: Duration::ZERO,
+                swap: Duration::ZERO,
+                text,
+            };
+            waiting.answer(refused);
+            return;
+        }
+    };
     // Hold the lock across the submit: its outcome cannot be looked up before it is recorded.
     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-    let id = submitter.submit(source);
+    let id = submitter.submit_quantised(source, quant);
     p.by_submit.insert(id, waiting);
 }
 
@@ -189,6 +207,13 @@ fn answer(events: std::sync::mpsc::Receiver<LiveEvent>, pending: &Mutex<Pending>
             LiveEvent::TestFailed { submit, name, reason } => {
                 if let Some(w) = p.by_submit.remove(&submit) {
                     w.answer(failed(Outcome::Failed, format!("{name}: {reason}; the old code keeps playing\n")));
+                }
+            }
+            LiveEvent::Waiting { version, .. } => {
+                // Answered now: a bar can be long, and the editor wants to know it compiled.
+                if let Some((w, compile, test, mut text)) = p.by_version.remove(&version) {
+                    text.push_str(&format!("{}\n", e.describe(0.0).split(" (t=").next().unwrap_or("waiting")));
+                    w.answer(Reply { version, compile, test, text, ..failed(Outcome::Waiting, String::new()) });
                 }
             }
             LiveEvent::Playing { version, swap, .. } => {

@@ -82,6 +82,8 @@ impl Params {
             Param::P(n, v) => self.p[i(n)] = v,
             Param::I(n, v) => self.i[i(n)] = v,
             Param::Cc(n, v) => self.cc[i(n)] = v.clamp(0.0, 1.0),
+            // The clock is the engine's, not a value in this table.
+            Param::Tempo(_) => {}
         }
     }
 }

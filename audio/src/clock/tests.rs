@@ -52,7 +52,7 @@ fn boundaries_land_on_the_first_frame_of_the_beat_or_bar() {
 fn boundaries_after_a_tempo_change_use_the_new_tempo() {
     let mut c = clock(120.0);
     c.set_bpm(Frames(12000), Bpm::new(60.0).unwrap()); // beat 0.5 at frame 12000
-    // Beat 1 is half a beat later at 60 BPM: 24000 frames.
+                                                       // Beat 1 is half a beat later at 60 BPM: 24000 frames.
     assert_eq!(c.next_boundary(Frames(12001), Quant::new(1.0).unwrap()), Frames(36000));
 }
 

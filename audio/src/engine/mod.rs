@@ -83,6 +83,8 @@ pub enum Param {
     I(u8, i32),
     /// `_cc(n)`, 0..1
     Cc(u8, f32),
+    /// The tempo clock's tempo (`_bpm()`); `_beat()` bends to it from the next block.
+    Tempo(Bpm),
 }
 
 /// What the handle asks of the engine.
@@ -375,7 +377,10 @@ impl Engine {
     }
 
     fn set_param(&mut self, p: Param) {
-        self.params.apply(p);
+        match p {
+            Param::Tempo(bpm) => self.clock.set_bpm(Frames(self.frame), bpm),
+            p => self.params.apply(p),
+        }
     }
 
     fn install(&mut self, new: Box<Prepared>) {

@@ -339,6 +339,11 @@ impl Enc {
                     self.u8(n);
                     self.f32(v);
                 }
+                Param::Tempo(bpm) => {
+                    self.u8(3);
+                    self.u8(0);
+                    self.f64(bpm.get());
+                }
             }
         }
         self.u64(*block as u64);
@@ -537,6 +542,7 @@ impl<'a> Dec<'a> {
                     0 => Param::P(n, self.f32()?),
                     1 => Param::I(n, self.u32()? as i32),
                     2 => Param::Cc(n, self.f32()?),
+                    3 => Param::Tempo(Bpm::new(self.f64()?).map_err(|_| WireError::Bound("a tempo"))?),
                     tag => return Err(WireError::Tag { what: "parameter", tag }),
                 })
             })

@@ -35,3 +35,27 @@ vim.api.nvim_create_user_command("ClavmParam", function(c)
   end
   clavm.param(kind, index, value)
 end, { nargs = "+", desc = "Set _p, _i or _cc in the engine" })
+
+vim.api.nvim_create_user_command("ClavmTempo", function(c)
+  local bpm = tonumber(c.args)
+  if not bpm then
+    vim.notify("usage: :ClavmTempo BPM", vim.log.levels.ERROR)
+    return
+  end
+  clavm.tempo(bpm)
+end, { nargs = 1, desc = "Set the engine's tempo (beats per minute)" })
+
+vim.api.nvim_create_user_command("ClavmQuant", function(c)
+  if c.args == "" then
+    vim.notify("clavm: quant " .. tostring(clavm.config.quant or "engine default"))
+    return
+  end
+  local q = tonumber(c.args)
+  if c.args == "default" then
+    clavm.config.quant = nil
+  elseif q and q >= 0 then
+    clavm.config.quant = q
+  else
+    vim.notify("usage: :ClavmQuant BEATS|default", vim.log.levels.ERROR)
+  end
+end, { nargs = "?", desc = "Where :ClavmSend lands: 0 = the next block, 4 = the next bar of four" })

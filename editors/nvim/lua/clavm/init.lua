@@ -6,7 +6,7 @@ local uv = vim.uv or vim.loop -- Neovim 0.10+ / older (Debian 12 ships 0.7)
 
 local ffi = require("ffi")
 ffi.cdef([[
-const char *clavm_send_named(const char *engine, const char *name, const char *code, int timeout_ms);
+const char *clavm_send_quant(const char *engine, const char *name, const char *code, double quant, int timeout_ms);
 void clavm_free(const char *reply);
 int clavm_param(const char *engine, int kind, int index, double value);
 ]])
@@ -16,6 +16,9 @@ M.config = {
   engine = vim.env.CLAVM_ENGINE or "default",
   -- How long to wait for the engine's reply.
   timeout_ms = 1000,
+  -- Where a send lands: nil = the engine's --quant, 0 = the next block,
+  -- Q = the next multiple of Q beats (1 = the next beat, 4 = the next bar of four).
+  quant = nil,
   -- Send a clavm buffer every time it is written.
   send_on_write = true,
   -- Send a clavm buffer on every change (debounced), as the original CLAVM did.
@@ -104,7 +107,7 @@ function M.send(opts)
     notify(tostring(l), vim.log.levels.ERROR)
     return nil
   end
-  local raw = l.clavm_send_named(M.config.engine, name, code, M.config.timeout_ms)
+  local raw = l.clavm_send_quant(M.config.engine, name, code, M.config.quant or -1, M.config.timeout_ms)
   local text = ffi.string(raw)
   l.clavm_free(raw)
   local reply = vim.json.decode(text)
@@ -123,7 +126,14 @@ function M.send(opts)
   end
   vim.diagnostic.set(M.ns, buf, diags)
 
-  if reply.ok then
+  if reply.status == "waiting" then
+    local last = ""
+    for l in (reply.message or ""):gmatch("[^\n]+") do
+      last = l
+    end
+    notify(string.format("clavm: v%d compiled (compile %d µs, test %d µs): %s", reply.version,
+      reply.compile_us, reply.test_us, last))
+  elseif reply.ok then
     notify(string.format("clavm: v%d playing (compile %d µs, test %d µs, swap %d µs)", reply.version,
       reply.compile_us, reply.test_us, reply.swap_us))
   elseif reply.status == "rejected" then
@@ -139,6 +149,15 @@ end
 function M.param(kind, index, value)
   local kinds = { p = 0, i = 1, cc = 2 }
   local rc = M.library().clavm_param(M.config.engine, kinds[kind] or 0, index, value)
+  if rc ~= 0 then
+    notify("clavm: the engine is not running or is busy", vim.log.levels.ERROR)
+  end
+  return rc == 0
+end
+
+--- Sets the engine's tempo in beats per minute (10..1000): _beat() bends to it, never jumps.
+function M.tempo(bpm)
+  local rc = M.library().clavm_param(M.config.engine, 3, 0, bpm)
   if rc ~= 0 then
     notify("clavm: the engine is not running or is busy", vim.log.levels.ERROR)
   end
