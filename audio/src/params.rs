@@ -22,6 +22,9 @@ pub struct ParamTable {
     /// The tempo asked for (f64 bits; 0: none yet): the audio thread's clock
     /// bends to it from its next block.
     bpm: AtomicU64,
+    /// Counts tempo requests, so that asking twice for the same tempo (after
+    /// a Link peer changed it meanwhile) is still a request.
+    bpm_requests: AtomicU64,
 }
 
 impl Default for ParamTable {
@@ -35,6 +38,7 @@ impl Default for ParamTable {
             bar_gate: std::array::from_fn(|_| AtomicU32::new(0)),
             generation: AtomicU64::new(0),
             bpm: AtomicU64::new(0),
+            bpm_requests: AtomicU64::new(0),
         }
     }
 }
@@ -84,6 +88,17 @@ impl ParamTable {
     /// Asks for tempo `bpm` from the next block on (`_beat()` bends, never jumps).
     pub fn set_bpm(&self, bpm: Bpm) {
         self.bpm.store(bpm.get().to_bits(), Ordering::Release);
+        self.bpm_requests.fetch_add(1, Ordering::Release);
+    }
+
+    /// A tempo asked for since `seen` (the reader's count), once per request.
+    pub fn tempo_request(&self, seen: &mut u64) -> Option<Bpm> {
+        let n = self.bpm_requests.load(Ordering::Acquire);
+        if n == *seen {
+            return None;
+        }
+        *seen = n;
+        self.bpm()
     }
 
     /// The tempo last asked for, if any.

@@ -8,6 +8,12 @@
 
 use crate::Frames;
 
+#[cfg(feature = "link")]
+pub mod link;
+pub mod timeline;
+
+pub use timeline::{BeatTimeline, ClockMeter, ClockReading, Placement};
+
 /// Tempo in beats per minute, in the range a performer can mean.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Bpm(f64);

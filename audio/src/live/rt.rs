@@ -17,7 +17,7 @@ use super::futex;
 use super::shm::{Memory, Shm, WORKERS};
 use super::slot::{RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{ClockView, FaultKind, Params, MAX_CHANNELS};
-use crate::clock::{Quant, TempoClock};
+use crate::clock::{BeatTimeline, ClockMeter, ClockReading, Quant, TempoClock};
 use crate::engine::swap::{Crossfade, FadeIn};
 use crate::engine::FlushDenormals;
 use crate::params::ParamTable;
@@ -221,6 +221,8 @@ pub struct Meters {
     /// The process serving each slot (0 while there is none): for tools
     /// that watch or disturb the workers (tests, `clavm bench`).
     pub worker_pids: [AtomicU32; super::shm::WORKERS],
+    /// The tempo clock at the last block (the transport display; Link's phase).
+    pub clock: ClockMeter,
 }
 
 impl Meters {
@@ -259,6 +261,13 @@ pub struct LiveProcessor {
     clock: TempoClock,
     /// A quantised install waiting for its beat.
     scheduled: Option<Scheduled>,
+    /// A shared beat timeline the clock follows (Ableton Link), if joined.
+    timeline: Option<Box<dyn BeatTimeline>>,
+    /// From the start of a callback until its first frame is heard (the
+    /// output's latency, as the backend reports it).
+    output_latency: Duration,
+    /// Tempo requests seen (see `ParamTable::tempo_request`).
+    tempo_requests_seen: u64,
     params: Params,
     /// Where parameter changes come from (any thread), and the generation last copied.
     param_table: Arc<ParamTable>,
@@ -388,6 +397,9 @@ impl LiveProcessor {
             crossfade_len: p.crossfade,
             clock: p.clock,
             scheduled: None,
+            timeline: None,
+            output_latency: Duration::ZERO,
+            tempo_requests_seen: 0,
             params: Params::default(),
             param_table: p.param_table,
             params_seen: 0,
@@ -465,9 +477,7 @@ impl LiveProcessor {
         // better than a gap, as long as the callback still returns in time.
         self.fallback_deadline = t0 + block.mul_f64(FALLBACK_SHARE);
         self.block_start = t0;
-        if let Some(bpm) = self.param_table.bpm() {
-            self.clock.set_bpm(Frames(self.frame), bpm);
-        }
+        self.follow_tempo();
         let ch = self.channels;
         let mut done = 0;
         while done < frames {
@@ -492,6 +502,43 @@ impl LiveProcessor {
             super::control::ring(&self.doorbell);
         }
         self.meter(elapsed as f32, frames);
+    }
+
+    /// Tempo requests and the shared timeline (Link) move the clock, at block starts only.
+    fn follow_tempo(&mut self) {
+        let until_heard = self.output_latency;
+        if let Some(bpm) = self.param_table.tempo_request(&mut self.tempo_requests_seen) {
+            match &mut self.timeline {
+                Some(t) => t.request_tempo(bpm, self.frame, until_heard),
+                None => self.clock.set_bpm(Frames(self.frame), bpm),
+            }
+        }
+        let meter = self.clock.meter();
+        let placed = self.timeline.as_mut().and_then(|t| t.place(self.frame, until_heard, meter));
+        if let Some(p) = placed {
+            self.clock.align(Frames(self.frame), p.beat, p.bpm);
+        }
+        let heard_at_micros = placed.map_or_else(
+            || super::super::clock::timeline::monotonic_micros() + until_heard.as_micros() as i64,
+            |p| p.heard_at_micros,
+        );
+        self.meters.clock.publish(ClockReading {
+            beat: self.clock.beat_at(Frames(self.frame)),
+            bpm: self.clock.bpm().get(),
+            heard_at_micros,
+            peers: self.timeline.as_ref().map_or(0, |t| t.peers()),
+        });
+    }
+
+    /// Follows `timeline` (Ableton Link) from the next block. Set before the audio starts.
+    pub fn set_timeline(&mut self, timeline: Box<dyn BeatTimeline>) {
+        self.timeline = Some(timeline);
+    }
+
+    /// How long after a callback starts its first frame is heard (the backend's
+    /// output latency): a shared timeline places beats at that moment.
+    pub fn set_output_latency(&mut self, latency: Duration) {
+        self.output_latency = latency.min(Duration::from_secs(1));
     }
 
     fn meter(&mut self, load: f32, frames: usize) {
