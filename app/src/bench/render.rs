@@ -124,7 +124,7 @@ fn live_age(patch: &PatchSource) -> anyhow::Result<String> {
 
     let name = format!("bench-render-{}", std::process::id());
     let (live, mut processor) = super::live::start()?;
-    processor.set_tap(Tap::create(&name, 2)?);
+    processor.set_tap(Tap::create(&name, 2, 0)?);
     live.submit(patch.clone());
     super::live::play_until(&live, &mut processor, 1)?;
     let audio = super::live::AudioThread::start(processor);
