@@ -150,6 +150,7 @@ impl Sink {
 /// `clavm play` of `text` with `--inputs 1`, its input fed by `src` and its first output heard by `sink`.
 struct Engine {
     child: Child,
+    name: String,
     stderr: Option<std::thread::JoinHandle<String>>,
     _dir: Dir,
 }
@@ -167,7 +168,7 @@ impl Engine {
         // The dummy server's capture ports are silent, but only our source should feed the input.
         let _ = c.disconnect_ports_by_name("system:capture_1", "cpal_client_out:in_1");
         connect_when_ready(sink.client.as_client(), "cpal_client_out:out_0", "clavm-sink:in");
-        Engine { child, stderr, _dir: dir }
+        Engine { child, name: engine, stderr, _dir: dir }
     }
 
     /// Waits for the end of `--seconds`; the engine's stderr.
@@ -242,6 +243,25 @@ fn a_sine_on_the_input_plays_at_half_level_in_the_same_period() {
     let median = latencies[latencies.len() / 2];
     eprintln!("input to output: {latencies:?} frames ({} periods of {PERIOD} at the median)", median / PERIOD);
     assert_eq!(median / PERIOD, 0, "the input must reach the output in the same period: {latencies:?} frames");
+
+    // `clavm tap --inputs` writes the input after the outputs.
+    src.play(Mode::Sine, 0.6, 440.0);
+    let wav = engine._dir.path("tap.wav");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["tap", "--engine", &engine.name, "--inputs", "--seconds", "0.5", "-o", wav.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut r = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(r.spec().channels, 3, "two outputs, then the input");
+    let all: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    let channel = |c: usize| all.iter().skip(c).step_by(3).copied().collect::<Vec<f32>>();
+    let (out0, input) = (channel(0), channel(2));
+    eprintln!("tap: output rms {:.4}, input rms {:.4}", rms(&out0), rms(&input));
+    assert!((rms(&input) - 0.6 / 2f64.sqrt()).abs() < 0.01, "input rms {}", rms(&input));
+    assert!((rms(&out0) - 0.3 / 2f64.sqrt()).abs() < 0.01, "output rms {}", rms(&out0));
+    // Sample for sample: the output is half the input of the same frame.
+    assert!(out0.iter().zip(&input).all(|(o, i)| (o - 0.5 * i).abs() < 1e-6), "output is not 0.5 * input per frame");
     let err = engine.finish();
     assert!(err.contains("1 in (in_1..) read in the same cycle"), "{err}");
     drop((src, sink, jackd));
