@@ -53,6 +53,7 @@ pub fn open(
     rate: u32,
     buffer: Option<u32>,
     failed: &Arc<AtomicBool>,
+    xruns: &Arc<AtomicU64>,
 ) -> anyhow::Result<(CpalInput, InputFeed)> {
     let device = match name {
         Some(name) => host
@@ -70,7 +71,7 @@ pub fn open(
         None => cpal::BufferSize::Default,
     };
     let wanted = cpal::StreamConfig { channels: inputs as u16, sample_rate: cpal::SampleRate(rate), buffer_size };
-    let (stream, rx) = match build(&device, &wanted, inputs, failed) {
+    let (stream, rx) = match build(&device, &wanted, inputs, failed, xruns) {
         Ok(s) => s,
         Err(first) => {
             // The device may not open with that many channels: open it with its own count and map.
@@ -78,7 +79,7 @@ pub fn open(
                 .default_input_config()
                 .map_err(|_| anyhow!("--inputs {inputs}: the input device '{device_name}' cannot record: {first}"))?;
             let config = cpal::StreamConfig { channels: own.channels(), ..wanted };
-            build(&device, &config, inputs, failed).map_err(|e| {
+            build(&device, &config, inputs, failed, xruns).map_err(|e| {
                 anyhow!("--inputs {inputs}: cannot open the input device '{device_name}' at {rate} Hz: {e}")
             })?
         }
@@ -101,10 +102,11 @@ fn build(
     config: &cpal::StreamConfig,
     inputs: usize,
     failed: &Arc<AtomicBool>,
+    xruns: &Arc<AtomicU64>,
 ) -> Result<(cpal::Stream, rtrb::Consumer<f32>), cpal::BuildStreamError> {
     let device_channels = usize::from(config.channels).max(1);
     let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * inputs);
-    let failed = failed.clone();
+    let (failed, xruns) = (failed.clone(), xruns.clone());
     let stream = device.build_input_stream(
         config,
         move |data: &[f32], _: &cpal::InputCallbackInfo| {
@@ -126,6 +128,10 @@ fn build(
             cpal::StreamError::DeviceNotAvailable => {
                 eprintln!("clavm: the input device went away");
                 failed.store(true, Ordering::SeqCst);
+            }
+            // Counted with the output's, never the end of a performance.
+            cpal::StreamError::BackendSpecific { err } if err.description.contains("xrun") => {
+                xruns.fetch_add(1, Ordering::Relaxed);
             }
             other => eprintln!("clavm: input stream: {other}"),
         },

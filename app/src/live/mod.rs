@@ -4,7 +4,7 @@
 //! paced stand-in when there is no audio device), the audio tap, the submit
 //! server and the parameter inputs.
 
-mod cpal_input;
+pub(crate) mod cpal_input;
 mod gain;
 pub mod jack_duplex;
 mod null_output;
@@ -231,6 +231,7 @@ impl LiveSession {
                         rate,
                         a.buffer,
                         &stream_failed,
+                        &backend_xruns,
                     )?),
                 };
                 let (capture, feed) = match capture {
