@@ -85,14 +85,7 @@ pub fn open(
         }
     };
     stream.play().with_context(|| format!("starting the input device '{device_name}'"))?;
-    let feed = InputFeed {
-        rx,
-        inputs,
-        primed: false,
-        block: vec![0.0; MAX_FRAMES * inputs].into_boxed_slice(),
-        underruns: Arc::new(AtomicU64::new(0)),
-    };
-    Ok((CpalInput { _stream: stream, name: device_name }, feed))
+    Ok((CpalInput { _stream: stream, name: device_name }, InputFeed::new(rx, inputs)))
 }
 
 /// Builds the capture stream with `config`, mapping its channels onto
@@ -141,6 +134,16 @@ fn build(
 }
 
 impl InputFeed {
+    fn new(rx: rtrb::Consumer<f32>, inputs: usize) -> InputFeed {
+        InputFeed {
+            rx,
+            inputs,
+            primed: false,
+            block: vec![0.0; MAX_FRAMES * inputs].into_boxed_slice(),
+            underruns: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     /// This output block's input: `frames * inputs` interleaved samples
     /// (silence where the ring had none). Realtime-safe: no allocation, no waiting.
     pub fn pull(&mut self, frames: usize) -> &[f32] {
@@ -170,5 +173,44 @@ impl InputFeed {
             self.underruns.fetch_add(1, Ordering::Relaxed);
         }
         &self.block[..need]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pushes `frames` frames of 2 channels, numbered from `from` (channel 1 negated).
+    fn push(tx: &mut rtrb::Producer<f32>, from: usize, frames: usize) {
+        for f in from..from + frames {
+            tx.push(f as f32).unwrap();
+            tx.push(-(f as f32)).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_feed_waits_for_slack_reads_in_order_trims_a_runaway_ring_and_counts_a_dry_one() {
+        let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * 2);
+        let mut feed = InputFeed::new(rx, 2);
+        // One block of 4 frames is not yet the slack: silence.
+        push(&mut tx, 0, 4);
+        assert!(feed.pull(4).iter().all(|&v| v == 0.0));
+        // Two blocks: reading starts, in order, channels in place.
+        push(&mut tx, 4, 4);
+        assert_eq!(feed.pull(4), &[0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0]);
+        assert_eq!(feed.pull(4)[0], 4.0);
+        // The capture runs ahead by far more than three blocks: dropped down to the slack.
+        push(&mut tx, 8, 100);
+        let block = feed.pull(4);
+        assert_eq!(block[0], 100.0, "the newest two blocks are kept: {block:?}");
+        assert_eq!(block[1], -100.0, "whole frames are dropped, channels stay in place");
+        assert_eq!(feed.underruns.load(Ordering::Relaxed), 0);
+        // Dry: what is missing is silence, counted, and reading waits for slack again.
+        let block = feed.pull(8);
+        assert_eq!(&block[..8], &[104.0, -104.0, 105.0, -105.0, 106.0, -106.0, 107.0, -107.0]);
+        assert!(block[8..].iter().all(|&v| v == 0.0));
+        assert_eq!(feed.underruns.load(Ordering::Relaxed), 1);
+        push(&mut tx, 200, 4);
+        assert!(feed.pull(4).iter().all(|&v| v == 0.0), "primes again before reading");
     }
 }
