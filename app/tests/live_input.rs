@@ -59,7 +59,7 @@ type SourceFn = Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Contr
 impl Source {
     fn start() -> Source {
         let (client, _) = jack::Client::new("clavm-src", jack::ClientOptions::NO_START_SERVER).unwrap();
-        let mut port = client.register_port("out", jack::AudioOut::default()).unwrap();
+        let mut port = client.register_port("out", jack::AudioOut).unwrap();
         let mode = Arc::new(AtomicU32::new(Mode::Silence as u32));
         let level = Arc::new(AtomicU32::new(0));
         let freq = Arc::new(AtomicU32::new(0));
@@ -120,7 +120,7 @@ struct Sink {
 impl Sink {
     fn start() -> Sink {
         let (client, _) = jack::Client::new("clavm-sink", jack::ClientOptions::NO_START_SERVER).unwrap();
-        let port = client.register_port("in", jack::AudioIn::default()).unwrap();
+        let port = client.register_port("in", jack::AudioIn).unwrap();
         let heard = Arc::new(Mutex::new(Heard::default()));
         let h = heard.clone();
         let process: SourceFn = Box::new(move |_, ps| {
@@ -160,8 +160,11 @@ impl Engine {
         let dir = Dir::new();
         let patch = dir.file("in.c", text);
         let engine = format!("input{}", std::process::id());
-        let mut child =
-            play_on(jackd, &patch, &["--inputs", "1", "--engine", &engine, "--no-osc", "--midi", "none", "--seconds", seconds]);
+        let mut child = play_on(
+            jackd,
+            &patch,
+            &["--inputs", "1", "--engine", &engine, "--no-osc", "--midi", "none", "--seconds", seconds],
+        );
         let stderr = Some(drain_stderr(&mut child));
         let c = src.client.as_client();
         connect_when_ready(c, "clavm-src:out", "cpal_client_out:in_1");
@@ -335,7 +338,9 @@ fn inputs_out_of_range_or_not_a_number_are_one_line_usage_errors() {
     let patch = dir.file("p.c", "void play(void) { _out(0, _in(0)); }\n");
     for (value, says) in [("17", "out of range (allowed: 0..=16)"), ("x", "not a whole number (allowed: 0..=16)")] {
         // `clavm play` and the app (the main job) share the option.
-        for args in [vec!["play", patch.to_str().unwrap(), "--inputs", value], vec![patch.to_str().unwrap(), "--inputs", value]] {
+        for args in
+            [vec!["play", patch.to_str().unwrap(), "--inputs", value], vec![patch.to_str().unwrap(), "--inputs", value]]
+        {
             let o = std::process::Command::new(env!("CARGO_BIN_EXE_clavm"))
                 .args(&args)
                 .env_remove("WAYLAND_DISPLAY")

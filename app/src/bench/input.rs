@@ -63,7 +63,7 @@ fn client(name: &str) -> anyhow::Result<jack::Client> {
 /// frame time it fired at.
 fn source() -> anyhow::Result<(Running, Arc<AtomicBool>, Arc<AtomicU64>)> {
     let c = client("bench-src")?;
-    let mut out = c.register_port("out", jack::AudioOut::default())?;
+    let mut out = c.register_port("out", jack::AudioOut)?;
     let (armed, fired) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
     let (a, f) = (armed.clone(), fired.clone());
     let process: ProcessFn = Box::new(move |_, ps| {
@@ -83,7 +83,7 @@ type Heard = Arc<Mutex<Option<u64>>>;
 
 fn sink() -> anyhow::Result<(Running, Heard)> {
     let c = client("bench-sink")?;
-    let port = c.register_port("in", jack::AudioIn::default())?;
+    let port = c.register_port("in", jack::AudioIn)?;
     let heard: Heard = Arc::new(Mutex::new(None));
     let h = heard.clone();
     let process: ProcessFn = Box::new(move |_, ps| {
@@ -100,8 +100,8 @@ fn sink() -> anyhow::Result<(Running, Heard)> {
 /// The reference: a client whose one callback copies its input to its output.
 fn pass_through() -> anyhow::Result<Running> {
     let c = client("bench-thru")?;
-    let input = c.register_port("in", jack::AudioIn::default())?;
-    let mut output = c.register_port("out", jack::AudioOut::default())?;
+    let input = c.register_port("in", jack::AudioIn)?;
+    let mut output = c.register_port("out", jack::AudioOut)?;
     let process: ProcessFn = Box::new(move |_, ps| {
         output.as_mut_slice(ps).copy_from_slice(input.as_slice(ps));
         jack::Control::Continue

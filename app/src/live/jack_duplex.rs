@@ -48,11 +48,11 @@ pub fn open(name: &str, channels: usize, inputs: usize) -> anyhow::Result<JackOp
     let (client, _status) = jack::Client::new(name, jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))?;
     let outs = (0..channels)
-        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut::default()))
+        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK output ports")?;
     let ins = (1..=inputs)
-        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn::default()))
+        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK input ports")?;
     let rate = u32::try_from(client.sample_rate()).context("the JACK server's sample rate")?;

@@ -217,7 +217,11 @@ impl LiveSession {
                 let client = j.name();
                 let period = j.period;
                 let duplex = j.start(processor, gain, &stream_failed, &backend_xruns)?;
-                let ins = if live_inputs > 0 { format!(", {live_inputs} in (in_1..) read in the same cycle") } else { String::new() };
+                let ins = if live_inputs > 0 {
+                    format!(", {live_inputs} in (in_1..) read in the same cycle")
+                } else {
+                    String::new()
+                };
                 let desc = format!("JACK: {client} ({rate} Hz, {} ch{ins}, {period}-frame periods)", a.channels);
                 (Output::Jack(duplex), desc)
             }
@@ -238,7 +242,8 @@ impl LiveSession {
                     Some((c, f)) => (Some(c), Some(f)),
                     None => (None, None),
                 };
-                let input_desc = capture.as_ref().map(|c| format!(", {live_inputs} in from {}", c.name)).unwrap_or_default();
+                let input_desc =
+                    capture.as_ref().map(|c| format!(", {live_inputs} in from {}", c.name)).unwrap_or_default();
                 if let Some(f) = &feed {
                     input_underruns.clone_from(&f.underruns);
                 }
