@@ -6,7 +6,7 @@
 
 pub(crate) mod cpal_input;
 mod gain;
-pub mod jack_duplex;
+mod jack_duplex;
 mod null_output;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -214,6 +214,9 @@ impl LiveSession {
         let mut input_underruns = Arc::new(AtomicU64::new(0));
         let (output, output_name) = match (device, config) {
             (Some(Backend::Jack(j)), _) => {
+                if a.input_device.is_some() {
+                    eprintln!("clavm: note: --input-device is for ALSA/PipeWire; on JACK connect the in_N ports");
+                }
                 let client = j.name();
                 let period = j.period;
                 let duplex = j.start(processor, gain, &stream_failed, &backend_xruns)?;
