@@ -105,6 +105,11 @@ pub fn channels(s: &str) -> Result<usize, String> {
     int_in(s, 1..=clavm_audio::builtins::api::MAX_CHANNELS as u64)
 }
 
+/// Live input channels: 0..=16 (the engine's limit; 0 = no input).
+pub fn inputs(s: &str) -> Result<u16, String> {
+    int_in(s, 0..=clavm_audio::builtins::api::MAX_CHANNELS as u64)
+}
+
 /// Output channels of the visuals (the analysis draws at most 8).
 pub fn visual_channels(s: &str) -> Result<usize, String> {
     int_in(s, 1..=8)

@@ -422,10 +422,10 @@ fn a_forged_tap_and_a_full_param_ring_end_in_one_line() {
         channels,
         frames: 0,
         dsp_load: 0.0,
-        _pad: 0,
+        inputs: 0,
     };
     for (rate, channels, says) in [(f64::NAN, 2, "NaN Hz"), (0.0, 2, "0 Hz"), (48000.0, 0, "0 channels")] {
-        let tx = Sender::create(&e, "tap", clavm_audio::live::tap::tap_config(2)).unwrap();
+        let tx = Sender::create(&e, "tap", clavm_audio::live::tap::tap_config(2, 0)).unwrap();
         let feeder = std::thread::spawn(move || {
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(3) {

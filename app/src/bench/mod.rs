@@ -4,6 +4,7 @@
 //! (machines here are noisy: only ratios measured side by side are stable).
 
 mod gcc;
+mod input;
 mod live;
 mod preprocess;
 mod render;
@@ -57,6 +58,10 @@ pub struct BenchArgs {
     /// Measure `check` on 100k tokens on one line against one statement per line (must be linear).
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui"])]
     pub preprocess: bool,
+    /// Measure live input: input-to-output latency through a patch on a private JACK server, against a
+    /// plain pass-through client.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess"])]
+    pub input: bool,
 }
 
 struct Row {
@@ -72,6 +77,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.transport {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
         publish(&a, "transport", "Transport: channels, submits", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.input {
+        let table = input::run()?;
+        publish(&a, "input", "Live input: input to output on JACK", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.preprocess {

@@ -124,11 +124,11 @@ fn live_age(patch: &PatchSource) -> anyhow::Result<String> {
 
     let name = format!("bench-render-{}", std::process::id());
     let (live, mut processor) = super::live::start()?;
-    processor.set_tap(Tap::create(&name, 2)?);
+    processor.set_tap(Tap::create(&name, 2, 0)?);
     live.submit(patch.clone());
     super::live::play_until(&live, &mut processor, 1)?;
     let audio = super::live::AudioThread::start(processor);
-    let mut feed = TapFeed::open(&name, Duration::from_secs(2))?;
+    let mut feed = TapFeed::open(&name, Duration::from_secs(2), false)?;
     let gpu = picture::open_gpu(GpuChoice::Auto)?;
     let mut pic =
         Picture::new(&gpu, Size { width: 1280, height: 720 }, ViewKind::All, feed.sample_rate, feed.channels)?;

@@ -1,5 +1,6 @@
-//! `clavm play PATCH.c`: live playback through cpal (ALSA, JACK or PipeWire
-//! through either), installing every saved version of the file.
+//! `clavm play PATCH.c`: live playback (JACK natively, ALSA or PipeWire
+//! through cpal), installing every saved version of the file; with
+//! `--inputs N`, N live input channels for `_in()`.
 //!
 //! The file is polled (mtime, size and content) every 50 ms rather than
 //! watched with inotify: editors save by writing a new file and renaming it
@@ -130,6 +131,10 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             let (refused, dropped) = (inputs.stats.refused.load(Ordering::Relaxed), inputs.dropped());
             if refused + dropped > 0 {
                 eprintln!("clavm: parameter messages so far: {refused} refused, {dropped} dropped (flood)");
+            }
+            let short = session.input_underruns.load(Ordering::Relaxed);
+            if short > 0 {
+                eprintln!("clavm: input: {short} blocks found the capture device behind (played as silence)");
             }
             last_meter = Instant::now();
         }

@@ -126,7 +126,7 @@ fn live_snapshot(engine: &str, a: &SnapshotArgs) -> anyhow::Result<ExitCode> {
     crate::crash::arm_host();
     let out = png_file::reserve(&a.output)?;
     let gpu = picture::open_gpu(a.common.gpu.clone())?;
-    let mut feed = TapFeed::open(engine, Duration::from_secs(2))?;
+    let mut feed = TapFeed::open(engine, Duration::from_secs(2), false)?;
     let mut pic = Picture::new(&gpu, a.size, a.view, feed.sample_rate, feed.channels)?;
     a.common.apply_to(&mut pic)?;
     let until = std::time::Instant::now() + Duration::from_secs_f64(a.listen);

@@ -1,12 +1,14 @@
 //! `clavm tap -o FILE.wav`: record what a running engine plays, from its audio
 //! tap (the shared-memory channel the scope will read), without disturbing it.
+//! With `--inputs`, the engine's live inputs are written too, as channels
+//! after the outputs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clavm_audio::live::tap::{decode_tap, open_tap};
+use clavm_audio::live::tap::{decode_tap_with_inputs, open_tap};
 use clavm_audio::render::{WavFile, WavFormat};
 use clavm_channel::{RecvError, Wait};
 
@@ -21,6 +23,9 @@ pub struct TapArgs {
     /// The engine (default: $CLAVM_ENGINE or "default").
     #[arg(long)]
     pub engine: Option<String>,
+    /// Also record the engine's live inputs (`play --inputs N`), as N channels after the outputs.
+    #[arg(long)]
+    pub inputs: bool,
 }
 
 pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
@@ -32,6 +37,8 @@ pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
     let mut next_frame = None;
     let mut gaps = 0u64;
     let mut samples = Vec::new();
+    let mut inputs = Vec::new();
+    let mut frame_buf = Vec::new();
     let t0 = Instant::now();
     while frames < wanted {
         if t0.elapsed() > Duration::from_secs_f64(a.seconds + 5.0) {
@@ -46,20 +53,34 @@ pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
             // Garbage reset (a gap, counted below) or nothing yet.
             Err(_) => continue,
         };
-        let h = decode_tap(&m, &mut samples).map_err(|e| anyhow::anyhow!("engine '{engine}': {e}"))?;
+        let h = decode_tap_with_inputs(&m, &mut samples, &mut inputs)
+            .map_err(|e| anyhow::anyhow!("engine '{engine}': {e}"))?;
         drop(m);
-        if writer.as_ref().is_some_and(|_| h.sample_rate != rate || h.channels != channels) {
+        // The file's channels: the outputs, then (with --inputs) the inputs.
+        let width = h.channels + if a.inputs { h.inputs } else { 0 };
+        if a.inputs && h.inputs > 0 {
+            frame_buf.clear();
+            let (o, i) = (h.channels as usize, h.inputs as usize);
+            for (out, inp) in samples.chunks_exact(o).zip(inputs.chunks_exact(i)) {
+                frame_buf.extend_from_slice(out);
+                frame_buf.extend_from_slice(inp);
+            }
+            std::mem::swap(&mut samples, &mut frame_buf);
+        }
+        if writer.as_ref().is_some_and(|_| h.sample_rate != rate || width != channels) {
             anyhow::bail!(
-                "engine '{engine}': the tap changed from {channels} channels at {rate} Hz to {} at {} Hz mid-recording",
-                h.channels,
+                "engine '{engine}': the tap changed from {channels} channels at {rate} Hz to {width} at {} Hz mid-recording",
                 h.sample_rate
             );
         }
         if writer.is_none() {
-            channels = h.channels;
+            if a.inputs && h.inputs == 0 {
+                eprintln!("clavm: note: engine '{engine}' has no live inputs (play --inputs N): recording its outputs");
+            }
+            channels = width;
             rate = h.sample_rate;
             wanted = (a.seconds * rate).round() as u64;
-            let file = WavFile::create(&a.output, h.channels as usize, rate as u32, WavFormat::Float32)
+            let file = WavFile::create(&a.output, width as usize, rate as u32, WavFormat::Float32)
                 .with_context(|| format!("creating {}", a.output.display()))?;
             writer = Some(file);
         }
@@ -68,9 +89,9 @@ pub fn run(a: TapArgs) -> anyhow::Result<ExitCode> {
         }
         next_frame = Some(h.frame.wrapping_add(h.frames as u64));
         let Some(w) = writer.as_mut() else { continue };
-        let take = (h.frames as u64).min(wanted - frames) as usize * h.channels as usize;
+        let take = (h.frames as u64).min(wanted - frames) as usize * width as usize;
         w.write(&samples[..take])?;
-        frames += (take / h.channels.max(1) as usize) as u64;
+        frames += (take / width.max(1) as usize) as u64;
     }
     let Some(writer) = writer else { anyhow::bail!("the engine sent nothing to record") };
     writer.finish()?;

@@ -1,9 +1,12 @@
 //! A live engine with its audio output and its remote inputs, as `clavm play`
-//! and the desktop app both run it: the engine, the cpal stream (or a paced
-//! stand-in when there is no audio device), the audio tap, the submit server
-//! and the parameter inputs.
+//! and the desktop app both run it: the engine, its audio (a native duplex
+//! JACK client, a cpal stream with an optional cpal capture stream, or a
+//! paced stand-in when there is no audio device), the audio tap, the submit
+//! server and the parameter inputs.
 
+pub(crate) mod cpal_input;
 mod gain;
+mod jack_duplex;
 mod null_output;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +53,15 @@ pub struct AudioOptions {
     /// Output channels.
     #[arg(long, default_value_t = 2)]
     pub channels: u16,
+    /// Live input channels for `_in(0)`.. (0..=16). JACK: ports `in_1`.. read in
+    /// the same cycle as the output, connected from `system:capture_*`; ALSA/PipeWire:
+    /// the input device, one to three blocks later.
+    #[arg(long, default_value_t = 0, value_parser = crate::args::inputs)]
+    pub inputs: u16,
+    /// Input device for ALSA/PipeWire (a name as listed by `clavm play --list-devices`; default: the
+    /// system's default input). JACK has no devices: connect the `in_N` ports.
+    #[arg(long)]
+    pub input_device: Option<String>,
     /// Do not ask the kernel for zero CPU wake-up latency (saves power; worse worst-case timing).
     #[arg(long)]
     pub no_latency_qos: bool,
@@ -103,7 +115,9 @@ pub fn host(choice: Host) -> anyhow::Result<cpal::Host> {
 /// Where the blocks go (held: dropping it stops the output).
 #[allow(dead_code)]
 enum Output {
-    Device(cpal::Stream),
+    /// An output stream, and the capture stream feeding it when there are inputs.
+    Device(cpal::Stream, Option<cpal_input::CpalInput>),
+    Jack(jack_duplex::JackDuplex),
     /// No audio device: a paced thread runs the engine so editing, compiling
     /// and the visuals still work (and the tap still carries the sound).
     Null(NullOutput),
@@ -121,6 +135,10 @@ pub struct LiveSession {
     pub output_name: String,
     pub stream_failed: Arc<AtomicBool>,
     pub backend_xruns: Arc<AtomicU64>,
+    /// Live input channels (`--inputs`).
+    pub input_channels: usize,
+    /// ALSA/PipeWire input: output blocks that found the capture ring short.
+    pub input_underruns: Arc<AtomicU64>,
     /// Master gain, mute and panic, applied after the engine.
     pub control: Arc<OutputControl>,
     pub inputs: ParamInputs,
@@ -137,7 +155,13 @@ impl LiveSession {
         // A device that is listed but cannot play (no sound card behind
         // ALSA's "default") fails only when its stream is built; the engine
         // then starts again on the silent clock.
-        let result = match open_device(a) {
+        let opened = if uses_jack(a.host) {
+            let name = a.device.as_deref().unwrap_or(jack_duplex::CLIENT_NAME);
+            jack_duplex::open(name, usize::from(a.channels), usize::from(a.inputs)).map(Backend::Jack)
+        } else {
+            open_device(a).map(|(d, host)| Backend::Cpal(d, host))
+        };
+        let result = match opened {
             Ok(d) => LiveSession::start_with(a, Some(d), None),
             Err(e) => Err(e),
         };
@@ -148,14 +172,17 @@ impl LiveSession {
         }
     }
 
-    fn start_with(
-        a: &AudioOptions,
-        device: Option<(cpal::Device, String)>,
-        no_device: Option<String>,
-    ) -> anyhow::Result<LiveSession> {
+    fn start_with(a: &AudioOptions, device: Option<Backend>, no_device: Option<String>) -> anyhow::Result<LiveSession> {
         let on_jack = uses_jack(a.host);
+        let live_inputs = usize::from(a.inputs);
         let (rate, config) = match &device {
-            Some((d, _)) => {
+            Some(Backend::Jack(j)) => {
+                if let Some(r) = a.rate.filter(|&r| r != j.rate) {
+                    anyhow::bail!("--rate {r}: the JACK server runs at {} Hz (JACK sets the rate)", j.rate);
+                }
+                (j.rate, None)
+            }
+            Some(Backend::Cpal(d, _)) => {
                 let default = d.default_output_config().context("the output device has no usable configuration")?;
                 let rate = a.rate.unwrap_or(default.sample_rate().0);
                 let config = cpal::StreamConfig {
@@ -177,6 +204,7 @@ impl LiveSession {
         cfg.bpm = a.tempo.bpm;
         cfg.meter = a.tempo.meter;
         cfg.quant = a.quant;
+        cfg.inputs = live_inputs;
         let bars = match &a.bars {
             Some(b) => crate::commands::load_bars(b)?,
             None => Vec::new(),
@@ -185,27 +213,64 @@ impl LiveSession {
         engine.params().set_bars(&bars);
         let name = crate::remote::engine_name(a.engine.clone());
         let submits = SubmitServer::start(&name, &engine)?;
-        processor.set_tap(Tap::create(&name, a.channels as usize).context("creating the audio tap")?);
+        processor.set_tap(Tap::create(&name, a.channels as usize, live_inputs).context("creating the audio tap")?);
         let osc = (!a.no_osc).then_some(a.osc_port);
         let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
         let stream_failed = Arc::new(AtomicBool::new(false));
         let backend_xruns = Arc::new(AtomicU64::new(0));
         let control = Arc::new(OutputControl::default());
         let gain = GainStage::new(control.clone());
+        let mut input_underruns = Arc::new(AtomicU64::new(0));
         let (output, output_name) = match (device, config) {
-            (Some((device, host_name)), Some(config)) => {
-                let stream = build_stream(&device, &config, processor, gain, &stream_failed, &backend_xruns)?;
+            (Some(Backend::Jack(j)), _) => {
+                if a.input_device.is_some() {
+                    eprintln!("clavm: note: --input-device is for ALSA/PipeWire; on JACK connect the in_N ports");
+                }
+                let client = j.name();
+                let period = j.period;
+                let duplex = j.start(processor, gain, &stream_failed, &backend_xruns)?;
+                let ins = if live_inputs > 0 {
+                    format!(", {live_inputs} in (in_1..) read in the same cycle")
+                } else {
+                    String::new()
+                };
+                let desc = format!("JACK: {client} ({rate} Hz, {} ch{ins}, {period}-frame periods)", a.channels);
+                (Output::Jack(duplex), desc)
+            }
+            (Some(Backend::Cpal(device, host_name)), Some(config)) => {
+                let capture = match live_inputs {
+                    0 => None,
+                    n => Some(cpal_input::open(
+                        &host(a.host)?,
+                        a.input_device.as_deref(),
+                        n,
+                        rate,
+                        a.buffer,
+                        &stream_failed,
+                        &backend_xruns,
+                    )?),
+                };
+                let (capture, feed) = match capture {
+                    Some((c, f)) => (Some(c), Some(f)),
+                    None => (None, None),
+                };
+                let input_desc =
+                    capture.as_ref().map(|c| format!(", {live_inputs} in from {}", c.name)).unwrap_or_default();
+                if let Some(f) = &feed {
+                    input_underruns.clone_from(&f.underruns);
+                }
+                let stream = build_stream(&device, &config, processor, gain, feed, &stream_failed, &backend_xruns)?;
                 stream.play().context("starting the audio stream")?;
                 let block = match a.buffer {
                     Some(n) => format!("{n}-frame blocks"),
                     None => "device block size".into(),
                 };
                 let desc = format!(
-                    "{host_name}: {} ({rate} Hz, {} ch, {block})",
+                    "{host_name}: {} ({rate} Hz, {} ch{input_desc}, {block})",
                     device.name().unwrap_or_default(),
                     a.channels
                 );
-                (Output::Device(stream), desc)
+                (Output::Device(stream, capture), desc)
             }
             _ => (
                 Output::Null(NullOutput::start(processor, gain, rate, a.channels as usize)),
@@ -220,6 +285,8 @@ impl LiveSession {
             output_name,
             stream_failed,
             backend_xruns,
+            input_channels: live_inputs,
+            input_underruns,
             control,
             inputs,
             _submits: submits,
@@ -254,6 +321,13 @@ impl Drop for LiveSession {
     }
 }
 
+/// An audio backend, opened but not yet running.
+enum Backend {
+    /// A cpal output device and its host's name.
+    Cpal(cpal::Device, String),
+    Jack(jack_duplex::JackOpened),
+}
+
 /// The cpal device `a` names, with its host's name.
 fn open_device(a: &AudioOptions) -> anyhow::Result<(cpal::Device, String)> {
     let host = host(a.host)?;
@@ -275,6 +349,7 @@ fn build_stream(
     config: &cpal::StreamConfig,
     mut processor: LiveProcessor,
     mut gain: GainStage,
+    mut input: Option<cpal_input::InputFeed>,
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
 ) -> anyhow::Result<cpal::Stream> {
@@ -284,7 +359,12 @@ fn build_stream(
         .build_output_stream(
             config,
             move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-                processor.process(&[], data);
+                let frames = data.len() / channels.max(1);
+                let inp = match input.as_mut() {
+                    Some(feed) => feed.pull(frames),
+                    None => &[],
+                };
+                processor.process(inp, data);
                 gain.apply(data, channels);
             },
             move |e| match e {

@@ -227,8 +227,10 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     window.commit();
 
     let session = LiveSession::start(&args.audio, true).context("starting the live engine")?;
-    let feed = TapFeed::open(&session.name, Duration::from_secs(2)).ok();
-    let analysis = Analysis::new(session.rate as f64, args.audio.channels as usize);
+    // Live inputs show in the meters and the scope after the outputs (and a recording carries them).
+    let with_inputs = session.input_channels > 0;
+    let feed = TapFeed::open(&session.name, Duration::from_secs(2), with_inputs).ok();
+    let analysis = Analysis::new(session.rate as f64, args.audio.channels as usize + session.input_channels);
     let (autosave, offered) = autosave::Autosave::open(autosave::file_for(path.as_deref()), &text);
     let mut studio = Studio::new(editor);
     let bar_tree = match &args.audio.bars {

@@ -496,7 +496,7 @@ impl LiveProcessor {
         }
         let elapsed = t0.elapsed().as_secs_f64() / block.as_secs_f64().max(1e-9);
         if let Some(tap) = &self.tap {
-            tap.publish(self.frame - frames as u64, self.sample_rate, ch, output, elapsed as f32);
+            tap.publish(self.frame - frames as u64, self.sample_rate, ch, output, input, elapsed as f32);
         }
         if std::mem::take(&mut self.sent_this_block) {
             super::control::ring(&self.doorbell);
@@ -819,8 +819,11 @@ impl LiveProcessor {
         slot.req.compiled_epoch = self.compiled_epoch;
         slot.req.priority = self.worker_priority;
         slot.req.params = self.params.clone();
-        let n = (frames * self.inputs).min(input.len());
+        let want = (frames * self.inputs).min(slot.req.input.len());
+        let n = want.min(input.len());
         slot.req.input[..n].copy_from_slice(&input[..n]);
+        // Input the device did not bring is silence, not the previous block's samples.
+        slot.req.input[n..want].fill(0.0);
         slot.resp.status = 0;
         slot.request.store(seq, Ordering::Release);
         futex::wake(&slot.request);
