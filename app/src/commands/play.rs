@@ -121,8 +121,19 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         if last_meter.elapsed() >= Duration::from_secs(1) {
             let m = engine.meters();
+            let clock = match m.clock.read() {
+                Some(c) if session.link => format!(
+                    " | {:.1} BPM, bar {} | Link: {} peer{}",
+                    c.bpm,
+                    (c.beat / session.meter as f64).floor() as i64 + 1,
+                    c.peers,
+                    if c.peers == 1 { "" } else { "s" }
+                ),
+                Some(c) => format!(" | {:.1} BPM, bar {}", c.bpm, (c.beat / session.meter as f64).floor() as i64 + 1),
+                None => String::new(),
+            };
             eprintln!(
-                "clavm: DSP load {:.1}% avg, {:.1}% peak | xruns {}",
+                "clavm: DSP load {:.1}% avg, {:.1}% peak | xruns {}{clock}",
                 m.load_avg() * 100.0,
                 m.take_peak() * 100.0,
                 session.xruns()

@@ -123,6 +123,14 @@ impl Cycle {
     fn run(&mut self, ps: &jack::ProcessScope) {
         let frames = ps.n_frames() as usize;
         let (channels, inputs) = (self.outs.len().max(1), self.ins.len());
+        // When this cycle is heard: the graph's playback latency from our
+        // ports (what JACK says reaches the speakers after us). A shared beat
+        // timeline (Link) places the beat there.
+        if let Some(port) = self.outs.first() {
+            let (_, max) = port.get_latency_range(jack::LatencyType::Playback);
+            let rate = self.processor.sample_rate();
+            self.processor.set_output_latency(std::time::Duration::from_secs_f64(max as f64 / rate));
+        }
         let mut done = 0;
         while done < frames {
             let n = (frames - done).min(MAX_FRAMES);

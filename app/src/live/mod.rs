@@ -82,17 +82,39 @@ pub struct AudioOptions {
     pub bars: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    /// Join the Ableton Link session on the local network: tempo and beat
+    /// phase (in bars of --meter beats) follow the session's.
+    #[arg(long)]
+    pub link: bool,
     /// Where a submit lands unless it says otherwise: 0 = the next block,
     /// Q = the next multiple of Q beats (1 = the next beat, 4 = the next bar of four).
     #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
     pub quant: clavm_audio::clock::Quant,
 }
 
+/// The Link session, joined (with the tempo to start one at if it is empty).
+#[cfg(feature = "link")]
+fn link_timeline(bpm: clavm_audio::clock::Bpm) -> anyhow::Result<Box<dyn clavm_audio::clock::BeatTimeline>> {
+    Ok(Box::new(clavm_audio::clock::link::LinkTimeline::join(bpm)))
+}
+
+#[cfg(not(feature = "link"))]
+fn link_timeline(_: clavm_audio::clock::Bpm) -> anyhow::Result<Box<dyn clavm_audio::clock::BeatTimeline>> {
+    Err(crate::usage!(
+        "--link: this clavm was built without Ableton Link (GPL-2.0-or-later); build it with `--features link`"
+    ))
+}
+
 pub fn jack_running() -> bool {
-    // A JACK server leaves its socket in /dev/shm (jackd2); asking libjack would start one.
-    std::fs::read_dir("/dev/shm")
-        .map(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().starts_with("jack")))
-        .unwrap_or(false)
+    // jackd2 listens on a socket /dev/shm/jack_NAME_UID_0 for the server
+    // libjack would use ($JACK_DEFAULT_SERVER or "default"); asking libjack
+    // would start one. Other jack files there (the registry, a db folder)
+    // outlive their server and say nothing.
+    use std::os::unix::fs::FileTypeExt;
+    let name = std::env::var("JACK_DEFAULT_SERVER").unwrap_or_else(|_| "default".to_string());
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    std::fs::metadata(format!("/dev/shm/jack_{name}_{uid}_0")).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// Whether `choice` means JACK on this machine now.
@@ -142,6 +164,10 @@ pub struct LiveSession {
     /// Master gain, mute and panic, applied after the engine.
     pub control: Arc<OutputControl>,
     pub inputs: ParamInputs,
+    /// In an Ableton Link session.
+    pub link: bool,
+    /// Beats per bar (bar numbers in the status line).
+    pub meter: u32,
     _submits: SubmitServer,
 }
 
@@ -157,7 +183,15 @@ impl LiveSession {
         // then starts again on the silent clock.
         let opened = if uses_jack(a.host) {
             let name = a.device.as_deref().unwrap_or(jack_duplex::CLIENT_NAME);
-            jack_duplex::open(name, usize::from(a.channels), usize::from(a.inputs)).map(Backend::Jack)
+            match jack_duplex::open(name, usize::from(a.channels), usize::from(a.inputs)) {
+                Ok(j) => Ok(Backend::Jack(j)),
+                // Auto: a server that left its socket behind is no server; the system's default plays.
+                Err(e) if a.host == Host::Auto => {
+                    eprintln!("clavm: JACK is not answering ({e:#}); using the system's default output");
+                    return LiveSession::start(&AudioOptions { host: Host::Alsa, ..a.clone() }, allow_null);
+                }
+                Err(e) => Err(e),
+            }
         } else {
             open_device(a).map(|(d, host)| Backend::Cpal(d, host))
         };
@@ -214,6 +248,9 @@ impl LiveSession {
         let name = crate::remote::engine_name(a.engine.clone());
         let submits = SubmitServer::start(&name, &engine)?;
         processor.set_tap(Tap::create(&name, a.channels as usize, live_inputs).context("creating the audio tap")?);
+        if a.link {
+            processor.set_timeline(link_timeline(a.tempo.bpm)?);
+        }
         let osc = (!a.no_osc).then_some(a.osc_port);
         let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
         let stream_failed = Arc::new(AtomicBool::new(false));
@@ -289,6 +326,8 @@ impl LiveSession {
             input_underruns,
             control,
             inputs,
+            link: a.link,
+            meter: a.tempo.meter.get(),
             _submits: submits,
         })
     }
@@ -358,8 +397,12 @@ fn build_stream(
     device
         .build_output_stream(
             config,
-            move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+            move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
                 let frames = data.len() / channels.max(1);
+                let t = info.timestamp();
+                if let Some(latency) = t.playback.duration_since(&t.callback) {
+                    processor.set_output_latency(latency);
+                }
                 let inp = match input.as_mut() {
                     Some(feed) => feed.pull(frames),
                     None => &[],

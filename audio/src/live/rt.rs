@@ -432,6 +432,10 @@ impl LiveProcessor {
         }
     }
 
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
     pub fn channels(&self) -> usize {
         self.channels
     }
