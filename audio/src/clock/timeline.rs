@@ -132,7 +132,7 @@ impl ClockMeter {
                 heard_at_micros: self.heard_at_micros.load(Ordering::Relaxed) as i64,
                 peers: self.peers.load(Ordering::Relaxed),
             };
-            if s0 % 2 == 0 && self.seq.load(Ordering::Acquire) == s0 {
+            if s0.is_multiple_of(2) && self.seq.load(Ordering::Acquire) == s0 {
                 return Some(r);
             }
             std::hint::spin_loop();
