@@ -19,7 +19,7 @@ use anyhow::Context;
 use clavm_audio::builtins::api::{Ctx, Params};
 use clavm_audio::patch::sites::SiteRegistry;
 use clavm_audio::patch::{self, CompileOptions};
-use clavm_audio::state::{DelayPool, StateMemory};
+use clavm_audio::state::{DelayPool, OwnedHeap, StateMemory};
 use clavm_audio::PatchSource;
 
 use stats::Percentiles;
@@ -173,6 +173,7 @@ fn compile_times(source: &PatchSource, n: usize) -> anyhow::Result<(usize, Perce
 pub struct Runner<'a> {
     mem: Box<StateMemory>,
     _delays: Box<DelayPool>,
+    _heap: OwnedHeap,
     _params: Box<Params>,
     ctx: Ctx,
     frame: u64,
@@ -185,12 +186,13 @@ impl<'a> Runner<'a> {
         let mut mem = StateMemory::new_boxed(0);
         let mut delays = Box::new(DelayPool::new());
         delays.prefault();
+        let mut heap = OwnedHeap::new();
         let params = Box::<Params>::default();
         // SAFETY: the boxes live in the runner next to the context and never move.
-        let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, &*params, 48000.0, 2, 0) };
+        let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, heap.as_mut_ptr(), &*params, 48000.0, 2, 0) };
         ctx.epoch = u64::MAX;
         compiled(&mut ctx);
-        Runner { mem, _delays: delays, _params: params, ctx, frame: 0, play: Box::new(play), times: Vec::new() }
+        Runner { mem, _delays: delays, _heap: heap, _params: params, ctx, frame: 0, play: Box::new(play), times: Vec::new() }
     }
 
     /// Runs `n` frames; returns ns per frame.

@@ -53,7 +53,8 @@ fn fingerprint(x: &[f32]) -> u64 {
 /// each with harmless arguments, and sounds.
 fn every_builtin_patch() -> String {
     let mut body = String::new();
-    for f in functions() {
+    // Allocation is for compiled() (play() gets NULL): not called here.
+    for f in functions().iter().filter(|f| !matches!(f.name.to_bytes(), b"malloc" | b"calloc" | b"free")) {
         let name = f.name.to_str().unwrap();
         let args: Vec<&str> = f
             .params
