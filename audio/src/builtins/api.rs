@@ -614,6 +614,17 @@ macro_rules! api {
     };
 }
 
+/// Memory functions TinyCC itself calls (a zero-initialised local array
+/// becomes `memset`, a struct copy `memcpy`) and generated C uses: libc's.
+mod libc_mem {
+    use std::ffi::c_void;
+    extern "C" {
+        pub fn memset(s: *mut c_void, c: i32, n: usize) -> *mut c_void;
+        pub fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+        pub fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+    }
+}
+
 mod libm {
     extern "C" {
         pub fn sinf(x: f32) -> f32;
@@ -705,6 +716,15 @@ pub fn functions() -> &'static [ApiFn] {
             ApiFn { clavm: false, ..api!(c"malloc", "void *", "unsigned long size", api_malloc) },
             ApiFn { clavm: false, ..api!(c"calloc", "void *", "unsigned long count, unsigned long size", api_calloc) },
             ApiFn { clavm: false, ..api!(c"free", "void", "void *pointer", api_free) },
+            ApiFn { clavm: false, ..api!(c"memset", "void *", "void *s, int c, unsigned long n", libc_mem::memset) },
+            ApiFn {
+                clavm: false,
+                ..api!(c"memcpy", "void *", "void *d, const void *s, unsigned long n", libc_mem::memcpy)
+            },
+            ApiFn {
+                clavm: false,
+                ..api!(c"memmove", "void *", "void *d, const void *s, unsigned long n", libc_mem::memmove)
+            },
         ];
         v.extend(math![
             sinf: "float" ("float"), cosf: "float" ("float"), tanf: "float" ("float"),

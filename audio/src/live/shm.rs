@@ -437,19 +437,18 @@ impl WorkerShm {
         let slot_at = WORKER_GUARD + layout.state_total + WORKER_GUARD;
         let canon_at = slot_at + layout.slot_len + WORKER_GUARD;
         let space = Mapping::reserve(canon_at + layout.state[0].len + WORKER_GUARD)?;
-        // None is prefaulted whole. The state parts of LIVE and SHADOW are
-        // populated below; the test run's memory is touched rarely, and the
-        // heaps (24 MiB each) and delay pools (64 MB) would make every worker's
-        // start and exit cost milliseconds of CPU in page tables, right when a
-        // failed worker is replaced and the audio thread needs the cores. A
-        // delay line touches a new page every 1024 samples: a minor fault.
+        // Nothing is prefaulted or locked here. Patches run on the canonical
+        // window, not on these mappings (they are only its source), and
+        // `mremap` gives the window the source's flags: a locked source made
+        // every switch fault in and lock the whole 24 MiB heap (5 ms on the
+        // audio path). The heaps and delay pools would also make every
+        // worker's start and exit cost milliseconds of CPU in page tables,
+        // right when a failed worker is replaced and the audio thread needs
+        // the cores. What a patch touches faults in once per switch: a few
+        // pages of state, a minor fault each.
         let wanted = [layout.state[0], layout.state[1], layout.state[2], layout.delays, layout.test_delays];
         for r in wanted {
             space.map_region(WORKER_GUARD, &state_fd, r, false)?;
-        }
-        for m in [0, 1] {
-            let r = layout.state_only(m);
-            space.populate(Region { offset: WORKER_GUARD + r.offset, len: r.len });
         }
         space.map_region(slot_at, &slot_fd, Region { offset: 0, len: layout.slot_len }, true)?;
         let mut shm = WorkerShm { layout, space, slot_at, canon_at, canon: None };
