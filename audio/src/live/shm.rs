@@ -559,3 +559,57 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    #[test]
+    fn every_memory_shows_at_one_canonical_address_state_and_heap() {
+        let shm = Shm::create(48000.0, 2, 0, 1).unwrap();
+        // SAFETY: fresh duplicates of the engine's descriptors, handed to the worker view.
+        let (state_fd, slot_fd) = unsafe { (libc::dup(shm.state_fd()), libc::dup(shm.slot_fd(0))) };
+        // SAFETY: the duplicates are ours alone; `open` closes them.
+        let mut w = unsafe { WorkerShm::open(state_fd, slot_fd) }.unwrap();
+        let (state, heap) = (w.canonical_state(), w.canonical_heap());
+        for (m, v) in [(Memory::Live, 1.0), (Memory::Shadow, 2.0), (Memory::Test, 3.0)] {
+            // SAFETY: our own mappings; nothing else runs on them.
+            unsafe {
+                (*shm.state(m)).floats[7] = v;
+                *shm.heap(m).add(12345) = v as u8;
+            }
+        }
+        for (m, v) in [(Memory::Test, 3.0), (Memory::Live, 1.0), (Memory::Shadow, 2.0), (Memory::Live, 1.0)] {
+            w.select(m).unwrap();
+            assert_eq!(w.canonical_state(), state, "one address");
+            // SAFETY: the canonical window shows memory `m` now.
+            unsafe {
+                assert_eq!((*state).floats[7], v);
+                assert_eq!(*heap.add(12345), v as u8);
+                // And writes through it land in `m`, where the engine sees them.
+                (*state).ints[1] = v as i32 * 10;
+                assert_eq!((*shm.state(m)).ints[1], v as i32 * 10);
+            }
+        }
+    }
+
+    #[test]
+    fn copies_carry_the_state_and_the_chosen_heap_extents_only() {
+        use crate::state::{Extent, HEAP_EXTENT_BYTES};
+        let shm = Shm::create(48000.0, 2, 0, 1).unwrap();
+        let (e1, e2) = (Extent::new(1).unwrap(), Extent::new(2).unwrap());
+        // SAFETY: our own mapping, no worker.
+        unsafe {
+            let live = &mut *shm.state(Memory::Live);
+            live.floats[3] = 0.5;
+            live.heap_used[1] = 8;
+            live.heap_used[2] = 8;
+            *shm.heap(Memory::Live).add(HEAP_EXTENT_BYTES) = 11;
+            *shm.heap(Memory::Live).add(2 * HEAP_EXTENT_BYTES) = 22;
+            shm.copy_memory(Memory::Shadow, Memory::Live, ExtentSet::NONE.with(Some(e1)));
+            assert_eq!((*shm.state(Memory::Shadow)).floats[3], 0.5);
+            assert_eq!(*shm.heap(Memory::Shadow).add(HEAP_EXTENT_BYTES), 11);
+            assert_eq!(*shm.heap(Memory::Shadow).add(2 * HEAP_EXTENT_BYTES), 0, "{e2:?} not asked for");
+        }
+    }
+}
