@@ -164,7 +164,7 @@ impl FaultKind {
                 "play() asked to allocate {detail} bytes: refused (NULL); allocate in compiled(), which runs once per version"
             ),
             FaultKind::HeapExhausted => format!(
-                "compiled() asked for {detail} more bytes than its {} MiB heap holds: NULL",
+                "compiled() asked for {detail} bytes, more than is left of its {} MiB heap: NULL",
                 HEAP_EXTENT_BYTES >> 20
             ),
         }
