@@ -101,12 +101,13 @@ fn wav(path: &Path) -> Vec<f32> {
 
 fn assert_matches(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let (at, diff) = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .enumerate()
-        .fold((0, 0.0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
+    let (at, diff) = got.iter().zip(want).map(|(a, b)| (a - b).abs()).enumerate().fold((0, 0.0f32), |m, (i, d)| {
+        if d > m.1 {
+            (i, d)
+        } else {
+            m
+        }
+    });
     let peak = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     eprintln!("{what}: largest difference {diff:e} at sample {at}, reference peak {peak}");
     assert!(peak > 0.05, "the reference makes sound");
@@ -313,11 +314,7 @@ fn live_the_faust_patch_plays_survives_an_edit_and_a_crash_with_its_state() {
     let mut z = before;
     z.extend(s.play(0.3));
     assert_eq!(s.count(|e| matches!(e, LiveEvent::WorkerFailed { .. })), failures + 1, "{}", s.all());
-    assert!(
-        s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 1, now_playing: Some(1), .. })),
-        "{}",
-        s.all()
-    );
+    assert!(s.has(|e| matches!(e, LiveEvent::WorkerFailed { version: 1, now_playing: Some(1), .. })), "{}", s.all());
     let max_step = 0.5 * std::f64::consts::TAU * 440.0 / SR * 1.05;
     let worst = z.windows(2).map(|w| (w[1] - w[0]).abs() as f64).fold(0.0, f64::max);
     assert!(worst <= max_step, "a step of {worst} (> {max_step}): the DSP restarted or stopped\n{}", s.all());
@@ -340,4 +337,3 @@ fn live_malloc_in_play_is_refused_and_reported_while_the_sound_goes_on() {
     assert!(rms(&x[x.len() / 2..]) > 0.3, "the sound goes on: rms {}", rms(&x));
     s.engine.shutdown();
 }
-

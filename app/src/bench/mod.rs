@@ -192,7 +192,16 @@ impl<'a> Runner<'a> {
         let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, heap.as_mut_ptr(), &*params, 48000.0, 2, 0) };
         ctx.epoch = u64::MAX;
         compiled(&mut ctx);
-        Runner { mem, _delays: delays, _heap: heap, _params: params, ctx, frame: 0, play: Box::new(play), times: Vec::new() }
+        Runner {
+            mem,
+            _delays: delays,
+            _heap: heap,
+            _params: params,
+            ctx,
+            frame: 0,
+            play: Box::new(play),
+            times: Vec::new(),
+        }
     }
 
     /// Runs `n` frames; returns ns per frame.

@@ -43,6 +43,7 @@ pub enum FaustError {
 
 /// A translated `.dsp`: the wrapper patch and the folder holding it and
 /// the generated C (removed when this is dropped).
+#[derive(Debug)]
 pub struct Translated {
     dir: tempfile::TempDir,
     /// The wrapper patch (`NAME.c`), which includes `mydsp.c` beside it.

@@ -87,7 +87,10 @@ enum Incoming {
     Dropped(Result<Vec<u8>, String>),
     /// A dropped `.dsp` file, translated by the Faust compiler on a thread.
     Faust(Result<crate::faust::Translated, String>),
-    Pasted { text: String, first_try: bool },
+    Pasted {
+        text: String,
+        first_try: bool,
+    },
 }
 
 pub struct App {
@@ -675,7 +678,10 @@ impl App {
                     None => self.refuse("refused the drop: it holds no file".into()),
                     Some(p) if crate::faust::is_dsp(p) => self.translate_dsp(p.clone()),
                     Some(p) if p.extension().and_then(|e| e.to_str()) != Some("c") => {
-                        self.refuse(format!("refused {}: only .c patches can be dropped (and .dsp Faust programs)", p.display()));
+                        self.refuse(format!(
+                            "refused {}: only .c patches can be dropped (and .dsp Faust programs)",
+                            p.display()
+                        ));
                     }
                     Some(p) => self.open_file(p.clone()),
                 }

@@ -178,8 +178,24 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     // move or drop while the contexts exist (heap addresses are stable).
     let (live_ctx, mut shadow_ctx) = unsafe {
         (
-            Ctx::new(&mut *live, &mut *delays, heap.as_mut_ptr(), &*params, config.sample_rate, config.channels, config.inputs),
-            Ctx::new(&mut *shadow, &mut *delays, heap.as_mut_ptr(), &*params, config.sample_rate, config.channels, config.inputs),
+            Ctx::new(
+                &mut *live,
+                &mut *delays,
+                heap.as_mut_ptr(),
+                &*params,
+                config.sample_rate,
+                config.channels,
+                config.inputs,
+            ),
+            Ctx::new(
+                &mut *shadow,
+                &mut *delays,
+                heap.as_mut_ptr(),
+                &*params,
+                config.sample_rate,
+                config.channels,
+                config.inputs,
+            ),
         )
     };
     shadow_ctx.may_take_lines = false;

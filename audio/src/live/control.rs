@@ -901,10 +901,7 @@ impl Control {
     /// loaded again, nor the one playing. (Six extents, at most four kept
     /// versions and the one playing: one is always free.)
     fn free_heap(&self) -> Extent {
-        (0..HEAP_EXTENTS)
-            .filter_map(Extent::new)
-            .find(|e| !self.heaps.values().any(|h| h == e))
-            .unwrap_or_default()
+        (0..HEAP_EXTENTS).filter_map(Extent::new).find(|e| !self.heaps.values().any(|h| h == e)).unwrap_or_default()
     }
 
     /// The test run of the version compiled on `slot`: `compiled()` (in heap
