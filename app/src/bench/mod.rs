@@ -19,7 +19,7 @@ use anyhow::Context;
 use clavm_audio::builtins::api::{Ctx, Params};
 use clavm_audio::patch::sites::SiteRegistry;
 use clavm_audio::patch::{self, CompileOptions};
-use clavm_audio::state::{DelayPool, OwnedHeap, StateMemory};
+use clavm_audio::state::{DelayPool, Extent, OwnedHeap, StateMemory};
 use clavm_audio::PatchSource;
 
 use stats::Percentiles;
@@ -252,8 +252,11 @@ fn dsp(source: &PatchSource, frames: u64, gcc: Option<&gcc::Gcc>) -> anyhow::Res
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let program = &p.program;
     // SAFETY: the context is entered around every call into the patch.
-    let tcc =
-        Runner::new(|ctx| ctx.enter(|| unsafe { program.play() }), |ctx| ctx.enter(|| unsafe { program.compiled() }));
+    // `compiled()` may allocate (from the runner's heap), as in the engine.
+    let tcc = Runner::new(
+        |ctx| ctx.enter(|| unsafe { program.play() }),
+        |ctx| ctx.enter_compiled(Extent::default(), || unsafe { program.compiled() }),
+    );
     let reference = gcc.map(|g| g.load(source)).transpose()?;
     let mut runners = vec![tcc];
     if let Some(lib) = &reference {
