@@ -14,6 +14,8 @@ set -euo pipefail
 # keyboard), wl-clipboard (another
 # program on the clipboard).
 # The window itself: libxkbcommon-dev (sctk links xkbcommon through pkg-config).
+# Faust programs: faust (`clavm FILE.dsp` runs its compiler; its headers,
+# /usr/include/faust, are what the wrapper patch includes; app/tests/faust.rs).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
@@ -21,6 +23,7 @@ PACKAGES=(
   sox spin neovim
   libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
   sway grim wtype weston wl-clipboard libxkbcommon-dev
+  faust
 )
 
 as_root() {

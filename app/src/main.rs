@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod commands;
 mod crash;
+mod faust;
 mod live;
 mod picture;
 mod remote;

@@ -304,6 +304,29 @@ fn a_dropped_patch_plays_and_dropped_files_that_are_not_patches_are_refused() {
     assert!((f - 660.0).abs() < 5.0, "the dropped patch plays: {f} Hz");
     wait_for_screen(&p.sway, "clavm-dropped.png", shows_the_app);
 
+    // A Faust program: translated by faust, its generated wrapper plays (where faust is installed).
+    let faust = Command::new("faust").arg("--version").output().is_ok_and(|o| o.status.success());
+    if faust {
+        let dsp = p.dir.path().join("sine.dsp");
+        std::fs::write(&dsp, "import(\"stdfaust.lib\");\nprocess = os.oscsin(550) * 0.5;\n").unwrap();
+        let outcome = drag_uri_list(&p.sway, &uri_of(&dsp), from, to, out);
+        assert!(outcome.sent && outcome.finished, "{outcome:?}");
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            f = frequency(&record(&p.rec, 0.3));
+            if (f - 550.0).abs() < 5.0 {
+                break;
+            }
+        }
+        if (f - 550.0).abs() >= 5.0 {
+            let _ = p.app.child.kill();
+            let (_, err) = p.app.wait(Duration::from_secs(5));
+            panic!("the dropped Faust program plays: {f} Hz; the app said:\n{err}");
+        }
+    } else {
+        eprintln!("skipped the .dsp drop: `faust` is not installed (scripts/setup.sh installs it)");
+    }
+
     let _ = p.sway.msg(&["kill"]);
     let (code, err) = p.app.wait(Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");

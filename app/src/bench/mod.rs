@@ -20,7 +20,7 @@ use anyhow::Context;
 use clavm_audio::builtins::api::{Ctx, Params};
 use clavm_audio::patch::sites::SiteRegistry;
 use clavm_audio::patch::{self, CompileOptions};
-use clavm_audio::state::{DelayPool, StateMemory};
+use clavm_audio::state::{DelayPool, Extent, OwnedHeap, StateMemory};
 use clavm_audio::PatchSource;
 
 use stats::Percentiles;
@@ -183,6 +183,7 @@ fn compile_times(source: &PatchSource, n: usize) -> anyhow::Result<(usize, Perce
 pub struct Runner<'a> {
     mem: Box<StateMemory>,
     _delays: Box<DelayPool>,
+    _heap: OwnedHeap,
     _params: Box<Params>,
     ctx: Ctx,
     frame: u64,
@@ -195,12 +196,22 @@ impl<'a> Runner<'a> {
         let mut mem = StateMemory::new_boxed(0);
         let mut delays = Box::new(DelayPool::new());
         delays.prefault();
+        let mut heap = OwnedHeap::new();
         let params = Box::<Params>::default();
         // SAFETY: the boxes live in the runner next to the context and never move.
-        let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, &*params, 48000.0, 2, 0) };
+        let mut ctx = unsafe { Ctx::new(&mut *mem, &mut *delays, heap.as_mut_ptr(), &*params, 48000.0, 2, 0) };
         ctx.epoch = u64::MAX;
         compiled(&mut ctx);
-        Runner { mem, _delays: delays, _params: params, ctx, frame: 0, play: Box::new(play), times: Vec::new() }
+        Runner {
+            mem,
+            _delays: delays,
+            _heap: heap,
+            _params: params,
+            ctx,
+            frame: 0,
+            play: Box::new(play),
+            times: Vec::new(),
+        }
     }
 
     /// Runs `n` frames; returns ns per frame.
@@ -251,8 +262,11 @@ fn dsp(source: &PatchSource, frames: u64, gcc: Option<&gcc::Gcc>) -> anyhow::Res
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let program = &p.program;
     // SAFETY: the context is entered around every call into the patch.
-    let tcc =
-        Runner::new(|ctx| ctx.enter(|| unsafe { program.play() }), |ctx| ctx.enter(|| unsafe { program.compiled() }));
+    // `compiled()` may allocate (from the runner's heap), as in the engine.
+    let tcc = Runner::new(
+        |ctx| ctx.enter(|| unsafe { program.play() }),
+        |ctx| ctx.enter_compiled(Extent::default(), || unsafe { program.compiled() }),
+    );
     let reference = gcc.map(|g| g.load(source)).transpose()?;
     let mut runners = vec![tcc];
     if let Some(lib) = &reference {

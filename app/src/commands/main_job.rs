@@ -1,4 +1,8 @@
-//! `clavm [PATCH.c]`: the main job.
+//! `clavm [PATCH.c | PROGRAM.dsp]`: the main job.
+//!
+//! A Faust program (`.dsp`) is first translated by the Faust compiler into a
+//! temporary folder with a wrapper patch (`crate::faust`); that wrapper is
+//! what plays, and the folder lives as long as the job.
 //!
 //! With a Wayland display: the desktop window (`window/`). Without one, it
 //! says so plainly, names the headless commands, and falls back to what works
@@ -35,6 +39,22 @@ pub struct MainArgs {
 }
 
 pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
+    let mut _faust = None;
+    let patch = match patch {
+        Some(p) if crate::faust::is_dsp(&p) => match crate::faust::translate(&p) {
+            Ok(t) => {
+                eprintln!("clavm: {}: translated by faust into {}", p.display(), t.folder().display());
+                let wrapper = t.patch.clone();
+                _faust = Some(t);
+                Some(wrapper)
+            }
+            Err(e) => {
+                eprintln!("clavm: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        other => other,
+    };
     if std::env::var_os("WAYLAND_DISPLAY").is_some() {
         match crate::window::run(patch.clone(), args.window.clone()) {
             Ok(code) => return Ok(code),

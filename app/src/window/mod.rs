@@ -85,7 +85,12 @@ pub enum OpenError {
 /// Files dropped or pasted text arriving from a reader thread.
 enum Incoming {
     Dropped(Result<Vec<u8>, String>),
-    Pasted { text: String, first_try: bool },
+    /// A dropped `.dsp` file, translated by the Faust compiler on a thread.
+    Faust(Result<crate::faust::Translated, String>),
+    Pasted {
+        text: String,
+        first_try: bool,
+    },
 }
 
 pub struct App {
@@ -105,6 +110,9 @@ pub struct App {
     old_keyboards: Vec<wl_keyboard::WlKeyboard>,
     pointer: Option<wl_pointer::WlPointer>,
     incoming: loop_channel::Sender<Incoming>,
+    /// The folder of the last Faust program dropped (its generated C and
+    /// wrapper, which the editor shows), removed when the next replaces it.
+    faust: Option<crate::faust::Translated>,
     loop_handle: smithay_client_toolkit::reexports::calloop::LoopHandle<'static, App>,
     /// What we offer as the clipboard, while we own it.
     clipboard: Option<(smithay_client_toolkit::data_device_manager::data_source::CopyPasteSource, String)>,
@@ -284,6 +292,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         old_keyboards: Vec::new(),
         pointer: None,
         incoming: incoming_tx,
+        faust: None,
         loop_handle: event_loop.handle(),
         clipboard: None,
         size: (1280, 800),
@@ -554,7 +563,11 @@ impl App {
         let name =
             self.studio.editor.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "untitled.c".into());
         let text = self.studio.editor.text.clone();
-        let id = self.session.engine().submit(PatchSource::from_text(&name, &text));
+        let mut source = PatchSource::from_text(&name, &text);
+        // `#include "..."` is relative to the file, as for `clavm play` (a
+        // Faust wrapper includes the generated C beside it).
+        source.dir = self.studio.editor.path.as_ref().and_then(|p| p.parent()).map(|d| d.to_path_buf());
+        let id = self.session.engine().submit(source);
         self.submitted = Some((id, text));
         self.studio.status.compile = "compiling…".into();
         self.needs_redraw = true;
@@ -665,14 +678,33 @@ impl App {
                     .collect();
                 match files.first() {
                     None => self.refuse("refused the drop: it holds no file".into()),
+                    Some(p) if crate::faust::is_dsp(p) => self.translate_dsp(p.clone()),
                     Some(p) if p.extension().and_then(|e| e.to_str()) != Some("c") => {
-                        self.refuse(format!("refused {}: only .c patches can be dropped", p.display()));
+                        self.refuse(format!(
+                            "refused {}: only .c patches can be dropped (and .dsp Faust programs)",
+                            p.display()
+                        ));
                     }
                     Some(p) => self.open_file(p.clone()),
                 }
             }
+            Incoming::Faust(Err(e)) => self.refuse(e),
+            Incoming::Faust(Ok(t)) => {
+                self.open_file(t.patch.clone());
+                self.faust = Some(t);
+            }
         }
         self.needs_redraw = true;
+    }
+
+    /// Runs the Faust compiler on a dropped `.dsp` on a thread (it takes
+    /// up to a second); its wrapper opens and plays when it is done.
+    fn translate_dsp(&mut self, dsp: PathBuf) {
+        self.studio.status.notice = format!("translating {} with faust...", dsp.display());
+        let tx = self.incoming.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Incoming::Faust(crate::faust::translate(&dsp).map_err(|e| e.to_string())));
+        });
     }
 
     /// A file that cannot be opened: said in the status bar (and the log);

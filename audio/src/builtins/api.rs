@@ -10,7 +10,9 @@ use std::cell::Cell as StdCell;
 use std::ffi::{c_void, CStr};
 
 use super::{Builtin, SplitMix64, COS_TABLE_LEN};
-use crate::state::{DelayPool, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, INT_SLOTS, MAX_CELLS, MAX_SITES};
+use crate::state::{
+    heap, DelayPool, Extent, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, HEAP_EXTENT_BYTES, INT_SLOTS, MAX_CELLS, MAX_SITES,
+};
 
 /// Most output (and input) channels a patch can address.
 pub const MAX_CHANNELS: usize = 16;
@@ -146,10 +148,15 @@ pub enum FaultKind {
     StateCorrupt,
     /// The patch called a function that starts programs, ends the process or deletes files.
     Blocked,
+    /// `malloc`/`calloc`/`realloc` called from `play()` (detail: bytes asked):
+    /// refused with NULL, allocation is for `compiled()`.
+    AllocInPlay,
+    /// `compiled()` asked for more than its heap extent holds (detail: bytes asked): NULL.
+    HeapExhausted,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 14;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -163,6 +170,8 @@ impl FaultKind {
         FaultKind::BadSite,
         FaultKind::StateCorrupt,
         FaultKind::Blocked,
+        FaultKind::AllocInPlay,
+        FaultKind::HeapExhausted,
     ];
 
     /// A sentence for the performer, given the detail recorded with the first occurrence.
@@ -183,6 +192,13 @@ impl FaultKind {
             FaultKind::Blocked => format!(
                 "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
                 BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
+            ),
+            FaultKind::AllocInPlay => format!(
+                "play() asked to allocate {detail} bytes: refused (NULL); allocate in compiled(), which runs once per version"
+            ),
+            FaultKind::HeapExhausted => format!(
+                "compiled() asked for {detail} bytes, more than is left of its {} MiB heap: NULL",
+                HEAP_EXTENT_BYTES >> 20
             ),
         }
     }
@@ -227,6 +243,11 @@ impl Faults {
 pub struct Ctx {
     mem: *mut StateMemory,
     delays: *mut DelayPool,
+    /// The heap beside `mem` (`state::heap`), `HEAP_BYTES` long.
+    heap: *mut u8,
+    /// Where `compiled()` allocates; `None` outside `compiled()`, where
+    /// allocation is refused.
+    alloc_in: Option<Extent>,
     params: *const Params,
     table: &'static [f32; COS_TABLE_LEN + 1],
     /// Distinguishes one `play()` call from the next (site occurrence counting).
@@ -253,11 +274,13 @@ unsafe impl Send for Ctx {}
 
 impl Ctx {
     /// # Safety
-    /// The three pointers must stay valid for as long as the context is used,
-    /// and nothing else may touch what they point to during `enter`.
+    /// The four pointers must stay valid for as long as the context is used
+    /// (`heap` for `HEAP_BYTES`), and nothing else may touch what they point
+    /// to during `enter`.
     pub unsafe fn new(
         mem: *mut StateMemory,
         delays: *mut DelayPool,
+        heap: *mut u8,
         params: *const Params,
         sample_rate: f64,
         channels: usize,
@@ -266,6 +289,8 @@ impl Ctx {
         Ctx {
             mem,
             delays,
+            heap,
+            alloc_in: None,
             params,
             table: super::cos_table(),
             epoch: 0,
@@ -290,6 +315,18 @@ impl Ctx {
         CURRENT.with(|c| c.set(self as *mut Ctx));
         let r = f();
         CURRENT.with(|c| c.set(std::ptr::null_mut()));
+        r
+    }
+
+    /// Runs `f` (a call of the patch's `compiled()`) with allocation on:
+    /// `calloc`/`malloc` bump within `extent`, which starts empty again, so
+    /// the same calls give the same addresses in every run (see `state::heap`).
+    pub fn enter_compiled<R>(&mut self, extent: Extent, f: impl FnOnce() -> R) -> R {
+        // SAFETY: `mem` is valid for the context's life (see `new`).
+        unsafe { (*self.mem).heap_used[extent.index()] = 0 };
+        self.alloc_in = Some(extent);
+        let r = self.enter(f);
+        self.alloc_in = None;
         r
     }
 
@@ -573,6 +610,39 @@ extern "C" fn api_bar_gate(i: i32) -> f32 {
     with_ctx(0.0, |ctx| bar_field(ctx, i, |p| &p.bar_gate))
 }
 
+/// `bytes` from the heap in `compiled()`; NULL and a fault anywhere else or when full.
+fn allocate(bytes: usize) -> *mut c_void {
+    with_ctx(std::ptr::null_mut(), |ctx| {
+        let detail = bytes.min(i64::MAX as usize) as i64;
+        let Some(extent) = ctx.alloc_in else {
+            ctx.faults.raise(FaultKind::AllocInPlay, detail);
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `mem` and `heap` are valid while the context is entered (see `new`).
+        let used = unsafe { &mut (*ctx.mem).heap_used[extent.index()] };
+        // SAFETY: `heap` is HEAP_BYTES long (see `new`).
+        match unsafe { heap::bump(ctx.heap, extent, used, bytes) } {
+            // SAFETY: `bump` returns offsets inside the heap.
+            Some(off) => unsafe { ctx.heap.add(off) as *mut c_void },
+            None => {
+                ctx.faults.raise(FaultKind::HeapExhausted, detail);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+extern "C" fn api_malloc(bytes: usize) -> *mut c_void {
+    allocate(bytes)
+}
+extern "C" fn api_calloc(count: usize, size: usize) -> *mut c_void {
+    match count.checked_mul(size) {
+        Some(bytes) => allocate(bytes),
+        None => allocate(usize::MAX),
+    }
+}
+/// Nothing is freed one by one: a version's allocations go with the version.
+extern "C" fn api_free(_p: *mut c_void) {}
+
 /// A function the patch can call: its C declaration and the address bound to it.
 pub struct ApiFn {
     pub name: &'static CStr,
@@ -593,6 +663,17 @@ macro_rules! api {
     ($name:literal, $ret:literal, $params:literal, $f:expr) => {
         ApiFn { name: $name, ret: $ret, params: $params, addr: $f as *const c_void, clavm: true }
     };
+}
+
+/// Memory functions TinyCC itself calls (a zero-initialised local array
+/// becomes `memset`, a struct copy `memcpy`) and generated C uses: libc's.
+mod libc_mem {
+    use std::ffi::c_void;
+    extern "C" {
+        pub fn memset(s: *mut c_void, c: i32, n: usize) -> *mut c_void;
+        pub fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+        pub fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void;
+    }
 }
 
 mod libm {
@@ -684,6 +765,20 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"Dust", "float", "int site, float density", api_dust),
             api!(c"Uniform", "float", "int site, float x", api_uniform),
             api!(c"Normal", "float", "int site, float x", api_normal),
+            // Allocation, for generated C (Faust's newmydsp()): from the state's heap in compiled().
+            // C library names (not CLAVM's), so `clavm: false`: the gcc reference uses libc's.
+            ApiFn { clavm: false, ..api!(c"malloc", "void *", "unsigned long size", api_malloc) },
+            ApiFn { clavm: false, ..api!(c"calloc", "void *", "unsigned long count, unsigned long size", api_calloc) },
+            ApiFn { clavm: false, ..api!(c"free", "void", "void *pointer", api_free) },
+            ApiFn { clavm: false, ..api!(c"memset", "void *", "void *s, int c, unsigned long n", libc_mem::memset) },
+            ApiFn {
+                clavm: false,
+                ..api!(c"memcpy", "void *", "void *d, const void *s, unsigned long n", libc_mem::memcpy)
+            },
+            ApiFn {
+                clavm: false,
+                ..api!(c"memmove", "void *", "void *d, const void *s, unsigned long n", libc_mem::memmove)
+            },
         ];
         v.extend(math![
             sinf: "float" ("float"), cosf: "float" ("float"), tanf: "float" ("float"),

@@ -24,7 +24,7 @@ use crate::clock::{Bpm, Meter, TempoClock};
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, PatchError, PatchSource, Prepared};
 use crate::protect::{ProtectEvent, Protection};
-use crate::state::{DelayPool, Integrity, StateMemory};
+use crate::state::{DelayPool, Extent, Integrity, OwnedHeap, StateMemory, HEAP_EXTENTS};
 use crate::Frames;
 use swap::Fade;
 
@@ -129,6 +129,10 @@ pub struct Engine {
     shadow: Box<StateMemory>,
     /// Owned here; both contexts point into it.
     _delays: Box<DelayPool>,
+    /// What `compiled()` allocates, shared by both contexts like the delay
+    /// lines: each install allocates in its own extent, so the program fading
+    /// out keeps its memory while the new one starts its own.
+    _heap: OwnedHeap,
     params: Box<Params>,
     clock: TempoClock,
     live_ctx: Ctx,
@@ -176,14 +180,31 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     let mut live = StateMemory::new_boxed(config.seed);
     let mut shadow = StateMemory::new_boxed(config.seed);
     let mut delays = Box::new(DelayPool::new());
+    let mut heap = OwnedHeap::new();
     let mut params = Box::<Params>::default();
     params.set_bars(config.bars.iter().copied());
     // SAFETY: the boxes are owned by the engine next to the contexts and never
     // move or drop while the contexts exist (heap addresses are stable).
     let (live_ctx, mut shadow_ctx) = unsafe {
         (
-            Ctx::new(&mut *live, &mut *delays, &*params, config.sample_rate, config.channels, config.inputs),
-            Ctx::new(&mut *shadow, &mut *delays, &*params, config.sample_rate, config.channels, config.inputs),
+            Ctx::new(
+                &mut *live,
+                &mut *delays,
+                heap.as_mut_ptr(),
+                &*params,
+                config.sample_rate,
+                config.channels,
+                config.inputs,
+            ),
+            Ctx::new(
+                &mut *shadow,
+                &mut *delays,
+                heap.as_mut_ptr(),
+                &*params,
+                config.sample_rate,
+                config.channels,
+                config.inputs,
+            ),
         )
     };
     shadow_ctx.may_take_lines = false;
@@ -196,6 +217,7 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
         live,
         shadow,
         _delays: delays,
+        _heap: heap,
         params,
         live_ctx,
         shadow_ctx,
@@ -409,8 +431,10 @@ impl Engine {
         self.compiled_epoch -= 1;
         self.live_ctx.epoch = self.compiled_epoch;
         self.live_ctx.frame = self.frame;
+        // One extent per install, in turn: only this one and the one fading out are alive.
+        let extent = Extent::new(self.installs as usize % HEAP_EXTENTS).unwrap_or_default();
         // SAFETY: the context is entered; the program is installed and alive.
-        self.live_ctx.enter(|| unsafe { current.program.compiled() });
+        self.live_ctx.enter_compiled(extent, || unsafe { current.program.compiled() });
         self.live_ctx.out = [0.0; MAX_CHANNELS];
         let r = Report::Installed { serial: self.installs, at: Frames(self.frame) };
         self.report(r);

@@ -257,3 +257,61 @@ fn system_and_exit_from_a_patch_do_nothing_but_report() {
         .collect();
     assert_eq!(blocked, [0], "reported once, naming system()");
 }
+
+/// What a Faust wrapper does: one `calloc` in `compiled()`, kept in a static.
+const ALLOCATING: &str = "#include <stdlib.h>\n\
+    typedef struct { float phase; float buf[1000]; } dsp_t;\n\
+    static dsp_t *d;\n\
+    void compiled(void) { d = calloc(1, sizeof(dsp_t)); d->buf[999] = 0.5f; }\n\
+    void play(void) { d->phase += 0.01f; if (d->phase >= 1.0f) d->phase -= 1.0f; _out(0, d->phase * d->buf[999]); }";
+
+#[test]
+fn calloc_in_compiled_gives_zeroed_state_memory_that_play_keeps_using() {
+    let mut r = Rig::new(1, 0);
+    r.install(ALLOCATING);
+    let out = r.run(640);
+    // A ramp of 0.005 per frame up to 0.5: the allocation was zeroed and kept.
+    assert!((out[0] - 0.005).abs() < 1e-6 && (out[9] - 0.05).abs() < 1e-5, "{:?}", &out[..10]);
+    assert!(out.iter().all(|y| (0.0..0.5).contains(y)));
+    assert!(r.handle.collect().iter().all(|r| !matches!(r, Report::Fault { .. })));
+    // The bytes are in the heap beside the state memory, counted in its bookkeeping.
+    let used: u32 = r.engine.state().heap_used.iter().sum();
+    assert!(used as usize >= 4004, "{used}");
+}
+
+#[test]
+fn a_swap_gives_the_new_version_its_own_allocation_while_the_old_fades_on_its_own() {
+    let mut r = Rig::new(1, 256);
+    r.install(ALLOCATING);
+    r.run(100);
+    // The same code again: a fresh DSP (phase from 0) on the live side, the old one fading out on its own memory.
+    r.install(&format!("// v2\n{ALLOCATING}"));
+    let out = r.run(1024);
+    assert!(out.iter().all(|y| y.is_finite() && (0.0..0.5).contains(y)), "{:?}", &out[..8]);
+    let used = r.engine.state().heap_used;
+    assert_eq!(used.iter().filter(|&&u| u > 0).count(), 2, "two versions, two extents: {used:?}");
+}
+
+#[test]
+fn allocation_in_play_is_null_and_reported_once_and_an_oversized_one_in_compiled_too() {
+    let mut r = Rig::new(1, 0);
+    r.install(
+        "#include <stdlib.h>\n\
+         static int big_failed;\n\
+         void compiled(void) { big_failed = malloc(1u << 30) == 0; }\n\
+         void play(void) { float *p = malloc(64); _out(0, p ? 1.0f : 0.25f + 0.5f * big_failed); free(p); }",
+    );
+    let out = r.run(128);
+    assert!(out.iter().all(|y| *y == 0.75), "NULL in play(), and for 1 GiB in compiled(): {}", out[0]);
+    let faults: Vec<(FaultKind, i64)> = r
+        .handle
+        .collect()
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::Fault { kind, detail, .. } => Some((kind, detail)),
+            _ => None,
+        })
+        .collect();
+    // (Reported in the order of the kinds.)
+    assert_eq!(faults, [(FaultKind::AllocInPlay, 64), (FaultKind::HeapExhausted, 1 << 30)]);
+}

@@ -26,6 +26,7 @@ use crate::params::ParamTable;
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
+use crate::state::{Extent, ExtentSet, HEAP_EXTENTS};
 use crate::Frames;
 
 #[derive(Debug, Clone)]
@@ -403,6 +404,8 @@ impl LiveEngine {
             shm,
             versions: std::collections::HashMap::new(),
             registries: std::collections::HashMap::new(),
+            heaps: std::collections::HashMap::new(),
+            playing: None,
             audio_owns: [false; WORKERS],
             meters: meters.clone(),
             subscribers: subscribers.clone(),
@@ -548,6 +551,12 @@ struct Control {
     /// The call-site registry as each version committed it: after a failure the
     /// version playing on is what the next edit must be diffed against.
     registries: std::collections::HashMap<u64, SiteRegistry>,
+    /// Each version's heap extent (see `state::heap`): kept while the version
+    /// may still run (kept to be loaded again, or playing); an extent is
+    /// reused only once its version is gone.
+    heaps: std::collections::HashMap<u64, Extent>,
+    /// The version playing, as the audio thread last said.
+    playing: Option<u64>,
     /// Who owns each slot, as far as the messages say (checked on every message).
     audio_owns: [bool; WORKERS],
     meters: Arc<Meters>,
@@ -625,6 +634,7 @@ impl Control {
                 FromAudio::Installed { worker, at, sent, played } => {
                     let swap = played.duration_since(sent);
                     self.resume.played(worker.version, played);
+                    self.playing = Some(worker.version);
                     self.emit(LiveEvent::Playing { version: worker.version, swap, at, played });
                 }
                 FromAudio::Swapped { version, freed } => {
@@ -643,6 +653,7 @@ impl Control {
                 }
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
+                    self.playing = now_playing;
                     self.resume.failed(
                         version,
                         now_playing,
@@ -780,6 +791,7 @@ impl Control {
     /// True if the backup was handed over.
     fn backfill(&mut self, version: u64) -> bool {
         let Some((source, body)) = self.versions.get(&version).cloned() else { return false };
+        let Some(&heap) = self.heaps.get(&version) else { return false };
         // The spare, if one is idle; otherwise a replacement started now.
         if self.idle.is_empty() {
             self.respawn_dead();
@@ -789,8 +801,15 @@ impl Control {
             self.replace(slot);
             return false;
         }
+        // Its `compiled()` runs once here, on TEST, in the version's extent:
+        // it sets what the patch keeps in statics (a Faust DSP pointer) to
+        // the addresses the version's first block gave them on LIVE, whose
+        // heap holds the state it plays on (see `state::heap`).
+        if self.test_run(slot, heap).is_err() {
+            return false;
+        }
         self.make_realtime(slot);
-        if self.to_audio.push(ToAudio::Backup(Worker { slot, version })).is_err() {
+        if self.to_audio.push(ToAudio::Backup(Worker { slot, version, heap })).is_err() {
             self.idle.push(slot);
             false
         } else {
@@ -922,11 +941,14 @@ impl Control {
                 return self.emit(LiveEvent::TestFailed { submit, name, reason });
             }
         }
-        let test = match self.test_run(slot) {
+        let heap = self.free_heap();
+        let test = match self.test_run(slot, heap) {
             Ok(t) => t,
             Err(reason) => return self.emit(LiveEvent::TestFailed { submit, name, reason }),
         };
-        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant) {
+        if let Err(reason) =
+            self.install(slot, heap, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant)
+        {
             return self.emit(LiveEvent::TestFailed { submit, name, reason });
         }
         self.resume.submitted();
@@ -935,16 +957,25 @@ impl Control {
         self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
     }
 
-    /// The test run of the version compiled on `slot`: `compiled()` and one
-    /// block on a copy of the live state. On failure the slot is back in
-    /// `idle` (or replaced) and the reason returned.
-    fn test_run(&mut self, slot: usize) -> Result<Duration, String> {
+    /// A heap extent no version that may still run holds: not one kept to be
+    /// loaded again, nor the one playing. (Six extents, at most four kept
+    /// versions and the one playing: one is always free.)
+    fn free_heap(&self) -> Extent {
+        (0..HEAP_EXTENTS).filter_map(Extent::new).find(|e| !self.heaps.values().any(|h| h == e)).unwrap_or_default()
+    }
+
+    /// The test run of the version compiled on `slot`: `compiled()` (in heap
+    /// extent `heap`) and one block on a copy of the live state. On failure
+    /// the slot is back in `idle` (or replaced) and the reason returned.
+    fn test_run(&mut self, slot: usize, heap: Extent) -> Result<Duration, String> {
         let t1 = Instant::now();
         // SAFETY: TEST is only used by test runs, which the control thread runs one at a time;
         // LIVE may be changing under the copy (the active worker runs): a torn copy is fine for a test.
-        unsafe { (*self.shm.state(Memory::Test)).copy_from(&*self.shm.state(Memory::Live)) };
+        // No heap is copied: `compiled()` starts the version's extent afresh.
+        unsafe { self.shm.copy_memory(Memory::Test, Memory::Live, ExtentSet::NONE) };
         let s = self.slot(slot);
         s.req.kind = RequestKind::Run as u32;
+        s.req.heap_extent = heap.index() as u32;
         s.req.memory = Memory::Test as u32;
         s.req.call_compiled = 1;
         s.req.frames = self.config.test_frames as u32;
@@ -985,12 +1016,13 @@ impl Control {
     fn install(
         &mut self,
         slot: usize,
+        heap: Extent,
         source: PatchSource,
         body: String,
         removed: Vec<SiteId>,
         quant: Quant,
     ) -> Result<(), String> {
-        let worker = Worker { slot, version: self.version + 1 };
+        let worker = Worker { slot, version: self.version + 1, heap };
         self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now(), quant }).is_err() {
             self.idle.push(slot);
@@ -999,9 +1031,12 @@ impl Control {
         self.version += 1;
         self.hand(slot, true, "install");
         self.versions.insert(self.version, (source, body));
+        self.heaps.insert(self.version, heap);
         // Only the last few versions can still be asked back.
         let newest = self.version;
         self.versions.retain(|v, _| *v + 4 > newest);
+        let playing = self.playing;
+        self.heaps.retain(|v, _| *v + 4 > newest || Some(*v) == playing);
         self.registries.retain(|v, _| *v + 4 > newest);
         Ok(())
     }
@@ -1038,11 +1073,12 @@ impl Control {
                 return self.emit(not("compiling it again failed".into()));
             }
         }
-        if let Err(reason) = self.test_run(slot) {
+        let heap = self.free_heap();
+        if let Err(reason) = self.test_run(slot, heap) {
             return self.emit(not(reason));
         }
         // Bringing back what stopped does not wait for the beat: it is already late.
-        if let Err(reason) = self.install(slot, source, body, Vec::new(), Quant::NEXT_BLOCK) {
+        if let Err(reason) = self.install(slot, heap, source, body, Vec::new(), Quant::NEXT_BLOCK) {
             return self.emit(not(reason));
         }
         let mut restored = registry;

@@ -23,7 +23,7 @@ use crate::engine::FlushDenormals;
 use crate::params::ParamTable;
 use crate::patch::sites::SiteId;
 use crate::protect::{ProtectEvent, Protection};
-use crate::state::Integrity;
+use crate::state::{Extent, ExtentSet, Integrity};
 use crate::Frames;
 
 /// A worker the audio thread owns, and the patch version it holds.
@@ -31,6 +31,8 @@ use crate::Frames;
 pub struct Worker {
     pub slot: usize,
     pub version: u64,
+    /// The heap extent the version allocates in (see `state::heap`).
+    pub heap: Extent,
 }
 
 /// Control thread → audio thread.
@@ -685,7 +687,8 @@ impl LiveProcessor {
         match self.active.take() {
             Some(old) if self.crossfade_len.0 > 0 => {
                 // SAFETY: no worker runs on LIVE or SHADOW between our requests.
-                unsafe { (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live)) };
+                // Only the old version runs on SHADOW: only its heap is copied.
+                unsafe { self.shm.copy_memory(Memory::Shadow, Memory::Live, ExtentSet::NONE.with(Some(old.heap))) };
                 self.fade = Some((old, Crossfade::new(self.crossfade_len)));
             }
             Some(old) => self.make_backup(old),
@@ -721,13 +724,22 @@ impl LiveProcessor {
         }
     }
 
+    /// The heap extents of the versions this thread may run: copies between
+    /// memories carry these and nothing else (the audio thread cannot afford
+    /// copying whole heaps).
+    fn held_heaps(&self) -> ExtentSet {
+        let fading = self.fade.as_ref().map(|(w, _)| w.heap);
+        let held = ExtentSet::NONE.with(self.active.map(|w| w.heap)).with(self.backup.map(|w| w.heap)).with(fading);
+        self.late.iter().flatten().fold(held, |set, l| set.with(Some(l.worker.heap)))
+    }
+
     /// `slot` missed its deadline on LIVE: from now on the others run on a copy.
     fn taint(&mut self, slot: usize, copy: bool) {
         if self.live_tainted_by.is_none() {
             if copy {
                 // SAFETY: SHADOW is not in use (no fade); the late worker may be mid-write
                 // on LIVE, so the copy may be torn in the cells it is writing: that is the fault's.
-                unsafe { (*self.shm.state(Memory::Shadow)).copy_from(&*self.shm.state(Memory::Live)) };
+                unsafe { self.shm.copy_memory(Memory::Shadow, Memory::Live, self.held_heaps()) };
             }
             self.live_tainted_by = Some(slot);
         }
@@ -737,7 +749,7 @@ impl LiveProcessor {
     fn untaint(&mut self) {
         if self.live_tainted_by.take().is_some() {
             // SAFETY: the tainting worker has answered or is dead; nothing else runs now.
-            unsafe { (*self.shm.state(Memory::Live)).copy_from(&*self.shm.state(Memory::Shadow)) };
+            unsafe { self.shm.copy_memory(Memory::Live, Memory::Shadow, self.held_heaps()) };
             if let Some((w, removed, sent)) = self.deferred_install.take() {
                 self.install(w, removed, sent);
             }
@@ -822,6 +834,7 @@ impl LiveProcessor {
         slot.req.frame = self.frame;
         slot.req.compiled_epoch = self.compiled_epoch;
         slot.req.priority = self.worker_priority;
+        slot.req.heap_extent = w.heap.index() as u32;
         slot.req.params = self.params.clone();
         let want = (frames * self.inputs).min(slot.req.input.len());
         let n = want.min(input.len());

@@ -26,7 +26,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::slot::{Slot, SlotConfig};
-use crate::state::{StateMemory, DELAY_POOL_BYTES};
+use crate::state::{heap, ExtentSet, StateMemory, DELAY_POOL_BYTES, HEAP_BYTES};
 
 /// The marker for what may live in shared memory (see `clavm_channel::ShmSafe`);
 /// here also: all zeroes is a valid initial value, and nothing a worker wrote is
@@ -75,7 +75,12 @@ pub struct Region {
 /// Where everything is in the state file: computed, never read from shared memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
+    /// Each state memory: the `StateMemory`, then (page-aligned, at
+    /// `heap_at` into the region) its heap. One region, so that a worker can
+    /// map a whole memory at its canonical address in one call.
     pub state: [Region; 3],
+    /// Where the heap starts within a state region.
+    pub heap_at: usize,
     pub delays: Region,
     pub test_delays: Region,
     /// Size of the state file.
@@ -103,11 +108,24 @@ impl Layout {
             at += r.len + p;
             r
         };
-        let s = std::mem::size_of::<StateMemory>();
+        let heap_at = round_up(std::mem::size_of::<StateMemory>(), p);
+        let s = heap_at + HEAP_BYTES;
         let state = [next(s), next(s), next(s)];
         let delays = next(DELAY_POOL_BYTES);
         let test_delays = next(DELAY_POOL_BYTES);
-        Layout { state, delays, test_delays, state_total: at, slot_len: round_up(std::mem::size_of::<Slot>(), p) }
+        Layout {
+            state,
+            heap_at,
+            delays,
+            test_delays,
+            state_total: at,
+            slot_len: round_up(std::mem::size_of::<Slot>(), p),
+        }
+    }
+
+    /// The `StateMemory` part of state region `m` (what is worth keeping resident).
+    fn state_only(&self, m: usize) -> Region {
+        Region { offset: self.state[m].offset, len: self.heap_at }
     }
 }
 
@@ -303,7 +321,8 @@ impl Shm {
             // SAFETY: the region is zeroed (a fresh memfd), so a valid StateMemory.
             unsafe { (*shm.state(m)).seed = seed };
         }
-        for r in [layout.state[0], layout.state[1], layout.delays] {
+        // The heaps are not prefaulted: 24 MiB each that most patches never touch.
+        for r in [layout.state_only(0), layout.state_only(1), layout.delays] {
             shm.state.populate(r);
         }
         Ok(shm)
@@ -334,6 +353,28 @@ impl Shm {
         self.state.at(r)
     }
 
+    /// The heap beside state memory `m` (`HEAP_BYTES`).
+    pub fn heap(&self, m: Memory) -> *mut u8 {
+        // SAFETY: `heap_at + HEAP_BYTES` is the region's length (see `Layout::new`).
+        unsafe { self.state(m).cast::<u8>().add(self.layout.heap_at) }
+    }
+
+    /// Makes memory `to` a copy of `from`: the state (its used prefix) and
+    /// the used part of the heap extents in `heaps` (the versions that may
+    /// run on `to`), never whole heaps: this runs on the audio thread.
+    ///
+    /// # Safety
+    /// No worker may be running on `to`; one running on `from` makes the copy
+    /// torn, not unsound (plain bytes).
+    pub unsafe fn copy_memory(&self, to: Memory, from: Memory, heaps: ExtentSet) {
+        // SAFETY: the caller guarantees nobody writes `to`; both are in our mapping.
+        unsafe {
+            let src = &*self.state(from);
+            (*self.state(to)).copy_from(src);
+            heap::copy_used(self.heap(to), self.heap(from), &src.heap_used, heaps);
+        }
+    }
+
     /// Worker `i`'s slot.
     pub fn slot(&self, i: usize) -> *mut Slot {
         self.slots[i].at(Region { offset: 0, len: self.layout.slot_len })
@@ -359,12 +400,23 @@ impl Shm {
 pub const WORKER_GUARD: usize = 16 << 20;
 
 /// A worker's view: the state file's regions and its own slot, in one
-/// reservation `[guard][state regions, guard pages between][guard][slot][guard]`
+/// reservation `[guard][state regions, guard pages between][guard][slot][guard][canonical][guard]`
 /// whose unmapped parts fault.
+///
+/// The *canonical* window is where patches run: before serving a request
+/// on memory M the worker maps M (its state and heap) there again
+/// ([`select`](Self::select)), so every pointer a patch takes into its state
+/// (`_float()`, what `calloc` returned in `compiled()`) is the same address
+/// whichever memory it runs on and whichever worker runs it. A `static`
+/// pointer kept by a patch (Faust's DSP) stays right across LIVE, SHADOW and
+/// TEST and across a backup taking over.
 pub struct WorkerShm {
     layout: Layout,
     space: Mapping,
     slot_at: usize,
+    canon_at: usize,
+    /// Which memory the canonical window shows now.
+    canon: Option<Memory>,
 }
 
 impl WorkerShm {
@@ -383,32 +435,73 @@ impl WorkerShm {
             return Err(ShmError::Invalid);
         }
         let slot_at = WORKER_GUARD + layout.state_total + WORKER_GUARD;
-        let space = Mapping::reserve(slot_at + layout.slot_len + WORKER_GUARD)?;
-        // (region, prefault?): the test run's memory is touched rarely; prefaulting
-        // it would only make starting and exiting a worker slower. The delay pools
-        // are not prefaulted either: 64 MB of page tables would make every
-        // worker's start and exit cost milliseconds of CPU, right when a failed
-        // worker is replaced and the audio thread needs the cores. A delay line
-        // touches a new page every 1024 samples: a minor fault.
-        let wanted = [
-            (layout.state[0], true),
-            (layout.state[1], true),
-            (layout.state[2], false),
-            (layout.delays, false),
-            (layout.test_delays, false),
-        ];
-        for (r, prefault) in wanted {
-            space.map_region(WORKER_GUARD, &state_fd, r, prefault)?;
+        let canon_at = slot_at + layout.slot_len + WORKER_GUARD;
+        let space = Mapping::reserve(canon_at + layout.state[0].len + WORKER_GUARD)?;
+        // Nothing is prefaulted or locked here. Patches run on the canonical
+        // window, not on these mappings (they are only its source), and
+        // `mremap` gives the window the source's flags: a locked source made
+        // every switch fault in and lock the whole 24 MiB heap (5 ms on the
+        // audio path). The heaps and delay pools would also make every
+        // worker's start and exit cost milliseconds of CPU in page tables,
+        // right when a failed worker is replaced and the audio thread needs
+        // the cores. What a patch touches faults in once per switch: a few
+        // pages of state, a minor fault each.
+        let wanted = [layout.state[0], layout.state[1], layout.state[2], layout.delays, layout.test_delays];
+        for r in wanted {
+            space.map_region(WORKER_GUARD, &state_fd, r, false)?;
         }
         space.map_region(slot_at, &slot_fd, Region { offset: 0, len: layout.slot_len }, true)?;
-        Ok(WorkerShm { layout, space, slot_at })
+        let mut shm = WorkerShm { layout, space, slot_at, canon_at, canon: None };
+        shm.select(Memory::Live)?;
+        Ok(shm)
     }
 
     fn in_state(&self, r: Region) -> Region {
         Region { offset: WORKER_GUARD + r.offset, len: r.len }
     }
 
-    /// One of the three state memories.
+    /// Shows memory `m` in the canonical window (a no-op if it is there):
+    /// `mremap` with an old size of 0 maps the same shared pages a second
+    /// time, over the previous ones, with no descriptor needed.
+    pub fn select(&mut self, m: Memory) -> Result<(), ShmError> {
+        if self.canon == Some(m) {
+            return Ok(());
+        }
+        let r = self.in_state(self.layout.state[m as usize]);
+        // SAFETY: both ranges are inside our reservation: `r` is a shared
+        // mapping of the state file made in `open`, the target is the
+        // canonical window (MREMAP_FIXED replaces whatever was there, which
+        // is ours: the reservation or the previous memory's pages).
+        let p = unsafe {
+            let to = self.space.base.add(self.canon_at) as *mut libc::c_void;
+            libc::mremap(
+                self.space.base.add(r.offset) as *mut libc::c_void,
+                0,
+                r.len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                to,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            self.canon = None;
+            return Err(ShmError::Map(std::io::Error::last_os_error()));
+        }
+        self.canon = Some(m);
+        Ok(())
+    }
+
+    /// The state memory patches run on: whichever [`select`](Self::select) showed last.
+    pub fn canonical_state(&self) -> *mut StateMemory {
+        self.space.at(Region { offset: self.canon_at, len: self.layout.state[0].len })
+    }
+
+    /// The heap of the canonical window.
+    pub fn canonical_heap(&self) -> *mut u8 {
+        // SAFETY: inside the canonical window (`heap_at + HEAP_BYTES` is its length).
+        unsafe { self.canonical_state().cast::<u8>().add(self.layout.heap_at) }
+    }
+
+    /// One of the three state memories, at its own address (not for patches: see `select`).
     pub fn state(&self, m: Memory) -> *mut StateMemory {
         self.space.at(self.in_state(self.layout.state[m as usize]))
     }
@@ -463,6 +556,60 @@ mod tests {
             // SAFETY: our own mapping.
             let c = unsafe { (*shm.slot(i)).config };
             assert_eq!(c.check(i), Some((44100.0, 2, 1)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::*;
+
+    #[test]
+    fn every_memory_shows_at_one_canonical_address_state_and_heap() {
+        let shm = Shm::create(48000.0, 2, 0, 1).unwrap();
+        // SAFETY: fresh duplicates of the engine's descriptors, handed to the worker view.
+        let (state_fd, slot_fd) = unsafe { (libc::dup(shm.state_fd()), libc::dup(shm.slot_fd(0))) };
+        // SAFETY: the duplicates are ours alone; `open` closes them.
+        let mut w = unsafe { WorkerShm::open(state_fd, slot_fd) }.unwrap();
+        let (state, heap) = (w.canonical_state(), w.canonical_heap());
+        for (m, v) in [(Memory::Live, 1.0), (Memory::Shadow, 2.0), (Memory::Test, 3.0)] {
+            // SAFETY: our own mappings; nothing else runs on them.
+            unsafe {
+                (*shm.state(m)).floats[7] = v;
+                *shm.heap(m).add(12345) = v as u8;
+            }
+        }
+        for (m, v) in [(Memory::Test, 3.0), (Memory::Live, 1.0), (Memory::Shadow, 2.0), (Memory::Live, 1.0)] {
+            w.select(m).unwrap();
+            assert_eq!(w.canonical_state(), state, "one address");
+            // SAFETY: the canonical window shows memory `m` now.
+            unsafe {
+                assert_eq!((*state).floats[7], v);
+                assert_eq!(*heap.add(12345), v as u8);
+                // And writes through it land in `m`, where the engine sees them.
+                (*state).ints[1] = v as i32 * 10;
+                assert_eq!((*shm.state(m)).ints[1], v as i32 * 10);
+            }
+        }
+    }
+
+    #[test]
+    fn copies_carry_the_state_and_the_chosen_heap_extents_only() {
+        use crate::state::{Extent, HEAP_EXTENT_BYTES};
+        let shm = Shm::create(48000.0, 2, 0, 1).unwrap();
+        let (e1, e2) = (Extent::new(1).unwrap(), Extent::new(2).unwrap());
+        // SAFETY: our own mapping, no worker.
+        unsafe {
+            let live = &mut *shm.state(Memory::Live);
+            live.floats[3] = 0.5;
+            live.heap_used[1] = 8;
+            live.heap_used[2] = 8;
+            *shm.heap(Memory::Live).add(HEAP_EXTENT_BYTES) = 11;
+            *shm.heap(Memory::Live).add(2 * HEAP_EXTENT_BYTES) = 22;
+            shm.copy_memory(Memory::Shadow, Memory::Live, ExtentSet::NONE.with(Some(e1)));
+            assert_eq!((*shm.state(Memory::Shadow)).floats[3], 0.5);
+            assert_eq!(*shm.heap(Memory::Shadow).add(HEAP_EXTENT_BYTES), 11);
+            assert_eq!(*shm.heap(Memory::Shadow).add(2 * HEAP_EXTENT_BYTES), 0, "{e2:?} not asked for");
         }
     }
 }

@@ -65,7 +65,9 @@ pub struct RequestBlock {
     /// SCHED_FIFO priority to serve this request at (0: normal scheduling).
     /// The audio thread asks for one below its own; the control thread for 0.
     pub priority: i32,
-    pub _pad: u32,
+    /// The heap extent (`state::Extent`) `compiled()` allocates in: the
+    /// version's, assigned by the control thread.
+    pub heap_extent: u32,
     pub params: Params,
     pub input: [f32; MAX_BLOCK * MAX_CHANNELS],
 }

@@ -14,7 +14,7 @@ use super::shm::{Memory, WorkerShm, WORKER_SLOT_FD, WORKER_STATE_FD};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{Ctx, MAX_CHANNELS};
 use crate::patch::{self, PatchSource, Program};
-use crate::state::DelayPool;
+use crate::state::{DelayPool, Extent};
 
 static SLOT: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
 static IN_COMPILED: AtomicBool = AtomicBool::new(false);
@@ -39,7 +39,7 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
     // never compete with the audio thread (see docs/LIVE_PROTOCOL.md).
     set_priority(0);
     // SAFETY: the engine mapped its files to these descriptors at spawn; `open` closes them.
-    let shm = match unsafe { WorkerShm::open(WORKER_STATE_FD, WORKER_SLOT_FD) } {
+    let mut shm = match unsafe { WorkerShm::open(WORKER_STATE_FD, WORKER_SLOT_FD) } {
         Ok(s) => s,
         Err(_) => std::process::exit(4),
     };
@@ -61,10 +61,13 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
     // SAFETY: the pools live in the mapping, which lives until exit.
     let mut pools = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| unsafe { DelayPool::from_raw(shm.delays(m)) });
     let params = &raw const slot.req.params;
+    // Every context runs on the canonical window (`WorkerShm::select` puts the
+    // request's memory there), so patches see one address for their state.
+    let (state, heap) = (shm.canonical_state(), shm.canonical_heap());
     let mut ctxs = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| {
-        // SAFETY: the state memory and pool outlive the contexts (both live until exit);
+        // SAFETY: the window, heap and pool outlive the contexts (all live until exit);
         // the engine does not touch a memory while it has a request on it with us.
-        let mut c = unsafe { Ctx::new(shm.state(m), &mut pools[m as usize], params, sr, channels, inputs) };
+        let mut c = unsafe { Ctx::new(state, &mut pools[m as usize], heap, params, sr, channels, inputs) };
         c.may_take_lines = m != Memory::Shadow;
         c
     });
@@ -101,7 +104,7 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
         let status = match RequestKind::from_u32(slot.req.kind) {
             Some(RequestKind::Compile) => compile(slot, &mut program, &mut ctxs),
             Some(RequestKind::Run) => match &program {
-                Some(p) => run(slot, p, &mut ctxs, channels, inputs),
+                Some(p) => run(slot, p, &mut shm, &mut ctxs, channels, inputs),
                 None => Status::NoProgram,
             },
             Some(RequestKind::Quit) => {
@@ -222,11 +225,24 @@ fn compile(slot: &mut Slot, program: &mut Option<Program>, ctxs: &mut [Ctx; 3]) 
     status
 }
 
-fn run(slot: &mut Slot, program: &Program, ctxs: &mut [Ctx; 3], channels: usize, inputs: usize) -> Status {
+fn run(
+    slot: &mut Slot,
+    program: &Program,
+    shm: &mut WorkerShm,
+    ctxs: &mut [Ctx; 3],
+    channels: usize,
+    inputs: usize,
+) -> Status {
     let req = &slot.req;
     let Some(memory) = Memory::from_u32(req.memory) else {
         return Status::BadRequest;
     };
+    let Some(extent) = Extent::new(req.heap_extent as usize) else {
+        return Status::BadRequest;
+    };
+    if shm.select(memory).is_err() {
+        return Status::BadRequest;
+    }
     let frames = (req.frames as usize).min(MAX_BLOCK);
     let ctx = &mut ctxs[memory as usize];
     if memory == Memory::Test {
@@ -237,7 +253,7 @@ fn run(slot: &mut Slot, program: &Program, ctxs: &mut [Ctx; 3], channels: usize,
         ctx.frame = req.frame;
         IN_COMPILED.store(true, Ordering::Relaxed);
         // SAFETY: the context is entered around the call; crashes are the handler's.
-        ctx.enter(|| unsafe { program.compiled() });
+        ctx.enter_compiled(extent, || unsafe { program.compiled() });
         IN_COMPILED.store(false, Ordering::Relaxed);
     }
     let mut nonfinite = 0u32;

@@ -205,6 +205,12 @@ fn global_declaration(name: &str, src: &str, stmt: &[&Token]) -> Option<Diagnost
     if head.len() < 2 || head.iter().any(|t| matches!(t.text(src), "(" | "const")) {
         return None;
     }
+    // A pointer is how a patch reaches memory that is kept: `_float()`'s
+    // slots, or what `compiled()` allocated (a Faust DSP), set again by every
+    // `compiled()`. Its restarting is what it wants.
+    if head.iter().any(|t| t.text(src) == "*") {
+        return None;
+    }
     let var = head.iter().rev().find(|t| t.kind == Kind::Ident)?;
     Some(warning(name, var, format!("global variable '{}' {RESTARTS}", var.text(src))))
 }
@@ -285,7 +291,8 @@ mod tests {
         let src = "#define N 4\n#define M(x) \\\n  ((x) * 2)\nfloat g;\nint h[4] = {1, 2};\n\
                    const float t[2] = {1, 2};\nstatic const int k = 3;\nfloat f(float);\ntypedef float real;\n\
                    struct S { int a; };\nfloat f(float x) { static float s; static const float c = 1; \
-                   float local = x; return s + c + local; }\nvoid play(void) {}\n";
+                   float local = x; return s + c + local; }\nvoid play(void) {}\n\
+                   static struct S *dsp;\nfloat *slots, *more;\n";
         let w = lint_state("p.c", src, &tokenize(src));
         let got: Vec<(u32, u32)> = w.iter().map(|d| (d.line, d.col)).collect();
         assert_eq!(got, [(4, 7), (5, 5), (11, 20)], "{w:?}");

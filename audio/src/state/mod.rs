@@ -15,8 +15,10 @@
 //!   audio runs.
 
 mod delay_pool;
+pub mod heap;
 
 pub use delay_pool::{DelayPool, DELAY_LINES, DELAY_LINE_LEN, DELAY_POOL_BYTES};
+pub use heap::{Extent, ExtentSet, OwnedHeap, HEAP_BYTES, HEAP_EXTENTS, HEAP_EXTENT_BYTES};
 
 use bytemuck::Zeroable;
 
@@ -68,6 +70,9 @@ pub struct StateMemory {
     /// Head of the delay-line free list (index + 1; 0 = empty), and the next never-used line.
     pub line_free: u32,
     pub lines_high: u32,
+    /// Bytes used in each extent of the heap beside this memory (see
+    /// [`heap`]); reset by a version's `compiled()`, bounded wherever read.
+    pub heap_used: [u32; HEAP_EXTENTS],
     pub floats: [f32; FLOAT_SLOTS],
     pub doubles: [f64; DOUBLE_SLOTS],
     pub ints: [i32; INT_SLOTS],
@@ -90,6 +95,7 @@ impl StateMemory {
         self.cell_free = other.cell_free;
         self.line_free = other.line_free;
         self.lines_high = other.lines_high;
+        self.heap_used = other.heap_used;
         self.floats = other.floats;
         self.doubles = other.doubles;
         self.ints = other.ints;

@@ -131,7 +131,12 @@ pub fn entries() -> Vec<Allowed> {
     push!(v, When::OneOf { arg: 1, values: IOCTLS }; SYS_ioctl);
     push!(v, When::OneOf { arg: 1, values: FCNTLS }; SYS_fcntl);
     // Memory (TinyCC maps its code and makes it executable).
-    push!(v, always; SYS_mmap, SYS_munmap, SYS_mprotect, SYS_mremap, SYS_brk, SYS_madvise);
+    push!(v, always; SYS_mmap, SYS_munmap, SYS_mprotect, SYS_brk, SYS_madvise);
+    // mremap: glibc's realloc (MREMAP_MAYMOVE), and a worker showing the
+    // memory a request runs on at its canonical address (MAYMOVE|FIXED with
+    // an old size of 0: the same shared pages again, see `live::shm`). Both
+    // need FIXED or MAYMOVE allowed; nothing needs DONTUNMAP, which is not.
+    push!(v, When::NoBits { arg: 3, mask: libc::MREMAP_DONTUNMAP as u32 }; SYS_mremap);
     // Waiting and time.
     push!(v, always; SYS_futex, SYS_sched_yield, SYS_nanosleep, SYS_clock_nanosleep,
         SYS_clock_gettime, SYS_clock_getres, SYS_gettimeofday, SYS_restart_syscall);

@@ -313,3 +313,34 @@ fn memory_files_are_bounded() {
     let dir = Scratch::new(CASE);
     run_child(module_path!(), CASE, &dir.0);
 }
+
+#[test]
+fn mremap_may_show_a_shared_mapping_again_but_not_keep_the_old_one_behind() {
+    const CASE: &str = "mremap_may_show_a_shared_mapping_again_but_not_keep_the_old_one_behind";
+    if child(CASE).is_some() {
+        enter_or_die();
+        let len = 4096usize;
+        // SAFETY: fresh anonymous mappings of our own: one shared page, one target.
+        let (src, dst) = unsafe {
+            let shared = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+            let rw = libc::PROT_READ | libc::PROT_WRITE;
+            let src = libc::mmap(std::ptr::null_mut(), len, rw, shared, -1, 0);
+            let dst =
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            assert!(src != libc::MAP_FAILED && dst != libc::MAP_FAILED);
+            *(src as *mut u8) = 42;
+            (src as u64, dst as u64)
+        };
+        // What a worker does (live::shm::WorkerShm::select): the same pages, at the canonical place.
+        let again = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
+        assert_eq!(sys(libc::SYS_mremap, [src, 0, len as u64, again, dst, 0]), (dst as i64, 0));
+        // SAFETY: `dst` now maps the shared page.
+        assert_eq!(unsafe { *(dst as *const u8) }, 42);
+        let dontunmap = (libc::MREMAP_MAYMOVE | libc::MREMAP_DONTUNMAP) as u64;
+        assert_eq!(sys(libc::SYS_mremap, [src, len as u64, len as u64, dontunmap, 0, 0]), EPERM);
+        done();
+        return;
+    }
+    let dir = Scratch::new(CASE);
+    run_child(module_path!(), CASE, &dir.0);
+}
