@@ -43,6 +43,8 @@ pub enum Action {
     EditBars(BarEdit),
     /// Start or stop watching the protocol simulator plug and unplug bars.
     ToggleBarSim,
+    /// A new tempo (beats per minute; with Link, the whole session's).
+    SetTempo(f64),
 }
 
 /// An edit of the bar tree, as on the instrument.
@@ -72,6 +74,12 @@ pub struct Status {
     /// The window's state as the compositor last configured it.
     pub maximized: bool,
     pub fullscreen: bool,
+    /// The tempo clock at the last block (None before the first).
+    pub clock: Option<clavm_audio::clock::ClockReading>,
+    /// Beats per bar, for the bar display.
+    pub meter: u32,
+    /// In an Ableton Link session.
+    pub link: bool,
 }
 
 /// The app's interface state.
@@ -82,6 +90,10 @@ pub struct Studio {
     pub gain: f32,
     pub crossfade_ms: f32,
     pub params: [f32; 8],
+    /// The tempo field (the clock's tempo while it is not being edited).
+    pub bpm: f64,
+    /// Where a submit lands: 0 = the next block, else beats.
+    pub quant: f64,
     /// Which view each pane shows (rearranged from each pane's menu).
     pub panes: [ViewKind; 4],
     /// Autosaved text from a previous session, offered until answered.
@@ -104,6 +116,8 @@ impl Studio {
             gain: 0.8,
             crossfade_ms: 10.0,
             params: [0.0; 8],
+            bpm: 120.0,
+            quant: 0.0,
             panes: [ViewKind::Scope, ViewKind::Xy, ViewKind::Waves, ViewKind::Spectrum],
             offered_autosave: None,
             visuals: Visuals::default(),
@@ -131,6 +145,46 @@ impl Studio {
     pub fn set_bar_touched(&mut self, i: usize, touched: bool) {
         if let Some(b) = self.visuals.bars.drawing.as_mut().and_then(|d| d.bars.get_mut(i)) {
             b.touched = touched;
+        }
+    }
+
+    /// The tempo, where submits land, and where the clock is.
+    fn transport(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+        let tempo = ui
+            .add(egui::DragValue::new(&mut self.bpm).range(10.0..=1000.0).speed(0.5).fixed_decimals(1).suffix(" BPM"))
+            .on_hover_text("Tempo: _beat() bends to it from the next block (with Link, the session's tempo)");
+        if tempo.changed() {
+            actions.push(Action::SetTempo(self.bpm));
+        } else if !tempo.has_focus() && !tempo.dragged() {
+            if let Some(c) = self.status.clock {
+                self.bpm = c.bpm;
+            }
+        }
+        let meter = self.status.meter.max(1) as f64;
+        let label = |q: f64| match q {
+            0.0 => "next block".to_string(),
+            q if q == meter => "next bar".to_string(),
+            1.0 => "next beat".to_string(),
+            q => format!("{q} beats"),
+        };
+        egui::ComboBox::from_id_salt("quant")
+            .selected_text(format!("Swap: {}", label(self.quant)))
+            .show_ui(ui, |ui| {
+                for q in [0.0, 1.0, 2.0, meter, 2.0 * meter, 4.0 * meter] {
+                    ui.selectable_value(&mut self.quant, q, label(q));
+                }
+            })
+            .response
+            .on_hover_text("Where a submit starts playing: JITLib's quant");
+        if let Some(c) = self.status.clock {
+            let beat = c.beat.max(0.0);
+            let bar = (beat / meter).floor() as u64 + 1;
+            let in_bar = (beat - (bar - 1) as f64 * meter).floor() as u64 + 1;
+            ui.monospace(format!("bar {bar}.{in_bar}")).on_hover_text("Where the clock is: bar and beat (from 1)");
+        }
+        if self.status.link {
+            let peers = self.status.clock.map_or(0, |c| c.peers);
+            ui.label(format!("Link · {peers} peer{}", if peers == 1 { "" } else { "s" }));
         }
     }
 
@@ -175,7 +229,8 @@ impl Studio {
         let ppp = ctx.pixels_per_point();
 
         egui::Panel::top("transport").show(root, |ui| {
-            ui.horizontal(|ui| {
+            // Wraps onto a second row in a narrow window rather than hiding buttons.
+            ui.horizontal_wrapped(|ui| {
                 ui.strong("CLAVM");
                 ui.separator();
                 if ui.button("Submit").on_hover_text("Ctrl+Enter").clicked() {
@@ -211,6 +266,8 @@ impl Studio {
                 {
                     actions.push(Action::SetCrossfadeMs(self.crossfade_ms));
                 }
+                ui.separator();
+                self.transport(ui, &mut actions);
                 ui.separator();
                 let rec = if self.status.recording.is_some() { "Stop recording" } else { "Record" };
                 if ui.button(rec).clicked() {
@@ -480,5 +537,35 @@ mod tests {
             "{:?}",
             harness.state().actions
         );
+    }
+
+    #[test]
+    fn the_transport_shows_the_clock_and_picks_where_submits_land() {
+        let mut studio = Studio::new(Editor::new("void play(void) {}\n".into(), None));
+        studio.status.meter = 4;
+        studio.status.link = true;
+        // Beat 45.5: bar 12, its 2nd beat; two Link peers at 96 BPM.
+        studio.status.clock =
+            Some(clavm_audio::clock::ClockReading { beat: 45.5, bpm: 96.0, heard_at_micros: 0, peers: 2 });
+        let state =
+            State { studio, canvas: Canvas::new(1600, 800), analysis: Analysis::new(48000.0, 2), actions: Vec::new() };
+        let mut harness = egui_kittest::Harness::builder().with_size(egui::vec2(1600.0, 800.0)).build_ui_state(
+            |ui, s: &mut State| {
+                s.canvas.begin(1600, 800, clavm_render::draw::Color::rgb(0, 0, 0));
+                let a = s.studio.show(ui, &mut s.canvas, &mut s.analysis);
+                s.actions.extend(a);
+            },
+            state,
+        );
+        harness.run();
+        harness.get_by_label("bar 12.2");
+        harness.get_by_label("Link · 2 peers");
+        assert_eq!(harness.state().studio.bpm, 96.0, "the field follows the clock");
+        // Where submits land: the next bar.
+        harness.get_by_value("Swap: next block").click();
+        harness.run();
+        harness.get_by_label("next bar").click();
+        harness.run();
+        assert_eq!(harness.state().studio.quant, 4.0);
     }
 }

@@ -250,6 +250,10 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
     }
     studio.offered_autosave = offered;
     studio.status.output = session.output_name.clone();
+    studio.status.meter = session.meter;
+    studio.status.link = session.link;
+    studio.bpm = args.audio.tempo.bpm.get();
+    studio.quant = args.audio.quant.beats();
     studio.status.presentation = present_reason.clone();
     if session.output_name.starts_with("no audio device") {
         studio.status.last_error = session.output_name.clone();
@@ -567,7 +571,8 @@ impl App {
         // `#include "..."` is relative to the file, as for `clavm play` (a
         // Faust wrapper includes the generated C beside it).
         source.dir = self.studio.editor.path.as_ref().and_then(|p| p.parent()).map(|d| d.to_path_buf());
-        let id = self.session.engine().submit(source);
+        let quant = clavm_audio::clock::Quant::new(self.studio.quant).ok();
+        let id = self.session.engine().submit_quantised(source, quant);
         self.submitted = Some((id, text));
         self.studio.status.compile = "compiling…".into();
         self.needs_redraw = true;
@@ -610,6 +615,12 @@ impl App {
                         self.studio.editor.set_diagnostics(d, &text.clone());
                     }
                 }
+            }
+            LiveEvent::Waiting { .. } => {
+                let compiled = self.studio.status.compile.split(" · ").next().unwrap_or("").to_string();
+                let waits = e.describe(rate);
+                let waits = waits.split(" (t=").next().unwrap_or("");
+                self.studio.status.compile = format!("{compiled} · {waits}");
             }
             LiveEvent::Playing { swap, .. } => {
                 self.playing = true;
@@ -753,6 +764,10 @@ impl App {
                 .engine()
                 .set_crossfade(clavm_audio::Frames::from_seconds(ms as f64 / 1000.0, self.session.rate as f64)),
             Action::SetParam(n, v) => self.session.engine().set_param(clavm_audio::engine::Param::P(n, v)),
+            Action::SetTempo(bpm) => match clavm_audio::clock::Bpm::new(bpm) {
+                Ok(bpm) => self.session.engine().set_bpm(bpm),
+                Err(e) => self.studio.status.last_error = e.to_string(),
+            },
             Action::ToggleRecording => self.toggle_recording(),
             Action::ToggleMaximized => {
                 if self.maximized {
@@ -840,6 +855,7 @@ impl App {
         self.studio.status.dsp_avg = m.load_avg();
         self.studio.status.dsp_peak = self.studio.status.dsp_peak.max(m.take_peak()) * 0.98;
         self.studio.status.xruns = self.session.xruns();
+        self.studio.status.clock = m.clock.read();
         (self.studio.status.maximized, self.studio.status.fullscreen) = (self.maximized, self.fullscreen);
         let now = Instant::now();
         self.frame_times.push_back(now);
