@@ -16,6 +16,9 @@ set -euo pipefail
 # The window itself: libxkbcommon-dev (sctk links xkbcommon through pkg-config).
 # Faust programs: faust (`clavm FILE.dsp` runs its compiler; its headers,
 # /usr/include/faust, are what the wrapper patch includes; app/tests/faust.rs).
+# Ableton Link (`--link`, the default `link` feature): rusty_link builds
+# Ableton's C wrapper with cmake and generates its bindings with bindgen
+# (libclang-dev); its test needs iproute2 (`ip`) for a private loopback network.
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
@@ -24,6 +27,7 @@ PACKAGES=(
   libvulkan1 mesa-vulkan-drivers vulkan-validationlayers glslang-tools ffmpeg
   sway grim wtype weston wl-clipboard libxkbcommon-dev
   faust
+  cmake libclang-dev iproute2
 )
 
 as_root() {
