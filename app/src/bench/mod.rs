@@ -9,6 +9,8 @@ mod live;
 mod preprocess;
 mod render;
 mod stats;
+#[cfg(feature = "link")]
+mod tempo;
 pub mod transport;
 mod ui;
 
@@ -62,6 +64,10 @@ pub struct BenchArgs {
     /// plain pass-through client.
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess"])]
     pub input: bool,
+    /// Measure time: how exactly live quantised swaps land on the beat, and the beat phase
+    /// between two engines on one Ableton Link session (needs root for a private network).
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input"])]
+    pub tempo: bool,
 }
 
 struct Row {
@@ -78,6 +84,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let table = transport::run(&a.patches, a.filter.as_deref())?;
         publish(&a, "transport", "Transport: channels, submits", &table)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.tempo {
+        #[cfg(feature = "link")]
+        {
+            let table = tempo::run()?;
+            publish(&a, "tempo", "Time: quantised swaps, Link", &table)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        #[cfg(not(feature = "link"))]
+        anyhow::bail!("--tempo measures Ableton Link too: this clavm was built without it");
     }
     if a.input {
         let table = input::run()?;
