@@ -637,8 +637,17 @@ impl LiveProcessor {
                 let since = self.block_start;
                 let detected = self.block_start.elapsed();
                 let recovery = Recovery::FadedOut;
-                self.late[i] =
-                    Some(Late { worker: w, seq, first_block: false, since, fault, recovery, detected, fallback: None, fade: None });
+                self.late[i] = Some(Late {
+                    worker: w,
+                    seq,
+                    first_block: false,
+                    since,
+                    fault,
+                    recovery,
+                    detected,
+                    fallback: None,
+                    fade: None,
+                });
             }
             _ => self.failed_with(w, fault, Recovery::FadedOut, self.block_start.elapsed(), None),
         }
