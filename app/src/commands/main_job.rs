@@ -80,6 +80,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         params: vec![],
         block: 64,
         input: None,
+        samples: Vec::new(),
     };
     let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
     if code != ExitCode::SUCCESS {
@@ -103,6 +104,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             scope: ScopeArg(ScopeSpan::Cycles(2.0)),
             bars: None,
             input: None,
+            samples: Default::default(),
         },
     };
     match snapshot::snapshot(source, &snap) {

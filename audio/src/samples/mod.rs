@@ -131,20 +131,35 @@ pub struct SampleSource {
 /// Loads `sources` (the same file once, whatever the numbers), each at
 /// `rate` Hz, within `budget`. The first file that fails stops the load.
 pub fn load_set(sources: &[SampleSource], rate: u32, budget: &mut MemoryBudget) -> Result<SampleSet, SampleError> {
-    let mut set = SampleSet::default();
+    let mut sets = load_versions(std::slice::from_ref(&sources.to_vec()), rate, budget)?;
+    Ok(sets.pop().unwrap_or_default())
+}
+
+/// [`load_set`] for several versions (a render's patch and its swaps): a
+/// file named by several is loaded once and shared.
+pub fn load_versions(
+    versions: &[Vec<SampleSource>],
+    rate: u32,
+    budget: &mut MemoryBudget,
+) -> Result<Vec<SampleSet>, SampleError> {
     let mut loaded: Vec<(&Path, Arc<SampleData>)> = Vec::new();
-    for s in sources {
-        let data = match loaded.iter().find(|(p, _)| *p == s.path.as_path()) {
-            Some((_, d)) => d.clone(),
-            None => {
-                let d = Arc::new(load(&s.path, rate, budget)?);
-                loaded.push((&s.path, d.clone()));
-                d
-            }
-        };
-        set.set(s.n, data);
+    let mut sets = Vec::with_capacity(versions.len());
+    for sources in versions {
+        let mut set = SampleSet::default();
+        for s in sources {
+            let data = match loaded.iter().find(|(p, _)| *p == s.path.as_path()) {
+                Some((_, d)) => d.clone(),
+                None => {
+                    let d = Arc::new(load(&s.path, rate, budget)?);
+                    loaded.push((&s.path, d.clone()));
+                    d
+                }
+            };
+            set.set(s.n, data);
+        }
+        sets.push(set);
     }
-    Ok(set)
+    Ok(sets)
 }
 
 /// Parses `N=FILE` (`--sample`): N from 0 to 63.
