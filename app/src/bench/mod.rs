@@ -7,6 +7,7 @@ mod gcc;
 mod live;
 mod preprocess;
 mod render;
+mod samples;
 mod stats;
 pub mod transport;
 mod ui;
@@ -57,6 +58,9 @@ pub struct BenchArgs {
     /// Measure `check` on 100k tokens on one line against one statement per line (must be linear).
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui"])]
     pub preprocess: bool,
+    /// Measure samples: decode + resample speed against hound and memcpy, memory per minute, `Sample()` per voice against `Cycle()`.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess"])]
+    pub samples: bool,
 }
 
 struct Row {
@@ -77,6 +81,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.preprocess {
         let table = preprocess::run()?;
         publish(&a, "preprocess", "Preprocessing: one long line against many lines", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.samples {
+        let table = samples::run(a.frames)?;
+        publish(&a, "samples", "Samples: loading speed, memory, cost per voice", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.ui {
@@ -174,7 +183,7 @@ pub struct Runner<'a> {
     mem: Box<StateMemory>,
     _delays: Box<DelayPool>,
     _params: Box<Params>,
-    ctx: Ctx,
+    pub(crate) ctx: Ctx,
     frame: u64,
     play: Box<dyn FnMut(&mut Ctx) + 'a>,
     times: Vec<f64>,
