@@ -6,6 +6,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The live audio callback (`LiveProcessor::process`) runs under
+/// `assert_no_alloc` in debug builds: with this allocator, an allocation
+/// there (a sample loaded on the audio thread, say) aborts the run.
+#[cfg(debug_assertions)]
+#[global_allocator]
+static ALLOC_GUARD: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
+mod common;
+
 fn clavm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_clavm")).args(args).output().expect("run clavm")
 }
@@ -455,4 +464,247 @@ fn a_full_scale_sample_goes_through_the_protection() {
     // A full-scale sine plays on, limited to the ceiling.
     assert!(!err.contains("channel 2"), "{err}");
     assert!(rms(&ch[2]) > 0.6, "the full-scale sine plays");
+}
+
+mod live {
+    //! Live: samples loaded by the control thread into the read-only arena,
+    //! swapped in with the version that names them; a bad file keeps the old
+    //! version playing.
+
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use clavm_audio::live::{LiveConfig, LiveEngine, LiveEvent, LiveProcessor};
+    use clavm_audio::samples::SampleSource;
+    use clavm_audio::PatchSource;
+
+    use super::{frequency, rms, RATE};
+
+    const BLOCK: usize = 128;
+
+    struct Session {
+        engine: LiveEngine,
+        p: LiveProcessor,
+        events: Vec<LiveEvent>,
+    }
+
+    impl Session {
+        fn play(&mut self, seconds: f64) -> Vec<f32> {
+            let blocks = (seconds * f64::from(RATE) / BLOCK as f64).round() as usize;
+            let mut out = vec![0.0f32; blocks * BLOCK];
+            let period = Duration::from_secs_f64(BLOCK as f64 / f64::from(RATE));
+            let mut next = Instant::now();
+            for b in out.chunks_mut(BLOCK) {
+                self.p.process(&[], b);
+                while let Some(e) = self.engine.next_event(Duration::ZERO) {
+                    self.events.push(e);
+                }
+                next += period;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            out
+        }
+
+        /// Submits and plays until its outcome; returns the outcome's description.
+        fn submit(&mut self, source: PatchSource) -> String {
+            let before = self.events.len();
+            self.engine.submit(source);
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                self.play(0.01);
+                if let Some(e) = self.events[before..].iter().find(|e| {
+                    matches!(e, LiveEvent::Playing { .. } | LiveEvent::Rejected { .. } | LiveEvent::TestFailed { .. })
+                }) {
+                    return e.describe(f64::from(RATE));
+                }
+            }
+            panic!("no outcome: {:?}", &self.events[before..]);
+        }
+    }
+
+    fn sine(path: &Path, hz: f64) {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 44100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..44100 {
+            let v = 0.8 * (std::f64::consts::TAU * hz * f64::from(i) / 44100.0).sin();
+            w.write_sample((v * 32767.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    fn patch(dir: &Path, text: &str) -> PatchSource {
+        PatchSource { name: "live.c".into(), text: text.into(), dir: Some(dir.to_path_buf()) }
+    }
+
+    #[test]
+    fn a_sample_set_swaps_in_with_its_version_and_a_bad_file_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        sine(&d.join("low.wav"), 500.0);
+        sine(&d.join("high.wav"), 1000.0);
+        std::fs::write(d.join("noise.wav"), [7u8; 3000]).unwrap();
+        let mut cfg = LiveConfig::new(f64::from(RATE), 1, env!("CARGO_BIN_EXE_clavm").into());
+        cfg.samples = vec![SampleSource { n: 0, path: d.join("low.wav") }];
+        cfg.sample_memory_mib = 16;
+        let (engine, p) = LiveEngine::start(cfg).expect("live engine starts");
+        let mut s = Session { engine, p, events: Vec::new() };
+
+        // Version 1: the command line's sample 0.
+        let said = s.submit(patch(d, "void play(void) { _out(0, 0.5f * SampleLoop(0, 1)); }\n"));
+        assert!(said.contains("playing"), "{said}");
+        s.play(0.05);
+        let f = frequency(&s.play(0.3));
+        assert!((f - 500.0).abs() < 1.0, "version 1 plays sample 0 at {f} Hz");
+
+        // Version 2 names sample 1 by its pragma: it arrives with the version.
+        let v2 = "#pragma clavm sample 1 \"high.wav\"\nvoid play(void) { _out(0, 0.5f * SampleLoop(1, 1)); }\n";
+        let said = s.submit(patch(d, v2));
+        assert!(said.contains(" playing"), "{said}");
+        s.play(0.05);
+        let f = frequency(&s.play(0.3));
+        assert!((f - 1000.0).abs() < 2.0, "version 2 plays its own sample 1 at {f} Hz");
+
+        // A corrupt file and a missing one: one line naming the file, and version 2 plays on.
+        for (file, says) in [("noise.wav", "not a WAV"), ("missing.wav", "cannot open it")] {
+            let bad =
+                format!("#pragma clavm sample 1 \"{file}\"\nvoid play(void) {{ _out(0, 0.5f * SampleLoop(1, 2)); }}\n");
+            let said = s.submit(patch(d, &bad));
+            let path = d.join(file);
+            assert!(said.contains(&format!("{}: error: {says}", path.display())), "{said}");
+            assert!(said.contains("the old code keeps playing") && !said.contains('\n'), "{said}");
+            let out = s.play(0.3);
+            let f = frequency(&out);
+            assert!((f - 1000.0).abs() < 2.0 && rms(&out) > 0.2, "version 2 plays on at {f} Hz");
+        }
+        // A malformed pragma is the patch's error at its line.
+        let said = s.submit(patch(d, "void play(void) { }\n#pragma clavm sample 99 \"x.wav\"\n"));
+        assert!(said.starts_with("live.c:2:1: error: sample number 99"), "{said}");
+
+        // Version 3 drops sample 1 and plays sample 0 at twice the speed: still there.
+        let said = s.submit(patch(d, "void play(void) { _out(0, 0.5f * SampleLoop(0, 2)); }\n"));
+        assert!(said.contains(" playing"), "{said}");
+        s.play(0.05);
+        let f = frequency(&s.play(0.3));
+        assert!((f - 1000.0).abs() < 2.0, "version 3 at {f} Hz");
+        assert!(
+            !s.events.iter().any(|e| matches!(e, LiveEvent::WorkerFailed { .. } | LiveEvent::Error(_))),
+            "{:?}",
+            s.events
+        );
+        s.engine.shutdown();
+    }
+}
+
+mod window {
+    //! Dropping a sound file on the app's window: it becomes the next free
+    //! sample number (a pragma at the top of the patch) and plays with the
+    //! version that names it.
+
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::common::dnd::drag_uri_list;
+    use super::common::jack::{connect_when_ready, drain_stderr, frequency, record, recorder, rms, Jackd};
+    use super::common::sway::Sway;
+
+    /// 220 Hz until a sample 0 is there, then sample 0 looped.
+    const PATCH: &str = "void play(void) {\n    float s = _sample_channels(0) > 0 ? 0.5f * SampleLoop(0, 1) : 0.5f * Cycle(220.0f);\n    _out(0, s);\n    _out(1, s);\n}\n";
+
+    fn until(rec: &super::common::jack::Recording, hz: f64) -> f64 {
+        let t0 = Instant::now();
+        let mut f = 0.0;
+        while t0.elapsed() < Duration::from_secs(15) {
+            f = frequency(&record(rec, 0.3));
+            if (f - hz).abs() < 5.0 {
+                break;
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_dropped_sound_file_becomes_the_next_sample_and_plays() {
+        // A server of its own (not the shared test name: other test binaries
+        // may hold that one), the default for this process's recorder.
+        let jackd = Jackd::start_named("clavm-samples-drop");
+        std::env::set_var("JACK_DEFAULT_SERVER", &jackd.name);
+        std::env::set_var("JACK_NO_START_SERVER", "1");
+        let sway = Sway::start(1280, 800);
+        let dir = tempfile::tempdir().unwrap();
+        let patch = dir.path().join("drop.c");
+        std::fs::write(&patch, PATCH).unwrap();
+        let wav = dir.path().join("a 660.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 44100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&wav, spec).unwrap();
+        for i in 0..44100 {
+            let v = 0.8 * (std::f64::consts::TAU * 660.0 * f64::from(i) / 44100.0).sin();
+            w.write_sample((v * 32767.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        let engine = format!("smp{}", std::process::id());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavm"));
+        sway.env(&mut cmd);
+        let mut child = cmd
+            .arg(&patch)
+            .args(["--host", "jack", "--engine", &engine, "--midi", "none", "--no-osc"])
+            .env("JACK_DEFAULT_SERVER", &jackd.name)
+            .env("XDG_STATE_HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = drain_stderr(&mut child);
+        let (rec_client, rec) = recorder("clavm-samples-drop-rec");
+        connect_when_ready(rec_client.as_client(), "cpal_client_out:out_0", "clavm-samples-drop-rec:in");
+        let f = until(&rec, 220.0);
+        assert!((f - 220.0).abs() < 5.0, "no sample 0 yet: 220 Hz, got {f}");
+        // The window is up once the editor shows highlighted C (keywords in purple or blue).
+        let shot = std::env::temp_dir().join(format!("clavm-samples-drop-{}.png", std::process::id()));
+        let t0 = Instant::now();
+        loop {
+            let (w, h, rgba) = sway.screenshot(&shot);
+            let purple = (0..h)
+                .flat_map(|y| (0..w * 2 / 5).map(move |x| ((y * w + x) * 4) as usize))
+                .filter(|&i| {
+                    let near = |c: [u8; 3]| c.iter().zip(&rgba[i..i + 3]).all(|(a, b)| a.abs_diff(*b) <= 12);
+                    near([0xc6, 0x8a, 0xf0]) || near([0x6c, 0xb6, 0xff])
+                })
+                .count();
+            if purple > 20 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "the app's window never showed (see {})", shot.display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        let uri = format!("file://{}\r\n", wav.display().to_string().replace(' ', "%20"));
+        let outcome = drag_uri_list(&sway, &uri, (960.0, 400.0), (320.0, 400.0), (1280, 800));
+        assert!(outcome.sent && outcome.finished, "{outcome:?}");
+        let f = until(&rec, 660.0);
+        let x = record(&rec, 0.3);
+        assert!((f - 660.0).abs() < 5.0 && rms(&x) > 0.2, "the dropped file plays as sample 0: {f} Hz");
+
+        let _ = sway.msg(&["kill"]);
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = stderr.join().unwrap();
+        assert!(!err.contains("panicked"), "{err}");
+        drop(rec_client);
+    }
 }

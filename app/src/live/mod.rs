@@ -68,6 +68,8 @@ pub struct AudioOptions {
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
     #[arg(long, value_name = "FILE.bars")]
     pub bars: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub samples: crate::args::SampleArgs,
 }
 
 pub fn jack_running() -> bool {
@@ -168,6 +170,8 @@ impl LiveSession {
         let mut cfg = LiveConfig::new(rate as f64, a.channels as usize, exe);
         cfg.crossfade = Frames::from_seconds(a.crossfade / 1000.0, rate as f64);
         cfg.latency_qos = !a.no_latency_qos;
+        cfg.samples = a.samples.samples.clone();
+        cfg.sample_memory_mib = a.samples.sample_memory;
         let bars = match &a.bars {
             Some(b) => crate::commands::load_bars(b)?,
             None => Vec::new(),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use super::arena::{ArenaTable, ArenaView, Extent, SampleArena, NO_SAMPLES};
 use super::futex;
 use super::process::{Spawn, WorkerProcess};
 use super::resume::{Decision, ResumePolicy};
@@ -25,6 +26,7 @@ use crate::params::ParamTable;
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
+use crate::samples::{MemoryBudget, SampleSource};
 use crate::Frames;
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,11 @@ pub struct LiveConfig {
     /// Workers enter their sandbox (always, but for `clavm bench --live`,
     /// which measures what the sandbox costs against workers without it).
     pub sandbox: bool,
+    /// Samples every version plays (`--sample N=FILE`); a patch's
+    /// `#pragma clavm sample` adds its own, these win for the same number.
+    pub samples: Vec<SampleSource>,
+    /// The sample arena's size in MiB (`--sample-memory`).
+    pub sample_memory_mib: u64,
 }
 
 impl LiveConfig {
@@ -64,6 +71,8 @@ impl LiveConfig {
             test_timeout: Duration::from_millis(100),
             latency_qos: true,
             sandbox: true,
+            samples: Vec::new(),
+            sample_memory_mib: crate::samples::DEFAULT_MEMORY_MIB,
         }
     }
 }
@@ -329,6 +338,7 @@ impl LiveEngine {
             )));
         }
         let shm = Arc::new(Shm::create(config.sample_rate, config.channels, config.inputs, config.seed)?);
+        let arena = SampleArena::create((config.sample_memory_mib.min(crate::samples::MAX_MEMORY_MIB) << 20) as usize)?;
         let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
         let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
         let meters = Arc::new(Meters::default());
@@ -365,6 +375,10 @@ impl LiveEngine {
             subscribers: subscribers.clone(),
             doorbell: doorbell.clone(),
             resume: ResumePolicy::default(),
+            arena,
+            loaded: Vec::new(),
+            version_samples: std::collections::HashMap::new(),
+            playing: None,
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -503,6 +517,32 @@ struct Control {
     doorbell: Arc<AtomicU32>,
     /// Whether a version that stopped with nothing else to play comes back.
     resume: ResumePolicy,
+    /// Every sample the workers can play (see `arena.rs`).
+    arena: SampleArena,
+    /// The samples in the arena, by file (a file changed on disk is loaded again).
+    loaded: Vec<Loaded>,
+    /// Each kept version's samples: sent with its compile request, again for
+    /// a backfill or a resume. An extent no entry refers to is freed.
+    version_samples: std::collections::HashMap<u64, ArenaTable>,
+    /// The version the audio thread last said plays (its samples are kept
+    /// however old it is).
+    playing: Option<u64>,
+}
+
+/// A sample in the arena: which file (and which state of it), and where.
+struct Loaded {
+    path: std::path::PathBuf,
+    stamp: Option<(std::time::SystemTime, u64)>,
+    extent: Extent,
+    view: ArenaView,
+}
+
+/// Why a version's samples could not be made ready.
+enum SampleFailure {
+    /// A malformed pragma: the patch's own error, at its line.
+    Pragma(Diagnostic),
+    /// A file that cannot be played: `FILE: error: ...`.
+    File(String),
 }
 
 impl Control {
@@ -572,6 +612,7 @@ impl Control {
                 FromAudio::Installed { worker, at, sent, played } => {
                     let swap = played.duration_since(sent);
                     self.resume.played(worker.version, played);
+                    self.playing = Some(worker.version);
                     self.emit(LiveEvent::Playing { version: worker.version, swap, at, played });
                 }
                 FromAudio::Swapped { version, freed } => {
@@ -585,6 +626,7 @@ impl Control {
                 FromAudio::Abandoned { removed } => drop(removed),
                 FromAudio::Failed { worker, fault, at, recovery, now_playing, detected, fallback } => {
                     let version = worker.version;
+                    self.playing = now_playing;
                     self.resume.failed(
                         version,
                         now_playing,
@@ -642,6 +684,7 @@ impl Control {
             slot,
             state_fd: self.shm.state_fd(),
             slot_fd: self.shm.slot_fd(slot),
+            samples_fd: self.arena.ro_fd(),
             stderr: std::env::var_os("CLAVM_WORKER_STDERR").is_some(),
             sandbox: self.config.sandbox,
         };
@@ -722,12 +765,13 @@ impl Control {
     /// True if the backup was handed over.
     fn backfill(&mut self, version: u64) -> bool {
         let Some((source, body)) = self.versions.get(&version).cloned() else { return false };
+        let table = self.version_samples.get(&version).copied().unwrap_or(NO_SAMPLES);
         // The spare, if one is idle; otherwise a replacement started now.
         if self.idle.is_empty() {
             self.respawn_dead();
         }
         let Some(slot) = self.idle.pop() else { return false };
-        if self.load(slot, &source, &body) != Some(Status::Ok) {
+        if self.load(slot, &source, &body, &table) != Some(Status::Ok) {
             self.replace(slot);
             return false;
         }
@@ -759,10 +803,12 @@ impl Control {
         }
     }
 
-    /// Sends a compile request for `source` (already rewritten as `body`) to an idle slot.
-    fn load(&mut self, slot: usize, source: &PatchSource, body: &str) -> Option<Status> {
+    /// Sends a compile request for `source` (already rewritten as `body`,
+    /// playing `samples`) to an idle slot.
+    fn load(&mut self, slot: usize, source: &PatchSource, body: &str, samples: &ArenaTable) -> Option<Status> {
         let s = self.slot(slot);
         s.req.kind = RequestKind::Compile as u32;
+        s.req.samples = *samples;
         s.req.priority = 0;
         s.text.name_len = put_bytes(&mut s.text.name, source.name.as_bytes());
         let dir = source.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
@@ -836,12 +882,44 @@ impl Control {
             Ok(r) => r,
             Err(e) => return self.emit(LiveEvent::Rejected { submit, name, diagnostics: e.diagnostics().to_vec() }),
         };
+        // The samples it plays, loaded here on the control thread (never by
+        // the audio thread or a worker); a bad file keeps the old version.
+        let samples = match self.sample_table(&source) {
+            Ok(t) => t,
+            Err(SampleFailure::Pragma(d)) => {
+                return self.emit(LiveEvent::Rejected { submit, name, diagnostics: vec![d] })
+            }
+            Err(SampleFailure::File(reason)) => {
+                self.collect_samples();
+                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            }
+        };
+        let outcome = self.submit_with(submit, source, rewritten, samples, t0);
+        // Whatever this version loaded and does not keep, and whatever no
+        // kept version plays any more.
+        self.collect_samples();
+        if let Some(e) = outcome {
+            self.emit(e);
+        }
+    }
+
+    /// `submit` once its samples are in the arena: the event that ends it
+    /// when it fails (`Compiled` is emitted here).
+    fn submit_with(
+        &mut self,
+        submit: SubmitId,
+        source: PatchSource,
+        rewritten: patch::RewrittenSource,
+        samples: ArenaTable,
+        t0: Instant,
+    ) -> Option<LiveEvent> {
+        let name = source.name.clone();
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             let reason = "no idle worker to compile on (all busy or failed)".to_string();
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            return Some(LiveEvent::TestFailed { submit, name, reason });
         };
         // Compile.
-        let status = self.load(slot, &source, &rewritten.body);
+        let status = self.load(slot, &source, &rewritten.body, &samples);
         let compile = t0.elapsed();
         let s = self.slot(slot);
         let diag = get_string(&s.text.diag, s.text.diag_len);
@@ -851,30 +929,77 @@ impl Control {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
-                return self.emit(LiveEvent::Rejected { submit, name, diagnostics: messages });
+                return Some(LiveEvent::Rejected { submit, name, diagnostics: messages });
             }
             Some(Status::Crashed) => {
                 let reason = self.crash_reason(slot, "TinyCC crashed while compiling");
                 self.replace(slot);
-                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+                return Some(LiveEvent::TestFailed { submit, name, reason });
             }
             _ => {
                 self.replace(slot);
                 let reason = format!("compiling took longer than {:.1} s", self.config.compile_timeout.as_secs_f64());
-                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+                return Some(LiveEvent::TestFailed { submit, name, reason });
             }
         }
         let test = match self.test_run(slot) {
             Ok(t) => t,
-            Err(reason) => return self.emit(LiveEvent::TestFailed { submit, name, reason }),
+            Err(reason) => return Some(LiveEvent::TestFailed { submit, name, reason }),
         };
-        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone()) {
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+        if let Err(reason) = self.install(slot, source, rewritten.body.clone(), rewritten.plan.removed.clone(), samples)
+        {
+            return Some(LiveEvent::TestFailed { submit, name, reason });
         }
         self.resume.submitted();
         self.registry.commit(&rewritten.plan);
         self.registries.insert(self.version, self.registry.clone());
         self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
+        None
+    }
+
+    /// The samples `source` plays: its pragmas, then the command line's.
+    fn sample_table(&mut self, source: &PatchSource) -> Result<ArenaTable, SampleFailure> {
+        let pragmas = crate::patch::pragma::sample_pragmas(source).map_err(SampleFailure::Pragma)?;
+        let mut table = NO_SAMPLES;
+        for s in crate::samples::merge(&pragmas, &self.config.samples) {
+            table[s.n] = self.sample(&s.path).map_err(SampleFailure::File)?;
+        }
+        Ok(table)
+    }
+
+    /// `path` in the arena: already there if the file has not changed since,
+    /// otherwise decoded, resampled and copied in now.
+    fn sample(&mut self, path: &std::path::Path) -> Result<ArenaView, String> {
+        let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        if let Some(l) = self.loaded.iter().find(|l| l.path == path && stamp.is_some() && l.stamp == stamp) {
+            return Ok(l.view);
+        }
+        let limit = self.arena.len() as u64;
+        let mut budget = MemoryBudget { limit, used: limit - self.arena.largest_free() as u64 };
+        let rate = self.config.sample_rate.round() as u32;
+        let data = crate::samples::load(path, rate, &mut budget)
+            .map_err(|e| format!("{}: error: {}", e.path.display(), e.problem))?;
+        let (extent, view) = self.arena.store(&data).ok_or_else(|| {
+            format!(
+                "{}: error: it does not fit in what is left of the {} MiB sample memory (raise --sample-memory)",
+                path.display(),
+                limit >> 20
+            )
+        })?;
+        self.loaded.push(Loaded { path: path.to_path_buf(), stamp, extent, view });
+        Ok(view)
+    }
+
+    /// Frees the extents no kept version plays.
+    fn collect_samples(&mut self) {
+        let used: std::collections::HashSet<u64> =
+            self.version_samples.values().flat_map(|t| t.iter().filter(|v| v.frames > 0).map(|v| v.offset)).collect();
+        let (keep, gone): (Vec<Loaded>, Vec<Loaded>) =
+            self.loaded.drain(..).partition(|l| used.contains(&(l.extent.offset as u64)));
+        for l in gone {
+            self.arena.release(l.extent);
+        }
+        self.loaded = keep;
     }
 
     /// The test run of the version compiled on `slot`: `compiled()` and one
@@ -924,7 +1049,14 @@ impl Control {
 
     /// Hands the tested version on `slot` to the audio thread as a new
     /// version number, and keeps its source to load it again.
-    fn install(&mut self, slot: usize, source: PatchSource, body: String, removed: Vec<SiteId>) -> Result<(), String> {
+    fn install(
+        &mut self,
+        slot: usize,
+        source: PatchSource,
+        body: String,
+        removed: Vec<SiteId>,
+        samples: ArenaTable,
+    ) -> Result<(), String> {
         let worker = Worker { slot, version: self.version + 1 };
         self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now() }).is_err() {
@@ -934,10 +1066,14 @@ impl Control {
         self.version += 1;
         self.hand(slot, true, "install");
         self.versions.insert(self.version, (source, body));
-        // Only the last few versions can still be asked back.
+        self.version_samples.insert(self.version, samples);
+        // Only the last few versions can still be asked back (and the one
+        // playing keeps its samples, however old).
         let newest = self.version;
+        let playing = self.playing;
         self.versions.retain(|v, _| *v + 4 > newest);
         self.registries.retain(|v, _| *v + 4 > newest);
+        self.version_samples.retain(|v, _| *v + 4 > newest || Some(*v) == playing);
         Ok(())
     }
 
@@ -962,7 +1098,8 @@ impl Control {
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             return self.emit(not("no worker is free to compile it".into()));
         };
-        match self.load(slot, &source, &body) {
+        let samples = self.version_samples.get(&version).copied().unwrap_or(NO_SAMPLES);
+        match self.load(slot, &source, &body, &samples) {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
@@ -976,7 +1113,7 @@ impl Control {
         if let Err(reason) = self.test_run(slot) {
             return self.emit(not(reason));
         }
-        if let Err(reason) = self.install(slot, source, body, Vec::new()) {
+        if let Err(reason) = self.install(slot, source, body, Vec::new(), samples) {
             return self.emit(not(reason));
         }
         let mut restored = registry;

@@ -67,6 +67,9 @@ pub struct RequestBlock {
     pub priority: i32,
     pub _pad: u32,
     pub params: Params,
+    /// With `Compile`: the samples the version plays, in the sample arena
+    /// (checked by the worker before use).
+    pub samples: super::arena::ArenaTable,
     pub input: [f32; MAX_BLOCK * MAX_CHANNELS],
 }
 

@@ -1,7 +1,7 @@
 //! The loader's bounds: every bad file is one error naming it, refused
 //! before its audio is allocated where its header already says so.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::Path;
 
 use super::*;
