@@ -370,10 +370,15 @@ pub fn sample_loop(c: &mut Cell, v: &SampleView, ch: Option<i32>, speed: f32) ->
             pos = 0.0;
         }
     }
-    c.a = finite_or_zero((pos + speed).rem_euclid(len));
-    if c.a >= len {
-        c.a = 0.0;
+    let mut next = pos + speed;
+    // A division only where the position wraps (rem_euclid costs more than the rest).
+    if !(0.0..len).contains(&next) {
+        next = finite_or_zero(next.rem_euclid(len));
+        if next >= len {
+            next = 0.0;
+        }
     }
+    c.a = next;
     sample_at(v, pos, ch, true)
 }
 
