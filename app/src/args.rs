@@ -205,4 +205,56 @@ pub fn meter(s: &str) -> Result<clavm_audio::clock::Meter, String> {
 
 pub fn quant(s: &str) -> Result<clavm_audio::clock::Quant, String> {
     s.parse()
+/// `--sample N=FILE`: N from 0 to 63.
+pub fn sample(s: &str) -> Result<clavm_audio::samples::SampleSource, String> {
+    clavm_audio::samples::parse_arg(s)
+}
+
+/// `--sample-memory MiB`: 1..=16384.
+pub fn sample_memory(s: &str) -> Result<u64, String> {
+    int_in(s, 1..=clavm_audio::samples::MAX_MEMORY_MIB)
+}
+
+/// The sample options every command that plays a patch takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SampleArgs {
+    /// Load a sound file (WAV, FLAC, Ogg Vorbis, MP3) as sample N (0..=63)
+    /// for Sample(N, ...): N=FILE (repeatable; wins over the patch's
+    /// `#pragma clavm sample N "FILE"` for the same N).
+    #[arg(long = "sample", value_name = "N=FILE", value_parser = sample)]
+    pub samples: Vec<clavm_audio::samples::SampleSource>,
+    /// The most memory all samples may take together, in MiB (1..=16384).
+    #[arg(long, value_name = "MiB", default_value_t = clavm_audio::samples::DEFAULT_MEMORY_MIB, value_parser = sample_memory)]
+    pub sample_memory: u64,
+}
+
+impl Default for SampleArgs {
+    fn default() -> Self {
+        SampleArgs { samples: Vec::new(), sample_memory: clavm_audio::samples::DEFAULT_MEMORY_MIB }
+    }
+}
+
+impl SampleArgs {
+    /// The files these options name (an output must not be one of them).
+    pub fn files(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.samples.iter().map(|s| s.path.as_path())
+    }
+
+    /// Loads what each of `versions` plays at `rate` Hz: its pragmas, then
+    /// these options. A bad pragma is its patch's FILE:LINE:COL error, a bad
+    /// file one line naming it.
+    pub fn load(
+        &self,
+        versions: &[&clavm_audio::PatchSource],
+        rate: u32,
+    ) -> anyhow::Result<Vec<clavm_audio::samples::SampleSet>> {
+        use clavm_audio::samples;
+        let mut sources = Vec::with_capacity(versions.len());
+        for p in versions {
+            let pragmas = clavm_audio::patch::pragma::sample_pragmas(p).map_err(|d| anyhow::anyhow!("{d}"))?;
+            sources.push(samples::merge(&pragmas, &self.samples));
+        }
+        let mut budget = samples::MemoryBudget::new(self.sample_memory);
+        Ok(samples::load_versions(&sources, rate, &mut budget)?)
+    }
 }

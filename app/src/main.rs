@@ -84,9 +84,11 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
+    // symphonia logs what it met in a bad sound file as errors of its own;
+    // the sample loader says it in one line naming the file.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,symphonia=off",
+        1 => "info,symphonia=off",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

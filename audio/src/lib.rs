@@ -6,7 +6,8 @@
 //! - [`state`]: the plain-data memory all patch state lives in;
 //! - [`engine`]: runs programs frame by frame, swaps them with a crossfade,
 //!   and puts [`protect`]ion between the patch and the speakers;
-//! - [`render`]: offline rendering to WAV, deterministic to the byte.
+//! - [`render`]: offline rendering to WAV, deterministic to the byte;
+//! - [`samples`]: sound files decoded for the `Sample*` builtins.
 
 pub mod builtins;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod params;
 pub mod patch;
 pub mod protect;
 pub mod render;
+pub mod samples;
 pub mod state;
 
 pub use engine::{Engine, EngineConfig, EngineHandle, Report};

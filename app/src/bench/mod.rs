@@ -8,6 +8,7 @@ mod input;
 mod live;
 mod preprocess;
 mod render;
+mod samples;
 mod stats;
 #[cfg(feature = "link")]
 mod tempo;
@@ -68,6 +69,9 @@ pub struct BenchArgs {
     /// between two engines on one Ableton Link session (needs root for a private network).
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input"])]
     pub tempo: bool,
+    /// Measure samples: decode + resample speed against hound and memcpy, memory per minute, `Sample()` per voice against `Cycle()`.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input", "tempo"])]
+    pub samples: bool,
 }
 
 struct Row {
@@ -103,6 +107,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.preprocess {
         let table = preprocess::run()?;
         publish(&a, "preprocess", "Preprocessing: one long line against many lines", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.samples {
+        let table = samples::run(a.frames)?;
+        publish(&a, "samples", "Samples: loading speed, memory, cost per voice", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.ui {
@@ -201,7 +210,7 @@ pub struct Runner<'a> {
     _delays: Box<DelayPool>,
     _heap: OwnedHeap,
     _params: Box<Params>,
-    ctx: Ctx,
+    pub(crate) ctx: Ctx,
     frame: u64,
     play: Box<dyn FnMut(&mut Ctx) + 'a>,
     times: Vec<f64>,

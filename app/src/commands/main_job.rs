@@ -103,6 +103,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         params: vec![],
         block: 64,
         input: None,
+        samples: Vec::new(),
     };
     let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
     if code != ExitCode::SUCCESS {
@@ -127,6 +128,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             bars: None,
             input: None,
             tempo,
+            samples: Default::default(),
         },
     };
     match snapshot::snapshot(source, &snap) {

@@ -75,6 +75,8 @@ pub struct RenderArgs {
     /// is input i, silence after its end.
     #[arg(long, value_name = "IN.wav")]
     pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub samples: crate::args::SampleArgs,
 }
 
 /// Which of the patch's inputs an `N=V` sets, and what V may be.
@@ -177,6 +179,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     inputs.extend(swap_files.iter().map(|(_, f)| f.as_path()));
     inputs.extend(a.bars.as_deref());
     inputs.extend(a.input.as_deref());
+    inputs.extend(a.samples.files());
     render::output::refuse_same_file(&a.output, &inputs)?;
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
@@ -198,7 +201,10 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     }
     let length = Frames::from_seconds(a.seconds, rate);
     let input = a.input.as_deref().map(|f| render::input::load_wav(f, a.rate, length)).transpose()?;
-    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input };
+    let versions: Vec<&clavm_audio::PatchSource> =
+        std::iter::once(&patch).chain(swaps.iter().map(|s| &s.patch)).collect();
+    let samples = a.samples.load(&versions, a.rate)?;
+    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input, samples };
     // Each swap lands on the first boundary at or after its time, as a quantised live submit would.
     spec.quantise_swaps(a.quant);
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))

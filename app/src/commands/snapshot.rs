@@ -73,13 +73,14 @@ pub struct VisualArgs {
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    pub samples: crate::args::SampleArgs,
 }
 
 impl VisualArgs {
     /// The input files these arguments name besides the patch (an output
     /// must not be one of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
-        self.bars.iter().chain(&self.input).map(PathBuf::as_path).collect()
+        self.bars.iter().chain(&self.input).map(PathBuf::as_path).chain(self.samples.files()).collect()
     }
 
     /// The view settings these arguments ask for: the scope's span, the bar tree.
@@ -103,7 +104,8 @@ impl VisualArgs {
         let length = Frames::from_seconds(seconds, rate);
         let input =
             self.input.as_deref().map(|f| clavm_audio::render::input::load_wav(f, self.rate, length)).transpose()?;
-        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input })
+        let samples = self.samples.load(&[&patch], self.rate)?;
+        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input, samples })
     }
 }
 

@@ -82,6 +82,8 @@ pub struct AudioOptions {
     pub bars: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    #[command(flatten)]
+    pub samples: crate::args::SampleArgs,
     /// Join the Ableton Link session on the local network: tempo and beat
     /// phase (in bars of --meter beats) follow the session's.
     #[arg(long)]
@@ -239,6 +241,8 @@ impl LiveSession {
         cfg.meter = a.tempo.meter;
         cfg.quant = a.quant;
         cfg.inputs = live_inputs;
+        cfg.samples = a.samples.samples.clone();
+        cfg.sample_memory_mib = a.samples.sample_memory;
         let bars = match &a.bars {
             Some(b) => crate::commands::load_bars(b)?,
             None => Vec::new(),

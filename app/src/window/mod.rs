@@ -143,6 +143,8 @@ pub struct App {
     analysis: Analysis,
     // Audio.
     session: LiveSession,
+    /// Sample numbers taken by `--sample` (a dropped sound file gets another).
+    cli_samples: Vec<usize>,
     feed: Option<TapFeed>,
     playing: bool,
     submitted: Option<(clavm_audio::live::SubmitId, String)>,
@@ -319,6 +321,7 @@ fn run_on(conn: Connection, text: String, path: Option<PathBuf>, args: WindowArg
         canvas: Canvas::new(1, 1),
         analysis,
         session,
+        cli_samples: args.audio.samples.samples.iter().map(|s| s.n).collect(),
         feed,
         playing: false,
         submitted: None,
@@ -562,15 +565,21 @@ impl App {
             .expect("spawning the engine event thread");
     }
 
+    /// The editor's text as a patch: its file's name, and its folder (for
+    /// relative `#include`s and sample pragmas).
+    fn patch_source(&self) -> PatchSource {
+        let path = self.studio.editor.path.as_ref();
+        let name = path.map(|p| p.display().to_string()).unwrap_or_else(|| "untitled.c".into());
+        let mut source = PatchSource::from_text(&name, &self.studio.editor.text);
+        source.dir =
+            path.and_then(|p| p.parent()).map(|d| if d.as_os_str().is_empty() { ".".into() } else { d.to_path_buf() });
+        source
+    }
+
     /// Compiles and plays the editor's text.
     fn submit(&mut self) {
-        let name =
-            self.studio.editor.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "untitled.c".into());
-        let text = self.studio.editor.text.clone();
-        let mut source = PatchSource::from_text(&name, &text);
-        // `#include "..."` is relative to the file, as for `clavm play` (a
-        // Faust wrapper includes the generated C beside it).
-        source.dir = self.studio.editor.path.as_ref().and_then(|p| p.parent()).map(|d| d.to_path_buf());
+        let source = self.patch_source();
+        let text = source.text.clone();
         let quant = clavm_audio::clock::Quant::new(self.studio.quant).ok();
         let id = self.session.engine().submit_quantised(source, quant);
         self.submitted = Some((id, text));
@@ -690,9 +699,10 @@ impl App {
                 match files.first() {
                     None => self.refuse("refused the drop: it holds no file".into()),
                     Some(p) if crate::faust::is_dsp(p) => self.translate_dsp(p.clone()),
+                    Some(p) if clavm_audio::samples::Format::is_sound_file(p) => self.add_sample(p.clone()),
                     Some(p) if p.extension().and_then(|e| e.to_str()) != Some("c") => {
                         self.refuse(format!(
-                            "refused {}: only .c patches can be dropped (and .dsp Faust programs)",
+                            "refused {}: only .c patches can be dropped (and .dsp Faust programs and sound files: .wav .flac .ogg .mp3)",
                             p.display()
                         ));
                     }
@@ -716,6 +726,27 @@ impl App {
         std::thread::spawn(move || {
             let _ = tx.send(Incoming::Faust(crate::faust::translate(&dsp).map_err(|e| e.to_string())));
         });
+    }
+
+    /// A dropped sound file becomes the next free sample number: a
+    /// `#pragma clavm sample N "FILE"` line goes at the top of the patch (so
+    /// the patch says what it plays, and saving keeps it) and the patch is
+    /// submitted; the engine loads the file with the new version, and a bad
+    /// file is its one error line while the old version plays on.
+    fn add_sample(&mut self, file: PathBuf) {
+        let source = self.patch_source();
+        let pragmas = match clavm_audio::patch::pragma::sample_pragmas(&source) {
+            Ok(p) => p,
+            Err(d) => return self.refuse(format!("{d} (fix it before dropping a sound file)")),
+        };
+        let taken = |n: usize| self.cli_samples.contains(&n) || pragmas.iter().any(|p| p.n == n);
+        let Some(n) = (0..clavm_audio::samples::SLOTS).find(|n| !taken(*n)) else {
+            return self.refuse(format!("refused {}: all 64 sample numbers are taken", file.display()));
+        };
+        let quoted = file.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+        self.studio.editor.text = format!("#pragma clavm sample {n} \"{quoted}\"\n{}", self.studio.editor.text);
+        self.studio.status.notice = format!("{} is sample {n}: Sample({n}, 1, trigger) plays it", file.display());
+        self.submit();
     }
 
     /// A file that cannot be opened: said in the status bar (and the log);

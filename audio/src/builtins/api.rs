@@ -13,6 +13,7 @@ use super::{Builtin, SplitMix64, COS_TABLE_LEN};
 use crate::state::{
     heap, DelayPool, Extent, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, HEAP_EXTENT_BYTES, INT_SLOTS, MAX_CELLS, MAX_SITES,
 };
+use crate::samples::{SampleTable, SampleView, SLOTS as SAMPLE_SLOTS};
 
 /// Most output (and input) channels a patch can address.
 pub const MAX_CHANNELS: usize = 16;
@@ -153,10 +154,12 @@ pub enum FaultKind {
     AllocInPlay,
     /// `compiled()` asked for more than its heap extent holds (detail: bytes asked): NULL.
     HeapExhausted,
+    /// A `Sample*` builtin named a number with no sample loaded (or outside 0..64).
+    NoSample,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -172,6 +175,7 @@ impl FaultKind {
         FaultKind::Blocked,
         FaultKind::AllocInPlay,
         FaultKind::HeapExhausted,
+        FaultKind::NoSample,
     ];
 
     /// A sentence for the performer, given the detail recorded with the first occurrence.
@@ -189,6 +193,10 @@ impl FaultKind {
             FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),
             FaultKind::BadSite => format!("call-site id {detail} is invalid (was the call site rewritten by hand?); the call outputs 0"),
             FaultKind::StateCorrupt => "the patch wrote over the state memory's bookkeeping (a pointer or index past its own state?); the engine cut what was wrong, and the builtins it hit output 0".to_string(),
+            FaultKind::NoSample => format!(
+                "sample {detail} is not loaded (numbers run 0 to {}; load one with --sample N=FILE or #pragma clavm sample N \"FILE\"); it plays 0",
+                crate::samples::SLOTS - 1
+            ),
             FaultKind::Blocked => format!(
                 "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
                 BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
@@ -250,6 +258,8 @@ pub struct Ctx {
     alloc_in: Option<Extent>,
     params: *const Params,
     table: &'static [f32; COS_TABLE_LEN + 1],
+    /// The samples of the program running (see [`Ctx::set_samples`]).
+    samples: *const SampleTable,
     /// Distinguishes one `play()` call from the next (site occurrence counting).
     pub epoch: u64,
     pub frame: u64,
@@ -293,6 +303,7 @@ impl Ctx {
             alloc_in: None,
             params,
             table: super::cos_table(),
+            samples: SampleTable::empty(),
             epoch: 0,
             frame: 0,
             sample_rate,
@@ -328,6 +339,16 @@ impl Ctx {
         let r = self.enter(f);
         self.alloc_in = None;
         r
+    }
+
+    /// Makes the `Sample*` builtins read `table` (each program version has
+    /// its own; the engine sets it before running that version).
+    ///
+    /// # Safety
+    /// `table` and every view in it must stay valid and unwritten for as long
+    /// as this context runs programs with it (until the next `set_samples`).
+    pub unsafe fn set_samples(&mut self, table: *const SampleTable) {
+        self.samples = table;
     }
 
     pub fn state(&self) -> &StateMemory {
@@ -474,6 +495,72 @@ extern "C" fn api_uniform(site: i32, x: f32) -> f32 {
 }
 extern "C" fn api_normal(site: i32, x: f32) -> f32 {
     with_cell!(site, Builtin::Normal, |_ctx, c| super::normal(c, x))
+}
+
+/// Sample `n`'s view; out of range or empty, `None` and (when `report`) a fault.
+#[inline]
+fn sample_view(ctx: &mut Ctx, n: i32, report: bool) -> Option<SampleView> {
+    // SAFETY: `samples` is valid while the context runs programs (see `set_samples`).
+    let table = unsafe { &*ctx.samples };
+    match table.views.get(n as usize) {
+        Some(v) if !v.is_empty() => Some(*v),
+        Some(_) if !report => None,
+        _ => {
+            ctx.faults.raise(FaultKind::NoSample, n as i64);
+            None
+        }
+    }
+}
+
+/// A `Sample*` call: its view and cell, or 0 (a missing sample keeps no state).
+macro_rules! with_sample {
+    ($site:expr, $builtin:expr, $n:expr, |$v:ident, $cell:ident| $body:expr) => {
+        with_ctx(0.0, |ctx| {
+            let Some($v) = sample_view(ctx, $n, true) else { return 0.0 };
+            match cell_for(ctx, $site, $builtin) {
+                Some(i) => {
+                    // SAFETY: `mem` is valid while the context is entered; the index is in range.
+                    let $cell = unsafe { &mut (*ctx.mem).cells[i] };
+                    $body
+                }
+                None => 0.0,
+            }
+        })
+    };
+}
+
+extern "C" fn api_sample(site: i32, n: i32, speed: f32, trigger: f32) -> f32 {
+    with_sample!(site, Builtin::Sample, n, |v, c| super::sample(c, &v, None, speed, trigger))
+}
+extern "C" fn api_sample_ch(site: i32, n: i32, ch: i32, speed: f32, trigger: f32) -> f32 {
+    with_sample!(site, Builtin::SampleCh, n, |v, c| super::sample(c, &v, Some(ch), speed, trigger))
+}
+extern "C" fn api_sample_loop(site: i32, n: i32, speed: f32) -> f32 {
+    with_sample!(site, Builtin::SampleLoop, n, |v, c| super::sample_loop(c, &v, None, speed))
+}
+extern "C" fn api_sample_loop_ch(site: i32, n: i32, ch: i32, speed: f32) -> f32 {
+    with_sample!(site, Builtin::SampleLoopCh, n, |v, c| super::sample_loop(c, &v, Some(ch), speed))
+}
+/// Seconds of sample `n` at the engine's rate; 0 for an empty number (a
+/// patch may ask whether a sample is there), a fault outside 0..64.
+extern "C" fn api_sample_seconds(n: i32) -> f32 {
+    with_ctx(0.0, |ctx| {
+        if !(0..SAMPLE_SLOTS as i32).contains(&n) {
+            ctx.faults.raise(FaultKind::NoSample, n as i64);
+            return 0.0;
+        }
+        sample_view(ctx, n, false).map_or(0.0, |v| (v.frames as f64 / ctx.sample_rate) as f32)
+    })
+}
+/// Channels of sample `n`; 0 for an empty number, as `_sample_seconds`.
+extern "C" fn api_sample_channels(n: i32) -> i32 {
+    with_ctx(0, |ctx| {
+        if !(0..SAMPLE_SLOTS as i32).contains(&n) {
+            ctx.faults.raise(FaultKind::NoSample, n as i64);
+            return 0;
+        }
+        sample_view(ctx, n, false).map_or(0, |v| v.channels as i32)
+    })
 }
 
 static mut NO_FLOAT: f32 = 0.0;
@@ -755,6 +842,8 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"_bars", "int", "void", api_bars),
             api!(c"_bar_freq", "float", "int bar", api_bar_freq),
             api!(c"_bar_gate", "float", "int bar", api_bar_gate),
+            api!(c"_sample_seconds", "float", "int n", api_sample_seconds),
+            api!(c"_sample_channels", "int", "int n", api_sample_channels),
             api!(c"Phasor", "float", "int site, float freq", api_phasor),
             api!(c"Cycle", "float", "int site, float freq", api_cycle),
             api!(c"Tri", "float", "int site, float freq", api_tri),
@@ -779,6 +868,10 @@ pub fn functions() -> &'static [ApiFn] {
                 clavm: false,
                 ..api!(c"memmove", "void *", "void *d, const void *s, unsigned long n", libc_mem::memmove)
             },
+            api!(c"Sample", "float", "int site, int n, float speed, float trigger", api_sample),
+            api!(c"SampleCh", "float", "int site, int n, int ch, float speed, float trigger", api_sample_ch),
+            api!(c"SampleLoop", "float", "int site, int n, float speed", api_sample_loop),
+            api!(c"SampleLoopCh", "float", "int site, int n, int ch, float speed", api_sample_loop_ch),
         ];
         v.extend(math![
             sinf: "float" ("float"), cosf: "float" ("float"), tanf: "float" ("float"),

@@ -6,6 +6,7 @@
 pub mod api;
 mod random;
 
+use crate::samples::SampleView;
 use crate::state::{Cell, DELAY_LINE_LEN};
 pub use random::SplitMix64;
 
@@ -23,10 +24,14 @@ pub enum Builtin {
     Dust,
     Uniform,
     Normal,
+    Sample,
+    SampleCh,
+    SampleLoop,
+    SampleLoopCh,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 10] = [
+    pub const ALL: [Builtin; 14] = [
         Builtin::Phasor,
         Builtin::Cycle,
         Builtin::Tri,
@@ -37,6 +42,10 @@ impl Builtin {
         Builtin::Dust,
         Builtin::Uniform,
         Builtin::Normal,
+        Builtin::Sample,
+        Builtin::SampleCh,
+        Builtin::SampleLoop,
+        Builtin::SampleLoopCh,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +60,10 @@ impl Builtin {
             Builtin::Dust => "Dust",
             Builtin::Uniform => "Uniform",
             Builtin::Normal => "Normal",
+            Builtin::Sample => "Sample",
+            Builtin::SampleCh => "SampleCh",
+            Builtin::SampleLoop => "SampleLoop",
+            Builtin::SampleLoopCh => "SampleLoopCh",
         }
     }
 
@@ -67,7 +80,25 @@ impl Builtin {
             Builtin::History | Builtin::Uniform | Builtin::Normal => &["x"],
             Builtin::Delay => &["x", "samples"],
             Builtin::Dust => &["density"],
+            Builtin::Sample => &["n", "speed", "trigger"],
+            Builtin::SampleCh => &["n", "ch", "speed", "trigger"],
+            Builtin::SampleLoop => &["n", "speed"],
+            Builtin::SampleLoopCh => &["n", "ch", "speed"],
         }
+    }
+
+    /// The C type of parameter `name` (sample and channel numbers are `int`).
+    pub fn param_type(name: &str) -> &'static str {
+        match name {
+            "n" | "ch" => "int",
+            _ => "float",
+        }
+    }
+
+    /// The declaration a patch may repeat, e.g. `float Cycle(float freq)`.
+    pub fn signature(self) -> String {
+        let params: Vec<String> = self.params().iter().map(|p| format!("{} {p}", Builtin::param_type(p))).collect();
+        format!("float {}({})", self.name(), params.join(", "))
     }
 
     /// Whether the builtin draws random numbers (its cell is seeded on first use).
@@ -261,6 +292,94 @@ pub fn normal(c: &mut Cell, x: f32) -> f32 {
     let u1 = 1.0 - SplitMix64::next_f64(&mut c.u); // (0, 1]
     let u2 = SplitMix64::next_f64(&mut c.u);
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * x as f64) as f32
+}
+
+/// Sample `v` at fractional frame `pos` (in `0..frames`), linearly
+/// interpolated; the frame after the last is the first when `wrap`, else the
+/// last again. `ch`: a channel (taken modulo the sample's), or `None` for
+/// the mean of all channels.
+#[inline]
+fn sample_at(v: &SampleView, pos: f64, ch: Option<i32>, wrap: bool) -> f32 {
+    let frames = v.frames;
+    let i = (pos as u64).min(frames - 1);
+    let frac = (pos - i as f64).clamp(0.0, 1.0) as f32;
+    let j = if i + 1 < frames {
+        i + 1
+    } else if wrap {
+        0
+    } else {
+        i
+    };
+    let read = |k: u64| -> f32 {
+        match ch {
+            // SAFETY: k < frames and the channel is reduced modulo the view's.
+            Some(c) => unsafe { v.at(k, c.rem_euclid(v.channels as i32) as u32) },
+            None => {
+                // SAFETY: as above, every channel of frame k.
+                let sum: f32 = (0..v.channels).map(|c| unsafe { v.at(k, c) }).sum();
+                sum / v.channels as f32
+            }
+        }
+    };
+    let a = read(i);
+    if frac > 0.0 {
+        a + (read(j) - a) * frac
+    } else {
+        a
+    }
+}
+
+/// `Sample(n, speed, trigger)`: a: position in frames, b: the last trigger,
+/// u: 1 while playing. A rising edge of `trigger` (from <= 0 to > 0) starts
+/// the sample from its first frame (speed >= 0) or its last (speed < 0);
+/// each call reads the position, then moves it by `speed` frames. Past
+/// either end it stops and returns 0 until the next edge. `v` is not empty.
+#[inline]
+pub fn sample(c: &mut Cell, v: &SampleView, ch: Option<i32>, speed: f32, trigger: f32) -> f32 {
+    let speed = if speed.is_finite() { speed as f64 } else { 0.0 };
+    let last = (v.frames - 1) as f64;
+    if trigger > 0.0 && c.b <= 0.0 {
+        c.u = 1;
+        c.a = if speed < 0.0 { last } else { 0.0 };
+    }
+    c.b = if trigger.is_nan() { 0.0 } else { trigger as f64 };
+    if c.u == 0 {
+        return 0.0;
+    }
+    let pos = c.a;
+    // NaN fails too; a new version may bring a shorter sample under this number.
+    if !(0.0..=last).contains(&pos) {
+        c.u = 0;
+        return 0.0;
+    }
+    c.a = pos + speed;
+    sample_at(v, pos, ch, false)
+}
+
+/// `SampleLoop(n, speed)`: a: position in frames. Plays the sample round
+/// and round from its first frame, backwards for a negative speed; the last
+/// frame interpolates into the first.
+#[inline]
+pub fn sample_loop(c: &mut Cell, v: &SampleView, ch: Option<i32>, speed: f32) -> f32 {
+    let len = v.frames as f64;
+    let speed = if speed.is_finite() { speed as f64 } else { 0.0 };
+    let mut pos = c.a;
+    if !(0.0..len).contains(&pos) {
+        pos = finite_or_zero(pos.rem_euclid(len));
+        if pos >= len {
+            pos = 0.0;
+        }
+    }
+    let mut next = pos + speed;
+    // A division only where the position wraps (rem_euclid costs more than the rest).
+    if !(0.0..len).contains(&next) {
+        next = finite_or_zero(next.rem_euclid(len));
+        if next >= len {
+            next = 0.0;
+        }
+    }
+    c.a = next;
+    sample_at(v, pos, ch, true)
 }
 
 #[cfg(test)]

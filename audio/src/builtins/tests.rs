@@ -142,3 +142,74 @@ fn a_nan_argument_never_poisons_state_for_good() {
     delay(&mut d, &mut ring, f32::NAN, 0.0);
     assert_eq!(delay(&mut d, &mut ring, 1.0, 1.0).0, 0.0);
 }
+
+fn view(data: &[f32], channels: u32) -> crate::samples::SampleView {
+    crate::samples::SampleView {
+        data: data.as_ptr(),
+        frames: (data.len() / channels as usize) as u64,
+        channels,
+        _pad: 0,
+    }
+}
+
+#[test]
+fn sample_plays_once_from_the_start_on_each_rising_edge() {
+    let data = [1.0, 2.0, 3.0, 4.0];
+    let v = view(&data, 1);
+    let mut c = cell();
+    // Nothing before the first edge.
+    assert_eq!(sample(&mut c, &v, None, 1.0, 0.0), 0.0);
+    let played: Vec<f32> = (0..6).map(|_| sample(&mut c, &v, None, 1.0, 1.0)).collect();
+    assert_eq!(played, [1.0, 2.0, 3.0, 4.0, 0.0, 0.0], "a held trigger plays once");
+    // Retriggered in the middle: back to the start.
+    let mut c = cell();
+    let a: Vec<f32> = [1.0, 1.0, 0.0, 1.0, 0.0].iter().map(|t| sample(&mut c, &v, None, 1.0, *t)).collect();
+    assert_eq!(a, [1.0, 2.0, 3.0, 1.0, 2.0]);
+}
+
+#[test]
+fn sample_speed_interpolates_and_negative_plays_from_the_end() {
+    let data = [0.0, 1.0, 2.0, 3.0];
+    let v = view(&data, 1);
+    let mut c = cell();
+    let half: Vec<f32> = (0..8).map(|_| sample(&mut c, &v, None, 0.5, 1.0)).collect();
+    assert_eq!(half, [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.0]);
+    let mut c = cell();
+    let back: Vec<f32> = (0..5).map(|_| sample(&mut c, &v, None, -1.0, 1.0)).collect();
+    assert_eq!(back, [3.0, 2.0, 1.0, 0.0, 0.0]);
+    let mut c = cell();
+    assert_eq!(sample(&mut c, &v, None, f32::NAN, 1.0), 0.0, "a NaN speed holds the first frame");
+    assert_eq!(sample(&mut c, &v, None, f32::NAN, f32::NAN), 0.0);
+    assert!(c.a.is_finite());
+}
+
+#[test]
+fn sample_channels_mix_or_pick_modulo() {
+    // Stereo: left 1, right 3.
+    let data = [1.0, 3.0, 1.0, 3.0];
+    let v = view(&data, 2);
+    let mut c = cell();
+    assert_eq!(sample(&mut c, &v, None, 1.0, 1.0), 2.0, "Sample is the mean of the channels");
+    for (ch, want) in [(0, 1.0), (1, 3.0), (2, 1.0), (-1, 3.0)] {
+        let mut c = cell();
+        assert_eq!(sample(&mut c, &v, Some(ch), 1.0, 1.0), want, "channel {ch}");
+    }
+}
+
+#[test]
+fn sample_loop_wraps_both_ways_and_interpolates_across_the_seam() {
+    let data = [0.0, 1.0, 2.0, 3.0];
+    let v = view(&data, 1);
+    let mut c = cell();
+    let fwd: Vec<f32> = (0..6).map(|_| sample_loop(&mut c, &v, None, 1.0)).collect();
+    assert_eq!(fwd, [0.0, 1.0, 2.0, 3.0, 0.0, 1.0]);
+    let mut c = cell();
+    let back: Vec<f32> = (0..5).map(|_| sample_loop(&mut c, &v, None, -1.0)).collect();
+    assert_eq!(back, [0.0, 3.0, 2.0, 1.0, 0.0]);
+    let mut c = cell();
+    c.a = 3.5;
+    assert_eq!(sample_loop(&mut c, &v, None, 0.0), 1.5, "the last frame leads into the first");
+    c.a = f64::NAN;
+    assert_eq!(sample_loop(&mut c, &v, None, 1e30), 0.0);
+    assert!(c.a.is_finite() && c.a < 4.0);
+}

@@ -415,6 +415,9 @@ impl Engine {
                 // The old program goes on, on a copy of the state, while it fades out.
                 self.shadow.copy_from(&self.live);
                 self.shadow_ctx.faults = self.live_ctx.faults;
+                // SAFETY: the old program's samples live in it, and it lives
+                // until retired, after the fade (the last use of this table).
+                unsafe { self.shadow_ctx.set_samples(old.samples.table()) };
                 self.fade = Some(Fade::new(old, self.config.crossfade));
                 self.current = Some(new);
             }
@@ -428,6 +431,10 @@ impl Engine {
         self.installs += 1;
         self.live_ctx.faults = Default::default();
         let current = self.current.as_deref().expect("just installed");
+        // SAFETY: the samples live in the installed program, which is retired
+        // (and dropped off this thread) only after another install replaced
+        // this table.
+        unsafe { self.live_ctx.set_samples(current.samples.table()) };
         self.compiled_epoch -= 1;
         self.live_ctx.epoch = self.compiled_epoch;
         self.live_ctx.frame = self.frame;

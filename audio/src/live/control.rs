@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use super::arena::{ArenaTable, ArenaView, Extent, SampleArena, NO_SAMPLES};
 use super::futex;
 use super::process::{Spawn, WorkerProcess};
 use super::resume::{Decision, ResumePolicy};
@@ -27,6 +28,7 @@ use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
 use crate::state::{Extent, ExtentSet, HEAP_EXTENTS};
+use crate::samples::{MemoryBudget, SampleSource};
 use crate::Frames;
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,11 @@ pub struct LiveConfig {
     pub meter: Meter,
     /// Where a submit without its own quant lands (0: the next block).
     pub quant: Quant,
+    /// Samples every version plays (`--sample N=FILE`); a patch's
+    /// `#pragma clavm sample` adds its own, these win for the same number.
+    pub samples: Vec<SampleSource>,
+    /// The sample arena's size in MiB (`--sample-memory`).
+    pub sample_memory_mib: u64,
 }
 
 impl LiveConfig {
@@ -74,6 +81,8 @@ impl LiveConfig {
             bpm: Bpm::DEFAULT,
             meter: Meter::DEFAULT,
             quant: Quant::NEXT_BLOCK,
+            samples: Vec::new(),
+            sample_memory_mib: crate::samples::DEFAULT_MEMORY_MIB,
         }
     }
 }
@@ -372,6 +381,7 @@ impl LiveEngine {
             )));
         }
         let shm = Arc::new(Shm::create(config.sample_rate, config.channels, config.inputs, config.seed)?);
+        let arena = SampleArena::create((config.sample_memory_mib.min(crate::samples::MAX_MEMORY_MIB) << 20) as usize)?;
         let (to_audio_tx, to_audio_rx) = RingBuffer::new(64);
         let (from_audio_tx, from_audio_rx) = RingBuffer::new(1024);
         let meters = Arc::new(Meters::default());
@@ -411,6 +421,10 @@ impl LiveEngine {
             subscribers: subscribers.clone(),
             doorbell: doorbell.clone(),
             resume: ResumePolicy::default(),
+            arena,
+            loaded: Vec::new(),
+            version_samples: std::collections::HashMap::new(),
+            playing: None,
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -565,6 +579,32 @@ struct Control {
     doorbell: Arc<AtomicU32>,
     /// Whether a version that stopped with nothing else to play comes back.
     resume: ResumePolicy,
+    /// Every sample the workers can play (see `arena.rs`).
+    arena: SampleArena,
+    /// The samples in the arena, by file (a file changed on disk is loaded again).
+    loaded: Vec<Loaded>,
+    /// Each kept version's samples: sent with its compile request, again for
+    /// a backfill or a resume. An extent no entry refers to is freed.
+    version_samples: std::collections::HashMap<u64, ArenaTable>,
+    /// The version the audio thread last said plays (its samples are kept
+    /// however old it is).
+    playing: Option<u64>,
+}
+
+/// A sample in the arena: which file (and which state of it), and where.
+struct Loaded {
+    path: std::path::PathBuf,
+    stamp: Option<(std::time::SystemTime, u64)>,
+    extent: Extent,
+    view: ArenaView,
+}
+
+/// Why a version's samples could not be made ready.
+enum SampleFailure {
+    /// A malformed pragma: the patch's own error, at its line.
+    Pragma(Diagnostic),
+    /// A file that cannot be played: `FILE: error: ...`.
+    File(String),
 }
 
 impl Control {
@@ -711,6 +751,7 @@ impl Control {
             slot,
             state_fd: self.shm.state_fd(),
             slot_fd: self.shm.slot_fd(slot),
+            samples_fd: self.arena.ro_fd(),
             stderr: std::env::var_os("CLAVM_WORKER_STDERR").is_some(),
             sandbox: self.config.sandbox,
         };
@@ -792,12 +833,13 @@ impl Control {
     fn backfill(&mut self, version: u64) -> bool {
         let Some((source, body)) = self.versions.get(&version).cloned() else { return false };
         let Some(&heap) = self.heaps.get(&version) else { return false };
+        let table = self.version_samples.get(&version).copied().unwrap_or(NO_SAMPLES);
         // The spare, if one is idle; otherwise a replacement started now.
         if self.idle.is_empty() {
             self.respawn_dead();
         }
         let Some(slot) = self.idle.pop() else { return false };
-        if self.load(slot, &source, &body) != Some(Status::Ok) {
+        if self.load(slot, &source, &body, &table) != Some(Status::Ok) {
             self.replace(slot);
             return false;
         }
@@ -836,10 +878,12 @@ impl Control {
         }
     }
 
-    /// Sends a compile request for `source` (already rewritten as `body`) to an idle slot.
-    fn load(&mut self, slot: usize, source: &PatchSource, body: &str) -> Option<Status> {
+    /// Sends a compile request for `source` (already rewritten as `body`,
+    /// playing `samples`) to an idle slot.
+    fn load(&mut self, slot: usize, source: &PatchSource, body: &str, samples: &ArenaTable) -> Option<Status> {
         let s = self.slot(slot);
         s.req.kind = RequestKind::Compile as u32;
+        s.req.samples = *samples;
         s.req.priority = 0;
         s.text.name_len = put_bytes(&mut s.text.name, source.name.as_bytes());
         let dir = source.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
@@ -913,12 +957,45 @@ impl Control {
             Ok(r) => r,
             Err(e) => return self.emit(LiveEvent::Rejected { submit, name, diagnostics: e.diagnostics().to_vec() }),
         };
+        // The samples it plays, loaded here on the control thread (never by
+        // the audio thread or a worker); a bad file keeps the old version.
+        let samples = match self.sample_table(&source) {
+            Ok(t) => t,
+            Err(SampleFailure::Pragma(d)) => {
+                return self.emit(LiveEvent::Rejected { submit, name, diagnostics: vec![d] })
+            }
+            Err(SampleFailure::File(reason)) => {
+                self.collect_samples();
+                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            }
+        };
+        let outcome = self.submit_with(submit, source, rewritten, samples, quant, t0);
+        // Whatever this version loaded and does not keep, and whatever no
+        // kept version plays any more.
+        self.collect_samples();
+        if let Some(e) = outcome {
+            self.emit(e);
+        }
+    }
+
+    /// `submit` once its samples are in the arena: the event that ends it
+    /// when it fails (`Compiled` is emitted here).
+    fn submit_with(
+        &mut self,
+        submit: SubmitId,
+        source: PatchSource,
+        rewritten: patch::RewrittenSource,
+        samples: ArenaTable,
+        quant: Quant,
+        t0: Instant,
+    ) -> Option<LiveEvent> {
+        let name = source.name.clone();
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             let reason = "no idle worker to compile on (all busy or failed)".to_string();
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            return Some(LiveEvent::TestFailed { submit, name, reason });
         };
         // Compile.
-        let status = self.load(slot, &source, &rewritten.body);
+        let status = self.load(slot, &source, &rewritten.body, &samples);
         let compile = t0.elapsed();
         let s = self.slot(slot);
         let diag = get_string(&s.text.diag, s.text.diag_len);
@@ -928,33 +1005,79 @@ impl Control {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
-                return self.emit(LiveEvent::Rejected { submit, name, diagnostics: messages });
+                return Some(LiveEvent::Rejected { submit, name, diagnostics: messages });
             }
             Some(Status::Crashed) => {
                 let reason = self.crash_reason(slot, "TinyCC crashed while compiling");
                 self.replace(slot);
-                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+                return Some(LiveEvent::TestFailed { submit, name, reason });
             }
             _ => {
                 self.replace(slot);
                 let reason = format!("compiling took longer than {:.1} s", self.config.compile_timeout.as_secs_f64());
-                return self.emit(LiveEvent::TestFailed { submit, name, reason });
+                return Some(LiveEvent::TestFailed { submit, name, reason });
             }
         }
         let heap = self.free_heap();
         let test = match self.test_run(slot, heap) {
             Ok(t) => t,
-            Err(reason) => return self.emit(LiveEvent::TestFailed { submit, name, reason }),
+            Err(reason) => return Some(LiveEvent::TestFailed { submit, name, reason }),
         };
         if let Err(reason) =
-            self.install(slot, heap, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant)
+            self.install(slot, heap, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant, samples)
         {
-            return self.emit(LiveEvent::TestFailed { submit, name, reason });
+            return Some(LiveEvent::TestFailed { submit, name, reason });
         }
         self.resume.submitted();
         self.registry.commit(&rewritten.plan);
         self.registries.insert(self.version, self.registry.clone());
         self.emit(LiveEvent::Compiled { submit, version: self.version, name, compile, test, warnings: messages });
+        None
+    }
+
+    /// The samples `source` plays: its pragmas, then the command line's.
+    fn sample_table(&mut self, source: &PatchSource) -> Result<ArenaTable, SampleFailure> {
+        let pragmas = crate::patch::pragma::sample_pragmas(source).map_err(SampleFailure::Pragma)?;
+        let mut table = NO_SAMPLES;
+        for s in crate::samples::merge(&pragmas, &self.config.samples) {
+            table[s.n] = self.sample(&s.path).map_err(SampleFailure::File)?;
+        }
+        Ok(table)
+    }
+
+    /// `path` in the arena: already there if the file has not changed since,
+    /// otherwise decoded, resampled and copied in now.
+    fn sample(&mut self, path: &std::path::Path) -> Result<ArenaView, String> {
+        let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        if let Some(l) = self.loaded.iter().find(|l| l.path == path && stamp.is_some() && l.stamp == stamp) {
+            return Ok(l.view);
+        }
+        let limit = self.arena.len() as u64;
+        let mut budget = MemoryBudget { limit, used: limit - self.arena.largest_free() as u64 };
+        let rate = self.config.sample_rate.round() as u32;
+        let data = crate::samples::load(path, rate, &mut budget)
+            .map_err(|e| format!("{}: error: {}", e.path.display(), e.problem))?;
+        let (extent, view) = self.arena.store(&data).ok_or_else(|| {
+            format!(
+                "{}: error: it does not fit in what is left of the {} MiB sample memory (raise --sample-memory)",
+                path.display(),
+                limit >> 20
+            )
+        })?;
+        self.loaded.push(Loaded { path: path.to_path_buf(), stamp, extent, view });
+        Ok(view)
+    }
+
+    /// Frees the extents no kept version plays.
+    fn collect_samples(&mut self) {
+        let used: std::collections::HashSet<u64> =
+            self.version_samples.values().flat_map(|t| t.iter().filter(|v| v.frames > 0).map(|v| v.offset)).collect();
+        let (keep, gone): (Vec<Loaded>, Vec<Loaded>) =
+            self.loaded.drain(..).partition(|l| used.contains(&(l.extent.offset as u64)));
+        for l in gone {
+            self.arena.release(l.extent);
+        }
+        self.loaded = keep;
     }
 
     /// A heap extent no version that may still run holds: not one kept to be
@@ -1021,6 +1144,7 @@ impl Control {
         body: String,
         removed: Vec<SiteId>,
         quant: Quant,
+        samples: ArenaTable,
     ) -> Result<(), String> {
         let worker = Worker { slot, version: self.version + 1, heap };
         self.make_realtime(slot);
@@ -1032,12 +1156,15 @@ impl Control {
         self.hand(slot, true, "install");
         self.versions.insert(self.version, (source, body));
         self.heaps.insert(self.version, heap);
-        // Only the last few versions can still be asked back.
+        self.version_samples.insert(self.version, samples);
+        // Only the last few versions can still be asked back (and the one
+        // playing keeps its heap and samples, however old).
         let newest = self.version;
-        self.versions.retain(|v, _| *v + 4 > newest);
         let playing = self.playing;
+        self.versions.retain(|v, _| *v + 4 > newest);
         self.heaps.retain(|v, _| *v + 4 > newest || Some(*v) == playing);
         self.registries.retain(|v, _| *v + 4 > newest);
+        self.version_samples.retain(|v, _| *v + 4 > newest || Some(*v) == playing);
         Ok(())
     }
 
@@ -1062,7 +1189,8 @@ impl Control {
         let Some(slot) = self.idle_worker(Duration::from_millis(500)) else {
             return self.emit(not("no worker is free to compile it".into()));
         };
-        match self.load(slot, &source, &body) {
+        let samples = self.version_samples.get(&version).copied().unwrap_or(NO_SAMPLES);
+        match self.load(slot, &source, &body, &samples) {
             Some(Status::Ok) => {}
             Some(Status::CompileError) => {
                 self.idle.push(slot);
@@ -1078,7 +1206,7 @@ impl Control {
             return self.emit(not(reason));
         }
         // Bringing back what stopped does not wait for the beat: it is already late.
-        if let Err(reason) = self.install(slot, heap, source, body, Vec::new(), Quant::NEXT_BLOCK) {
+        if let Err(reason) = self.install(slot, heap, source, body, Vec::new(), Quant::NEXT_BLOCK, samples) {
             return self.emit(not(reason));
         }
         let mut restored = registry;

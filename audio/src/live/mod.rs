@@ -2,6 +2,7 @@
 //! memory, so a patch that crashes or hangs costs at most one block, never
 //! the sound. The protocol is in docs/LIVE_PROTOCOL.md.
 
+pub mod arena;
 mod control;
 mod process;
 mod resume;

@@ -5,8 +5,8 @@
 //! std's `Command` cannot place a descriptor at a given number without a
 //! `pre_exec` hook, which makes it fork; nix's `posix_spawn` takes the file
 //! actions directly. The engine's memory files are close-on-exec, so a worker
-//! receives only its own slot's file and the state file (`dup2` onto 3 and 4
-//! clears the flag on the copies), and no other process the engine starts
+//! receives only its own slot's file, the state file and the sample arena
+//! opened read-only (`dup2` onto 3, 4 and 5 clears the flag on the copies), and no other process the engine starts
 //! (ffmpeg, another worker) ever inherits them.
 
 use std::ffi::{CString, OsStr};
@@ -22,6 +22,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::arena::WORKER_SAMPLES_FD;
 use super::shm::{WORKER_SLOT_FD, WORKER_STATE_FD};
 
 /// A running (or exited, not yet reaped) worker process.
@@ -37,6 +38,8 @@ pub struct Spawn<'a> {
     pub slot: usize,
     pub state_fd: RawFd,
     pub slot_fd: RawFd,
+    /// The sample arena, opened read-only.
+    pub samples_fd: RawFd,
     /// Keep the engine's stderr (for debugging workers); otherwise /dev/null.
     pub stderr: bool,
     /// False only to measure what the sandbox costs (`--unsandboxed`).
@@ -52,8 +55,8 @@ impl WorkerProcess {
     /// and the slot file at 4, stdin and stdout on /dev/null.
     pub fn spawn(s: &Spawn) -> io::Result<WorkerProcess> {
         // Sources must not be one of the targets, or the first dup2 would clobber the second's source.
-        if [s.state_fd, s.slot_fd].iter().any(|fd| (0..=WORKER_SLOT_FD).contains(fd)) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "memory file descriptor below 5"));
+        if [s.state_fd, s.slot_fd, s.samples_fd].iter().any(|fd| (0..=WORKER_SAMPLES_FD).contains(fd)) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "memory file descriptor below 6"));
         }
         let mut actions = PosixSpawnFileActions::init()?;
         actions.add_open(0, c"/dev/null", OFlag::O_RDONLY, Mode::empty())?;
@@ -63,6 +66,7 @@ impl WorkerProcess {
         }
         actions.add_dup2(s.state_fd, WORKER_STATE_FD)?;
         actions.add_dup2(s.slot_fd, WORKER_SLOT_FD)?;
+        actions.add_dup2(s.samples_fd, WORKER_SAMPLES_FD)?;
         let mut attr = PosixSpawnAttr::init()?;
         // Signals as a new program expects them, whatever this thread blocked.
         attr.set_sigmask(&SigSet::empty())?;

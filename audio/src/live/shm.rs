@@ -241,7 +241,7 @@ impl Drop for Mapping {
 
 /// A sealed memory file of `len` zero bytes, close-on-exec (a worker gets it
 /// only through an explicit descriptor mapping at spawn).
-fn memfd(name: &std::ffi::CStr, len: usize) -> Result<OwnedFd, ShmError> {
+pub(super) fn memfd(name: &std::ffi::CStr, len: usize) -> Result<OwnedFd, ShmError> {
     let create = |e| ShmError::Create(std::io::Error::from_raw_os_error(e));
     // SAFETY: memfd_create with a valid name.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };

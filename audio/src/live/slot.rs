@@ -69,6 +69,9 @@ pub struct RequestBlock {
     /// version's, assigned by the control thread.
     pub heap_extent: u32,
     pub params: Params,
+    /// With `Compile`: the samples the version plays, in the sample arena
+    /// (checked by the worker before use).
+    pub samples: super::arena::ArenaTable,
     pub input: [f32; MAX_BLOCK * MAX_CHANNELS],
 }
 

@@ -1,4 +1,4 @@
-//! A worker process (`clavm __worker SLOT PARENT`, its files at descriptors 3 and 4): compiles patches with
+//! A worker process (`clavm __worker SLOT PARENT`, its files at descriptors 3, 4 and 5): compiles patches with
 //! TinyCC and runs them on the shared state memory, one request at a time.
 //!
 //! It is expendable by design. If the patch crashes it, the signal handler
@@ -9,11 +9,13 @@
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::arena::{WorkerArena, WORKER_SAMPLES_FD};
 use super::futex;
 use super::shm::{Memory, WorkerShm, WORKER_SLOT_FD, WORKER_STATE_FD};
 use super::slot::{get_string, put_bytes, RequestKind, Slot, Status, MAX_BLOCK};
 use crate::builtins::api::{Ctx, MAX_CHANNELS};
 use crate::patch::{self, PatchSource, Program};
+use crate::samples::SampleTable;
 use crate::state::{DelayPool, Extent};
 
 static SLOT: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
@@ -34,7 +36,7 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
     // Nothing inherited but stdio and our two files: whatever else the engine's
     // process had open (by accident, or from whoever started it) is closed
     // before any patch could use it.
-    close_descriptors_from(WORKER_SLOT_FD + 1);
+    close_descriptors_from(WORKER_SAMPLES_FD + 1);
     // Start at normal priority whatever we inherited: a starting worker must
     // never compete with the audio thread (see docs/LIVE_PROTOCOL.md).
     set_priority(0);
@@ -49,7 +51,9 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
         std::process::exit(5);
     };
     SLOT.store(slot_ptr, Ordering::SeqCst);
-    bounded_memory();
+    // SAFETY: the engine mapped its sample arena to this descriptor at spawn; `open` closes it.
+    let arena = unsafe { WorkerArena::open(WORKER_SAMPLES_FD) };
+    bounded_memory(arena.len());
     bounded_realtime_cpu();
     // First bound the stack: the crash handler reads the stack's extent, which
     // for the main thread glibc derives from the limit in force.
@@ -64,11 +68,16 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
     // Every context runs on the canonical window (`WorkerShm::select` puts the
     // request's memory there), so patches see one address for their state.
     let (state, heap) = (shm.canonical_state(), shm.canonical_heap());
+    // The samples of the program held (one version at a time), read through `arena`.
+    // Leaked: it lives as long as the process, and the contexts point to it.
+    let samples: *mut SampleTable = Box::into_raw(Box::new(SampleTable::EMPTY));
     let mut ctxs = [Memory::Live, Memory::Shadow, Memory::Test].map(|m| {
         // SAFETY: the window, heap and pool outlive the contexts (all live until exit);
         // the engine does not touch a memory while it has a request on it with us.
         let mut c = unsafe { Ctx::new(state, &mut pools[m as usize], heap, params, sr, channels, inputs) };
         c.may_take_lines = m != Memory::Shadow;
+        // SAFETY: the table lives until exit; it changes only in `compile`, when no program runs.
+        unsafe { c.set_samples(samples) };
         c
     });
 
@@ -102,7 +111,13 @@ pub fn main(slot_index: usize, parent: u32, sandbox: bool) -> ! {
             set_priority(priority);
         }
         let status = match RequestKind::from_u32(slot.req.kind) {
-            Some(RequestKind::Compile) => compile(slot, &mut program, &mut ctxs),
+            Some(RequestKind::Compile) => {
+                let status = compile(slot, &mut program, &mut ctxs);
+                // SAFETY: the leaked table above; no program runs during a request
+                // but this one, so nothing reads it now. The views are checked.
+                unsafe { *samples = arena.table(&slot.req.samples) };
+                status
+            }
             Some(RequestKind::Run) => match &program {
                 Some(p) => run(slot, p, &mut shm, &mut ctxs, channels, inputs),
                 None => Status::NoProgram,
@@ -160,11 +175,13 @@ fn bounded_realtime_cpu() {
 /// See `bounded_realtime_cpu`.
 pub const REALTIME_CPU_US: libc::rlim_t = 10_000;
 
-fn bounded_memory() {
+/// `mapped` more for the sample arena's read-only mapping.
+fn bounded_memory(mapped: usize) {
     const LIMIT: libc::rlim_t = 4 << 30;
+    let limit = LIMIT.saturating_add(mapped as libc::rlim_t);
     // SAFETY: setrlimit with a valid struct on ourselves.
     unsafe {
-        let lim = libc::rlimit { rlim_cur: LIMIT, rlim_max: LIMIT };
+        let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
         libc::setrlimit(libc::RLIMIT_AS, &lim);
     }
 }

@@ -4,6 +4,7 @@
 pub mod diagnostics;
 pub mod guard;
 pub mod lexer;
+pub mod pragma;
 pub mod sites;
 
 use std::ffi::{c_void, CStr};
@@ -138,6 +139,9 @@ impl Program {
 pub struct Prepared {
     pub program: Program,
     pub plan: SitePlan,
+    /// The samples this version plays (none until the caller sets them:
+    /// loading is not the compiler's business).
+    pub samples: crate::samples::Samples,
     pub timings: CompileTimings,
 }
 
@@ -251,7 +255,12 @@ pub fn compile(
     let mut all = rewritten.warnings;
     all.extend(warnings);
     program.warnings = all;
-    Ok(Prepared { program, plan: rewritten.plan, timings: CompileTimings { prepare: t1 - t0, tcc } })
+    Ok(Prepared {
+        program,
+        plan: rewritten.plan,
+        samples: Default::default(),
+        timings: CompileTimings { prepare: t1 - t0, tcc },
+    })
 }
 
 /// The TinyCC half of [`compile`]: `body` is the [`prepare`]d text of `source`.

@@ -107,11 +107,7 @@ pub fn own_declarations(src: &str, tokens: &[Token]) -> Result<Vec<(usize, usize
         }
         let Some(b) = Builtin::from_name(t.text(src)) else { continue };
         let Some(start) = declaration_start(src, tokens, i) else { continue };
-        let signature = format!(
-            "float {}({})",
-            b.name(),
-            b.params().iter().map(|p| format!("float {p}")).collect::<Vec<_>>().join(", ")
-        );
+        let signature = b.signature();
         let refuse = |why: String| Err((t.line, t.col, why));
         if tokens.get(i + 1).map(|n| n.text(src)) != Some("(") {
             return refuse(format!("'{}' is a builtin ({signature}): give this another name", b.name()));

@@ -29,8 +29,9 @@ static COMPILING: AtomicBool = AtomicBool::new(false);
 static COMPILING_PATCH: AtomicUsize = AtomicUsize::new(0);
 static STACK_LO: AtomicUsize = AtomicUsize::new(0);
 
-/// The largest spec read from stdin (patches are at most 1 MiB each).
-const MAX_SPEC: u64 = 256 << 20;
+/// The largest spec read from stdin (patches are at most 1 MiB each; the
+/// samples are bounded by the largest `--sample-memory`).
+const MAX_SPEC: u64 = (256 << 20) + (crate::samples::MAX_MEMORY_MIB << 20);
 /// Blocks are sent once this much is buffered...
 const FLUSH_BYTES: usize = 32 * 1024;
 /// ...or this long after the last send, whichever is first (the parent's

@@ -12,10 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
-
 use crate::builtins::api::MAX_CHANNELS;
+use crate::samples::resample::{resample, RATES, REACH as CHUNK};
 use crate::Frames;
 
 /// The most resampled input samples a render carries, in bytes (the child
@@ -23,11 +21,6 @@ use crate::Frames;
 pub const MAX_INPUT_BYTES: usize = 192 << 20;
 /// The most samples decoded from a file before resampling, in bytes.
 const MAX_DECODED_BYTES: usize = 512 << 20;
-/// File sample rates accepted, in Hz: wide enough for any real recording,
-/// narrow enough that the resampler's FFT sizes stay small.
-const RATES: std::ops::RangeInclusive<u32> = 1000..=768_000;
-/// Frames per resampler chunk.
-const CHUNK: usize = 1024;
 
 /// Audio for `_in(ch)`: interleaved, `channels` samples a frame, at the
 /// render's rate, at most as long as the render.
@@ -83,7 +76,7 @@ pub enum InputProblem {
 
 /// Reads `path` and makes it the input of a render of `length` frames at
 /// `rate` Hz: resampled with rubato's FFT resampler (a fixed ratio,
-/// band-limited; the same bytes every run), trimmed to `length`.
+/// band-limited; the same bytes every run; shared with the sample loader), trimmed to `length`.
 pub fn load_wav(path: &Path, rate: u32, length: Frames) -> Result<InputAudio, InputError> {
     let fail = |problem| InputError { path: path.to_path_buf(), problem };
     let reader = hound::WavReader::open(path).map_err(|e| fail(e.into()))?;
@@ -142,14 +135,6 @@ fn decode<R: std::io::Read>(mut reader: hound::WavReader<R>, limit: usize) -> Re
         }
     }
     Ok(out)
-}
-
-fn resample(data: &[f32], channels: usize, frames: usize, from: u32, to: u32) -> Result<Vec<f32>, String> {
-    let mut r =
-        Fft::<f32>::new(from as usize, to as usize, CHUNK, channels, FixedSync::Input).map_err(|e| e.to_string())?;
-    let input = InterleavedSlice::new(data, channels, frames).map_err(|e| e.to_string())?;
-    let out = r.process_all(&input, frames, None).map_err(|e| e.to_string())?;
-    Ok(out.take_data())
 }
 
 #[cfg(test)]

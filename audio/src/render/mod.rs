@@ -25,6 +25,7 @@ use output::{NodeKind, Output, OutputError, Streaming};
 use crate::clock::{Quant, TempoClock};
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
+use crate::samples::Samples;
 use crate::Frames;
 
 /// A patch to install at a point in time, as a live edit would.
@@ -57,6 +58,10 @@ pub struct RenderSpec {
     /// What `_in(ch)` reads (`--input`); its channels are the engine's
     /// inputs. None: no input channels.
     pub input: Option<input::InputAudio>,
+    /// What each version's `Sample*` builtins play: `samples[0]` for
+    /// `patch`, `samples[i + 1]` for `swaps[i]`; missing entries play none.
+    /// Loaded by the caller (the sandboxed child cannot open files).
+    pub samples: Vec<crate::samples::SampleSet>,
 }
 
 /// Something worth telling the user, with the time it happened.
@@ -204,7 +209,8 @@ pub(crate) fn render_observed(
         events.push(e);
     };
     observe(Step::Compiling(0));
-    let first = handle.compile(&spec.patch)?;
+    let mut first = handle.compile(&spec.patch)?;
+    first.samples = Samples::new(spec.samples.first().cloned().unwrap_or_default());
     observe(Step::Running(0));
     for w in &first.program.warnings {
         push(&mut events, observe, RenderEvent::Warning(w.clone()));
@@ -227,7 +233,8 @@ pub(crate) fn render_observed(
             observe(Step::Compiling(index + 1));
             let compiled = handle.compile(&s.patch);
             match compiled {
-                Ok(p) => {
+                Ok(mut p) => {
+                    p.samples = Samples::new(spec.samples.get(index + 1).cloned().unwrap_or_default());
                     progress.patch.store(index + 1, Ordering::SeqCst);
                     observe(Step::Running(index + 1));
                     for w in &p.program.warnings {

@@ -12,6 +12,7 @@
 //! Everything is little-endian. A message is `kind: u8, len: u32, payload`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::input::{InputAudio, MAX_INPUT_BYTES};
 use super::{RenderEvent, RenderSpec, Swap};
@@ -19,6 +20,7 @@ use crate::builtins::api::MAX_CHANNELS;
 use crate::clock::{Bpm, Meter};
 use crate::engine::{ConfigError, EngineConfig, Param};
 use crate::patch::{Diagnostic, PatchError, PatchSource, Severity};
+use crate::samples::{SampleData, SampleSet, MAX_CHANNELS as SAMPLE_CHANNELS, MAX_MEMORY_MIB, SLOTS};
 use crate::Frames;
 
 /// The first bytes of an encoded spec (format version in the last two).
@@ -299,7 +301,7 @@ impl Enc {
 
     /// The whole spec, for the child's stdin.
     pub(super) fn spec(&mut self, spec: &RenderSpec) {
-        let RenderSpec { patch, length, config, swaps, params, block, input } = spec;
+        let RenderSpec { patch, length, config, swaps, params, block, input, samples } = spec;
         let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter } = config;
         self.0.extend_from_slice(MAGIC);
         self.patch(patch);
@@ -357,6 +359,36 @@ impl Enc {
                 for s in samples {
                     self.f32(*s);
                 }
+            }
+        }
+        self.samples(samples);
+    }
+
+    /// Each distinct sample once, then each version's numbers as indices into them.
+    fn samples(&mut self, sets: &[SampleSet]) {
+        let mut distinct: Vec<&Arc<SampleData>> = Vec::new();
+        for set in sets {
+            for (_, d) in set.iter() {
+                if !distinct.iter().any(|x| Arc::ptr_eq(x, d)) {
+                    distinct.push(d);
+                }
+            }
+        }
+        self.u64(distinct.len() as u64);
+        for d in &distinct {
+            self.u64(d.channels as u64);
+            self.u64(d.samples.len() as u64);
+            self.0.reserve(d.samples.len() * 4);
+            for s in &d.samples {
+                self.f32(*s);
+            }
+        }
+        self.u64(sets.len() as u64);
+        for set in sets {
+            self.u64(set.iter().count() as u64);
+            for (n, d) in set.iter() {
+                self.u8(n as u8);
+                self.u32(distinct.iter().position(|x| Arc::ptr_eq(x, d)).unwrap_or(0) as u32);
             }
         }
     }
@@ -549,9 +581,53 @@ impl<'a> Dec<'a> {
             .collect::<Result<_, WireError>>()?;
         let block = usize::try_from(self.u64()?).map_err(|_| WireError::Bound("the block size"))?;
         let input = self.input()?;
+        let samples = self.samples()?;
         self.end()?;
         let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter };
-        Ok(RenderSpec { patch, length, config, swaps, params, block, input })
+        Ok(RenderSpec { patch, length, config, swaps, params, block, input, samples })
+    }
+
+    /// The samples: channels and lengths within the loader's bounds, at most
+    /// [`MAX_MEMORY_MIB`] in all, every index and number in range.
+    fn samples(&mut self) -> Result<Vec<SampleSet>, WireError> {
+        let n = self.count("a sample count", 16)?;
+        let mut distinct = Vec::with_capacity(n);
+        let mut total = 0u64;
+        for _ in 0..n {
+            let channels = self.u64()?;
+            if !(1..=SAMPLE_CHANNELS as u64).contains(&channels) {
+                return Err(WireError::Bound("a sample's channel count"));
+            }
+            let channels = channels as usize;
+            let len = self.count("a sample's length", 4)?;
+            total += len as u64 * 4;
+            if len == 0 || len % channels != 0 || total > MAX_MEMORY_MIB << 20 {
+                return Err(WireError::Bound("a sample's length"));
+            }
+            let samples =
+                self.take(len * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            distinct.push(Arc::new(SampleData { channels, samples }));
+        }
+        let versions = self.count("a sample set count", 8)?;
+        let mut sets = Vec::with_capacity(versions);
+        for _ in 0..versions {
+            let used = self.count("a sample set's size", 5)?;
+            if used > SLOTS {
+                return Err(WireError::Bound("a sample set's size"));
+            }
+            let mut set = SampleSet::default();
+            for _ in 0..used {
+                let n = self.u8()? as usize;
+                let i = self.u32()? as usize;
+                if n >= SLOTS {
+                    return Err(WireError::Bound("a sample number"));
+                }
+                let d = distinct.get(i).ok_or(WireError::Bound("a sample index"))?;
+                set.set(n, d.clone());
+            }
+            sets.push(set);
+        }
+        Ok(sets)
     }
 
     /// The render's input: channels within the engine's, whole frames, at
@@ -601,7 +677,50 @@ mod tests {
             params: vec![Param::P(1, 0.5), Param::I(2, -3), Param::Cc(127, 0.25)],
             block: 64,
             input: Some(InputAudio { channels: 2, samples: vec![0.5, -0.25, f32::MIN_POSITIVE, 1.0] }),
+            samples: {
+                let a = Arc::new(SampleData { channels: 2, samples: vec![0.25, -1.0, 0.5, 0.125] });
+                let b = Arc::new(SampleData { channels: 1, samples: vec![1.0; 3] });
+                let mut first = SampleSet::default();
+                first.set(0, a.clone());
+                first.set(63, b.clone());
+                let mut second = SampleSet::default();
+                second.set(5, a);
+                vec![first, second]
+            },
         }
+    }
+
+    #[test]
+    fn samples_out_of_bounds_are_refused() {
+        let enc = |channels: u64, len: u64, index: u32, n: u8| {
+            let mut e = Enc::default();
+            e.u64(1);
+            e.u64(channels);
+            e.u64(len);
+            for _ in 0..len {
+                e.f32(0.5);
+            }
+            e.u64(1);
+            e.u64(1);
+            e.u8(n);
+            e.u32(index);
+            e.0
+        };
+        assert!(Dec::new(&enc(2, 4, 0, 3)).samples().is_ok());
+        for (channels, len, index, n) in
+            [(0, 4, 0, 3), (9, 9, 0, 3), (2, 3, 0, 3), (2, 0, 0, 3), (2, 4, 1, 3), (2, 4, 0, 64)]
+        {
+            assert!(
+                matches!(Dec::new(&enc(channels, len, index, n)).samples(), Err(WireError::Bound(_))),
+                "{channels} {len} {index} {n}"
+            );
+        }
+        // A length past what is left is refused before allocating.
+        let mut e = Enc::default();
+        e.u64(1);
+        e.u64(1);
+        e.u64(u64::MAX / 8);
+        assert!(matches!(Dec::new(&e.0).samples(), Err(WireError::Bound(_))));
     }
 
     #[test]
