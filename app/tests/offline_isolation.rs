@@ -107,6 +107,7 @@ fn in_process_escape_signal(patch: &Path, params: Vec<Param>) -> f32 {
         params,
         block: 64,
         input: None,
+        notes: Vec::new(),
     };
     let r = render::render(&spec, &Progress::new()).unwrap();
     r.samples[r.samples.len() - 1]
@@ -223,6 +224,7 @@ fn isolated_and_in_process_renders_are_identical_to_the_bit() {
         params: vec![Param::P(0, 0.3), Param::I(1, 2), Param::Cc(3, 0.75)],
         block: 64,
         input: None,
+        notes: Vec::new(),
     };
     let direct = render::render(&spec, &Progress::new()).unwrap();
     let (mut samples, mut blocks) = (Vec::new(), Vec::new());

@@ -6,7 +6,8 @@
 //! - [`state`]: the plain-data memory all patch state lives in;
 //! - [`engine`]: runs programs frame by frame, swaps them with a crossfade,
 //!   and puts [`protect`]ion between the patch and the speakers;
-//! - [`render`]: offline rendering to WAV, deterministic to the byte.
+//! - [`render`]: offline rendering to WAV, deterministic to the byte;
+//! - [`voices`]: MIDI notes on a fixed set of voices.
 
 pub mod builtins;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod patch;
 pub mod protect;
 pub mod render;
 pub mod state;
+pub mod voices;
 
 pub use engine::{Engine, EngineConfig, EngineHandle, Report};
 pub use patch::{Diagnostic, PatchError, PatchSource};

@@ -31,6 +31,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
         params: Vec::new(),
         block: 64,
         input: None,
+        notes: Vec::new(),
     };
     let audio = offline::render(&spec, &Progress::new()).context("rendering the benchmark's audio")?;
     let gpu = picture::open_gpu(GpuChoice::Auto)?;

@@ -49,6 +49,7 @@ fn offscreen() -> anyhow::Result<String> {
         params: Vec::new(),
         block: 64,
         input: None,
+        notes: Vec::new(),
     };
     let audio = offline::render(&spec, &Progress::new())?;
     let gpu = crate::picture::open_gpu(GpuChoice::Auto)?;

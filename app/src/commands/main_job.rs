@@ -83,6 +83,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         params: vec![],
         block: 64,
         input: None,
+        notes: Vec::new(),
     };
     let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
     if code != ExitCode::SUCCESS {

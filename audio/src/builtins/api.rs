@@ -42,6 +42,8 @@ pub struct Params {
     pub bar_gate: [f32; MAX_BARS],
     /// The tempo clock for this block (`_bpm`, `_beat`, `_bar`).
     pub clock: ClockView,
+    /// The MIDI voices for this block (`_voices`, `_note`, `_hz`, `_gate`, `_velocity`).
+    pub voices: crate::voices::VoiceView,
 }
 
 /// The tempo clock as a block sees it: the beat at the block's first frame
@@ -82,8 +84,8 @@ impl Params {
             Param::P(n, v) => self.p[i(n)] = v,
             Param::I(n, v) => self.i[i(n)] = v,
             Param::Cc(n, v) => self.cc[i(n)] = v.clamp(0.0, 1.0),
-            // The clock is the engine's, not a value in this table.
-            Param::Tempo(_) => {}
+            // The clock and the voices are the engine's, not values in this table.
+            Param::Tempo(_) | Param::Note(_) => {}
         }
     }
 }
@@ -146,10 +148,12 @@ pub enum FaultKind {
     StateCorrupt,
     /// The patch called a function that starts programs, ends the process or deletes files.
     Blocked,
+    /// `_note`/`_hz`/`_gate`/`_velocity` of a voice that is not there.
+    Voice,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -163,6 +167,7 @@ impl FaultKind {
         FaultKind::BadSite,
         FaultKind::StateCorrupt,
         FaultKind::Blocked,
+        FaultKind::Voice,
     ];
 
     /// A sentence for the performer, given the detail recorded with the first occurrence.
@@ -180,6 +185,7 @@ impl FaultKind {
             FaultKind::CellsExhausted => format!("more than {MAX_CELLS} builtin states at once (a loop calling builtins too often?); the extra calls output 0"),
             FaultKind::BadSite => format!("call-site id {detail} is invalid (was the call site rewritten by hand?); the call outputs 0"),
             FaultKind::StateCorrupt => "the patch wrote over the state memory's bookkeeping (a pointer or index past its own state?); the engine cut what was wrong, and the builtins it hit output 0".to_string(),
+            FaultKind::Voice => format!("voice {detail} is not one of the voices (0 to _voices() - 1); it reads 0"),
             FaultKind::Blocked => format!(
                 "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
                 BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
@@ -572,6 +578,33 @@ extern "C" fn api_bar_freq(i: i32) -> f32 {
 extern "C" fn api_bar_gate(i: i32) -> f32 {
     with_ctx(0.0, |ctx| bar_field(ctx, i, |p| &p.bar_gate))
 }
+/// `_voices()`: how many voices notes are spread over (`--voices`).
+extern "C" fn api_voices() -> i32 {
+    // SAFETY: `params` is valid while the context is entered.
+    with_ctx(0, |ctx| unsafe { (*ctx.params).voices.count.min(crate::voices::MAX_VOICES as u32) as i32 })
+}
+/// Voice `v`'s field at this frame, or 0 and a fault for a voice that is not there.
+fn voice(ctx: &mut Ctx, v: i32, field: impl Fn(&crate::voices::VoiceView, usize, u64) -> f32) -> f32 {
+    // SAFETY: `params` is valid while the context is entered.
+    let view = unsafe { &(*ctx.params).voices };
+    if v < 0 || v as u32 >= view.count.min(crate::voices::MAX_VOICES as u32) {
+        ctx.faults.raise(FaultKind::Voice, v as i64);
+        return 0.0;
+    }
+    field(view, v as usize, ctx.frame)
+}
+extern "C" fn api_note(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.note[i]))
+}
+extern "C" fn api_hz(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.hz[i]))
+}
+extern "C" fn api_gate(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, frame| w.gate(i, frame)))
+}
+extern "C" fn api_velocity(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.velocity[i]))
+}
 
 /// A function the patch can call: its C declaration and the address bound to it.
 pub struct ApiFn {
@@ -674,6 +707,11 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"_bars", "int", "void", api_bars),
             api!(c"_bar_freq", "float", "int bar", api_bar_freq),
             api!(c"_bar_gate", "float", "int bar", api_bar_gate),
+            api!(c"_voices", "int", "void", api_voices),
+            api!(c"_note", "float", "int voice", api_note),
+            api!(c"_hz", "float", "int voice", api_hz),
+            api!(c"_gate", "float", "int voice", api_gate),
+            api!(c"_velocity", "float", "int voice", api_velocity),
             api!(c"Phasor", "float", "int site, float freq", api_phasor),
             api!(c"Cycle", "float", "int site, float freq", api_cycle),
             api!(c"Tri", "float", "int site, float freq", api_tri),

@@ -202,6 +202,7 @@ fn the_seeds_prototypes_compile_verbatim_and_play_as_without_them() {
         params: Vec::new(),
         block: 128,
         input: None,
+        notes: Vec::new(),
     };
     let a = render(&spec(&with), &Progress::new()).unwrap().samples;
     let b = render(&spec(SEED_BODY), &Progress::new()).unwrap().samples;

@@ -11,6 +11,7 @@
 pub mod child;
 pub mod input;
 mod isolated;
+pub mod midi;
 pub mod output;
 mod wire;
 
@@ -26,6 +27,13 @@ use crate::clock::{Quant, TempoClock};
 use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
 use crate::Frames;
+
+/// A MIDI note event at its frame (`render --midi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedNote {
+    pub at: Frames,
+    pub event: crate::voices::NoteEvent,
+}
 
 /// A patch to install at a point in time, as a live edit would.
 #[derive(Debug, Clone)]
@@ -57,6 +65,9 @@ pub struct RenderSpec {
     /// What `_in(ch)` reads (`--input`); its channels are the engine's
     /// inputs. None: no input channels.
     pub input: Option<input::InputAudio>,
+    /// MIDI note events for the voices, each applied at its exact frame
+    /// (in order; events at one frame in the order given).
+    pub notes: Vec<TimedNote>,
 }
 
 /// Something worth telling the user, with the time it happened.
@@ -216,6 +227,9 @@ pub(crate) fn render_observed(
     let mut swaps: Vec<(usize, &Swap)> = spec.swaps.iter().enumerate().collect();
     swaps.sort_by_key(|(_, s)| s.at);
     let mut swaps = swaps.into_iter().peekable();
+    let mut notes: Vec<TimedNote> = spec.notes.clone();
+    notes.sort_by_key(|n| n.at);
+    let mut notes = notes.into_iter().peekable();
 
     let total = spec.length.0 as usize;
     let block = spec.block.max(1);
@@ -242,8 +256,13 @@ pub(crate) fn render_observed(
                 }
             }
         }
+        // Notes split the block too, so each lands on its exact frame.
+        while let Some(n) = notes.next_if(|n| n.at.0 as usize <= done) {
+            engine.note(n.event);
+        }
         let next_swap = swaps.peek().map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
-        let n = block.min(total - done).min(next_swap - done);
+        let next_note = notes.peek().map_or(total, |n| (n.at.0 as usize).clamp(done + 1, total));
+        let n = block.min(total - done).min(next_swap - done).min(next_note - done);
         let out = &mut buffer[..n * ch];
         let input = match &spec.input {
             None => &[][..],

@@ -23,6 +23,7 @@ pub(super) fn render_swapping(patch: PatchSource, swap: Option<PatchSource>, fra
         params: Vec::new(),
         block: 128,
         input: None,
+        notes: Vec::new(),
     };
     let mut samples = Vec::new();
     let progress = Progress::new();
