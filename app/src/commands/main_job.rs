@@ -75,6 +75,9 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     let tempo = args.window.audio.tempo.clone();
     config.bpm = tempo.bpm;
     config.meter = tempo.meter;
+    let voices = args.window.audio.voices.clone();
+    config.voices = voices.voices;
+    config.release = voices.release;
     let spec = RenderSpec {
         length: Frames::from_seconds(args.seconds, 48000.0),
         patch: source.clone(),
@@ -108,6 +111,8 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             bars: None,
             input: None,
             tempo,
+            midi: None,
+            voices,
         },
     };
     match snapshot::snapshot(source, &snap) {

@@ -131,6 +131,11 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             if refused + dropped > 0 {
                 eprintln!("clavm: parameter messages so far: {refused} refused, {dropped} dropped (flood)");
             }
+            // Notes the audio thread had no room for yet (its ring is bounded): counted, never queued.
+            let notes_dropped = engine.params().notes_dropped();
+            if notes_dropped > 0 {
+                eprintln!("clavm: MIDI note events so far: {notes_dropped} dropped (flood)");
+            }
             last_meter = Instant::now();
         }
     }

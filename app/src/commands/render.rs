@@ -49,6 +49,12 @@ pub struct RenderArgs {
     pub crossfade: f64,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    /// A standard MIDI file (format 0 or 1) whose notes play the voices
+    /// (`_gate`, `_hz`, ...), each at the exact frame its tempo map gives.
+    #[arg(long, value_name = "FILE.mid")]
+    pub midi: Option<PathBuf>,
+    #[command(flatten)]
+    pub voices: crate::args::VoiceOptions,
     /// Each --swap lands on the first boundary at or after its time: 0 = exactly
     /// at T, Q = the next multiple of Q beats (1 = a beat, 4 = a bar of four).
     #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
@@ -177,6 +183,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     inputs.extend(swap_files.iter().map(|(_, f)| f.as_path()));
     inputs.extend(a.bars.as_deref());
     inputs.extend(a.input.as_deref());
+    inputs.extend(a.midi.as_deref());
     render::output::refuse_same_file(&a.output, &inputs)?;
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
@@ -193,12 +200,18 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     config.seed = a.seed;
     config.bpm = a.tempo.bpm;
     config.meter = a.tempo.meter;
+    config.voices = a.voices.voices;
+    config.release = a.voices.release;
     if let Some(b) = &a.bars {
         config.bars = super::load_bars(b)?;
     }
     let length = Frames::from_seconds(a.seconds, rate);
     let input = a.input.as_deref().map(|f| render::input::load_wav(f, a.rate, length)).transpose()?;
-    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input };
+    let notes = match &a.midi {
+        Some(f) => render::midi::load_midi(f, rate, length)?,
+        None => Vec::new(),
+    };
+    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input, notes };
     // Each swap lands on the first boundary at or after its time, as a quantised live submit would.
     spec.quantise_swaps(a.quant);
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))

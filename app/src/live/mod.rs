@@ -62,7 +62,7 @@ pub struct AudioOptions {
     /// Do not listen for OSC.
     #[arg(long)]
     pub no_osc: bool,
-    /// MIDI control change inputs.
+    /// MIDI inputs (control change, and notes for the voices).
     #[arg(long, value_enum, default_value_t = Midi::Auto)]
     pub midi: Midi,
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
@@ -70,6 +70,8 @@ pub struct AudioOptions {
     pub bars: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    #[command(flatten)]
+    pub voices: crate::args::VoiceOptions,
     /// Where a submit lands unless it says otherwise: 0 = the next block,
     /// Q = the next multiple of Q beats (1 = the next beat, 4 = the next bar of four).
     #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
@@ -183,6 +185,7 @@ impl LiveSession {
         };
         let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
         engine.params().set_bars(&bars);
+        engine.params().set_voices(a.voices.voices, a.voices.release);
         let name = crate::remote::engine_name(a.engine.clone());
         let submits = SubmitServer::start(&name, &engine)?;
         processor.set_tap(Tap::create(&name, a.channels as usize).context("creating the audio tap")?);
