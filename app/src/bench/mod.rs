@@ -10,6 +10,7 @@ mod render;
 mod stats;
 pub mod transport;
 mod ui;
+mod voices;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ pub struct BenchArgs {
     /// Measure `check` on 100k tokens on one line against one statement per line (must be linear).
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui"])]
     pub preprocess: bool,
+    /// Measure polyphony: `poly.c`'s cost per block with 16 and 8 voices against one voice.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess"])]
+    pub voices: bool,
 }
 
 struct Row {
@@ -77,6 +81,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.preprocess {
         let table = preprocess::run()?;
         publish(&a, "preprocess", "Preprocessing: one long line against many lines", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.voices {
+        let table = voices::run(&a.patches)?;
+        publish(&a, "voices", "Voices: polyphony's cost per block", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.ui {
