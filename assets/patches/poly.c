@@ -1,7 +1,7 @@
 // poly.c: a polyphonic synth for MIDI notes. Each voice is two detuned
 // band-limited pulses through a low-pass that opens with the velocity,
 // shaped by the engine's gate (so nothing clicks, not even a stolen note).
-//   clavm render poly.c --midi song.mid --voices 8 --release 300 -o poly.wav
+//   clavm render poly.c --midi assets/midi/chords.mid --release 300 -o poly.wav
 //   clavm play poly.c --voices 16    (then connect a keyboard to clavm-midi:cc_in)
 
 void play(void) {
