@@ -223,7 +223,8 @@ fn api_calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<(usize, &'a str, Vec<&'s
         if t.kind != Kind::Ident || !name.starts_with('_') {
             continue;
         }
-        let Some(f) = crate::builtins::api::functions().iter().find(|f| f.clavm && f.name.to_bytes() == name.as_bytes())
+        let Some(f) =
+            crate::builtins::api::functions().iter().find(|f| f.clavm && f.name.to_bytes() == name.as_bytes())
         else {
             continue;
         };
