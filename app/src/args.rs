@@ -258,3 +258,23 @@ impl SampleArgs {
         Ok(samples::load_versions(&sources, rate, &mut budget)?)
     }
 }
+
+/// The MIDI voices' options, on every command that plays notes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct VoiceOptions {
+    /// Voices MIDI notes are spread over (`_voices()`, 1..=64); the oldest note is stolen beyond them.
+    #[arg(long, default_value = "8", value_parser = voices, allow_negative_numbers = true)]
+    pub voices: clavm_audio::voices::VoiceCount,
+    /// How long a released note's `_gate()` takes to fall to 0, in ms (5..=10000);
+    /// its voice stays allocated until then.
+    #[arg(long, value_name = "MS", default_value = "100", value_parser = release, allow_negative_numbers = true)]
+    pub release: clavm_audio::voices::Release,
+}
+
+pub fn voices(s: &str) -> Result<clavm_audio::voices::VoiceCount, String> {
+    s.parse()
+}
+
+pub fn release(s: &str) -> Result<clavm_audio::voices::Release, String> {
+    s.parse()
+}

@@ -332,6 +332,10 @@ fn every_example_patch_compiles_cleanly_and_renders_at_a_sane_level() {
         if p.file_name().is_some_and(|n| n == "bars.c") {
             args.extend(["--bars", "../assets/bars/a-major-scale.bars"]);
         }
+        // The polyphonic patch plays MIDI notes: give it the example chords.
+        if p.file_name().is_some_and(|n| n == "poly.c") {
+            args.extend(["--midi", "../assets/midi/chords.mid"]);
+        }
         let o = clavm(&args);
         assert!(o.status.success(), "{}: {}", p.display(), stderr(&o));
         // No fault, no protection event: the examples must not lean on the safety net.

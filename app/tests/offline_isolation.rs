@@ -108,6 +108,7 @@ fn in_process_escape_signal(patch: &Path, params: Vec<Param>) -> f32 {
         block: 64,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let r = render::render(&spec, &Progress::new()).unwrap();
     r.samples[r.samples.len() - 1]
@@ -225,6 +226,7 @@ fn isolated_and_in_process_renders_are_identical_to_the_bit() {
         block: 64,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let direct = render::render(&spec, &Progress::new()).unwrap();
     let (mut samples, mut blocks) = (Vec::new(), Vec::new());

@@ -8,6 +8,7 @@
 //!   and puts [`protect`]ion between the patch and the speakers;
 //! - [`render`]: offline rendering to WAV, deterministic to the byte;
 //! - [`samples`]: sound files decoded for the `Sample*` builtins.
+//! - [`voices`]: MIDI notes on a fixed set of voices.
 
 pub mod builtins;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod protect;
 pub mod render;
 pub mod samples;
 pub mod state;
+pub mod voices;
 
 pub use engine::{Engine, EngineConfig, EngineHandle, Report};
 pub use patch::{Diagnostic, PatchError, PatchSource};

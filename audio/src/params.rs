@@ -3,10 +3,16 @@
 //! queue: one atomic per parameter and a generation counter.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::builtins::api::{Params, MAX_BARS, PARAMS};
 use crate::clock::Bpm;
 use crate::engine::Param;
+use crate::voices::{NoteEvent, Release, VoiceCount};
+
+/// MIDI note events waiting for the audio thread: a flood beyond this is
+/// dropped and counted, never queued without bound.
+pub const NOTE_RING: usize = 1024;
 
 /// The current value of every parameter. Writers store and bump the
 /// generation; the audio thread copies the table when the generation moved.
@@ -25,10 +31,20 @@ pub struct ParamTable {
     /// Counts tempo requests, so that asking twice for the same tempo (after
     /// a Link peer changed it meanwhile) is still a request.
     bpm_requests: AtomicU64,
+    /// MIDI note events for the voices, in order. Writers (the param thread,
+    /// tests) share the producer under a lock the audio thread never takes;
+    /// the audio thread owns the consumer (taken once, before it runs).
+    notes_tx: Mutex<rtrb::Producer<NoteEvent>>,
+    notes_rx: Mutex<Option<rtrb::Consumer<NoteEvent>>>,
+    notes_dropped: AtomicU64,
+    /// `--voices` and `--release` (ms, f64 bits), read by the audio thread every block.
+    voice_count: AtomicU32,
+    release_ms: AtomicU64,
 }
 
 impl Default for ParamTable {
     fn default() -> Self {
+        let (tx, rx) = rtrb::RingBuffer::new(NOTE_RING);
         ParamTable {
             p: std::array::from_fn(|_| AtomicU32::new(0)),
             i: std::array::from_fn(|_| AtomicI32::new(0)),
@@ -39,6 +55,11 @@ impl Default for ParamTable {
             generation: AtomicU64::new(0),
             bpm: AtomicU64::new(0),
             bpm_requests: AtomicU64::new(0),
+            notes_tx: Mutex::new(tx),
+            notes_rx: Mutex::new(Some(rx)),
+            notes_dropped: AtomicU64::new(0),
+            voice_count: AtomicU32::new(VoiceCount::DEFAULT.get() as u32),
+            release_ms: AtomicU64::new(Release::DEFAULT.ms().to_bits()),
         }
     }
 }
@@ -64,6 +85,7 @@ impl ParamTable {
                 self.set_bpm(bpm);
                 return true;
             }
+            Param::Note(e) => return self.note(e),
             _ => false,
         };
         if ok {
@@ -104,6 +126,46 @@ impl ParamTable {
     /// The tempo last asked for, if any.
     pub fn bpm(&self) -> Option<Bpm> {
         Bpm::new(f64::from_bits(self.bpm.load(Ordering::Acquire))).ok()
+    }
+
+    /// Queues a MIDI note event for the audio thread's next block. A full
+    /// ring (a flood) drops it and counts the drop; false for an invalid event.
+    pub fn note(&self, e: NoteEvent) -> bool {
+        if !e.is_valid() {
+            return false;
+        }
+        let pushed = match self.notes_tx.lock() {
+            Ok(mut tx) => tx.push(e).is_ok(),
+            Err(_) => false,
+        };
+        if !pushed {
+            self.notes_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Note events dropped because the audio thread had not taken the earlier ones.
+    pub fn notes_dropped(&self) -> u64 {
+        self.notes_dropped.load(Ordering::Relaxed)
+    }
+
+    /// The receiving end of the note ring, for the one audio thread that plays
+    /// notes (None after the first call).
+    pub fn take_notes(&self) -> Option<rtrb::Consumer<NoteEvent>> {
+        self.notes_rx.lock().ok()?.take()
+    }
+
+    /// Sets the voice count and release time the audio thread uses from its next block.
+    pub fn set_voices(&self, count: VoiceCount, release: Release) {
+        self.voice_count.store(count.get() as u32, Ordering::Relaxed);
+        self.release_ms.store(release.ms().to_bits(), Ordering::Relaxed);
+    }
+
+    /// The voice count and release time last set.
+    pub fn voices(&self) -> (VoiceCount, Release) {
+        let count = VoiceCount::new(self.voice_count.load(Ordering::Relaxed) as i64).unwrap_or(VoiceCount::DEFAULT);
+        let release = Release::from_ms(f64::from_bits(self.release_ms.load(Ordering::Relaxed)));
+        (count, release.unwrap_or(Release::DEFAULT))
     }
 
     /// Touches or releases bar `i` (a performer's finger on it).

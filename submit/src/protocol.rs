@@ -263,6 +263,10 @@ pub enum ParamKind {
     Cc = 2,
     /// The tempo clock's beats per minute (the index is 0).
     Tempo = 3,
+    /// A MIDI note event for the voices: the index is `kind << 8 | a` and
+    /// the value `b` of the engine's packed `NoteEvent` (note on: kind 0,
+    /// a the note, b the velocity; off: 1; bend: 2, b -8192..=8191; sustain: 3, a 0 or 1).
+    Note = 4,
 }
 
 /// One parameter change on the `param` channel.
@@ -285,7 +289,7 @@ impl ParamMsg {
 
     /// The change, if the message is one.
     pub fn decode(&self) -> Option<(ParamKind, u32, f64)> {
-        let kind = [ParamKind::P, ParamKind::I, ParamKind::Cc, ParamKind::Tempo]
+        let kind = [ParamKind::P, ParamKind::I, ParamKind::Cc, ParamKind::Tempo, ParamKind::Note]
             .into_iter()
             .find(|k| *k as u32 == self.kind)?;
         (self.magic == PARAM_MAGIC).then_some((kind, self.index, self.value))

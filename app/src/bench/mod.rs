@@ -14,6 +14,7 @@ mod stats;
 mod tempo;
 pub mod transport;
 mod ui;
+mod voices;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ pub struct BenchArgs {
     /// Measure samples: decode + resample speed against hound and memcpy, memory per minute, `Sample()` per voice against `Cycle()`.
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input", "tempo"])]
     pub samples: bool,
+    /// Measure polyphony: `poly.c`'s cost per block with 16 and 8 voices against one voice.
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input", "tempo", "samples"])]
+    pub voices: bool,
 }
 
 struct Row {
@@ -112,6 +116,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.samples {
         let table = samples::run(a.frames)?;
         publish(&a, "samples", "Samples: loading speed, memory, cost per voice", &table)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.voices {
+        let table = voices::run(&a.patches)?;
+        publish(&a, "voices", "Voices: polyphony's cost per block", &table)?;
         return Ok(ExitCode::SUCCESS);
     }
     if a.ui {

@@ -32,6 +32,7 @@ pub fn run(patches: &std::path::Path) -> anyhow::Result<String> {
         block: 64,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let audio = offline::render(&spec, &Progress::new()).context("rendering the benchmark's audio")?;
     let gpu = picture::open_gpu(GpuChoice::Auto)?;

@@ -50,6 +50,7 @@ fn offscreen() -> anyhow::Result<String> {
         block: 64,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let audio = offline::render(&spec, &Progress::new())?;
     let gpu = crate::picture::open_gpu(GpuChoice::Auto)?;

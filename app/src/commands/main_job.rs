@@ -95,6 +95,9 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
     let tempo = args.window.audio.tempo.clone();
     config.bpm = tempo.bpm;
     config.meter = tempo.meter;
+    let voices = args.window.audio.voices.clone();
+    config.voices = voices.voices;
+    config.release = voices.release;
     let spec = RenderSpec {
         length: Frames::from_seconds(args.seconds, 48000.0),
         patch: source.clone(),
@@ -104,6 +107,7 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
         block: 64,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let code = super::render::render_to(&spec, &args.output, WavFormat::Float32, Duration::from_secs(10))?;
     if code != ExitCode::SUCCESS {
@@ -129,6 +133,8 @@ pub fn run(patch: Option<PathBuf>, args: MainArgs) -> anyhow::Result<ExitCode> {
             input: None,
             tempo,
             samples: Default::default(),
+            midi: None,
+            voices,
         },
     };
     match snapshot::snapshot(source, &snap) {

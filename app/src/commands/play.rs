@@ -147,6 +147,11 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             if short > 0 {
                 eprintln!("clavm: input: {short} blocks found the capture device behind (played as silence)");
             }
+            // Notes the audio thread had no room for yet (its ring is bounded): counted, never queued.
+            let notes_dropped = engine.params().notes_dropped();
+            if notes_dropped > 0 {
+                eprintln!("clavm: MIDI note events so far: {notes_dropped} dropped (flood)");
+            }
             last_meter = Instant::now();
         }
     }

@@ -49,6 +49,12 @@ pub struct RenderArgs {
     pub crossfade: f64,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    /// A standard MIDI file (format 0 or 1) whose notes play the voices
+    /// (`_gate`, `_hz`, ...), each at the exact frame its tempo map gives.
+    #[arg(long, value_name = "FILE.mid")]
+    pub midi: Option<PathBuf>,
+    #[command(flatten)]
+    pub voices: crate::args::VoiceOptions,
     /// Each --swap lands on the first boundary at or after its time: 0 = exactly
     /// at T, Q = the next multiple of Q beats (1 = a beat, 4 = a bar of four).
     #[arg(long, default_value = "0", value_parser = crate::args::quant, allow_negative_numbers = true)]
@@ -180,6 +186,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     inputs.extend(a.bars.as_deref());
     inputs.extend(a.input.as_deref());
     inputs.extend(a.samples.files());
+    inputs.extend(a.midi.as_deref());
     render::output::refuse_same_file(&a.output, &inputs)?;
     let Some(patch) = super::load_patch(&a.patch) else {
         return Ok(ExitCode::FAILURE);
@@ -196,15 +203,21 @@ pub fn run(a: RenderArgs) -> anyhow::Result<ExitCode> {
     config.seed = a.seed;
     config.bpm = a.tempo.bpm;
     config.meter = a.tempo.meter;
+    config.voices = a.voices.voices;
+    config.release = a.voices.release;
     if let Some(b) = &a.bars {
         config.bars = super::load_bars(b)?;
     }
     let length = Frames::from_seconds(a.seconds, rate);
     let input = a.input.as_deref().map(|f| render::input::load_wav(f, a.rate, length)).transpose()?;
+    let notes = match &a.midi {
+        Some(f) => render::midi::load_midi(f, rate, length)?,
+        None => Vec::new(),
+    };
     let versions: Vec<&clavm_audio::PatchSource> =
         std::iter::once(&patch).chain(swaps.iter().map(|s| &s.patch)).collect();
     let samples = a.samples.load(&versions, a.rate)?;
-    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input, samples };
+    let mut spec = RenderSpec { patch, length, config, swaps, params, block: 64, input, samples, notes };
     // Each swap lands on the first boundary at or after its time, as a quantised live submit would.
     spec.quantise_swaps(a.quant);
     render_to(&spec, &a.output, format, Duration::from_secs_f64(a.timeout))

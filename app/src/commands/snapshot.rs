@@ -73,14 +73,21 @@ pub struct VisualArgs {
     pub input: Option<PathBuf>,
     #[command(flatten)]
     pub tempo: crate::args::TempoOptions,
+    #[command(flatten)]
     pub samples: crate::args::SampleArgs,
+    /// A standard MIDI file (format 0 or 1) whose notes play the voices
+    /// (`_gate`, `_hz`, ...), at the times its tempo map gives.
+    #[arg(long, value_name = "FILE.mid")]
+    pub midi: Option<PathBuf>,
+    #[command(flatten)]
+    pub voices: crate::args::VoiceOptions,
 }
 
 impl VisualArgs {
     /// The input files these arguments name besides the patch (an output
     /// must not be one of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
-        self.bars.iter().chain(&self.input).map(PathBuf::as_path).chain(self.samples.files()).collect()
+        self.bars.iter().chain(&self.input).chain(&self.midi).map(PathBuf::as_path).chain(self.samples.files()).collect()
     }
 
     /// The view settings these arguments ask for: the scope's span, the bar tree.
@@ -98,6 +105,8 @@ impl VisualArgs {
         config.seed = self.seed;
         config.bpm = self.tempo.bpm;
         config.meter = self.tempo.meter;
+        config.voices = self.voices.voices;
+        config.release = self.voices.release;
         if let Some(b) = &self.bars {
             config.bars = super::load_bars(b)?;
         }
@@ -105,7 +114,11 @@ impl VisualArgs {
         let input =
             self.input.as_deref().map(|f| clavm_audio::render::input::load_wav(f, self.rate, length)).transpose()?;
         let samples = self.samples.load(&[&patch], self.rate)?;
-        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input, samples })
+        let notes = match &self.midi {
+            Some(f) => clavm_audio::render::midi::load_midi(f, rate, length)?,
+            None => Vec::new(),
+        };
+        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input, samples, notes })
     }
 }
 

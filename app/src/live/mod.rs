@@ -74,7 +74,7 @@ pub struct AudioOptions {
     /// Do not listen for OSC.
     #[arg(long)]
     pub no_osc: bool,
-    /// MIDI control change inputs.
+    /// MIDI inputs (control change, and notes for the voices).
     #[arg(long, value_enum, default_value_t = Midi::Auto)]
     pub midi: Midi,
     /// An interval-bar tree (.bars) for `_bars`, `_bar_freq` and `_bar_gate`.
@@ -84,6 +84,8 @@ pub struct AudioOptions {
     pub tempo: crate::args::TempoOptions,
     #[command(flatten)]
     pub samples: crate::args::SampleArgs,
+    #[command(flatten)]
+    pub voices: crate::args::VoiceOptions,
     /// Join the Ableton Link session on the local network: tempo and beat
     /// phase (in bars of --meter beats) follow the session's.
     #[arg(long)]
@@ -249,6 +251,7 @@ impl LiveSession {
         };
         let (engine, mut processor) = LiveEngine::start(cfg).context("starting the live engine")?;
         engine.params().set_bars(&bars);
+        engine.params().set_voices(a.voices.voices, a.voices.release);
         let name = crate::remote::engine_name(a.engine.clone());
         let submits = SubmitServer::start(&name, &engine)?;
         processor.set_tap(Tap::create(&name, a.channels as usize, live_inputs).context("creating the audio tap")?);

@@ -1,5 +1,6 @@
 //! Live parameter inputs: `clavm param`, OSC over UDP on localhost, and MIDI
-//! control change from JACK MIDI and the ALSA sequencer. All of them send on
+//! (control change, and notes, bend and sustain for the voices) from JACK
+//! MIDI and the ALSA sequencer. All of them send on
 //! the engine's shared-memory channel `ENGINE.param` (a flood overflows it
 //! into counted drops, never into a queue that grows); one thread applies
 //! what arrives to the engine's lock-free parameter table, which the audio
@@ -15,6 +16,7 @@ use anyhow::Context;
 use clavm_audio::clock::Bpm;
 use clavm_audio::engine::Param;
 use clavm_audio::params::ParamTable;
+use clavm_audio::voices::NoteEvent;
 use clavm_channel::{Receiver, RecvError, Sender, Wait};
 use clavm_submit::protocol::{param_config, ParamKind, ParamMsg, PARAM_CHANNEL};
 
@@ -33,6 +35,11 @@ pub struct InputStats {
 
 /// A parameter change from any input, checked.
 fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
+    if kind == ParamKind::Note {
+        let (k, a) = (u8::try_from(index >> 8).ok()?, (index & 0xff) as u8);
+        let b = (value.fract() == 0.0 && (-8192.0..=8191.0).contains(&value)).then_some(value as i16)?;
+        return NoteEvent::unpack(k, a, b).map(Param::Note);
+    }
     if kind == ParamKind::Tempo {
         return (index == 0).then(|| Bpm::new(value).ok().map(Param::Tempo)).flatten();
     }
@@ -44,7 +51,7 @@ fn param(kind: ParamKind, index: i64, value: f64) -> Option<Param> {
         ParamKind::P => Param::P(n, value as f32),
         ParamKind::I => Param::I(n, value.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32),
         ParamKind::Cc => Param::Cc(n, value as f32),
-        ParamKind::Tempo => return None,
+        ParamKind::Tempo | ParamKind::Note => return None,
     })
 }
 
@@ -55,6 +62,26 @@ fn message(p: Param) -> ParamMsg {
         Param::I(n, v) => ParamMsg::new(ParamKind::I, n as u32, v as f64),
         Param::Cc(n, v) => ParamMsg::new(ParamKind::Cc, n as u32, v as f64),
         Param::Tempo(bpm) => ParamMsg::new(ParamKind::Tempo, 0, bpm.get()),
+        Param::Note(e) => note_message(e),
+    }
+}
+
+/// The channel message for a note event.
+fn note_message(e: NoteEvent) -> ParamMsg {
+    let (kind, a, b) = e.pack();
+    ParamMsg::new(ParamKind::Note, u32::from(kind) << 8 | u32::from(a), f64::from(b))
+}
+
+/// What one MIDI message from JACK or ALSA sends on the param channel: a
+/// control change (`_cc`), a note event for the voices, or both (CC 64 is
+/// also the sustain pedal). Never allocates: JACK calls this in its
+/// realtime callback.
+fn send_midi(tx: &Sender, bytes: &[u8]) {
+    if let Some((cc, v)) = control_change(bytes) {
+        let _ = tx.try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
+    }
+    if let Some(e) = NoteEvent::from_midi(bytes) {
+        let _ = tx.try_send(&note_message(e));
     }
 }
 
@@ -434,9 +461,7 @@ impl jack::ProcessHandler for MidiHandler {
         }
         for ev in self.port.iter(ps) {
             self.stats.midi_events.fetch_add(1, Ordering::Relaxed);
-            if let Some((cc, v)) = control_change(ev.bytes) {
-                let _ = self.tx.try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
-            }
+            send_midi(&self.tx, ev.bytes);
         }
         jack::Control::Continue
     }
@@ -453,7 +478,7 @@ fn jack_midi(
     let port = client.register_port("cc_in", jack::MidiIn).context("registering the JACK MIDI port")?;
     let handler = MidiHandler { port, tx, stats, fresh, retired };
     let active = client.activate_async((), handler).context("activating JACK MIDI")?;
-    eprintln!("clavm: MIDI control change from JACK port clavm-midi:cc_in");
+    eprintln!("clavm: MIDI notes and control change from JACK port clavm-midi:cc_in");
     Ok(active)
 }
 
@@ -465,14 +490,12 @@ fn alsa_midi(mut tx: ParamSender, stats: Arc<InputStats>) -> anyhow::Result<midi
             "cc in",
             move |_, bytes, _| {
                 stats.midi_events.fetch_add(1, Ordering::Relaxed);
-                if let Some((cc, v)) = control_change(bytes) {
-                    let _ = tx.get().try_send(&ParamMsg::new(ParamKind::Cc, cc as u32, v as f64));
-                }
+                send_midi(tx.get(), bytes);
             },
             (),
         )
         .map_err(|e| anyhow::anyhow!("creating an ALSA sequencer port: {e}"))?;
-    eprintln!("clavm: MIDI control change from ALSA sequencer port clavm:cc in");
+    eprintln!("clavm: MIDI notes and control change from ALSA sequencer port clavm:cc in");
     Ok(conn)
 }
 
@@ -547,6 +570,22 @@ mod tests {
         let why = osc(&addr, vec![]).unwrap_err();
         assert!(why.len() < 150 && !why.contains('\n'), "{why}");
         assert!(why.contains("(5002 bytes)"), "{why}");
+    }
+
+    #[test]
+    fn note_events_cross_the_param_channel_and_bad_ones_are_refused() {
+        use clavm_audio::voices::NoteEvent as N;
+        for e in
+            [N::On { note: 60, velocity: 127 }, N::Off { note: 0 }, N::Bend(-8192), N::Bend(8191), N::Sustain(true)]
+        {
+            let (kind, index, value) = note_message(e).decode().unwrap();
+            assert_eq!(param(kind, index as i64, value), Some(Param::Note(e)), "{e:?}");
+        }
+        assert_eq!(param(ParamKind::Note, 60, 0.0), None, "a note on with velocity 0");
+        assert_eq!(param(ParamKind::Note, 200, 100.0), None, "note 200");
+        assert_eq!(param(ParamKind::Note, 2 << 8, 9000.0), None, "bend out of range");
+        assert_eq!(param(ParamKind::Note, 9 << 8, 0.0), None, "no such kind");
+        assert_eq!(param(ParamKind::Note, 1 << 8, 0.5), None, "not a whole number");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Params {
     pub bar_gate: [f32; MAX_BARS],
     /// The tempo clock for this block (`_bpm`, `_beat`, `_bar`).
     pub clock: ClockView,
+    /// The MIDI voices for this block (`_voices`, `_note`, `_hz`, `_gate`, `_velocity`).
+    pub voices: crate::voices::VoiceView,
 }
 
 /// The tempo clock as a block sees it: the beat at the block's first frame
@@ -85,8 +87,8 @@ impl Params {
             Param::P(n, v) => self.p[i(n)] = v,
             Param::I(n, v) => self.i[i(n)] = v,
             Param::Cc(n, v) => self.cc[i(n)] = v.clamp(0.0, 1.0),
-            // The clock is the engine's, not a value in this table.
-            Param::Tempo(_) => {}
+            // The clock and the voices are the engine's, not values in this table.
+            Param::Tempo(_) | Param::Note(_) => {}
         }
     }
 }
@@ -156,10 +158,12 @@ pub enum FaultKind {
     HeapExhausted,
     /// A `Sample*` builtin named a number with no sample loaded (or outside 0..64).
     NoSample,
+    /// `_note`/`_hz`/`_gate`/`_velocity` of a voice that is not there.
+    Voice,
 }
 
 impl FaultKind {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     pub const ALL: [FaultKind; Self::COUNT] = [
         FaultKind::FloatSlot,
         FaultKind::DoubleSlot,
@@ -176,6 +180,7 @@ impl FaultKind {
         FaultKind::AllocInPlay,
         FaultKind::HeapExhausted,
         FaultKind::NoSample,
+        FaultKind::Voice,
     ];
 
     /// A sentence for the performer, given the detail recorded with the first occurrence.
@@ -197,6 +202,7 @@ impl FaultKind {
                 "sample {detail} is not loaded (numbers run 0 to {}; load one with --sample N=FILE or #pragma clavm sample N \"FILE\"); it plays 0",
                 crate::samples::SLOTS - 1
             ),
+            FaultKind::Voice => format!("voice {detail} is not one of the voices (0 to _voices() - 1); it reads 0"),
             FaultKind::Blocked => format!(
                 "the patch called {}(): blocked (patches may not start programs, end the process or delete files)",
                 BLOCKED.get(detail as usize).map_or("a forbidden function", |b| b.0)
@@ -696,6 +702,33 @@ extern "C" fn api_bar_freq(i: i32) -> f32 {
 extern "C" fn api_bar_gate(i: i32) -> f32 {
     with_ctx(0.0, |ctx| bar_field(ctx, i, |p| &p.bar_gate))
 }
+/// `_voices()`: how many voices notes are spread over (`--voices`).
+extern "C" fn api_voices() -> i32 {
+    // SAFETY: `params` is valid while the context is entered.
+    with_ctx(0, |ctx| unsafe { (*ctx.params).voices.count.min(crate::voices::MAX_VOICES as u32) as i32 })
+}
+/// Voice `v`'s field at this frame, or 0 and a fault for a voice that is not there.
+fn voice(ctx: &mut Ctx, v: i32, field: impl Fn(&crate::voices::VoiceView, usize, u64) -> f32) -> f32 {
+    // SAFETY: `params` is valid while the context is entered.
+    let view = unsafe { &(*ctx.params).voices };
+    if v < 0 || v as u32 >= view.count.min(crate::voices::MAX_VOICES as u32) {
+        ctx.faults.raise(FaultKind::Voice, v as i64);
+        return 0.0;
+    }
+    field(view, v as usize, ctx.frame)
+}
+extern "C" fn api_note(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.note[i]))
+}
+extern "C" fn api_hz(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.hz[i]))
+}
+extern "C" fn api_gate(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, frame| w.gate(i, frame)))
+}
+extern "C" fn api_velocity(v: i32) -> f32 {
+    with_ctx(0.0, |ctx| voice(ctx, v, |w, i, _| w.velocity[i]))
+}
 
 /// `bytes` from the heap in `compiled()`; NULL and a fault anywhere else or when full.
 fn allocate(bytes: usize) -> *mut c_void {
@@ -844,6 +877,11 @@ pub fn functions() -> &'static [ApiFn] {
             api!(c"_bar_gate", "float", "int bar", api_bar_gate),
             api!(c"_sample_seconds", "float", "int n", api_sample_seconds),
             api!(c"_sample_channels", "int", "int n", api_sample_channels),
+            api!(c"_voices", "int", "void", api_voices),
+            api!(c"_note", "float", "int voice", api_note),
+            api!(c"_hz", "float", "int voice", api_hz),
+            api!(c"_gate", "float", "int voice", api_gate),
+            api!(c"_velocity", "float", "int voice", api_velocity),
             api!(c"Phasor", "float", "int site, float freq", api_phasor),
             api!(c"Cycle", "float", "int site, float freq", api_cycle),
             api!(c"Tri", "float", "int site, float freq", api_tri),

@@ -25,6 +25,7 @@ use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, PatchError, PatchSource, Prepared};
 use crate::protect::{ProtectEvent, Protection};
 use crate::state::{DelayPool, Extent, Integrity, OwnedHeap, StateMemory, HEAP_EXTENTS};
+use crate::voices::{NoteEvent, Release, VoiceAllocator, VoiceCount};
 use crate::Frames;
 use swap::Fade;
 
@@ -46,6 +47,10 @@ pub struct EngineConfig {
     /// The tempo clock's tempo and meter (`_bpm`, `_beat`, `_bar`).
     pub bpm: Bpm,
     pub meter: Meter,
+    /// How many voices MIDI notes are spread over, and how long a released
+    /// note rings (`_voices`, `_gate`).
+    pub voices: VoiceCount,
+    pub release: Release,
 }
 
 impl EngineConfig {
@@ -59,6 +64,8 @@ impl EngineConfig {
             bars: Vec::new(),
             bpm: Bpm::DEFAULT,
             meter: Meter::DEFAULT,
+            voices: VoiceCount::DEFAULT,
+            release: Release::DEFAULT,
         }
     }
 }
@@ -85,6 +92,8 @@ pub enum Param {
     Cc(u8, f32),
     /// The tempo clock's tempo (`_bpm()`); `_beat()` bends to it from the next block.
     Tempo(Bpm),
+    /// A MIDI note, bend or pedal event for the voices, at the next block.
+    Note(NoteEvent),
 }
 
 /// What the handle asks of the engine.
@@ -135,6 +144,7 @@ pub struct Engine {
     _heap: OwnedHeap,
     params: Box<Params>,
     clock: TempoClock,
+    voices: VoiceAllocator,
     live_ctx: Ctx,
     shadow_ctx: Ctx,
     current: Option<Box<Prepared>>,
@@ -210,8 +220,10 @@ pub fn engine(config: EngineConfig) -> Result<(Engine, EngineHandle), ConfigErro
     shadow_ctx.may_take_lines = false;
     let sample_rate = config.sample_rate;
     let clock = TempoClock::new(config.sample_rate, config.bpm, config.meter);
+    let voices = VoiceAllocator::new(config.voices, config.release, config.sample_rate);
     let engine = Engine {
         clock,
+        voices,
         protection: Protection::new(config.sample_rate, config.channels),
         config,
         live,
@@ -324,6 +336,17 @@ impl Engine {
         &self.live
     }
 
+    /// Applies a MIDI note event from the next block on (offline renders
+    /// call this between blocks, which they split at every event's frame).
+    pub fn note(&mut self, e: NoteEvent) {
+        self.voices.apply(e);
+    }
+
+    /// Notes played and voices stolen so far.
+    pub fn voice_counts(&self) -> crate::voices::VoiceCounts {
+        self.voices.counts()
+    }
+
     /// Whether a program is installed.
     pub fn is_playing(&self) -> bool {
         self.current.is_some()
@@ -342,6 +365,8 @@ impl Engine {
         self.flush_limbo();
         self.params.clock = ClockView::of(&self.clock, self.frame);
         let ch = self.config.channels;
+        let frames = output.len() / ch.max(1);
+        self.voices.begin_block(self.frame, frames, &mut self.params.voices);
         let ins = self.config.inputs;
         for (n, out) in output.chunks_exact_mut(ch).enumerate() {
             let inp = if ins > 0 { input.get(n * ins..(n + 1) * ins).unwrap_or(&[]) } else { &[] };
@@ -401,6 +426,7 @@ impl Engine {
     fn set_param(&mut self, p: Param) {
         match p {
             Param::Tempo(bpm) => self.clock.set_bpm(Frames(self.frame), bpm),
+            Param::Note(e) => self.voices.apply(e),
             p => self.params.apply(p),
         }
     }

@@ -274,6 +274,8 @@ pub struct LiveProcessor {
     /// Where parameter changes come from (any thread), and the generation last copied.
     param_table: Arc<ParamTable>,
     params_seen: u64,
+    /// MIDI notes on voices (`_gate`, `_hz`, ...), from the table's note ring.
+    voices: crate::voices::live::LiveVoices,
     /// Where every played block is published (the scope, recording), if anyone asked.
     tap: Option<super::tap::Tap>,
     /// The control thread's doorbell, rung at the end of a block that sent it messages.
@@ -403,6 +405,7 @@ impl LiveProcessor {
             output_latency: Duration::ZERO,
             tempo_requests_seen: 0,
             params: Params::default(),
+            voices: crate::voices::live::LiveVoices::new(&p.param_table, p.sample_rate),
             param_table: p.param_table,
             params_seen: 0,
             tap: None,
@@ -986,6 +989,7 @@ impl LiveProcessor {
         self.params.begin_block(self.frame, frames);
         self.params.clock = ClockView::of(&self.clock, self.frame);
         self.param_table.read_into(&mut self.params_seen, &mut self.params);
+        self.voices.begin_block(&self.param_table, self.frame, frames, &mut self.params.voices);
         let Some(active) = self.active else {
             if self.ever_played {
                 self.note_silence(SilenceCause::Stopped);

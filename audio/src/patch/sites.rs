@@ -186,26 +186,58 @@ fn count_args(src: &str, tokens: &[Token], open: usize) -> Option<usize> {
 
 /// Checks that every builtin call has the right number of arguments, so the
 /// message names the builtin and what it takes (TinyCC's would not: it sees
-/// the rewritten call with the hidden site id).
+/// the rewritten call with the hidden site id). The API functions (`_gate`,
+/// `_p`, ...) are checked the same way: TinyCC's own message names neither
+/// the function nor the column.
 pub fn check_arity(src: &str, tokens: &[Token]) -> Result<(), (u32, u32, String)> {
-    for (i, b) in find_calls(src, tokens) {
+    let mut calls: Vec<(usize, &str, Vec<&str>)> =
+        find_calls(src, tokens).into_iter().map(|(i, b)| (i, b.name(), b.params().to_vec())).collect();
+    calls.extend(api_calls(src, tokens));
+    calls.sort_by_key(|c| c.0);
+    for (i, name, params) in calls {
         let Some(given) = count_args(src, tokens, i + 1) else {
             continue;
         };
-        let params = b.params();
         if given != params.len() {
             let t = &tokens[i];
-            let plural = if params.len() == 1 { "" } else { "s" };
-            let msg = format!(
-                "{}() takes {} argument{plural} ({}), {given} given",
-                b.name(),
-                params.len(),
-                params.join(", ")
-            );
+            let msg = match params.len() {
+                0 => format!("{name}() takes no arguments, {given} given"),
+                1 => format!("{name}() takes 1 argument ({}), {given} given", params[0]),
+                n => format!("{name}() takes {n} arguments ({}), {given} given", params.join(", ")),
+            };
             return Err((t.line, t.col, msg));
         }
     }
     Ok(())
+}
+
+/// Calls of the API's `_` functions: (token, name, parameter names).
+fn api_calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<(usize, &'a str, Vec<&'static str>)> {
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let name = t.text(src);
+        if t.kind != Kind::Ident || !name.starts_with('_') {
+            continue;
+        }
+        let Some(f) =
+            crate::builtins::api::functions().iter().find(|f| f.clavm && f.name.to_bytes() == name.as_bytes())
+        else {
+            continue;
+        };
+        let opens = tokens.get(i + 1).is_some_and(|n| n.text(src) == "(");
+        let member = i > 0 && matches!(tokens[i - 1].text(src), "." | "->");
+        if opens && !member && declaration_start(src, tokens, i).is_none() {
+            // "int voice, float x" -> ["voice", "x"]; "void" -> [].
+            let params = f
+                .params
+                .split(',')
+                .map(|p| p.trim().rsplit(' ').next().unwrap_or(""))
+                .filter(|p| !p.is_empty() && *p != "void")
+                .collect();
+            out.push((i, name, params));
+        }
+    }
+    out
 }
 
 /// Writes the site ids into the calls: `Cycle(440)` becomes `Cycle(7,440)`.
@@ -420,6 +452,19 @@ mod tests {
             .unwrap_err()
             .2
             .contains("takes 2 arguments (x, coefficient_or_cutoff), 1 given"));
+    }
+
+    #[test]
+    fn arity_of_the_api_functions_names_them() {
+        let ok = "void play(void) { _out(0, _gate(1) * _hz(_voices() - 1) + _note(0) + _velocity(2)); }";
+        assert!(check_arity(ok, &tokenize(ok)).is_ok());
+        let bad = "void play(void) {\n  _out(0, _gate());\n}";
+        let (line, col, msg) = check_arity(bad, &tokenize(bad)).unwrap_err();
+        assert_eq!((line, col, msg.as_str()), (2, 11, "_gate() takes 1 argument (voice), 0 given"));
+        let bad = "float x = _voices(3);";
+        assert_eq!(check_arity(bad, &tokenize(bad)).unwrap_err().2, "_voices() takes no arguments, 1 given");
+        let bad = "_out(1);";
+        assert!(check_arity(bad, &tokenize(bad)).unwrap_err().2.contains("takes 2 arguments (channel, value)"));
     }
 
     #[test]

@@ -203,6 +203,7 @@ fn the_seeds_prototypes_compile_verbatim_and_play_as_without_them() {
         block: 128,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let a = render(&spec(&with), &Progress::new()).unwrap().samples;
     let b = render(&spec(SEED_BODY), &Progress::new()).unwrap().samples;

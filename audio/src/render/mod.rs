@@ -11,6 +11,7 @@
 pub mod child;
 pub mod input;
 mod isolated;
+pub mod midi;
 pub mod output;
 mod wire;
 
@@ -27,6 +28,13 @@ use crate::engine::{self, ConfigError, EngineConfig, Param, Report};
 use crate::patch::{Diagnostic, PatchError, PatchSource};
 use crate::samples::Samples;
 use crate::Frames;
+
+/// A MIDI note event at its frame (`render --midi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedNote {
+    pub at: Frames,
+    pub event: crate::voices::NoteEvent,
+}
 
 /// A patch to install at a point in time, as a live edit would.
 #[derive(Debug, Clone)]
@@ -62,6 +70,9 @@ pub struct RenderSpec {
     /// `patch`, `samples[i + 1]` for `swaps[i]`; missing entries play none.
     /// Loaded by the caller (the sandboxed child cannot open files).
     pub samples: Vec<crate::samples::SampleSet>,
+    /// MIDI note events for the voices, each applied at its exact frame
+    /// (in order; events at one frame in the order given).
+    pub notes: Vec<TimedNote>,
 }
 
 /// Something worth telling the user, with the time it happened.
@@ -222,6 +233,9 @@ pub(crate) fn render_observed(
     let mut swaps: Vec<(usize, &Swap)> = spec.swaps.iter().enumerate().collect();
     swaps.sort_by_key(|(_, s)| s.at);
     let mut swaps = swaps.into_iter().peekable();
+    let mut notes: Vec<TimedNote> = spec.notes.clone();
+    notes.sort_by_key(|n| n.at);
+    let mut notes = notes.into_iter().peekable();
 
     let total = spec.length.0 as usize;
     let block = spec.block.max(1);
@@ -249,8 +263,13 @@ pub(crate) fn render_observed(
                 }
             }
         }
+        // Notes split the block too, so each lands on its exact frame.
+        while let Some(n) = notes.next_if(|n| n.at.0 as usize <= done) {
+            engine.note(n.event);
+        }
         let next_swap = swaps.peek().map_or(total, |(_, s)| (s.at.0 as usize).clamp(done + 1, total));
-        let n = block.min(total - done).min(next_swap - done);
+        let next_note = notes.peek().map_or(total, |n| (n.at.0 as usize).clamp(done + 1, total));
+        let n = block.min(total - done).min(next_swap - done).min(next_note - done);
         let out = &mut buffer[..n * ch];
         let input = match &spec.input {
             None => &[][..],

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::input::{InputAudio, MAX_INPUT_BYTES};
-use super::{RenderEvent, RenderSpec, Swap};
+use super::{RenderEvent, RenderSpec, Swap, TimedNote};
 use crate::builtins::api::MAX_CHANNELS;
 use crate::clock::{Bpm, Meter};
 use crate::engine::{ConfigError, EngineConfig, Param};
 use crate::patch::{Diagnostic, PatchError, PatchSource, Severity};
 use crate::samples::{SampleData, SampleSet, MAX_CHANNELS as SAMPLE_CHANNELS, MAX_MEMORY_MIB, SLOTS};
+use crate::voices::{NoteEvent, Release, VoiceCount};
 use crate::Frames;
 
 /// The first bytes of an encoded spec (format version in the last two).
@@ -299,10 +300,17 @@ impl Enc {
         }
     }
 
+    fn note(&mut self, e: NoteEvent) {
+        let (kind, a, b) = e.pack();
+        self.u8(kind);
+        self.u8(a);
+        self.u32(b as u16 as u32);
+    }
+
     /// The whole spec, for the child's stdin.
     pub(super) fn spec(&mut self, spec: &RenderSpec) {
-        let RenderSpec { patch, length, config, swaps, params, block, input, samples } = spec;
-        let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter } = config;
+        let RenderSpec { patch, length, config, swaps, params, block, input, samples, notes } = spec;
+        let EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter, voices, release } = config;
         self.0.extend_from_slice(MAGIC);
         self.patch(patch);
         self.u64(length.0);
@@ -313,6 +321,8 @@ impl Enc {
         self.u64(*seed);
         self.f64(bpm.get());
         self.u64(meter.get() as u64);
+        self.u64(voices.get() as u64);
+        self.f64(release.ms());
         self.u64(bars.len() as u64);
         for (hz, touched) in bars {
             self.f32(*hz);
@@ -346,7 +356,17 @@ impl Enc {
                     self.u8(0);
                     self.f64(bpm.get());
                 }
+                Param::Note(e) => {
+                    self.u8(4);
+                    self.u8(0);
+                    self.note(e);
+                }
             }
+        }
+        self.u64(notes.len() as u64);
+        for n in notes {
+            self.u64(n.at.0);
+            self.note(n.event);
         }
         self.u64(*block as u64);
         match input {
@@ -559,6 +579,9 @@ impl<'a> Dec<'a> {
         let bpm = Bpm::new(self.f64()?).map_err(|_| WireError::Bound("the tempo"))?;
         let meter = i64::try_from(self.u64()?).ok().and_then(|m| Meter::new(m).ok());
         let meter = meter.ok_or(WireError::Bound("the meter"))?;
+        let voices = i64::try_from(self.u64()?).ok().and_then(|n| VoiceCount::new(n).ok());
+        let voices = voices.ok_or(WireError::Bound("the voice count"))?;
+        let release = Release::from_ms(self.f64()?).map_err(|_| WireError::Bound("the release time"))?;
         let n = self.count("a bar count", 5)?;
         let bars = (0..n).map(|_| Ok((self.f32()?, self.bool()?))).collect::<Result<_, WireError>>()?;
         let n = self.count("a swap count", 8 + 8 + 8 + 1)?;
@@ -575,16 +598,21 @@ impl<'a> Dec<'a> {
                     1 => Param::I(n, self.u32()? as i32),
                     2 => Param::Cc(n, self.f32()?),
                     3 => Param::Tempo(Bpm::new(self.f64()?).map_err(|_| WireError::Bound("a tempo"))?),
+                    4 => Param::Note(self.note()?),
                     tag => return Err(WireError::Tag { what: "parameter", tag }),
                 })
             })
+            .collect::<Result<_, WireError>>()?;
+        let n = self.count("a note count", 8 + 6)?;
+        let notes = (0..n)
+            .map(|_| Ok(TimedNote { at: Frames(self.u64()?), event: self.note()? }))
             .collect::<Result<_, WireError>>()?;
         let block = usize::try_from(self.u64()?).map_err(|_| WireError::Bound("the block size"))?;
         let input = self.input()?;
         let samples = self.samples()?;
         self.end()?;
-        let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter };
-        Ok(RenderSpec { patch, length, config, swaps, params, block, input, samples })
+        let config = EngineConfig { sample_rate, channels, inputs, crossfade, seed, bars, bpm, meter, voices, release };
+        Ok(RenderSpec { patch, length, config, swaps, params, block, input, samples, notes })
     }
 
     /// The samples: channels and lengths within the loader's bounds, at most
@@ -628,6 +656,12 @@ impl<'a> Dec<'a> {
             sets.push(set);
         }
         Ok(sets)
+    }
+
+    fn note(&mut self) -> Result<NoteEvent, WireError> {
+        let (kind, a, b) = (self.u8()?, self.u8()?, self.u32()?);
+        let b = u16::try_from(b).map_err(|_| WireError::Bound("a note event"))? as i16;
+        NoteEvent::unpack(kind, a, b).ok_or(WireError::Bound("a note event"))
     }
 
     /// The render's input: channels within the engine's, whole frames, at
@@ -674,7 +708,7 @@ mod tests {
                 at: Frames(7),
                 patch: PatchSource::from_text("b.c", "void play(void) { _out(0, 1); }"),
             }],
-            params: vec![Param::P(1, 0.5), Param::I(2, -3), Param::Cc(127, 0.25)],
+            params: vec![Param::P(1, 0.5), Param::I(2, -3), Param::Cc(127, 0.25), Param::Note(NoteEvent::Bend(-3))],
             block: 64,
             input: Some(InputAudio { channels: 2, samples: vec![0.5, -0.25, f32::MIN_POSITIVE, 1.0] }),
             samples: {
@@ -687,6 +721,12 @@ mod tests {
                 second.set(5, a);
                 vec![first, second]
             },
+            notes: vec![
+                TimedNote { at: Frames(3), event: NoteEvent::On { note: 60, velocity: 127 } },
+                TimedNote { at: Frames(9), event: NoteEvent::Bend(-8192) },
+                TimedNote { at: Frames(10), event: NoteEvent::Sustain(true) },
+                TimedNote { at: Frames(11), event: NoteEvent::Off { note: 60 } },
+            ],
         }
     }
 

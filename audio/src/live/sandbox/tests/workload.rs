@@ -24,6 +24,7 @@ pub(super) fn render_swapping(patch: PatchSource, swap: Option<PatchSource>, fra
         block: 128,
         input: None,
         samples: Vec::new(),
+        notes: Vec::new(),
     };
     let mut samples = Vec::new();
     let progress = Progress::new();
