@@ -205,6 +205,8 @@ pub fn meter(s: &str) -> Result<clavm_audio::clock::Meter, String> {
 
 pub fn quant(s: &str) -> Result<clavm_audio::clock::Quant, String> {
     s.parse()
+}
+
 /// `--sample N=FILE`: N from 0 to 63.
 pub fn sample(s: &str) -> Result<clavm_audio::samples::SampleSource, String> {
     clavm_audio::samples::parse_arg(s)

@@ -155,13 +155,11 @@ fn link_phase() -> anyhow::Result<((f64, f64), (f64, f64))> {
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         bail!("needs a private network namespace (root): {}", std::io::Error::last_os_error());
     }
-    for args in [&["link", "set", "lo", "up"][..], &["link", "set", "lo", "multicast", "on"], &[
-        "route",
-        "add",
-        "224.0.0.0/4",
-        "dev",
-        "lo",
-    ]] {
+    for args in [
+        &["link", "set", "lo", "up"][..],
+        &["link", "set", "lo", "multicast", "on"],
+        &["route", "add", "224.0.0.0/4", "dev", "lo"],
+    ] {
         let ok = std::process::Command::new("ip").args(args).status().context("ip (iproute2)")?;
         anyhow::ensure!(ok.success(), "ip {}", args.join(" "));
     }

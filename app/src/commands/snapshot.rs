@@ -87,7 +87,13 @@ impl VisualArgs {
     /// The input files these arguments name besides the patch (an output
     /// must not be one of them).
     pub fn inputs(&self) -> Vec<&std::path::Path> {
-        self.bars.iter().chain(&self.input).chain(&self.midi).map(PathBuf::as_path).chain(self.samples.files()).collect()
+        self.bars
+            .iter()
+            .chain(&self.input)
+            .chain(&self.midi)
+            .map(PathBuf::as_path)
+            .chain(self.samples.files())
+            .collect()
     }
 
     /// The view settings these arguments ask for: the scope's span, the bar tree.
@@ -118,7 +124,17 @@ impl VisualArgs {
             Some(f) => clavm_audio::render::midi::load_midi(f, rate, length)?,
             None => Vec::new(),
         };
-        Ok(RenderSpec { patch, length, config, swaps: Vec::new(), params: Vec::new(), block: 64, input, samples, notes })
+        Ok(RenderSpec {
+            patch,
+            length,
+            config,
+            swaps: Vec::new(),
+            params: Vec::new(),
+            block: 64,
+            input,
+            samples,
+            notes,
+        })
     }
 }
 

@@ -10,10 +10,10 @@ use std::cell::Cell as StdCell;
 use std::ffi::{c_void, CStr};
 
 use super::{Builtin, SplitMix64, COS_TABLE_LEN};
+use crate::samples::{SampleTable, SampleView, SLOTS as SAMPLE_SLOTS};
 use crate::state::{
     heap, DelayPool, Extent, StateMemory, DOUBLE_SLOTS, FLOAT_SLOTS, HEAP_EXTENT_BYTES, INT_SLOTS, MAX_CELLS, MAX_SITES,
 };
-use crate::samples::{SampleTable, SampleView, SLOTS as SAMPLE_SLOTS};
 
 /// Most output (and input) channels a patch can address.
 pub const MAX_CHANNELS: usize = 16;

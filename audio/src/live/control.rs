@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::arena::{ArenaTable, ArenaView, Extent, SampleArena, NO_SAMPLES};
+use super::arena::{ArenaTable, ArenaView, Extent as ArenaExtent, SampleArena, NO_SAMPLES};
 use super::futex;
 use super::process::{Spawn, WorkerProcess};
 use super::resume::{Decision, ResumePolicy};
@@ -27,8 +27,8 @@ use crate::params::ParamTable;
 use crate::patch::sites::{SiteId, SiteRegistry};
 use crate::patch::{self, CompileOptions, Diagnostic, PatchSource};
 use crate::protect::ProtectEvent;
-use crate::state::{Extent, ExtentSet, HEAP_EXTENTS};
 use crate::samples::{MemoryBudget, SampleSource};
+use crate::state::{Extent, ExtentSet, HEAP_EXTENTS};
 use crate::Frames;
 
 #[derive(Debug, Clone)]
@@ -424,7 +424,6 @@ impl LiveEngine {
             arena,
             loaded: Vec::new(),
             version_samples: std::collections::HashMap::new(),
-            playing: None,
         };
         for slot in 0..WORKERS {
             control.spawn(slot)?;
@@ -569,7 +568,8 @@ struct Control {
     /// may still run (kept to be loaded again, or playing); an extent is
     /// reused only once its version is gone.
     heaps: std::collections::HashMap<u64, Extent>,
-    /// The version playing, as the audio thread last said.
+    /// The version playing, as the audio thread last said (its heap and
+    /// samples are kept however old it is).
     playing: Option<u64>,
     /// Who owns each slot, as far as the messages say (checked on every message).
     audio_owns: [bool; WORKERS],
@@ -586,16 +586,13 @@ struct Control {
     /// Each kept version's samples: sent with its compile request, again for
     /// a backfill or a resume. An extent no entry refers to is freed.
     version_samples: std::collections::HashMap<u64, ArenaTable>,
-    /// The version the audio thread last said plays (its samples are kept
-    /// however old it is).
-    playing: Option<u64>,
 }
 
 /// A sample in the arena: which file (and which state of it), and where.
 struct Loaded {
     path: std::path::PathBuf,
     stamp: Option<(std::time::SystemTime, u64)>,
-    extent: Extent,
+    extent: ArenaExtent,
     view: ArenaView,
 }
 

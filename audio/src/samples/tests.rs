@@ -204,6 +204,7 @@ fn render(text: &str, samples: Vec<SampleSet>, frames: u64) -> crate::render::Re
         block: 64,
         input: None,
         samples,
+        notes: Vec::new(),
     };
     render(&spec, &Progress::new()).unwrap()
 }
