@@ -588,6 +588,15 @@ struct Control {
     version_samples: std::collections::HashMap<u64, ArenaTable>,
 }
 
+/// A tested version about to be installed: what it is (to load it again)
+/// and what it holds in shared memory (its heap extent and its samples).
+struct NewVersion {
+    source: PatchSource,
+    body: String,
+    heap: Extent,
+    samples: ArenaTable,
+}
+
 /// A sample in the arena: which file (and which state of it), and where.
 struct Loaded {
     path: std::path::PathBuf,
@@ -1020,9 +1029,12 @@ impl Control {
             Ok(t) => t,
             Err(reason) => return Some(LiveEvent::TestFailed { submit, name, reason }),
         };
-        if let Err(reason) =
-            self.install(slot, heap, source, rewritten.body.clone(), rewritten.plan.removed.clone(), quant, samples)
-        {
+        if let Err(reason) = self.install(
+            slot,
+            NewVersion { source, body: rewritten.body.clone(), heap, samples },
+            rewritten.plan.removed.clone(),
+            quant,
+        ) {
             return Some(LiveEvent::TestFailed { submit, name, reason });
         }
         self.resume.submitted();
@@ -1133,16 +1145,8 @@ impl Control {
 
     /// Hands the tested version on `slot` to the audio thread as a new
     /// version number, and keeps its source to load it again.
-    fn install(
-        &mut self,
-        slot: usize,
-        heap: Extent,
-        source: PatchSource,
-        body: String,
-        removed: Vec<SiteId>,
-        quant: Quant,
-        samples: ArenaTable,
-    ) -> Result<(), String> {
+    fn install(&mut self, slot: usize, version: NewVersion, removed: Vec<SiteId>, quant: Quant) -> Result<(), String> {
+        let NewVersion { source, body, heap, samples } = version;
         let worker = Worker { slot, version: self.version + 1, heap };
         self.make_realtime(slot);
         if self.to_audio.push(ToAudio::Install { worker, removed, sent: Instant::now(), quant }).is_err() {
@@ -1203,7 +1207,9 @@ impl Control {
             return self.emit(not(reason));
         }
         // Bringing back what stopped does not wait for the beat: it is already late.
-        if let Err(reason) = self.install(slot, heap, source, body, Vec::new(), Quant::NEXT_BLOCK, samples) {
+        if let Err(reason) =
+            self.install(slot, NewVersion { source, body, heap, samples }, Vec::new(), Quant::NEXT_BLOCK)
+        {
             return self.emit(not(reason));
         }
         let mut restored = registry;
