@@ -118,7 +118,17 @@ fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
 }
 
 /// Samples off the beat for live quantised swaps, and for a block-granular swap.
-fn swaps() -> anyhow::Result<((f64, f64), (f64, f64), usize, usize)> {
+/// What the swaps measured: (p50, p99) frames off the beat for ours and for
+/// the block-start reference, how many were within a frame, and how many of
+/// the others had their worker reported late.
+struct SwapAccuracy {
+    ours: (f64, f64),
+    blockwise: (f64, f64),
+    exact: usize,
+    late_off: usize,
+}
+
+fn swaps() -> anyhow::Result<SwapAccuracy> {
     let exe = std::env::current_exe().context("the clavm executable")?;
     let mut cfg = LiveConfig::new(SR, 1, exe);
     cfg.bpm = Bpm::new(BPM).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -171,7 +181,7 @@ fn swaps() -> anyhow::Result<((f64, f64), (f64, f64), usize, usize)> {
     drop(driven);
     engine.shutdown();
     let exact = ours.iter().filter(|f| **f < 1.0).count();
-    Ok((percentiles(ours), percentiles(blockwise), exact, late_off))
+    Ok(SwapAccuracy { ours: percentiles(ours), blockwise: percentiles(blockwise), exact, late_off })
 }
 
 /// An engine on a Link session, driven in real time.
@@ -229,7 +239,7 @@ fn link_phase() -> anyhow::Result<((f64, f64), (f64, f64))> {
 
 pub fn run() -> anyhow::Result<String> {
     eprint!("quantised swaps");
-    let (ours, blockwise, exact, late_off) = swaps()?;
+    let SwapAccuracy { ours, blockwise, exact, late_off } = swaps()?;
     eprintln!(" done");
     let mut s = format!(
         "Live quantised swaps (`--quant 1` at {BPM} BPM, {SWAPS} swaps, a real live engine whose callback is driven in real time): frames between the beat and the new version's first sample, against where a swap waiting for the next block start ({BLOCK}-frame blocks, no split) would have begun, from the same swaps.\n\n| swap | p50 frames off the beat | p99 frames off the beat | within one frame |\n|---|---:|---:|---:|\n| clavm (the block split at the boundary) | {:.2} | {:.2} | {exact} of {SWAPS} |\n| reference: at the next block start | {:.0} | {:.0} | |\n\n{}",
