@@ -157,12 +157,13 @@ fn cpal_ring() -> anyhow::Result<(cpal::Stream, crate::live::cpal_input::CpalInp
     use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
     let host = cpal::host_from_id(cpal::HostId::Jack)?;
     let (failed, xruns) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let (input, mut feed) = crate::live::cpal_input::open(&host, None, 1, RATE, None, &failed, &xruns)?;
+    let (input, mut feed) =
+        crate::live::cpal_input::open(&host, crate::live::Running::Jack, None, 1, RATE, None, &failed, &xruns)?;
     let device = host.default_output_device().context("cpal's JACK output")?;
     let config =
-        cpal::StreamConfig { channels: 1, sample_rate: cpal::SampleRate(RATE), buffer_size: cpal::BufferSize::Default };
+        cpal::StreamConfig { channels: 1, sample_rate: RATE, buffer_size: cpal::BufferSize::Default };
     let stream = device.build_output_stream(
-        &config,
+        config,
         move |data: &mut [f32], _: &cpal::OutputCallbackInfo| data.copy_from_slice(feed.pull(data.len())),
         // Xruns of the dummy server on a busy machine: the latencies measured say whether they mattered.
         |_| {},
