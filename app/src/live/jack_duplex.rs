@@ -48,11 +48,11 @@ pub fn open(name: &str, channels: usize, inputs: usize) -> anyhow::Result<JackOp
     let (client, _status) = jack::Client::new(name, jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))?;
     let outs = (0..channels)
-        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut))
+        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut::default()))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK output ports")?;
     let ins = (1..=inputs)
-        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn))
+        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn::default()))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK input ports")?;
     let rate = u32::try_from(client.sample_rate()).context("the JACK server's sample rate")?;
@@ -170,9 +170,14 @@ struct Notifications {
 }
 
 impl jack::NotificationHandler for Notifications {
-    fn shutdown(&mut self, _status: jack::ClientStatus, reason: &str) {
-        eprintln!("clavm: the JACK server went away: {reason}");
+    // SAFETY (of the implementation): JACK may call this where only
+    // async-signal-safe calls are allowed: it does an atomic store and write(2).
+    unsafe fn shutdown(&mut self, _status: jack::ClientStatus, reason: &str) {
         self.failed.store(true, Ordering::SeqCst);
+        for part in [b"clavm: the JACK server went away: ".as_slice(), reason.as_bytes(), b"\n"] {
+            // SAFETY: writes `part`, valid for its length, to stderr.
+            unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+        }
     }
 
     fn sample_rate(&mut self, _: &jack::Client, rate: jack::Frames) -> jack::Control {
