@@ -38,10 +38,16 @@ fn install_validates_associates_c_files_plays_a_file_as_the_entry_says_and_unins
     let prefix = root.path().join("prefix");
     let p = prefix.to_str().unwrap();
     let out = script("install.sh", &["--prefix", p, "--bin", env!("CARGO_BIN_EXE_clavm")]);
-    assert!(out.status.success(), "install: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "install: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let entry = prefix.join("share/applications/clavm.desktop");
-    let v = Command::new("desktop-file-validate").arg(&entry).output().expect("desktop-file-validate (desktop-file-utils)");
+    let v =
+        Command::new("desktop-file-validate").arg(&entry).output().expect("desktop-file-validate (desktop-file-utils)");
     let said = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
     assert!(v.status.success() && !said.contains("error"), "desktop-file-validate: {said}");
     let text = std::fs::read_to_string(&entry).unwrap();
@@ -118,7 +124,11 @@ fn install_validates_associates_c_files_plays_a_file_as_the_entry_says_and_unins
 
     // A prefix that holds other things keeps them, and only them.
     std::fs::create_dir_all(prefix.join("share/applications")).unwrap();
-    std::fs::write(prefix.join("share/applications/other.desktop"), "[Desktop Entry]\nType=Application\nName=Other\nExec=other\n").unwrap();
+    std::fs::write(
+        prefix.join("share/applications/other.desktop"),
+        "[Desktop Entry]\nType=Application\nName=Other\nExec=other\n",
+    )
+    .unwrap();
     let before = tree(&prefix);
     assert!(script("install.sh", &["--prefix", p, "--bin", env!("CARGO_BIN_EXE_clavm")]).status.success());
     assert!(script("uninstall.sh", &["--prefix", p]).status.success());

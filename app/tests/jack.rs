@@ -101,7 +101,8 @@ impl PassThrough {
             jack::Control::Continue
         });
         let xruns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let client = client.activate_async(Xruns(xruns.clone()), jack::contrib::ClosureProcessHandler::new(process)).unwrap();
+        let client =
+            client.activate_async(Xruns(xruns.clone()), jack::contrib::ClosureProcessHandler::new(process)).unwrap();
         let c = client.as_client();
         c.connect_ports_by_name("system:capture_1", "passthrough:in").unwrap();
         c.connect_ports_by_name("passthrough:out", "system:playback_1").unwrap();

@@ -117,7 +117,12 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     for sink in ["clavm_in", "clavm_out"] {
         let made = pw.tool(
             "pactl",
-            &["load-module", "module-null-sink", &format!("sink_name={sink}"), &format!("sink_properties=device.description={sink}")],
+            &[
+                "load-module",
+                "module-null-sink",
+                &format!("sink_name={sink}"),
+                &format!("sink_properties=device.description={sink}"),
+            ],
         );
         assert!(made.status.success(), "module-null-sink: {}", String::from_utf8_lossy(&made.stderr));
     }
@@ -125,7 +130,12 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     assert!(set.status.success(), "set-default-sink: {}", String::from_utf8_lossy(&set.stderr));
     let sine = dir.path("in.wav");
     // Stereo like the null sink, read with two inputs: no channel mixing anywhere changes the level.
-    let spec = hound::WavSpec { channels: 2, sample_rate: 48000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 48000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut w = hound::WavWriter::create(&sine, spec).unwrap();
     for i in 0..48000 * 8 {
         let x = 0.4 * (2.0 * std::f32::consts::PI * 330.0 * i as f32 / 48000.0).sin();
@@ -133,7 +143,8 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
         w.write_sample(x).unwrap();
     }
     w.finalize().unwrap();
-    let mut feed = pw.command("pw-play").args(["--target", "clavm_in"]).arg(&sine).spawn().expect("pw-play (pipewire-bin)");
+    let mut feed =
+        pw.command("pw-play").args(["--target", "clavm_in"]).arg(&sine).spawn().expect("pw-play (pipewire-bin)");
     let patch = dir.file("thru.c", "void play(void) { float x = 0.5f * _in(0); _out(0, x); _out(1, x); }\n");
     let rec = pw.record(&dir.path("rec.wav"), Some("clavm_out"));
     std::thread::sleep(Duration::from_millis(300));
@@ -141,7 +152,18 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     let mut clavm = pw.play(
         &patch,
         "pipewire",
-        &["--inputs", "2", "--input-device", "clavm_in", "--device", "clavm_out", "--seconds", "4", "--engine", &engine],
+        &[
+            "--inputs",
+            "2",
+            "--input-device",
+            "clavm_in",
+            "--device",
+            "clavm_out",
+            "--seconds",
+            "4",
+            "--engine",
+            &engine,
+        ],
     );
     let err = drain_stderr(&mut clavm);
     let status = clavm.wait().unwrap();
@@ -205,6 +227,9 @@ fn bad_hosts_devices_and_blocks_are_one_line_naming_what_there_is() {
         "clavm: error: --buffer 4096: the PipeWire output 'default_output' refuses it (offers rates 48000 Hz; blocks 16..=2048 frames; channels 2)"
     );
     let err = run(&["--host", "pipewire", "--inputs", "1", "--input-device", "nope"]);
-    assert!(err.starts_with("clavm: error: --input-device 'nope': no such input device on PipeWire (devices: "), "{err}");
+    assert!(
+        err.starts_with("clavm: error: --input-device 'nope': no such input device on PipeWire (devices: "),
+        "{err}"
+    );
     assert!(err.contains("'Dummy Output'"), "{err}");
 }

@@ -160,8 +160,7 @@ fn cpal_ring() -> anyhow::Result<(cpal::Stream, crate::live::cpal_input::CpalInp
     let (input, mut feed) =
         crate::live::cpal_input::open(&host, crate::live::Running::Jack, None, 1, RATE, None, &failed, &xruns)?;
     let device = host.default_output_device().context("cpal's JACK output")?;
-    let config =
-        cpal::StreamConfig { channels: 1, sample_rate: RATE, buffer_size: cpal::BufferSize::Default };
+    let config = cpal::StreamConfig { channels: 1, sample_rate: RATE, buffer_size: cpal::BufferSize::Default };
     let stream = device.build_output_stream(
         config,
         move |data: &mut [f32], _: &cpal::OutputCallbackInfo| data.copy_from_slice(feed.pull(data.len())),

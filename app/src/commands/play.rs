@@ -157,8 +157,15 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let failed = session.stream_failed.load(Ordering::SeqCst);
+    let summary = format!(
+        "clavm: stopped after {:.1} s: {} host xruns, {} engine xruns, output latency {:.2} ms as the host reports it (mean)",
+        started.elapsed().as_secs_f64(),
+        session.backend_xruns.load(Ordering::Relaxed),
+        session.engine().meters().xruns.load(Ordering::Relaxed),
+        session.output_latency.mean().as_secs_f64() * 1000.0
+    );
     session.shutdown();
-    eprintln!("clavm: stopped");
+    eprintln!("{summary}");
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

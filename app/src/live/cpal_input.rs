@@ -62,9 +62,9 @@ pub fn open(
 ) -> anyhow::Result<(CpalInput, InputFeed)> {
     let device = match name {
         Some(name) => hosts::find_device(host, h, name, true)?,
-        None => host.default_input_device().ok_or_else(|| {
-            anyhow!("--inputs {inputs}: {} has no input device (see `clavm devices`)", h.name())
-        })?,
+        None => host
+            .default_input_device()
+            .ok_or_else(|| anyhow!("--inputs {inputs}: {} has no input device (see `clavm devices`)", h.name()))?,
     };
     let device_name = hosts::device_name(&device);
     hosts::check_config(&device, h, true, Some(rate), buffer)?;

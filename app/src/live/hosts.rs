@@ -125,7 +125,8 @@ fn not_running(h: Running) -> anyhow::Error {
 
 /// cpal's host for `h` (running, or the error says which are).
 pub fn cpal_host(h: Running) -> anyhow::Result<cpal::Host> {
-    cpal::host_from_id(h.cpal_id()).map_err(|e| anyhow!("--host {}: {} is not available: {e} (running: {})", h.flag(), h.name(), running_list()))
+    cpal::host_from_id(h.cpal_id())
+        .map_err(|e| anyhow!("--host {}: {} is not available: {e} (running: {})", h.flag(), h.name(), running_list()))
 }
 
 fn runtime_dir() -> Option<PathBuf> {
@@ -139,7 +140,8 @@ fn accepts(path: &std::path::Path) -> bool {
 /// PipeWire's socket ($PIPEWIRE_RUNTIME_DIR or $XDG_RUNTIME_DIR, `$PIPEWIRE_REMOTE` or pipewire-0) accepts.
 pub fn pipewire_running() -> bool {
     let name = std::env::var("PIPEWIRE_REMOTE").unwrap_or_else(|_| "pipewire-0".into());
-    let dir = std::env::var_os("PIPEWIRE_RUNTIME_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(runtime_dir);
+    let dir =
+        std::env::var_os("PIPEWIRE_RUNTIME_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).or_else(runtime_dir);
     dir.is_some_and(|d| accepts(&d.join(name)))
 }
 
@@ -173,7 +175,8 @@ fn names(devices: &[cpal::Device]) -> String {
 /// The output (or input) device called `name` (its name or its id); else an error listing the ones there are.
 pub fn find_device(host: &cpal::Host, h: Running, name: &str, input: bool) -> anyhow::Result<cpal::Device> {
     let (flag, kind) = if input { ("--input-device", "input") } else { ("--device", "output") };
-    let devices: Vec<cpal::Device> = if input { host.input_devices()?.collect() } else { host.output_devices()?.collect() };
+    let devices: Vec<cpal::Device> =
+        if input { host.input_devices()?.collect() } else { host.output_devices()?.collect() };
     if let Some(d) = devices.iter().find(|d| device_name(d) == name || device_id(d).as_deref() == Some(name)) {
         return Ok(d.clone());
     }
@@ -257,7 +260,13 @@ pub fn check_config(
 }
 
 /// A stream that would not build, as one line: a refused configuration says what the device offers.
-pub fn build_error(d: &cpal::Device, h: Running, input: bool, config: &cpal::StreamConfig, e: &cpal::Error) -> anyhow::Error {
+pub fn build_error(
+    d: &cpal::Device,
+    h: Running,
+    input: bool,
+    config: &cpal::StreamConfig,
+    e: &cpal::Error,
+) -> anyhow::Error {
     let what = if input { "input" } else { "output" };
     let name = device_name(d);
     let block = match config.buffer_size {
@@ -355,7 +364,8 @@ mod tests {
         let ranges = [r(2, 48000, 48000, 32, 2048), r(2, 44100, 44100, 32, 2048), r(1, 48000, 48000, 32, 2048)];
         assert_eq!(offers(&ranges), "rates 44100, 48000 Hz; blocks 32..=2048 frames; channels 1..=2");
         // ALSA's plugins: one range per channel count, each with its own largest block.
-        let alsa: Vec<_> = (1..=8).map(|c| r(c, 1, 384000, 1, 8192 * 8 / u32::from(c))).chain([r(16, 1, 384000, 1, 64)]).collect();
+        let alsa: Vec<_> =
+            (1..=8).map(|c| r(c, 1, 384000, 1, 8192 * 8 / u32::from(c))).chain([r(16, 1, 384000, 1, 64)]).collect();
         assert_eq!(offers(&alsa), "rates 1..=384000 Hz; blocks 1..=65536 frames; channels 1, 2, 3, 4, 5, 6, 7, 8, 16");
         assert_eq!(offers(&[]), "rates ? Hz; blocks any frames; channels ?");
     }

@@ -9,7 +9,7 @@ mod gain;
 pub mod hosts;
 mod jack_duplex;
 mod null_output;
-mod realtime;
+pub(crate) mod realtime;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -122,7 +122,7 @@ pub fn jack_running() -> bool {
 enum Output {
     /// An output stream, the capture stream feeding it when there are inputs,
     /// and the helper raising the output callback's priority.
-    Device(cpal::Stream, Option<cpal_input::CpalInput>, realtime::Promoter),
+    Device(Box<(cpal::Stream, Option<cpal_input::CpalInput>, realtime::Promoter)>),
     Jack(jack_duplex::JackDuplex),
     /// No audio device: a paced thread runs the engine so editing, compiling
     /// and the visuals still work (and the tap still carries the sound).
@@ -141,6 +141,8 @@ pub struct LiveSession {
     pub output_name: String,
     pub stream_failed: Arc<AtomicBool>,
     pub backend_xruns: Arc<AtomicU64>,
+    /// The output latency the host reports, averaged over the callbacks.
+    pub output_latency: Arc<LatencyMeter>,
     /// Live input channels (`--inputs`).
     pub input_channels: usize,
     /// ALSA/PipeWire input: output blocks that found the capture ring short.
@@ -202,7 +204,8 @@ impl LiveSession {
                 }
                 (j.rate, None)
             }
-            Some(Backend::Cpal(d, _, h)) => {
+            Some(Backend::Cpal(dh, h)) => {
+                let d = &dh.0;
                 let default = d.default_output_config().map_err(|e| {
                     anyhow!("the {} output '{}' has no usable configuration: {e}", h.name(), hosts::device_name(d))
                 })?;
@@ -247,6 +250,7 @@ impl LiveSession {
         let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
         let stream_failed = Arc::new(AtomicBool::new(false));
         let backend_xruns = Arc::new(AtomicU64::new(0));
+        let output_latency = Arc::new(LatencyMeter::default());
         let control = Arc::new(OutputControl::default());
         let gain = GainStage::new(control.clone());
         let mut input_underruns = Arc::new(AtomicU64::new(0));
@@ -257,7 +261,7 @@ impl LiveSession {
                 }
                 let client = j.name();
                 let period = j.period;
-                let duplex = j.start(processor, gain, &stream_failed, &backend_xruns)?;
+                let duplex = j.start(processor, gain, &stream_failed, &backend_xruns, &output_latency)?;
                 let ins = if live_inputs > 0 {
                     format!(", {live_inputs} in (in_1..) read in the same cycle")
                 } else {
@@ -266,7 +270,8 @@ impl LiveSession {
                 let desc = format!("JACK: {client} ({rate} Hz, {} ch{ins}, {period}-frame periods)", a.channels);
                 (Output::Jack(duplex), desc)
             }
-            (Some(Backend::Cpal(device, host, h)), Some(config)) => {
+            (Some(Backend::Cpal(dh, h)), Some(config)) => {
+                let (device, host) = *dh;
                 let capture = match live_inputs {
                     0 => None,
                     n => Some(cpal_input::open(
@@ -291,8 +296,18 @@ impl LiveSession {
                 }
                 let asked_block = block(a, h).unwrap_or(512);
                 let (promoter, request) = realtime::Promoter::start(h.name(), asked_block, rate)?;
-                let stream =
-                    build_stream(&device, h, &config, processor, gain, feed, request, &stream_failed, &backend_xruns)?;
+                let stream = build_stream(
+                    &device,
+                    h,
+                    &config,
+                    processor,
+                    gain,
+                    feed,
+                    request,
+                    &stream_failed,
+                    &backend_xruns,
+                    &output_latency,
+                )?;
                 stream.play().with_context(|| format!("starting the {} output", h.name()))?;
                 let device_rate = device.default_output_config().map(|c| c.sample_rate()).unwrap_or(rate);
                 let desc = format!(
@@ -303,7 +318,7 @@ impl LiveSession {
                     a.channels,
                     granted_block(block(a, h), stream.buffer_size().ok()),
                 );
-                (Output::Device(stream, capture, promoter), desc)
+                (Output::Device(Box::new((stream, capture, promoter))), desc)
             }
             _ => (
                 Output::Null(NullOutput::start(processor, gain, rate, a.channels as usize)),
@@ -318,6 +333,7 @@ impl LiveSession {
             output_name,
             stream_failed,
             backend_xruns,
+            output_latency,
             input_channels: live_inputs,
             input_underruns,
             control,
@@ -356,10 +372,31 @@ impl Drop for LiveSession {
     }
 }
 
+/// The output latency a host reports to the callback, summed so that its
+/// mean can be read from any thread (two relaxed adds per callback).
+#[derive(Default)]
+pub struct LatencyMeter {
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl LatencyMeter {
+    pub fn record(&self, latency: std::time::Duration) {
+        self.sum_ns.fetch_add(latency.as_nanos().min(u128::from(u32::MAX)) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The mean so far (zero before the host reported any).
+    pub fn mean(&self) -> std::time::Duration {
+        let n = self.count.load(Ordering::Relaxed);
+        std::time::Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed).checked_div(n).unwrap_or(0))
+    }
+}
+
 /// An audio backend, opened but not yet running.
 enum Backend {
     /// A cpal output device, its host (kept: PipeWire's lives as long as its streams) and which host it is.
-    Cpal(cpal::Device, cpal::Host, Running),
+    Cpal(Box<(cpal::Device, cpal::Host)>, Running),
     Jack(jack_duplex::JackOpened),
 }
 
@@ -372,7 +409,7 @@ fn open_device(a: &AudioOptions, h: Running) -> anyhow::Result<Backend> {
             .default_output_device()
             .with_context(|| format!("{} has no output device (see `clavm devices`)", h.name()))?,
     };
-    Ok(Backend::Cpal(device, host, h))
+    Ok(Backend::Cpal(Box::new((device, host)), h))
 }
 
 /// Frames per block to ask for: `--buffer`, else the host's default, except
@@ -415,8 +452,9 @@ fn build_stream(
     mut realtime: realtime::Request,
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
+    latency: &Arc<LatencyMeter>,
 ) -> anyhow::Result<cpal::Stream> {
-    let (failed, xruns) = (failed.clone(), xruns.clone());
+    let (failed, xruns, meter) = (failed.clone(), xruns.clone(), latency.clone());
     let channels = config.channels as usize;
     device
         .build_output_stream(
@@ -427,6 +465,7 @@ fn build_stream(
                 let t = info.timestamp();
                 if let Some(latency) = t.playback.checked_duration_since(t.callback) {
                     processor.set_output_latency(latency);
+                    meter.record(latency);
                 }
                 let inp = match input.as_mut() {
                     Some(feed) => feed.pull(frames),

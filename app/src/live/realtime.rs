@@ -5,10 +5,12 @@
 //! system bus. JACK's native client needs none of this: the server runs its
 //! clients' process threads at its own realtime priority.
 //!
-//! The callback only says who it is (its first call reads its thread id and
-//! hands it over through a one-slot ring: no allocation, no lock, no
-//! waiting); a helper thread makes the calls that may block, and prints one
-//! line when neither way raises the priority.
+//! The callback's first call asks for SCHED_FIFO itself (one system call,
+//! no allocation), so that the engine, which gives its workers a priority
+//! below the callback's when it first runs, sees it already raised. When
+//! that is refused it hands its thread's ids to a helper thread through a
+//! one-slot ring (no allocation, no lock, no waiting); the helper asks rtkit
+//! over D-Bus, which may block, and prints one line when that fails too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -34,7 +36,8 @@ pub struct Promoter {
 
 /// The callback's end: `ask()` on every call costs one branch after the first.
 pub struct Request {
-    tx: rtrb::Producer<(i32, audio_thread_priority::RtPriorityThreadInfo)>,
+    /// The thread to raise, and why SCHED_FIFO was refused (an errno).
+    tx: rtrb::Producer<(i32, i32, audio_thread_priority::RtPriorityThreadInfo)>,
     helper: std::thread::Thread,
     asked: bool,
 }
@@ -48,9 +51,13 @@ impl Request {
         self.asked = true;
         // SAFETY: gettid has no preconditions and cannot fail.
         let tid = unsafe { libc::gettid() };
+        let errno = match fifo(tid) {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EPERM),
+        };
         // Reads this thread's ids and scheduling policy (system calls, no allocation).
         if let Ok(info) = audio_thread_priority::get_current_thread_info() {
-            let _ = self.tx.push((tid, info));
+            let _ = self.tx.push((tid, errno, info));
             self.helper.unpark();
         }
     }
@@ -63,7 +70,7 @@ impl Promoter {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let join = std::thread::Builder::new().name("clavm-rt".into()).spawn(move || {
-            let (tid, info) = loop {
+            let (tid, errno, info) = loop {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
@@ -72,14 +79,15 @@ impl Promoter {
                 }
                 std::thread::park();
             };
-            let result = match fifo(tid) {
-                Ok(()) => Outcome::Direct,
-                Err(direct) => match audio_thread_priority::promote_thread_to_real_time(info, frames.max(64), rate) {
+            let result = match errno {
+                0 => Outcome::Direct,
+                errno => match audio_thread_priority::promote_thread_to_real_time(info, frames.max(64), rate) {
                     // The handle only demotes when asked to; the thread ends with the stream.
                     Ok(_handle) => Outcome::Rtkit,
                     Err(rtkit) => {
                         eprintln!(
-                            "clavm: note: the {host} audio thread runs at normal priority (SCHED_FIFO: {direct}; rtkit: {rtkit}): grant RLIMIT_RTPRIO (the audio group) or run rtkit"
+                            "clavm: note: the {host} audio thread runs at normal priority (SCHED_FIFO: {}; rtkit: {rtkit}): grant RLIMIT_RTPRIO (the audio group) or run rtkit",
+                            std::io::Error::from_raw_os_error(errno)
                         );
                         Outcome::Denied
                     }

@@ -47,7 +47,10 @@ impl PipeWire {
             .iter()
             .map(|f| {
                 let text = std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
-                format!("--- {f}:\n{}", text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+                format!(
+                    "--- {f}:\n{}",
+                    text.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -60,12 +63,19 @@ impl PipeWire {
         let mut loaded = false;
         loop {
             if let Ok(Some(status)) = self.group.try_wait() {
-                panic!("the PipeWire session ended at once ({status}); is pipewire installed (scripts/setup.sh)?\n{}", self.logs());
+                panic!(
+                    "the PipeWire session ended at once ({status}); is pipewire installed (scripts/setup.sh)?\n{}",
+                    self.logs()
+                );
             }
             let sinks = self.tool("pactl", &["list", "short", "sinks"]);
             let default = self.tool("pactl", &["get-default-sink"]);
             let default = String::from_utf8_lossy(&default.stdout).trim().to_string();
-            if sinks.status.success() && String::from_utf8_lossy(&sinks.stdout).lines().any(|l| l.split('\t').nth(1) == Some(default.as_str())) {
+            if sinks.status.success()
+                && String::from_utf8_lossy(&sinks.stdout)
+                    .lines()
+                    .any(|l| l.split('\t').nth(1) == Some(default.as_str()))
+            {
                 return default;
             }
             if !loaded && t0.elapsed() > Duration::from_secs(10) && sinks.status.success() {
@@ -131,7 +141,14 @@ impl PipeWire {
 
 /// The environment of a client of these daemons (and nothing of the caller's session).
 fn env(cmd: &mut Command, dir: &Path) {
-    for var in ["PIPEWIRE_RUNTIME_DIR", "PIPEWIRE_REMOTE", "PULSE_SERVER", "PULSE_RUNTIME_PATH", "JACK_DEFAULT_SERVER", "DBUS_SESSION_BUS_ADDRESS"] {
+    for var in [
+        "PIPEWIRE_RUNTIME_DIR",
+        "PIPEWIRE_REMOTE",
+        "PULSE_SERVER",
+        "PULSE_RUNTIME_PATH",
+        "JACK_DEFAULT_SERVER",
+        "DBUS_SESSION_BUS_ADDRESS",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("XDG_RUNTIME_DIR", dir)
