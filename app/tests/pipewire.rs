@@ -62,6 +62,25 @@ fn a_sine_through_pipewire_reaches_the_sink_at_its_frequency_and_level() {
     let (err, rec) = play_and_record(&pw, "pipewire", &["--buffer", "256"]);
     assert!(err.contains("on PipeWire: 'default_output' (48000 Hz, 2 ch, 256-frame blocks)"), "status line: {err}");
     assert_sine("pipewire", &err, &rec);
+    // Realtime: raised where this user may (no word), else one line that says so (there is no rtkit here).
+    let note = err.lines().filter(|l| l.contains("audio thread runs at normal priority")).count();
+    if may_use_fifo() {
+        assert_eq!(note, 0, "{err}");
+    } else {
+        assert_eq!(note, 1, "one note when the priority cannot be raised: {err}");
+        assert!(err.contains("clavm: note: the PipeWire audio thread runs at normal priority (SCHED_FIFO: "), "{err}");
+    }
+}
+
+/// Whether this user may make a thread SCHED_FIFO (root, CAP_SYS_NICE or an RLIMIT_RTPRIO).
+fn may_use_fifo() -> bool {
+    std::thread::spawn(|| {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: changes the scheduling of this short-lived thread only.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+    })
+    .join()
+    .unwrap()
 }
 
 #[test]
