@@ -180,7 +180,14 @@ impl LiveSession {
                     Err(e) => Err(e),
                 }
             }
-            Ok(h) => open_device(a, h),
+            Ok(h) => match open_device(a, h) {
+                // Auto: a PipeWire that answers its socket but not its protocol is no PipeWire; ALSA plays.
+                Err(e) if a.host == Host::Auto && h != Running::Alsa => {
+                    eprintln!("clavm: {} is not answering ({e:#}); using ALSA", h.name());
+                    return LiveSession::start(&AudioOptions { host: Host::Alsa, ..a.clone() }, allow_null);
+                }
+                other => other,
+            },
             Err(e) => Err(e),
         };
         let result = match opened {
