@@ -252,3 +252,22 @@ fn bad_hosts_devices_and_blocks_are_one_line_naming_what_there_is() {
     );
     assert!(err.contains("'Dummy Output'"), "{err}");
 }
+
+#[test]
+fn a_rate_the_jack_server_does_not_run_at_is_one_line_with_its_rate() {
+    let _s = serial();
+    let dir = Dir::new();
+    let patch = dir.file("sine.c", SINE);
+    let jackd = common::jack::Jackd::start_named("clavm-pw-rate-test");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clavm"))
+        .args(["play", patch.to_str().unwrap(), "--host", "jack", "--rate", "44100", "--seconds", "1"])
+        .args(["--no-osc", "--midi", "none"])
+        .env("JACK_DEFAULT_SERVER", &jackd.name)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "clavm: error: --rate 44100: the JACK server runs at 48000 Hz (JACK sets the rate)"
+    );
+}
