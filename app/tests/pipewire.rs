@@ -4,7 +4,8 @@
 //! checked for frequency and level; live input on PipeWire (issue 14 part 1):
 //! a sine played into a null sink whose monitor is clavm's input, through
 //! `_out(0, 0.5f * _in(0))`; and the one-line errors for a host that is not
-//! running, a device that does not exist and a block size the server refuses.
+//! running, a device that does not exist, a block size the server refuses and
+//! a rate the JACK server does not run at.
 
 use std::sync::Mutex;
 use std::time::Duration;
