@@ -19,6 +19,13 @@ set -euo pipefail
 # Ableton Link (`--link`, the default `link` feature): rusty_link builds
 # Ableton's C wrapper with cmake and generates its bindings with bindgen
 # (libclang-dev); its test needs iproute2 (`ip`) for a private loopback network.
+# PipeWire and Pulse: cpal's PipeWire host links libpipewire-0.3 (its bindings
+# are generated from libspa's headers with bindgen), realtime priority asks
+# rtkit over D-Bus (libdbus-1-dev); app/tests/pipewire.rs starts a headless
+# pipewire, wireplumber and pipewire-pulse under dbus-run-session (dbus),
+# records with pw-record/pw-play (pipewire-bin), makes null sinks with pactl
+# (pulseaudio-utils) and plays ALSA through pipewire-alsa. The desktop entry:
+# desktop-file-utils (desktop-file-validate), xdg-utils (xdg-mime).
 PACKAGES=(
   build-essential pkg-config
   libtcc-dev tcc
@@ -28,6 +35,8 @@ PACKAGES=(
   sway grim wtype weston wl-clipboard libxkbcommon-dev
   faust
   cmake libclang-dev iproute2
+  libpipewire-0.3-dev libdbus-1-dev pipewire pipewire-bin wireplumber pipewire-pulse pipewire-alsa
+  pulseaudio-utils dbus desktop-file-utils xdg-utils
 )
 
 as_root() {

@@ -49,6 +49,8 @@ enum Command {
     Record(commands::record::RecordArgs),
     /// List the Vulkan devices and which one the renderer would use.
     Gpus,
+    /// List the audio hosts (PipeWire, PulseAudio, JACK, ALSA), which run, their devices, rates and block sizes.
+    Devices,
     /// Play a patch live and install every saved version (workers, hot swap, fault recovery).
     Play(commands::play::PlayArgs),
     /// Compile a patch without playing it; print diagnostics as FILE:LINE:COL.
@@ -85,10 +87,11 @@ enum Command {
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     // symphonia logs what it met in a bad sound file as errors of its own;
-    // the sample loader says it in one line naming the file.
+    // the sample loader says it in one line naming the file. The pulseaudio
+    // client logs its own normal disconnection at exit as an error.
     let default = match verbose {
-        0 => "warn,symphonia=off",
-        1 => "info,symphonia=off",
+        0 => "warn,symphonia=off,pulseaudio=off",
+        1 => "info,symphonia=off,pulseaudio=off",
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Some(Command::Snapshot(a)) => commands::snapshot::run(a),
         Some(Command::Record(a)) => commands::record::run(a),
         Some(Command::Gpus) => commands::gpus::run(),
+        Some(Command::Devices) => commands::devices::run(),
         Some(Command::Check(a)) => commands::check::run(a),
         Some(Command::Play(a)) => commands::play::run(a),
         Some(Command::Bench(a)) => bench::run(a),

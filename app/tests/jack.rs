@@ -76,7 +76,7 @@ fn play_reaches_jack_swaps_on_save_and_survives_a_segfaulting_edit() {
 
 /// A trivial pass-through client (in -> out) that counts the server's xruns.
 struct PassThrough {
-    _client: jack::AsyncClient<Xruns, jack::ClosureProcessHandler<Process>>,
+    _client: jack::AsyncClient<Xruns, jack::contrib::ClosureProcessHandler<(), Process>>,
     xruns: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -94,14 +94,15 @@ impl jack::NotificationHandler for Xruns {
 impl PassThrough {
     fn start() -> PassThrough {
         let (client, _) = jack::Client::new("passthrough", jack::ClientOptions::NO_START_SERVER).unwrap();
-        let input = client.register_port("in", jack::AudioIn).unwrap();
-        let mut output = client.register_port("out", jack::AudioOut).unwrap();
+        let input = client.register_port("in", jack::AudioIn::default()).unwrap();
+        let mut output = client.register_port("out", jack::AudioOut::default()).unwrap();
         let process: Process = Box::new(move |_, ps| {
             output.as_mut_slice(ps).copy_from_slice(input.as_slice(ps));
             jack::Control::Continue
         });
         let xruns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let client = client.activate_async(Xruns(xruns.clone()), jack::ClosureProcessHandler::new(process)).unwrap();
+        let client =
+            client.activate_async(Xruns(xruns.clone()), jack::contrib::ClosureProcessHandler::new(process)).unwrap();
         let c = client.as_client();
         c.connect_ports_by_name("system:capture_1", "passthrough:in").unwrap();
         c.connect_ports_by_name("passthrough:out", "system:playback_1").unwrap();

@@ -46,7 +46,7 @@ enum Mode {
 
 /// A client `clavm-src` with one output `out`.
 struct Source {
-    client: jack::AsyncClient<(), jack::ClosureProcessHandler<SourceFn>>,
+    client: jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), SourceFn>>,
     mode: Arc<AtomicU32>,
     level: Arc<AtomicU32>,
     freq: Arc<AtomicU32>,
@@ -59,7 +59,7 @@ type SourceFn = Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Contr
 impl Source {
     fn start() -> Source {
         let (client, _) = jack::Client::new("clavm-src", jack::ClientOptions::NO_START_SERVER).unwrap();
-        let mut port = client.register_port("out", jack::AudioOut).unwrap();
+        let mut port = client.register_port("out", jack::AudioOut::default()).unwrap();
         let mode = Arc::new(AtomicU32::new(Mode::Silence as u32));
         let level = Arc::new(AtomicU32::new(0));
         let freq = Arc::new(AtomicU32::new(0));
@@ -91,7 +91,7 @@ impl Source {
             }
             jack::Control::Continue
         });
-        let client = client.activate_async((), jack::ClosureProcessHandler::new(process)).unwrap();
+        let client = client.activate_async((), jack::contrib::ClosureProcessHandler::new(process)).unwrap();
         Source { client, mode, level, freq, fired }
     }
 
@@ -113,14 +113,14 @@ struct Heard {
 
 /// A client `clavm-sink` with one input `in`.
 struct Sink {
-    client: jack::AsyncClient<(), jack::ClosureProcessHandler<SourceFn>>,
+    client: jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), SourceFn>>,
     heard: Arc<Mutex<Heard>>,
 }
 
 impl Sink {
     fn start() -> Sink {
         let (client, _) = jack::Client::new("clavm-sink", jack::ClientOptions::NO_START_SERVER).unwrap();
-        let port = client.register_port("in", jack::AudioIn).unwrap();
+        let port = client.register_port("in", jack::AudioIn::default()).unwrap();
         let heard = Arc::new(Mutex::new(Heard::default()));
         let h = heard.clone();
         let process: SourceFn = Box::new(move |_, ps| {
@@ -133,7 +133,7 @@ impl Sink {
             }
             jack::Control::Continue
         });
-        let client = client.activate_async((), jack::ClosureProcessHandler::new(process)).unwrap();
+        let client = client.activate_async((), jack::contrib::ClosureProcessHandler::new(process)).unwrap();
         Sink { client, heard }
     }
 

@@ -218,10 +218,10 @@ fn a_note_flood_through_jack_midi_is_counted_and_reported_and_the_sound_goes_on(
 
     // Our MIDI client: sends what is queued, at most `per_cycle` events a cycle.
     let (midi, _) = jack::Client::new("clavm-test-notes", jack::ClientOptions::NO_START_SERVER).unwrap();
-    let mut out = midi.register_port("out", jack::MidiOut).unwrap();
+    let mut out = midi.register_port("out", jack::MidiOut::default()).unwrap();
     let queue: std::sync::Arc<Mutex<std::collections::VecDeque<[u8; 3]>>> = Default::default();
     let q = queue.clone();
-    let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
+    let handler = jack::contrib::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
         let mut w = out.writer(ps);
         if let Ok(mut q) = q.try_lock() {
             // Times must not decrease within a cycle; past what the port buffer holds JACK refuses.

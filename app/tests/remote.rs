@@ -301,10 +301,10 @@ fn parameters_arrive_from_clavm_param_osc_and_jack_midi_and_bad_input_is_refused
 
     // JACK MIDI: a CC from our own client, then a flood.
     let (midi, _) = jack::Client::new("clavm-test-midi", jack::ClientOptions::NO_START_SERVER).unwrap();
-    let mut out = midi.register_port("out", jack::MidiOut).unwrap();
+    let mut out = midi.register_port("out", jack::MidiOut::default()).unwrap();
     let queue: std::sync::Arc<Mutex<Vec<[u8; 3]>>> = Default::default();
     let q = queue.clone();
-    let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
+    let handler = jack::contrib::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
         let mut w = out.writer(ps);
         if let Ok(mut q) = q.try_lock() {
             for (i, m) in q.drain(..).enumerate() {

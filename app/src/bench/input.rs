@@ -20,7 +20,7 @@ const RATE: u32 = 48000;
 const IMPULSES: usize = 20;
 
 type ProcessFn = Box<dyn FnMut(&jack::Client, &jack::ProcessScope) -> jack::Control + Send>;
-type Running = jack::AsyncClient<(), jack::ClosureProcessHandler<ProcessFn>>;
+type Running = jack::AsyncClient<(), jack::contrib::ClosureProcessHandler<(), ProcessFn>>;
 
 /// A private dummy server, stopped on drop.
 struct Server(Child);
@@ -63,7 +63,7 @@ fn client(name: &str) -> anyhow::Result<jack::Client> {
 /// frame time it fired at.
 fn source() -> anyhow::Result<(Running, Arc<AtomicBool>, Arc<AtomicU64>)> {
     let c = client("bench-src")?;
-    let mut out = c.register_port("out", jack::AudioOut)?;
+    let mut out = c.register_port("out", jack::AudioOut::default())?;
     let (armed, fired) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
     let (a, f) = (armed.clone(), fired.clone());
     let process: ProcessFn = Box::new(move |_, ps| {
@@ -75,7 +75,7 @@ fn source() -> anyhow::Result<(Running, Arc<AtomicBool>, Arc<AtomicU64>)> {
         }
         jack::Control::Continue
     });
-    Ok((c.activate_async((), jack::ClosureProcessHandler::new(process))?, armed, fired))
+    Ok((c.activate_async((), jack::contrib::ClosureProcessHandler::new(process))?, armed, fired))
 }
 
 /// The frame time at which the sink first heard something above 0.1 since it was last cleared.
@@ -83,7 +83,7 @@ type Heard = Arc<Mutex<Option<u64>>>;
 
 fn sink() -> anyhow::Result<(Running, Heard)> {
     let c = client("bench-sink")?;
-    let port = c.register_port("in", jack::AudioIn)?;
+    let port = c.register_port("in", jack::AudioIn::default())?;
     let heard: Heard = Arc::new(Mutex::new(None));
     let h = heard.clone();
     let process: ProcessFn = Box::new(move |_, ps| {
@@ -94,19 +94,19 @@ fn sink() -> anyhow::Result<(Running, Heard)> {
         }
         jack::Control::Continue
     });
-    Ok((c.activate_async((), jack::ClosureProcessHandler::new(process))?, heard))
+    Ok((c.activate_async((), jack::contrib::ClosureProcessHandler::new(process))?, heard))
 }
 
 /// The reference: a client whose one callback copies its input to its output.
 fn pass_through() -> anyhow::Result<Running> {
     let c = client("bench-thru")?;
-    let input = c.register_port("in", jack::AudioIn)?;
-    let mut output = c.register_port("out", jack::AudioOut)?;
+    let input = c.register_port("in", jack::AudioIn::default())?;
+    let mut output = c.register_port("out", jack::AudioOut::default())?;
     let process: ProcessFn = Box::new(move |_, ps| {
         output.as_mut_slice(ps).copy_from_slice(input.as_slice(ps));
         jack::Control::Continue
     });
-    Ok(c.activate_async((), jack::ClosureProcessHandler::new(process))?)
+    Ok(c.activate_async((), jack::contrib::ClosureProcessHandler::new(process))?)
 }
 
 fn connect(c: &jack::Client, from: &str, to: &str) -> anyhow::Result<()> {
@@ -157,12 +157,12 @@ fn cpal_ring() -> anyhow::Result<(cpal::Stream, crate::live::cpal_input::CpalInp
     use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
     let host = cpal::host_from_id(cpal::HostId::Jack)?;
     let (failed, xruns) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let (input, mut feed) = crate::live::cpal_input::open(&host, None, 1, RATE, None, &failed, &xruns)?;
+    let (input, mut feed) =
+        crate::live::cpal_input::open(&host, crate::live::Running::Jack, None, 1, RATE, None, &failed, &xruns)?;
     let device = host.default_output_device().context("cpal's JACK output")?;
-    let config =
-        cpal::StreamConfig { channels: 1, sample_rate: cpal::SampleRate(RATE), buffer_size: cpal::BufferSize::Default };
+    let config = cpal::StreamConfig { channels: 1, sample_rate: RATE, buffer_size: cpal::BufferSize::Default };
     let stream = device.build_output_stream(
-        &config,
+        config,
         move |data: &mut [f32], _: &cpal::OutputCallbackInfo| data.copy_from_slice(feed.pull(data.len())),
         // Xruns of the dummy server on a busy machine: the latencies measured say whether they mattered.
         |_| {},

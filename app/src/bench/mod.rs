@@ -4,6 +4,7 @@
 //! (machines here are noisy: only ratios measured side by side are stable).
 
 mod gcc;
+mod hosts;
 mod input;
 mod live;
 mod preprocess;
@@ -76,6 +77,13 @@ pub struct BenchArgs {
     /// Measure polyphony: `poly.c`'s cost per block with 16 and 8 voices against one voice.
     #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input", "tempo", "samples"])]
     pub voices: bool,
+    /// Measure the audio hosts: a soak of `clavm play` on JACK, PipeWire, Pulse and ALSA (through
+    /// PipeWire), each beside a trivial client: output latency and xruns (private servers).
+    #[arg(long, conflicts_with_all = ["live", "transport", "render", "ui", "preprocess", "input", "tempo", "samples", "voices"])]
+    pub hosts: bool,
+    /// Seconds per host for --hosts.
+    #[arg(long, default_value_t = 120, requires = "hosts")]
+    pub seconds: u64,
 }
 
 struct Row {
@@ -102,6 +110,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         #[cfg(not(feature = "link"))]
         anyhow::bail!("--tempo measures Ableton Link too: this clavm was built without it");
+    }
+    if a.hosts {
+        let table = hosts::run(a.seconds)?;
+        publish(&a, "hosts", "Audio hosts: latency and xruns, JACK, PipeWire, Pulse, ALSA", &table)?;
+        return Ok(ExitCode::SUCCESS);
     }
     if a.input {
         let table = input::run()?;

@@ -2,6 +2,7 @@
 
 pub mod bars;
 pub mod check;
+pub mod devices;
 pub mod gpus;
 pub mod main_job;
 pub mod param;

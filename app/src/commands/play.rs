@@ -1,5 +1,5 @@
-//! `clavm play PATCH.c`: live playback (JACK natively, ALSA or PipeWire
-//! through cpal), installing every saved version of the file; with
+//! `clavm play PATCH.c`: live playback (JACK natively; PipeWire, Pulse or
+//! ALSA through cpal), installing every saved version of the file; with
 //! `--inputs N`, N live input channels for `_in()`.
 //!
 //! The file is polled (mtime, size and content) every 50 ms rather than
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clavm_audio::live::LiveEvent;
-use cpal::traits::{DeviceTrait, HostTrait};
+use cpal::traits::HostTrait;
 
 use crate::live::{AudioOptions, LiveSession};
 
@@ -28,7 +28,7 @@ pub struct PlayArgs {
     /// Stop after this many seconds (default: until Ctrl-C; at most a year).
     #[arg(long, value_parser = crate::args::play_seconds, allow_negative_numbers = true)]
     pub seconds: Option<f64>,
-    /// List the output devices of the chosen host and exit.
+    /// List the output devices of the chosen host and exit (`clavm devices` tells more).
     #[arg(long)]
     pub list_devices: bool,
 }
@@ -71,8 +71,9 @@ fn check_audio_options(o: &AudioOptions) -> anyhow::Result<()> {
 pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     check_audio_options(&a.audio)?;
     if a.list_devices {
-        for d in crate::live::host(a.audio.host)?.output_devices()? {
-            println!("{}", d.name().unwrap_or_else(|_| "?".into()));
+        let h = crate::live::hosts::resolve(a.audio.host)?;
+        for d in crate::live::hosts::cpal_host(h)?.output_devices()? {
+            println!("{}", crate::live::hosts::device_name(&d));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -156,8 +157,15 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let failed = session.stream_failed.load(Ordering::SeqCst);
+    let summary = format!(
+        "clavm: stopped after {:.1} s: {} host xruns, {} engine xruns, output latency {:.2} ms as the host reports it (mean)",
+        started.elapsed().as_secs_f64(),
+        session.backend_xruns.load(Ordering::Relaxed),
+        session.engine().meters().xruns.load(Ordering::Relaxed),
+        session.output_latency.mean().as_secs_f64() * 1000.0
+    );
     session.shutdown();
-    eprintln!("clavm: stopped");
+    eprintln!("{summary}");
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

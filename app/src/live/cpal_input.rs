@@ -1,5 +1,4 @@
-//! Live input through cpal (ALSA, and PipeWire through ALSA's default
-//! device): an input stream on the default or named capture device pushes
+//! Live input through cpal (PipeWire, Pulse, ALSA): an input stream on the default or named capture device pushes
 //! its samples into an rtrb ring, and the output callback takes one block
 //! from it before it runs the engine.
 //!
@@ -10,14 +9,17 @@
 //! latency is one to three output blocks (documented in docs/PATCH_API.md).
 //! A ring that runs dry gives silence and waits to fill again.
 //!
-//! Kept small and apart on purpose: cpal's API changes in 0.18, and this is
-//! the only input code that touches it.
+//! Kept small and apart on purpose: this is the only input code that
+//! touches cpal.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+use super::hosts::{self, Running};
+use super::realtime;
 
 /// Frames the largest output block may ask for at once (more are read as silence).
 const MAX_FRAMES: usize = 8192;
@@ -27,6 +29,7 @@ const RING_FRAMES: usize = 16384;
 /// The running capture stream (dropping it stops the capture).
 pub struct CpalInput {
     _stream: cpal::Stream,
+    _realtime: realtime::Promoter,
     /// The capture device's name, for messages.
     pub name: String,
 }
@@ -46,8 +49,10 @@ pub struct InputFeed {
 /// `inputs` channels at `rate`. Input channel `c` reads the device's channel
 /// `c` when the device opens with `inputs` channels, else (a mono microphone
 /// for two inputs) channel `c` modulo the device's count.
+#[allow(clippy::too_many_arguments)]
 pub fn open(
     host: &cpal::Host,
+    h: Running,
     name: Option<&str>,
     inputs: usize,
     rate: u32,
@@ -56,53 +61,56 @@ pub fn open(
     xruns: &Arc<AtomicU64>,
 ) -> anyhow::Result<(CpalInput, InputFeed)> {
     let device = match name {
-        Some(name) => host
-            .input_devices()
-            .context("listing the input devices")?
-            .find(|d| d.name().is_ok_and(|n| n == name))
-            .ok_or_else(|| anyhow!("no input device named '{name}' for --inputs {inputs}"))?,
-        None => host.default_input_device().ok_or_else(|| {
-            anyhow!("--inputs {inputs}: no input device on {} (no capture device found)", host.id().name())
-        })?,
+        Some(name) => hosts::find_device(host, h, name, true)?,
+        None => host
+            .default_input_device()
+            .ok_or_else(|| anyhow!("--inputs {inputs}: {} has no input device (see `clavm devices`)", h.name()))?,
     };
-    let device_name = device.name().unwrap_or_else(|_| "?".into());
+    let device_name = hosts::device_name(&device);
+    hosts::check_config(&device, h, true, Some(rate), buffer)?;
     let buffer_size = match buffer {
         Some(n) => cpal::BufferSize::Fixed(n),
         None => cpal::BufferSize::Default,
     };
-    let wanted = cpal::StreamConfig { channels: inputs as u16, sample_rate: cpal::SampleRate(rate), buffer_size };
-    let (stream, rx) = match build(&device, &wanted, inputs, failed, xruns) {
-        Ok(s) => s,
-        Err(first) => {
-            // The device may not open with that many channels: open it with its own count and map.
-            let own = device
-                .default_input_config()
-                .map_err(|_| anyhow!("--inputs {inputs}: the input device '{device_name}' cannot record: {first}"))?;
-            let config = cpal::StreamConfig { channels: own.channels(), ..wanted };
-            build(&device, &config, inputs, failed, xruns).map_err(|e| {
-                anyhow!("--inputs {inputs}: cannot open the input device '{device_name}' at {rate} Hz: {e}")
-            })?
+    let wanted = cpal::StreamConfig { channels: inputs as u16, sample_rate: rate, buffer_size };
+    let own = device.default_input_config().ok().map(|c| c.channels()).filter(|&c| c != wanted.channels);
+    let rt = (h.name(), buffer.unwrap_or(512));
+    let (stream, rx, promoter) = match (build(&device, &wanted, inputs, rt, failed, xruns), own) {
+        (Ok(built), _) => built,
+        // The device may not open with that many channels: open it with its own count and map.
+        (Err(_), Some(own)) => {
+            let config = cpal::StreamConfig { channels: own, ..wanted };
+            build(&device, &config, inputs, rt, failed, xruns)
+                .map_err(|e| hosts::build_error(&device, h, true, &config, &e).context(format!("--inputs {inputs}")))?
+        }
+        (Err(e), None) => {
+            return Err(hosts::build_error(&device, h, true, &wanted, &e).context(format!("--inputs {inputs}")))
         }
     };
-    stream.play().with_context(|| format!("starting the input device '{device_name}'"))?;
-    Ok((CpalInput { _stream: stream, name: device_name }, InputFeed::new(rx, inputs)))
+    stream.play().with_context(|| format!("starting the {} input '{device_name}'", h.name()))?;
+    Ok((CpalInput { _stream: stream, _realtime: promoter, name: device_name }, InputFeed::new(rx, inputs)))
 }
 
 /// Builds the capture stream with `config`, mapping its channels onto
-/// `inputs`, with a ring of its own (made here, before the stream starts).
+/// `inputs`, with a ring of its own (made here, before the stream starts)
+/// and a helper raising its callback's priority (`rt`: the host's name and the block).
 fn build(
     device: &cpal::Device,
     config: &cpal::StreamConfig,
     inputs: usize,
+    rt: (&'static str, u32),
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
-) -> Result<(cpal::Stream, rtrb::Consumer<f32>), cpal::BuildStreamError> {
+) -> Result<(cpal::Stream, rtrb::Consumer<f32>, realtime::Promoter), cpal::Error> {
     let device_channels = usize::from(config.channels).max(1);
     let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * inputs);
     let (failed, xruns) = (failed.clone(), xruns.clone());
+    let (promoter, mut request) = realtime::Promoter::start(rt.0, rt.1, config.sample_rate)
+        .map_err(|e| cpal::Error::with_message(cpal::ErrorKind::ResourceExhausted, e.to_string()))?;
     let stream = device.build_input_stream(
-        config,
+        *config,
         move |data: &[f32], _: &cpal::InputCallbackInfo| {
+            request.ask();
             if device_channels == inputs {
                 // A full ring (the output stopped reading) drops what does not fit.
                 let _ = tx.push_partial_slice(data);
@@ -117,20 +125,10 @@ fn build(
                 }
             }
         },
-        move |e| match e {
-            cpal::StreamError::DeviceNotAvailable => {
-                eprintln!("clavm: the input device went away");
-                failed.store(true, Ordering::SeqCst);
-            }
-            // Counted with the output's, never the end of a performance.
-            cpal::StreamError::BackendSpecific { err } if err.description.contains("xrun") => {
-                xruns.fetch_add(1, Ordering::Relaxed);
-            }
-            other => eprintln!("clavm: input stream: {other}"),
-        },
+        move |e: cpal::Error| super::stream_error(&e, "input", &failed, &xruns),
         None,
     )?;
-    Ok((stream, rx))
+    Ok((stream, rx, promoter))
 }
 
 impl InputFeed {

@@ -48,14 +48,14 @@ pub fn open(name: &str, channels: usize, inputs: usize) -> anyhow::Result<JackOp
     let (client, _status) = jack::Client::new(name, jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))?;
     let outs = (0..channels)
-        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut))
+        .map(|i| client.register_port(&format!("out_{i}"), jack::AudioOut::default()))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK output ports")?;
     let ins = (1..=inputs)
-        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn))
+        .map(|i| client.register_port(&format!("in_{i}"), jack::AudioIn::default()))
         .collect::<Result<Vec<_>, _>>()
         .context("registering the JACK input ports")?;
-    let rate = u32::try_from(client.sample_rate()).context("the JACK server's sample rate")?;
+    let rate = client.sample_rate();
     let period = client.buffer_size();
     Ok(JackOpened { client, outs, ins, rate, period })
 }
@@ -73,6 +73,7 @@ impl JackOpened {
         gain: GainStage,
         failed: &Arc<AtomicBool>,
         xruns: &Arc<AtomicU64>,
+        latency: &Arc<super::LatencyMeter>,
     ) -> anyhow::Result<JackDuplex> {
         let channels = self.outs.len();
         let inputs = self.ins.len();
@@ -85,6 +86,7 @@ impl JackOpened {
             ins: self.ins,
             input: vec![0.0; MAX_FRAMES * inputs].into_boxed_slice(),
             output: vec![0.0; MAX_FRAMES * channels.max(1)].into_boxed_slice(),
+            latency: latency.clone(),
         };
         let notifications = Notifications { failed: failed.clone(), xruns: xruns.clone(), rate: self.rate };
         let client = self.client.activate_async(notifications, cycle).context("activating the JACK client")?;
@@ -117,6 +119,8 @@ struct Cycle {
     input: Box<[f32]>,
     /// `MAX_FRAMES * channels` interleaved.
     output: Box<[f32]>,
+    /// The playback latency JACK reports, for the session's summary.
+    latency: Arc<super::LatencyMeter>,
 }
 
 impl Cycle {
@@ -129,7 +133,9 @@ impl Cycle {
         if let Some(port) = self.outs.first() {
             let (_, max) = port.get_latency_range(jack::LatencyType::Playback);
             let rate = self.processor.sample_rate();
-            self.processor.set_output_latency(std::time::Duration::from_secs_f64(max as f64 / rate));
+            let latency = std::time::Duration::from_secs_f64(max as f64 / rate);
+            self.processor.set_output_latency(latency);
+            self.latency.record(latency);
         }
         let mut done = 0;
         while done < frames {
@@ -170,9 +176,14 @@ struct Notifications {
 }
 
 impl jack::NotificationHandler for Notifications {
-    fn shutdown(&mut self, _status: jack::ClientStatus, reason: &str) {
-        eprintln!("clavm: the JACK server went away: {reason}");
+    // SAFETY (of the implementation): JACK may call this where only
+    // async-signal-safe calls are allowed: it does an atomic store and write(2).
+    unsafe fn shutdown(&mut self, _status: jack::ClientStatus, reason: &str) {
         self.failed.store(true, Ordering::SeqCst);
+        for part in [b"clavm: the JACK server went away: ".as_slice(), reason.as_bytes(), b"\n"] {
+            // SAFETY: writes `part`, valid for its length, to stderr.
+            unsafe { libc::write(2, part.as_ptr().cast(), part.len()) };
+        }
     }
 
     fn sample_rate(&mut self, _: &jack::Client, rate: jack::Frames) -> jack::Control {

@@ -6,8 +6,10 @@
 
 pub(crate) mod cpal_input;
 mod gain;
+pub mod hosts;
 mod jack_duplex;
 mod null_output;
+pub(crate) mod realtime;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,13 +26,7 @@ use crate::remote::submit::SubmitServer;
 pub use gain::{GainStage, OutputControl};
 pub use null_output::NullOutput;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Host {
-    /// JACK if a JACK server is running, else the system default (ALSA, which PipeWire also serves).
-    Auto,
-    Alsa,
-    Jack,
-}
+pub use hosts::{Host, Running};
 
 /// How to open the audio output and the inputs.
 #[derive(Clone, Debug, clap::Args)]
@@ -38,13 +34,13 @@ pub struct AudioOptions {
     /// Audio system.
     #[arg(long, value_enum, default_value_t = Host::Auto)]
     pub host: Host,
-    /// Output device (a name as listed by `clavm play --list-devices`; default: the system's default).
+    /// Output device (a name or id as listed by `clavm devices`; default: the host's default).
     #[arg(long)]
     pub device: Option<String>,
     /// Sample rate in Hz (default: the device's).
     #[arg(long)]
     pub rate: Option<u32>,
-    /// Frames per block (default: the device's; JACK decides its own).
+    /// Frames per block (default: the device's; JACK's server sets its own period).
     #[arg(long)]
     pub buffer: Option<u32>,
     /// Crossfade on a swap, in milliseconds (0 = switch at once).
@@ -54,12 +50,12 @@ pub struct AudioOptions {
     #[arg(long, default_value_t = 2)]
     pub channels: u16,
     /// Live input channels for `_in(0)`.. (0..=16). JACK: ports `in_1`.. read in
-    /// the same cycle as the output, connected from `system:capture_*`; ALSA/PipeWire:
+    /// the same cycle as the output, connected from `system:capture_*`; PipeWire, Pulse, ALSA:
     /// the input device, one to three blocks later.
     #[arg(long, default_value_t = 0, value_parser = crate::args::inputs)]
     pub inputs: u16,
-    /// Input device for ALSA/PipeWire (a name as listed by `clavm play --list-devices`; default: the
-    /// system's default input). JACK has no devices: connect the `in_N` ports.
+    /// Input device for PipeWire, Pulse or ALSA (a name or id as listed by `clavm devices`; default:
+    /// the host's default input). JACK has no devices: connect the `in_N` ports.
     #[arg(long)]
     pub input_device: Option<String>,
     /// Do not ask the kernel for zero CPU wake-up latency (saves power; worse worst-case timing).
@@ -121,28 +117,12 @@ pub fn jack_running() -> bool {
     std::fs::metadata(format!("/dev/shm/jack_{name}_{uid}_0")).is_ok_and(|m| m.file_type().is_socket())
 }
 
-/// Whether `choice` means JACK on this machine now.
-pub fn uses_jack(choice: Host) -> bool {
-    match choice {
-        Host::Jack => true,
-        Host::Alsa => false,
-        Host::Auto => jack_running(),
-    }
-}
-
-pub fn host(choice: Host) -> anyhow::Result<cpal::Host> {
-    if uses_jack(choice) {
-        cpal::host_from_id(cpal::HostId::Jack).map_err(|e| anyhow!("JACK is not available: {e} (is jackd running?)"))
-    } else {
-        Ok(cpal::default_host())
-    }
-}
-
 /// Where the blocks go (held: dropping it stops the output).
 #[allow(dead_code)]
 enum Output {
-    /// An output stream, and the capture stream feeding it when there are inputs.
-    Device(cpal::Stream, Option<cpal_input::CpalInput>),
+    /// An output stream, the capture stream feeding it when there are inputs,
+    /// and the helper raising the output callback's priority.
+    Device(Box<(cpal::Stream, Option<cpal_input::CpalInput>, realtime::Promoter)>),
     Jack(jack_duplex::JackDuplex),
     /// No audio device: a paced thread runs the engine so editing, compiling
     /// and the visuals still work (and the tap still carries the sound).
@@ -161,6 +141,8 @@ pub struct LiveSession {
     pub output_name: String,
     pub stream_failed: Arc<AtomicBool>,
     pub backend_xruns: Arc<AtomicU64>,
+    /// The output latency the host reports, averaged over the callbacks.
+    pub output_latency: Arc<LatencyMeter>,
     /// Live input channels (`--inputs`).
     pub input_channels: usize,
     /// ALSA/PipeWire input: output blocks that found the capture ring short.
@@ -185,19 +167,28 @@ impl LiveSession {
         // A device that is listed but cannot play (no sound card behind
         // ALSA's "default") fails only when its stream is built; the engine
         // then starts again on the silent clock.
-        let opened = if uses_jack(a.host) {
-            let name = a.device.as_deref().unwrap_or(jack_duplex::CLIENT_NAME);
-            match jack_duplex::open(name, usize::from(a.channels), usize::from(a.inputs)) {
-                Ok(j) => Ok(Backend::Jack(j)),
-                // Auto: a server that left its socket behind is no server; the system's default plays.
-                Err(e) if a.host == Host::Auto => {
-                    eprintln!("clavm: JACK is not answering ({e:#}); using the system's default output");
+        let opened = match hosts::resolve(a.host) {
+            Ok(Running::Jack) => {
+                let name = a.device.as_deref().unwrap_or(jack_duplex::CLIENT_NAME);
+                match jack_duplex::open(name, usize::from(a.channels), usize::from(a.inputs)) {
+                    Ok(j) => Ok(Backend::Jack(j)),
+                    // Auto: a server that does not answer is no server; ALSA plays.
+                    Err(e) if a.host == Host::Auto => {
+                        eprintln!("clavm: JACK is not answering ({e:#}); using ALSA");
+                        return LiveSession::start(&AudioOptions { host: Host::Alsa, ..a.clone() }, allow_null);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(h) => match open_device(a, h) {
+                // Auto: a PipeWire that answers its socket but not its protocol is no PipeWire; ALSA plays.
+                Err(e) if a.host == Host::Auto && h != Running::Alsa => {
+                    eprintln!("clavm: {} is not answering ({e:#}); using ALSA", h.name());
                     return LiveSession::start(&AudioOptions { host: Host::Alsa, ..a.clone() }, allow_null);
                 }
-                Err(e) => Err(e),
-            }
-        } else {
-            open_device(a).map(|(d, host)| Backend::Cpal(d, host))
+                other => other,
+            },
+            Err(e) => Err(e),
         };
         let result = match opened {
             Ok(d) => LiveSession::start_with(a, Some(d), None),
@@ -211,7 +202,7 @@ impl LiveSession {
     }
 
     fn start_with(a: &AudioOptions, device: Option<Backend>, no_device: Option<String>) -> anyhow::Result<LiveSession> {
-        let on_jack = uses_jack(a.host);
+        let on_jack = matches!(device, Some(Backend::Jack(_)));
         let live_inputs = usize::from(a.inputs);
         let (rate, config) = match &device {
             Some(Backend::Jack(j)) => {
@@ -220,13 +211,17 @@ impl LiveSession {
                 }
                 (j.rate, None)
             }
-            Some(Backend::Cpal(d, _)) => {
-                let default = d.default_output_config().context("the output device has no usable configuration")?;
-                let rate = a.rate.unwrap_or(default.sample_rate().0);
+            Some(Backend::Cpal(dh, h)) => {
+                let d = &dh.0;
+                let default = d.default_output_config().map_err(|e| {
+                    anyhow!("the {} output '{}' has no usable configuration: {e}", h.name(), hosts::device_name(d))
+                })?;
+                let rate = a.rate.unwrap_or(default.sample_rate());
+                hosts::check_config(d, *h, false, a.rate, a.buffer)?;
                 let config = cpal::StreamConfig {
                     channels: a.channels,
-                    sample_rate: cpal::SampleRate(rate),
-                    buffer_size: match a.buffer {
+                    sample_rate: rate,
+                    buffer_size: match block(a, *h) {
                         Some(n) => cpal::BufferSize::Fixed(n),
                         None => cpal::BufferSize::Default,
                     },
@@ -262,6 +257,7 @@ impl LiveSession {
         let inputs = ParamInputs::start(&name, engine.params(), osc, a.midi, on_jack)?;
         let stream_failed = Arc::new(AtomicBool::new(false));
         let backend_xruns = Arc::new(AtomicU64::new(0));
+        let output_latency = Arc::new(LatencyMeter::default());
         let control = Arc::new(OutputControl::default());
         let gain = GainStage::new(control.clone());
         let mut input_underruns = Arc::new(AtomicU64::new(0));
@@ -272,7 +268,7 @@ impl LiveSession {
                 }
                 let client = j.name();
                 let period = j.period;
-                let duplex = j.start(processor, gain, &stream_failed, &backend_xruns)?;
+                let duplex = j.start(processor, gain, &stream_failed, &backend_xruns, &output_latency)?;
                 let ins = if live_inputs > 0 {
                     format!(", {live_inputs} in (in_1..) read in the same cycle")
                 } else {
@@ -281,15 +277,17 @@ impl LiveSession {
                 let desc = format!("JACK: {client} ({rate} Hz, {} ch{ins}, {period}-frame periods)", a.channels);
                 (Output::Jack(duplex), desc)
             }
-            (Some(Backend::Cpal(device, host_name)), Some(config)) => {
+            (Some(Backend::Cpal(dh, h)), Some(config)) => {
+                let (device, host) = *dh;
                 let capture = match live_inputs {
                     0 => None,
                     n => Some(cpal_input::open(
-                        &host(a.host)?,
+                        &host,
+                        h,
                         a.input_device.as_deref(),
                         n,
                         rate,
-                        a.buffer,
+                        block(a, h),
                         &stream_failed,
                         &backend_xruns,
                     )?),
@@ -299,22 +297,35 @@ impl LiveSession {
                     None => (None, None),
                 };
                 let input_desc =
-                    capture.as_ref().map(|c| format!(", {live_inputs} in from {}", c.name)).unwrap_or_default();
+                    capture.as_ref().map(|c| format!(", {live_inputs} in from '{}'", c.name)).unwrap_or_default();
                 if let Some(f) = &feed {
                     input_underruns.clone_from(&f.underruns);
                 }
-                let stream = build_stream(&device, &config, processor, gain, feed, &stream_failed, &backend_xruns)?;
-                stream.play().context("starting the audio stream")?;
-                let block = match a.buffer {
-                    Some(n) => format!("{n}-frame blocks"),
-                    None => "device block size".into(),
-                };
+                let asked_block = block(a, h).unwrap_or(512);
+                let (promoter, request) = realtime::Promoter::start(h.name(), asked_block, rate)?;
+                let stream = build_stream(
+                    &device,
+                    h,
+                    &config,
+                    processor,
+                    gain,
+                    feed,
+                    request,
+                    &stream_failed,
+                    &backend_xruns,
+                    &output_latency,
+                )?;
+                stream.play().with_context(|| format!("starting the {} output", h.name()))?;
+                let device_rate = device.default_output_config().map(|c| c.sample_rate()).unwrap_or(rate);
                 let desc = format!(
-                    "{host_name}: {} ({rate} Hz, {} ch{input_desc}, {block})",
-                    device.name().unwrap_or_default(),
-                    a.channels
+                    "{}: '{}' ({}, {} ch{input_desc}, {})",
+                    h.name(),
+                    hosts::device_name(&device),
+                    granted_rate(h, rate, device_rate),
+                    a.channels,
+                    granted_block(block(a, h), stream.buffer_size().ok()),
                 );
-                (Output::Device(stream, capture), desc)
+                (Output::Device(Box::new((stream, capture, promoter))), desc)
             }
             _ => (
                 Output::Null(NullOutput::start(processor, gain, rate, a.channels as usize)),
@@ -329,6 +340,7 @@ impl LiveSession {
             output_name,
             stream_failed,
             backend_xruns,
+            output_latency,
             input_channels: live_inputs,
             input_underruns,
             control,
@@ -367,48 +379,100 @@ impl Drop for LiveSession {
     }
 }
 
+/// The output latency a host reports to the callback, summed so that its
+/// mean can be read from any thread (two relaxed adds per callback).
+#[derive(Default)]
+pub struct LatencyMeter {
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl LatencyMeter {
+    pub fn record(&self, latency: std::time::Duration) {
+        self.sum_ns.fetch_add(latency.as_nanos().min(u128::from(u32::MAX)) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The mean so far (zero before the host reported any).
+    pub fn mean(&self) -> std::time::Duration {
+        let n = self.count.load(Ordering::Relaxed);
+        std::time::Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed).checked_div(n).unwrap_or(0))
+    }
+}
+
 /// An audio backend, opened but not yet running.
 enum Backend {
-    /// A cpal output device and its host's name.
-    Cpal(cpal::Device, String),
+    /// A cpal output device, its host (kept: PipeWire's lives as long as its streams) and which host it is.
+    Cpal(Box<(cpal::Device, cpal::Host)>, Running),
     Jack(jack_duplex::JackOpened),
 }
 
-/// The cpal device `a` names, with its host's name.
-fn open_device(a: &AudioOptions) -> anyhow::Result<(cpal::Device, String)> {
-    let host = host(a.host)?;
-    let host_name = host.id().name().to_string();
+/// The cpal device `a` names on host `h` (or the host's default).
+fn open_device(a: &AudioOptions, h: Running) -> anyhow::Result<Backend> {
+    let host = hosts::cpal_host(h)?;
     let device = match &a.device {
-        Some(name) => host
-            .output_devices()?
-            .find(|d| d.name().is_ok_and(|n| &n == name))
-            .with_context(|| format!("no output device named '{name}' (see --list-devices)"))?,
-        None => host.default_output_device().context("no output device (no sound card, and no JACK server?)")?,
+        Some(name) => hosts::find_device(&host, h, name, false)?,
+        None => host
+            .default_output_device()
+            .with_context(|| format!("{} has no output device (see `clavm devices`)", h.name()))?,
     };
-    // A device that cannot tell its configuration cannot play either.
-    device.default_output_config().context("the output device has no usable configuration")?;
-    Ok((device, host_name))
+    Ok(Backend::Cpal(Box::new((device, host)), h))
 }
 
+/// Frames per block to ask for: `--buffer`, else the host's default, except
+/// on Pulse, whose default is a latency of two seconds.
+fn block(a: &AudioOptions, h: Running) -> Option<u32> {
+    a.buffer.or((h == Running::Pulse).then_some(PULSE_BLOCK))
+}
+
+/// Pulse's block when `--buffer` gives none (about 11 ms at 48 kHz).
+const PULSE_BLOCK: u32 = 512;
+
+/// The rate line: what plays, and the server's own rate when it resamples.
+fn granted_rate(h: Running, rate: u32, device_rate: u32) -> String {
+    if h.resamples() && rate != device_rate {
+        format!("{rate} Hz, resampled by {} to {device_rate} Hz", h.name())
+    } else {
+        format!("{rate} Hz")
+    }
+}
+
+/// The block line: what was asked and what the host granted.
+fn granted_block(asked: Option<u32>, granted: Option<u32>) -> String {
+    match (asked, granted) {
+        (Some(a), Some(g)) if a == g => format!("{g}-frame blocks"),
+        (Some(a), Some(g)) => format!("{g}-frame blocks granted for {a} asked"),
+        (Some(a), None) => format!("{a}-frame blocks asked"),
+        (None, Some(g)) => format!("{g}-frame blocks (the host's default)"),
+        (None, None) => "the host's block size".into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_stream(
     device: &cpal::Device,
+    h: Running,
     config: &cpal::StreamConfig,
     mut processor: LiveProcessor,
     mut gain: GainStage,
     mut input: Option<cpal_input::InputFeed>,
+    mut realtime: realtime::Request,
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
+    latency: &Arc<LatencyMeter>,
 ) -> anyhow::Result<cpal::Stream> {
-    let (failed, xruns) = (failed.clone(), xruns.clone());
+    let (failed, xruns, meter) = (failed.clone(), xruns.clone(), latency.clone());
     let channels = config.channels as usize;
     device
         .build_output_stream(
-            config,
+            *config,
             move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
+                realtime.ask();
                 let frames = data.len() / channels.max(1);
                 let t = info.timestamp();
-                if let Some(latency) = t.playback.duration_since(&t.callback) {
+                if let Some(latency) = t.playback.checked_duration_since(t.callback) {
                     processor.set_output_latency(latency);
+                    meter.record(latency);
                 }
                 let inp = match input.as_mut() {
                     Some(feed) => feed.pull(frames),
@@ -417,19 +481,28 @@ fn build_stream(
                 processor.process(inp, data);
                 gain.apply(data, channels);
             },
-            move |e| match e {
-                // The device is gone: nothing more to play to.
-                cpal::StreamError::DeviceNotAvailable => {
-                    eprintln!("clavm: the audio device went away");
-                    failed.store(true, Ordering::SeqCst);
-                }
-                // An xrun is counted, never the end of a performance.
-                cpal::StreamError::BackendSpecific { err } if err.description.contains("xrun") => {
-                    xruns.fetch_add(1, Ordering::Relaxed);
-                }
-                other => eprintln!("clavm: audio stream: {other}"),
-            },
+            move |e: cpal::Error| stream_error(&e, "output", &failed, &xruns),
             None,
         )
-        .with_context(|| format!("opening {} at {} Hz", device.name().unwrap_or_default(), config.sample_rate.0))
+        .map_err(|e| hosts::build_error(device, h, false, config, &e))
+}
+
+/// A stream's error: a lost device ends the session, an xrun is counted, the rest is said once each.
+pub(crate) fn stream_error(e: &cpal::Error, what: &str, failed: &AtomicBool, xruns: &AtomicU64) {
+    match e.kind() {
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated => {
+            eprintln!("clavm: the audio {what} went away: {e}");
+            failed.store(true, Ordering::SeqCst);
+        }
+        // An xrun is counted, never the end of a performance.
+        cpal::ErrorKind::Xrun => {
+            xruns.fetch_add(1, Ordering::Relaxed);
+        }
+        // Our own helper raises the priority (and says when it cannot).
+        cpal::ErrorKind::RealtimeDenied => {}
+        _ if e.to_string().contains("xrun") => {
+            xruns.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => eprintln!("clavm: audio {what} stream: {e}"),
+    }
 }

@@ -475,7 +475,7 @@ fn jack_midi(
 ) -> anyhow::Result<jack::AsyncClient<(), MidiHandler>> {
     let (client, _) = jack::Client::new("clavm-midi", jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| anyhow::anyhow!("cannot open a JACK client: {e}"))?;
-    let port = client.register_port("cc_in", jack::MidiIn).context("registering the JACK MIDI port")?;
+    let port = client.register_port("cc_in", jack::MidiIn::default()).context("registering the JACK MIDI port")?;
     let handler = MidiHandler { port, tx, stats, fresh, retired };
     let active = client.activate_async((), handler).context("activating JACK MIDI")?;
     eprintln!("clavm: MIDI notes and control change from JACK port clavm-midi:cc_in");

@@ -63,10 +63,10 @@ pub type Recording = Arc<Mutex<(bool, Vec<f32>)>>;
 /// A client `name` with one input port `in`, recorded while the flag is on.
 pub fn recorder(name: &str) -> (jack::AsyncClient<(), impl jack::ProcessHandler>, Recording) {
     let (client, _) = jack::Client::new(name, jack::ClientOptions::NO_START_SERVER).unwrap();
-    let port = client.register_port("in", jack::AudioIn).unwrap();
+    let port = client.register_port("in", jack::AudioIn::default()).unwrap();
     let rec: Recording = Arc::new(Mutex::new((false, Vec::new())));
     let r = rec.clone();
-    let handler = jack::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
+    let handler = jack::contrib::ClosureProcessHandler::new(move |_: &jack::Client, ps: &jack::ProcessScope| {
         if let Ok(mut g) = r.try_lock() {
             if g.0 {
                 g.1.extend_from_slice(port.as_slice(ps));

@@ -3,6 +3,7 @@
 
 pub mod dnd;
 pub mod jack;
+pub mod pipewire;
 pub mod sway;
 pub mod weston;
 
