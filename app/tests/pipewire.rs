@@ -129,6 +129,20 @@ fn auto_picks_pipewire_when_it_runs_and_devices_lists_every_host() {
 
 #[test]
 fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
+    input_through("pipewire");
+}
+
+/// Live input through cpal's ALSA host: ALSA's default device is PipeWire's
+/// (pipewire-alsa), whose default source is the input sink's monitor.
+#[test]
+#[ignore = "fails: cpal 0.18's ALSA loop spins on pipewire-alsa (both stream threads near 100% CPU); at SCHED_FIFO they starve the workers and every version is declared hung. Open in the session note (issues 14 and 16)."]
+fn live_input_on_alsa_through_pipewire_alsa_goes_through_the_patch_at_half_level() {
+    input_through("alsa");
+}
+
+/// A 330 Hz sine fed to clavm's input on `host`, through `0.5 * _in(0)`,
+/// recorded at the output: frequency and level.
+fn input_through(host: &str) {
     let _s = serial();
     let pw = PipeWire::start();
     let dir = Dir::new();
@@ -148,6 +162,8 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     }
     let set = pw.tool("pactl", &["set-default-sink", "clavm_out"]);
     assert!(set.status.success(), "set-default-sink: {}", String::from_utf8_lossy(&set.stderr));
+    let set = pw.tool("pactl", &["set-default-source", "clavm_in.monitor"]);
+    assert!(set.status.success(), "set-default-source: {}", String::from_utf8_lossy(&set.stderr));
     let sine = dir.path("in.wav");
     // Stereo like the null sink, read with two inputs: no channel mixing anywhere changes the level.
     let spec = hound::WavSpec {
@@ -169,22 +185,14 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     let rec = pw.record(&dir.path("rec.wav"), Some("clavm_out"));
     std::thread::sleep(Duration::from_millis(300));
     let engine = format!("pw-input-{}", std::process::id());
-    let mut clavm = pw.play(
-        &patch,
-        "pipewire",
-        &[
-            "--inputs",
-            "2",
-            "--input-device",
-            "clavm_in",
-            "--device",
-            "clavm_out",
-            "--seconds",
-            "4",
-            "--engine",
-            &engine,
-        ],
-    );
+    // PipeWire by name; ALSA through its default device (PipeWire's defaults).
+    let mut args = vec!["--inputs", "2", "--seconds", "4", "--engine", &engine];
+    if host == "pipewire" {
+        args.extend(["--input-device", "clavm_in", "--device", "clavm_out"]);
+    } else {
+        args.extend(["--rate", "48000"]);
+    }
+    let mut clavm = pw.play(&patch, host, &args);
     let err = drain_stderr(&mut clavm);
     let status = clavm.wait().unwrap();
     let err = err.join().unwrap();
@@ -192,7 +200,11 @@ fn live_input_on_pipewire_goes_through_the_patch_at_half_level() {
     let _ = feed.kill();
     let _ = feed.wait();
     assert!(status.success(), "clavm play --inputs 2 failed: {err}");
-    assert!(err.contains("2 in from 'clavm_in'"), "status line: {err}");
+    if host == "pipewire" {
+        assert!(err.contains("2 in from 'clavm_in'"), "status line: {err}");
+    } else {
+        assert!(err.contains("2 in from"), "status line: {err}");
+    }
     let middle = loud_middle(&recorded, 2.0);
     assert!(middle.len() > 48000, "less than 1 s of the input came out\n{err}");
     let f = frequency(middle);
