@@ -108,7 +108,9 @@ fn trivial(h: Running) -> anyhow::Result<Trivial> {
     let config = cpal::StreamConfig { channels: 2, sample_rate: RATE, buffer_size: cpal::BufferSize::Fixed(BLOCK) };
     let (xruns, latency) = (Arc::new(AtomicU64::new(0)), Arc::new(crate::live::LatencyMeter::default()));
     let (x, l) = (xruns.clone(), latency.clone());
-    let (rt, mut request) = crate::live::realtime::Promoter::start(h.name(), BLOCK, RATE)?;
+    // The same priority policy as clavm's own stream.
+    let raise = crate::live::realtime::may_raise(h.name(), crate::live::hosts::device_id(&device).as_deref());
+    let (rt, mut request) = crate::live::realtime::Promoter::start(h.name(), BLOCK, RATE, raise)?;
     let mut phase = 0f32;
     let stream = device
         .build_output_stream(

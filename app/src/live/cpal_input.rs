@@ -74,7 +74,11 @@ pub fn open(
     };
     let wanted = cpal::StreamConfig { channels: inputs as u16, sample_rate: rate, buffer_size };
     let own = device.default_input_config().ok().map(|c| c.channels()).filter(|&c| c != wanted.channels);
-    let rt = (h.name(), buffer.unwrap_or(512));
+    let raise = realtime::may_raise(h.name(), hosts::device_id(&device).as_deref());
+    if !raise {
+        realtime::note_not_raised(h.name(), &device_name);
+    }
+    let rt = (h.name(), buffer.unwrap_or(512), raise);
     let (stream, rx, promoter) = match (build(&device, &wanted, inputs, rt, failed, xruns), own) {
         (Ok(built), _) => built,
         // The device may not open with that many channels: open it with its own count and map.
@@ -93,19 +97,20 @@ pub fn open(
 
 /// Builds the capture stream with `config`, mapping its channels onto
 /// `inputs`, with a ring of its own (made here, before the stream starts)
-/// and a helper raising its callback's priority (`rt`: the host's name and the block).
+/// and a helper raising its callback's priority (`rt`: the host's name, the
+/// block, and whether it may be raised).
 fn build(
     device: &cpal::Device,
     config: &cpal::StreamConfig,
     inputs: usize,
-    rt: (&'static str, u32),
+    rt: (&'static str, u32, bool),
     failed: &Arc<AtomicBool>,
     xruns: &Arc<AtomicU64>,
 ) -> Result<(cpal::Stream, rtrb::Consumer<f32>, realtime::Promoter), cpal::Error> {
     let device_channels = usize::from(config.channels).max(1);
     let (mut tx, rx) = rtrb::RingBuffer::<f32>::new(RING_FRAMES * inputs);
     let (failed, xruns) = (failed.clone(), xruns.clone());
-    let (promoter, mut request) = realtime::Promoter::start(rt.0, rt.1, config.sample_rate)
+    let (promoter, mut request) = realtime::Promoter::start(rt.0, rt.1, config.sample_rate, rt.2)
         .map_err(|e| cpal::Error::with_message(cpal::ErrorKind::ResourceExhausted, e.to_string()))?;
     let stream = device.build_input_stream(
         *config,

@@ -159,7 +159,7 @@ pub fn device_name(d: &cpal::Device) -> String {
 }
 
 /// A device's stable id on its host (PipeWire's node name, ALSA's PCM name), also accepted by `--device`.
-fn device_id(d: &cpal::Device) -> Option<String> {
+pub fn device_id(d: &cpal::Device) -> Option<String> {
     d.id().ok().map(|id| id.id().to_string())
 }
 

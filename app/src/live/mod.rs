@@ -302,7 +302,11 @@ impl LiveSession {
                     input_underruns.clone_from(&f.underruns);
                 }
                 let asked_block = block(a, h).unwrap_or(512);
-                let (promoter, request) = realtime::Promoter::start(h.name(), asked_block, rate)?;
+                let raise = realtime::may_raise(h.name(), hosts::device_id(&device).as_deref());
+                if !raise {
+                    realtime::note_not_raised(h.name(), &hosts::device_name(&device));
+                }
+                let (promoter, request) = realtime::Promoter::start(h.name(), asked_block, rate, raise)?;
                 let stream = build_stream(
                     &device,
                     h,

@@ -65,7 +65,8 @@ impl Request {
 
 impl Promoter {
     /// A helper for the stream on `host` ("PipeWire"), playing `frames`-frame blocks at `rate`.
-    pub fn start(host: &'static str, frames: u32, rate: u32) -> std::io::Result<(Promoter, Request)> {
+    /// `raise`: whether this stream's thread may run at SCHED_FIFO at all (see [`may_raise`]).
+    pub fn start(host: &'static str, frames: u32, rate: u32, raise: bool) -> std::io::Result<(Promoter, Request)> {
         let (tx, mut rx) = rtrb::RingBuffer::new(1);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -96,7 +97,8 @@ impl Promoter {
             tracing::debug!("{host} audio thread {tid}: {result:?}");
         })?;
         let helper = join.thread().clone();
-        Ok((Promoter { stop, join: Some(join) }, Request { tx, helper, asked: false }))
+        // Not raised: `ask` is a no-op from the first call.
+        Ok((Promoter { stop, join: Some(join) }, Request { tx, helper, asked: !raise }))
     }
 }
 
@@ -110,6 +112,25 @@ impl Drop for Promoter {
     }
 }
 
+/// Whether a stream on `host` through the device with id `device_id` may be
+/// raised to SCHED_FIFO. On ALSA only a hardware PCM (`hw:...`): a plugin
+/// (`default`, `pipewire`, `pulse`, `plughw`, dmix) may route to a sound
+/// server whose own thread runs at normal priority, and cpal's stream thread
+/// polling it then spins (measured with pipewire-alsa: 93% of a core per
+/// stream); at SCHED_FIFO two such threads starve the workers on two cores.
+/// cpal promotes only hardware PCM types for the same reason.
+pub fn may_raise(host: &str, device_id: Option<&str>) -> bool {
+    host != "ALSA" || device_id.is_some_and(|id| id.starts_with("hw:"))
+}
+
+/// One line saying why a stream stays at normal priority (printed once per
+/// stream, from the thread that opens it).
+pub fn note_not_raised(host: &str, device: &str) {
+    eprintln!(
+        "clavm: note: the {host} device '{device}' is a plugin that may route to a sound server: its audio thread stays at normal priority (choose a hw: device for realtime, or --host pipewire)"
+    );
+}
+
 /// SCHED_FIFO for thread `tid` of this process (reset for any child it forks).
 fn fifo(tid: i32) -> Result<(), std::io::Error> {
     let param = libc::sched_param { sched_priority: FIFO_PRIORITY };
@@ -119,5 +140,20 @@ fn fifo(tid: i32) -> Result<(), std::io::Error> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_raise;
+
+    #[test]
+    fn alsa_raises_only_hardware_pcms_and_the_servers_always() {
+        assert!(may_raise("ALSA", Some("hw:CARD=PCH,DEV=0")));
+        for plugin in ["default", "pipewire", "pulse", "plughw:CARD=PCH,DEV=0", "dmix:CARD=PCH"] {
+            assert!(!may_raise("ALSA", Some(plugin)), "{plugin}");
+        }
+        assert!(!may_raise("ALSA", None));
+        assert!(may_raise("PipeWire", Some("default")) && may_raise("PulseAudio", None) && may_raise("JACK", None));
     }
 }
