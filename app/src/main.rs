@@ -88,9 +88,11 @@ fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     // symphonia logs what it met in a bad sound file as errors of its own;
     // the sample loader says it in one line naming the file. The pulseaudio
-    // client logs its own normal disconnection at exit as an error.
+    // client logs its own normal disconnection at exit as an error. libjack
+    // logs as errors what it tolerates (an mlock an unprivileged user may not
+    // do); a JACK failure that matters is clavm's own one line. `-v` shows it.
     let default = match verbose {
-        0 => "warn,symphonia=off,pulseaudio=off",
+        0 => "warn,symphonia=off,pulseaudio=off,jack=off",
         1 => "info,symphonia=off,pulseaudio=off",
         _ => "debug",
     };
